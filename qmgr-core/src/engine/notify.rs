@@ -1,0 +1,110 @@
+//! The notifier thread: delivers `OnStatus` events one at a time, in event order, never while
+//! a lock is held (DECISIONS D7).
+
+use super::api::{Callback, Group, Job, Shared};
+use super::state::{EventKind, Inner, NotifyMsg, StatusEvent};
+use crate::guid::Guid;
+use crate::hresult::S_OK;
+use crate::model::{notify, GroupState};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// Longest re-delivery back-off (DECISIONS D7).
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// Sleep when nothing is pending.
+const IDLE: Duration = Duration::from_secs(3600);
+
+enum Step {
+    Deliver(Arc<dyn Callback>, Guid, u64, StatusEvent),
+    Wait(Duration),
+}
+
+/// Runs until [`NotifyMsg::Shutdown`]. Holds the manager only weakly, so that a callback
+/// is never the reason a manager stays alive.
+pub(crate) fn run(inner: Arc<Inner>, shared: Weak<Shared>, rx: Receiver<NotifyMsg>) {
+    loop {
+        match next_step(&inner) {
+            Step::Deliver(cb, gid, inc, ev) => {
+                let Some(shared) = shared.upgrade() else { return };
+                let group = Group::from_parts(shared.clone(), gid, inc);
+                let job = ev.job.map(|(jid, jinc)| Job::from_parts(shared.clone(), gid, inc, jid, jinc));
+                drop(shared);
+                let hr =
+                    cb.on_status(&group, job.as_ref(), ev.file_index, ev.status, ev.retries, ev.win32, ev.transport);
+                drop(cb);
+                settle(&inner, gid, inc, ev.seq, hr);
+                // Dropping the handles may release the manager's last reference; shutdown
+                // then runs on this thread and does not wait for it.
+                drop(job);
+                drop(group);
+            }
+            Step::Wait(d) => match rx.recv_timeout(d) {
+                Ok(NotifyMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+                _ => {}
+            },
+        }
+        if let Ok(NotifyMsg::Shutdown) = rx.try_recv() {
+            return;
+        }
+    }
+}
+
+/// True while an event still describes its group (DECISIONS D7: stale events are dropped).
+fn still_holds(kind: EventKind, state: GroupState, flags: u32) -> bool {
+    match kind {
+        EventKind::Error => state == GroupState::Error,
+        EventKind::GroupDone => state == GroupState::Complete && flags & notify::GROUP_DONE != 0,
+        EventKind::JobDone => flags & notify::JOB_DONE != 0,
+        EventKind::FileDone => flags & notify::FILE_DONE != 0,
+    }
+}
+
+/// Finds the oldest deliverable event, dropping stale ones.
+fn next_step(inner: &Inner) -> Step {
+    let mut st = inner.lock();
+    if st.shutting_down {
+        return Step::Wait(IDLE);
+    }
+    let now = Instant::now();
+    let mut wait = IDLE;
+    let mut best: Option<(u64, Guid)> = None;
+    for g in st.groups.values_mut() {
+        let (state, flags) = (g.rec.state, g.rec.props.notify_flags);
+        g.pending.retain(|e| still_holds(e.kind, state, flags));
+        if g.callback.is_none() || flags & notify::DISABLE_NOTIFY != 0 {
+            continue;
+        }
+        if let Some(e) = g.pending.front() {
+            if e.next_at > now {
+                wait = wait.min(e.next_at - now);
+            } else if best.is_none_or(|(seq, _)| e.seq < seq) {
+                best = Some((e.seq, g.rec.id));
+            }
+        }
+    }
+    match best {
+        Some((_, id)) => {
+            let g = &st.groups[&id];
+            let cb = g.callback.clone().expect("checked above");
+            let ev = g.pending.front().cloned().expect("checked above");
+            Step::Deliver(cb, id, g.inc, ev)
+        }
+        None => Step::Wait(wait),
+    }
+}
+
+/// Records the callback's answer: `S_OK` consumes the event, anything else schedules a
+/// re-delivery with a doubling back-off (1 s … 10 min).
+fn settle(inner: &Inner, gid: Guid, inc: u64, seq: u64, hr: i32) {
+    let mut st = inner.lock();
+    let Some(g) = st.group_mut(gid, inc) else { return };
+    let Some(pos) = g.pending.iter().position(|e| e.seq == seq) else { return };
+    if hr == S_OK {
+        g.pending.remove(pos);
+    } else {
+        let e = &mut g.pending[pos];
+        e.next_at = Instant::now() + e.backoff;
+        e.backoff = (e.backoff * 2).min(MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,133 @@
+//! The scheduler thread: decides which groups transfer (DECISIONS D1 "Scheduling").
+
+use super::state::{Inner, SchedMsg, State, WorkerSlot};
+use super::worker::{self, DiscardList};
+use crate::model::GroupState;
+use crate::transport::CancelFlag;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often a process without the transfer lock tries to take it (DECISIONS D10: takeover
+/// within 1 s).
+const LOCK_RETRY: Duration = Duration::from_millis(250);
+/// Sleep when nothing is due.
+const IDLE: Duration = Duration::from_secs(3600);
+
+/// Runs until [`SchedMsg::Shutdown`].
+pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<SchedMsg>) {
+    loop {
+        let wait = schedule(&inner);
+        match rx.recv_timeout(wait) {
+            Ok(SchedMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(SchedMsg::Kick) | Err(RecvTimeoutError::Timeout) => {
+                // Coalesce a burst of kicks into one pass.
+                while let Ok(m) = rx.try_recv() {
+                    if matches!(m, SchedMsg::Shutdown) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Ranking key: foreground first, then lower priority value, then creation order.
+fn rank(st: &State, id: &crate::Guid) -> (bool, u32, u64) {
+    let g = &st.groups[id];
+    (!g.rec.foreground, g.rec.props.priority, g.rec.seq)
+}
+
+/// One scheduling pass; returns how long to sleep before the next one.
+fn schedule(inner: &Arc<Inner>) -> Duration {
+    let mut st = inner.lock();
+    if st.shutting_down {
+        return IDLE;
+    }
+    if !st.holder {
+        let got = {
+            let mut store = inner.store.lock().unwrap_or_else(|e| e.into_inner());
+            match store.try_lock_transfers() {
+                Ok(true) => Some(store.load()),
+                Ok(false) => None,
+                Err(e) => {
+                    log::warn!("transfer lock: {e}");
+                    None
+                }
+            }
+        };
+        match got {
+            Some(Ok(image)) => {
+                log::info!("took the transfer lock of {}", inner.dir.display());
+                st.load_image(image);
+                st.holder = true;
+                inner.changed.notify_all();
+            }
+            Some(Err(e)) => {
+                log::warn!("reloading the queue after taking the lock: {e}");
+                return LOCK_RETRY;
+            }
+            None => return LOCK_RETRY,
+        }
+    }
+    st.workers.retain(|h| !h.is_finished());
+    let now = Instant::now();
+    let mut next_wake = IDLE;
+    let mut runnable = Vec::new();
+    for id in &st.order {
+        let g = &st.groups[id];
+        if g.rec.state != GroupState::Running {
+            continue;
+        }
+        match g.retry_at {
+            Some(t) if t > now => next_wake = next_wake.min(t - now),
+            _ => runnable.push(*id),
+        }
+    }
+    runnable.sort_by_key(|id| rank(&st, id));
+    let max = st.options.max_active_groups as usize;
+    let chosen = &runnable[..runnable.len().min(max)];
+    // Pre-empt running groups that are no longer among the chosen (they keep their data).
+    for (id, g) in st.groups.iter() {
+        if let Some(w) = &g.worker {
+            if !chosen.contains(id) {
+                w.cancel.cancel();
+            }
+        }
+    }
+    let mut active = st.groups.values().filter(|g| g.worker.is_some()).count();
+    for &id in chosen {
+        if active >= max {
+            break;
+        }
+        let worker_id = {
+            st.next_worker += 1;
+            st.next_worker
+        };
+        let g = st.groups.get_mut(&id).expect("chosen from live groups");
+        if g.worker.is_some() {
+            continue;
+        }
+        g.retry_at = None;
+        let cancel = Arc::new(CancelFlag::new());
+        let discard = DiscardList::default();
+        g.worker = Some(WorkerSlot { cancel: cancel.clone(), id: worker_id, discard: discard.clone() });
+        let inc = g.inc;
+        let inner2 = inner.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("qmgr-transfer-{worker_id}"))
+            .spawn(move || worker::run(inner2, id, inc, worker_id, cancel, discard));
+        match spawned {
+            Ok(h) => {
+                st.workers.push(h);
+                active += 1;
+            }
+            Err(e) => {
+                log::error!("cannot start a transfer thread: {e}");
+                st.groups.get_mut(&id).expect("live").worker = None;
+                next_wake = next_wake.min(Duration::from_secs(1));
+            }
+        }
+    }
+    next_wake
+}

@@ -1,0 +1,346 @@
+//! The manager's shared state and the rules derived from it (status words, progress, sizes).
+
+use crate::guid::Guid;
+use crate::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
+use crate::model::{status, FileRecord, GroupRecord, GroupState, JobRecord, Options, QueueImage};
+use crate::rate::RateLimiter;
+use crate::store::{Op, Store};
+use crate::transport::{CancelFlag, Transport};
+use crossbeam_channel::Sender;
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::api::Callback;
+
+/// Messages to the scheduler thread.
+pub(crate) enum SchedMsg {
+    /// Something changed: recompute what runs.
+    Kick,
+    /// Stop.
+    Shutdown,
+}
+
+/// Messages to the notifier thread.
+pub(crate) enum NotifyMsg {
+    /// Events may be deliverable.
+    Kick,
+    /// Stop.
+    Shutdown,
+}
+
+/// What kind of `OnStatus` an event is (DECISIONS D1, D7, D11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EventKind {
+    /// Fatal error: valid while the group is in ERROR.
+    Error,
+    /// Group complete (`QM_NOTIFY_GROUP_DONE`): valid while the group is COMPLETE.
+    GroupDone,
+    /// Job complete (`QM_NOTIFY_JOB_DONE`).
+    JobDone,
+    /// File complete (`QM_NOTIFY_FILE_DONE`).
+    FileDone,
+}
+
+/// One pending `OnStatus` call.
+#[derive(Clone, Debug)]
+pub(crate) struct StatusEvent {
+    pub seq: u64,
+    pub kind: EventKind,
+    pub job: Option<(Guid, u64)>,
+    pub file_index: u32,
+    pub status: u32,
+    pub retries: u32,
+    pub win32: u32,
+    pub transport: u32,
+    /// Not before this instant (re-delivery back-off).
+    pub next_at: Instant,
+    /// Current re-delivery back-off.
+    pub backoff: Duration,
+}
+
+/// A running transfer worker of a group.
+pub(crate) struct WorkerSlot {
+    pub cancel: Arc<CancelFlag>,
+    pub id: u64,
+    /// Temporary files the worker deletes once it has stopped (cancel while transferring).
+    pub discard: super::worker::DiscardList,
+}
+
+/// One job in memory.
+pub(crate) struct JobEntry {
+    pub inc: u64,
+    pub rec: JobRecord,
+    pub files: Vec<FileRecord>,
+}
+
+impl JobEntry {
+    /// Complete when it has files and every file is committed.
+    pub fn complete(&self) -> bool {
+        !self.files.is_empty() && self.files.iter().all(|f| f.complete)
+    }
+    /// (bytes done, total if every size is known).
+    pub fn bytes(&self) -> (u64, Option<u64>) {
+        let done = self.files.iter().map(|f| f.bytes_done).sum();
+        let total = self.files.iter().map(|f| f.known_size()).sum::<Option<u64>>();
+        (done, total)
+    }
+}
+
+/// One group in memory.
+pub(crate) struct GroupEntry {
+    /// Incarnation: distinguishes this group from a later one reusing its GUID.
+    pub inc: u64,
+    pub rec: GroupRecord,
+    pub jobs: Vec<JobEntry>,
+    pub callback: Option<Arc<dyn Callback>>,
+    pub worker: Option<WorkerSlot>,
+    /// Waiting to retry a transient error until then.
+    pub retry_at: Option<Instant>,
+    /// Next retry delay.
+    pub retry_delay: Duration,
+    /// Last time bytes arrived (or the group was resumed): the no-progress timeout's origin.
+    pub last_progress: Instant,
+    pub pending: VecDeque<StatusEvent>,
+}
+
+impl GroupEntry {
+    pub fn new(inc: u64, rec: GroupRecord, jobs: Vec<JobEntry>, min_retry: Duration) -> Self {
+        GroupEntry {
+            inc,
+            rec,
+            jobs,
+            callback: None,
+            worker: None,
+            retry_at: None,
+            retry_delay: min_retry,
+            last_progress: Instant::now(),
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// The `GetStatus` word (reference §3.4; DECISIONS D3).
+    pub fn status_word(&self) -> u32 {
+        let mut s =
+            if self.rec.state == GroupState::Complete { status::GROUP_COMPLETE } else { status::GROUP_INCOMPLETE };
+        if self.rec.state != GroupState::Running {
+            s |= status::GROUP_SUSPENDED;
+        }
+        if self.rec.state == GroupState::Error {
+            s |= status::GROUP_ERROR;
+        }
+        if self.rec.foreground {
+            s |= status::GROUP_FOREGROUND;
+        }
+        s
+    }
+
+    /// Index of the job being processed or next to process; the last job's once complete;
+    /// 0 with no jobs (DECISIONS D1).
+    pub fn job_index(&self) -> u32 {
+        let i = self.jobs.iter().position(|j| !j.complete()).unwrap_or(self.jobs.len().saturating_sub(1));
+        i as u32
+    }
+
+    /// (bytes done, total when every size is known) over all jobs.
+    pub fn bytes(&self) -> (u64, Option<u64>) {
+        let mut done = 0u64;
+        let mut total = Some(0u64);
+        for j in &self.jobs {
+            let (d, t) = j.bytes();
+            done += d;
+            total = total.zip(t).map(|(a, b)| a + b);
+        }
+        (done, total)
+    }
+
+    /// True when the group has at least one file.
+    pub fn has_files(&self) -> bool {
+        self.jobs.iter().any(|j| !j.files.is_empty())
+    }
+
+    pub fn job(&self, id: Guid, inc: u64) -> Option<&JobEntry> {
+        self.jobs.iter().find(|j| j.rec.id == id && j.inc == inc)
+    }
+
+    pub fn job_mut(&mut self, id: Guid, inc: u64) -> Option<&mut JobEntry> {
+        self.jobs.iter_mut().find(|j| j.rec.id == id && j.inc == inc)
+    }
+}
+
+/// Percent of `done` in `total` (floor), 0 while unknown, 100 when complete (DECISIONS D1;
+/// reference §2.2.3).
+pub(crate) fn percent(done: u64, total: Option<u64>, complete: bool) -> u32 {
+    if complete {
+        return 100;
+    }
+    match total {
+        Some(t) if t > 0 => ((done.min(t) as u128 * 100) / t as u128) as u32,
+        _ => 0,
+    }
+}
+
+/// Saturates a 64-bit count to a DWORD.
+pub(crate) fn sat32(v: u64) -> u32 {
+    v.min(u32::MAX as u64) as u32
+}
+
+/// All mutable state of a manager.
+pub(crate) struct State {
+    pub options: Options,
+    pub groups: HashMap<Guid, GroupEntry>,
+    /// Live groups in creation order.
+    pub order: Vec<Guid>,
+    /// Job id → group id, over live jobs (job GUIDs are unique in the queue).
+    pub job_owner: HashMap<Guid, Guid>,
+    pub next_seq: u64,
+    pub next_inc: u64,
+    pub next_event: u64,
+    pub next_worker: u64,
+    /// This process holds the transfer lock (DECISIONS D10).
+    pub holder: bool,
+    pub shutting_down: bool,
+    pub workers: Vec<JoinHandle<()>>,
+}
+
+impl State {
+    pub fn inc(&mut self) -> u64 {
+        self.next_inc += 1;
+        self.next_inc
+    }
+
+    pub fn group(&self, id: Guid, inc: u64) -> Option<&GroupEntry> {
+        self.groups.get(&id).filter(|g| g.inc == inc)
+    }
+
+    pub fn group_mut(&mut self, id: Guid, inc: u64) -> Option<&mut GroupEntry> {
+        self.groups.get_mut(&id).filter(|g| g.inc == inc)
+    }
+
+    /// Queues an `OnStatus` event for a group (delivered by the notifier).
+    pub fn push_event(&mut self, group: Guid, mut ev: StatusEvent) {
+        self.next_event += 1;
+        ev.seq = self.next_event;
+        if let Some(g) = self.groups.get_mut(&group) {
+            // A newer error or completion replaces an older one of the same kind.
+            if matches!(ev.kind, EventKind::Error | EventKind::GroupDone) {
+                g.pending.retain(|e| e.kind != ev.kind);
+            }
+            g.pending.push_back(ev);
+        }
+    }
+
+    /// Replaces the in-memory queue with a store image, keeping incarnations, callbacks and
+    /// workers of groups and jobs that still exist.
+    pub fn load_image(&mut self, image: QueueImage) {
+        let min_retry = Duration::from_millis(self.options.min_retry_delay_ms);
+        let mut options = Options::default();
+        for (name, value) in &image.options {
+            if let Err(e) = options.set(name, value) {
+                log::warn!("ignoring stored option: {e}");
+            }
+        }
+        self.options = options;
+        let mut files_by_job: HashMap<Guid, Vec<FileRecord>> = HashMap::new();
+        for f in image.files {
+            files_by_job.entry(f.job_id).or_default().push(f);
+        }
+        let mut jobs_by_group: HashMap<Guid, Vec<JobRecord>> = HashMap::new();
+        for j in image.jobs {
+            jobs_by_group.entry(j.group_id).or_default().push(j);
+        }
+        let mut old = std::mem::take(&mut self.groups);
+        self.order.clear();
+        self.job_owner.clear();
+        for rec in image.groups {
+            let id = rec.id;
+            self.next_seq = self.next_seq.max(rec.seq + 1);
+            let job_recs = jobs_by_group.remove(&id).unwrap_or_default();
+            let mut entry = match old.remove(&id) {
+                Some(mut e) => {
+                    e.rec = rec;
+                    e
+                }
+                None => {
+                    let inc = self.inc();
+                    GroupEntry::new(inc, rec, Vec::new(), min_retry)
+                }
+            };
+            let mut old_jobs: HashMap<Guid, u64> = entry.jobs.iter().map(|j| (j.rec.id, j.inc)).collect();
+            let mut jobs = Vec::with_capacity(job_recs.len());
+            for jr in job_recs {
+                self.next_seq = self.next_seq.max(jr.seq + 1);
+                let inc = match old_jobs.remove(&jr.id) {
+                    Some(i) => i,
+                    None => self.inc(),
+                };
+                let files = files_by_job.remove(&jr.id).unwrap_or_default();
+                self.job_owner.insert(jr.id, id);
+                jobs.push(JobEntry { inc, rec: jr, files });
+            }
+            entry.jobs = jobs;
+            self.order.push(id);
+            self.groups.insert(id, entry);
+        }
+        // Groups that vanished from the store were cancelled elsewhere: stop their workers.
+        for (_, g) in old {
+            if let Some(w) = &g.worker {
+                w.cancel.cancel();
+            }
+        }
+    }
+}
+
+/// The parts of a manager shared by its threads and handles.
+pub(crate) struct Inner {
+    /// Canonical queue directory (identity of the manager); empty for an in-memory queue.
+    pub dir: PathBuf,
+    pub state: Mutex<State>,
+    /// Signalled on every group state change (for `wait`).
+    pub changed: Condvar,
+    pub store: Mutex<Box<dyn Store>>,
+    pub transport: Arc<dyn Transport>,
+    pub rate: RateLimiter,
+    pub sched_tx: Sender<SchedMsg>,
+    pub notify_tx: Sender<NotifyMsg>,
+}
+
+impl Inner {
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies `ops` to the store atomically (call with the state lock held, so memory and
+    /// store change together).
+    pub fn persist(&self, ops: &[Op]) -> Result<()> {
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.apply(ops)
+    }
+
+    /// Persists without the state lock (progress checkpoints); failures are logged: a lost
+    /// checkpoint only means re-fetching those bytes.
+    pub fn checkpoint(&self, op: Op) {
+        if let Err(e) = self.persist(std::slice::from_ref(&op)) {
+            log::warn!("progress checkpoint not saved: {e}");
+        }
+    }
+
+    pub fn kick_scheduler(&self) {
+        let _ = self.sched_tx.send(SchedMsg::Kick);
+    }
+
+    pub fn kick_notifier(&self) {
+        let _ = self.notify_tx.send(NotifyMsg::Kick);
+    }
+}
+
+/// Maps a store failure while opening to `QM_E_SERVICE_UNAVAILABLE`.
+pub(crate) fn unavailable(e: Error) -> Error {
+    if e.hr == QM_E_SERVICE_UNAVAILABLE {
+        e
+    } else {
+        Error::new(QM_E_SERVICE_UNAVAILABLE, e.message)
+    }
+}

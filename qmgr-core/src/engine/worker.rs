@@ -1,0 +1,372 @@
+//! A transfer worker: moves the files of one group, one after another, until the group is
+//! complete, fails, or is stopped (suspend, cancel, pre-emption, shutdown).
+
+use super::state::{EventKind, Inner, StatusEvent};
+use crate::guid::Guid;
+use crate::model::{notify, status, temp_path_for, ErrorClass, GroupState, Validators};
+use crate::store::Op;
+use crate::transport::{CancelFlag, Credentials, FetchObserver, FetchOutcome, FetchRequest, TransferError};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Checkpoint when this many bytes arrived since the last one (DESIGN "Engine")…
+const CHECKPOINT_BYTES: u64 = 1 << 20;
+/// …or when this much time passed with new bytes.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest retry delay (DECISIONS D5).
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(600);
+
+/// Temporary files to delete once the worker has stopped writing (set by `CancelGroup`).
+pub(crate) type DiscardList = Arc<Mutex<Vec<PathBuf>>>;
+
+/// Everything a fetch needs, copied out of the state so that no lock is held during it.
+struct Task {
+    job: Guid,
+    job_inc: u64,
+    index: u32,
+    url: String,
+    local: String,
+    temp: PathBuf,
+    offset: u64,
+    validators: Validators,
+    credentials: Option<Credentials>,
+    foreground: bool,
+    active_ms: u64,
+}
+
+enum Next {
+    Fetch(Box<Task>),
+    Stop,
+}
+
+/// Runs the worker of `group` (incarnation `inc`) until it has nothing more to do.
+pub(crate) fn run(
+    inner: Arc<Inner>,
+    group: Guid,
+    inc: u64,
+    worker_id: u64,
+    cancel: Arc<CancelFlag>,
+    discard: DiscardList,
+) {
+    while let Next::Fetch(task) = next_task(&inner, group, inc, &cancel) {
+        if !transfer(&inner, group, inc, &cancel, &task) {
+            break;
+        }
+    }
+    // Leave: free the slot (if it is still ours) and let the scheduler decide again.
+    {
+        let mut st = inner.lock();
+        if let Some(g) = st.group_mut(group, inc) {
+            if g.worker.as_ref().is_some_and(|w| w.id == worker_id) {
+                g.worker = None;
+            }
+        }
+    }
+    let paths = std::mem::take(&mut *discard.lock().unwrap_or_else(|e| e.into_inner()));
+    for p in paths {
+        inner.transport.discard(&p);
+    }
+    inner.changed.notify_all();
+    inner.kick_scheduler();
+}
+
+/// Picks the next incomplete file, or completes the group when none is left.
+fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag) -> Next {
+    let mut st = inner.lock();
+    if cancel.is_cancelled() || st.shutting_down {
+        return Next::Stop;
+    }
+    let Some(g) = st.group(group, inc) else { return Next::Stop };
+    if g.rec.state != GroupState::Running {
+        return Next::Stop;
+    }
+    let found = g.jobs.iter().find_map(|j| j.files.iter().find(|f| !f.complete).map(|f| (j, f)));
+    if let Some((j, f)) = found {
+        let creds = (!g.rec.props.remote_user.is_empty()).then(|| Credentials {
+            user: g.rec.props.remote_user.clone(),
+            password: g.rec.props.remote_password.clone(),
+        });
+        return Next::Fetch(Box::new(Task {
+            job: j.rec.id,
+            job_inc: j.inc,
+            index: f.index,
+            url: f.url.clone(),
+            local: f.local_path.clone(),
+            temp: temp_path_for(&f.local_path, j.rec.id, f.index),
+            offset: f.bytes_done,
+            validators: f.validators.clone(),
+            credentials: creds,
+            foreground: g.rec.foreground || j.rec.foreground,
+            active_ms: j.rec.active_ms,
+        }));
+    }
+    // Every file is committed: the group is complete (DECISIONS D3).
+    let mut rec = g.rec.clone();
+    rec.state = GroupState::Complete;
+    if let Err(e) = inner.persist(&[Op::PutGroup(rec.clone())]) {
+        log::error!("group {group}: completion not saved: {e}");
+        return Next::Stop;
+    }
+    let g = st.group_mut(group, inc).expect("group checked above");
+    g.rec = rec;
+    let word = g.status_word();
+    st.push_event(group, event(EventKind::GroupDone, None, u32::MAX, word, 0, 0, 0));
+    drop(st);
+    inner.changed.notify_all();
+    inner.kick_notifier();
+    Next::Stop
+}
+
+/// A new status event (sequence number assigned by `State::push_event`).
+pub(crate) fn event(
+    kind: EventKind,
+    job: Option<(Guid, u64)>,
+    file_index: u32,
+    status: u32,
+    retries: u32,
+    win32: u32,
+    transport: u32,
+) -> StatusEvent {
+    StatusEvent {
+        seq: 0,
+        kind,
+        job,
+        file_index,
+        status,
+        retries,
+        win32,
+        transport,
+        next_at: Instant::now(),
+        backoff: Duration::from_secs(1),
+    }
+}
+
+/// Observer that mirrors progress into memory and checkpoints it to the store.
+struct Progress<'a> {
+    inner: &'a Inner,
+    group: Guid,
+    inc: u64,
+    task: &'a Task,
+    started: Instant,
+    validators: Validators,
+    bytes: u64,
+    saved_bytes: u64,
+    saved_at: Instant,
+}
+
+impl Progress<'_> {
+    fn active_ms(&self) -> u64 {
+        self.task.active_ms + self.started.elapsed().as_millis() as u64
+    }
+
+    fn save(&mut self) {
+        self.saved_bytes = self.bytes;
+        self.saved_at = Instant::now();
+        self.inner.checkpoint(Op::Checkpoint {
+            job_id: self.task.job,
+            index: self.task.index,
+            bytes_done: self.bytes,
+            validators: self.validators.clone(),
+            job_active_ms: self.active_ms(),
+        });
+    }
+
+    /// Mirrors the current progress into memory.
+    fn mirror(&self, progressed: bool) {
+        let active = self.active_ms();
+        let mut st = self.inner.lock();
+        if let Some(g) = st.group_mut(self.group, self.inc) {
+            if progressed {
+                g.last_progress = Instant::now();
+            }
+            if let Some(j) = g.job_mut(self.task.job, self.task.job_inc) {
+                j.rec.active_ms = active;
+                if let Some(f) = j.files.get_mut(self.task.index as usize) {
+                    f.bytes_done = self.bytes;
+                    f.validators = self.validators.clone();
+                }
+            }
+        }
+    }
+}
+
+impl FetchObserver for Progress<'_> {
+    fn on_start(&mut self, start: u64, validators: &Validators) {
+        self.bytes = start;
+        self.validators = validators.clone();
+        self.mirror(false);
+        if start != self.task.offset || validators != &self.task.validators {
+            // Restarted from zero or new validators: record it at once, so that a crash
+            // never pairs held bytes with the wrong validators.
+            self.save();
+        }
+    }
+
+    fn on_progress(&mut self, bytes_done: u64) {
+        let progressed = bytes_done > self.bytes;
+        self.bytes = bytes_done;
+        self.mirror(progressed);
+        if self.bytes - self.saved_bytes.min(self.bytes) >= CHECKPOINT_BYTES
+            || (self.bytes != self.saved_bytes && self.saved_at.elapsed() >= CHECKPOINT_INTERVAL)
+        {
+            self.save();
+        }
+    }
+}
+
+/// Transfers one file and records the outcome. Returns true to go on with the next file.
+fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: &Task) -> bool {
+    let mut progress = Progress {
+        inner,
+        group,
+        inc,
+        task,
+        started: Instant::now(),
+        validators: task.validators.clone(),
+        bytes: task.offset,
+        saved_bytes: task.offset,
+        saved_at: Instant::now(),
+    };
+    let request = FetchRequest {
+        url: &task.url,
+        temp_path: &task.temp,
+        offset: task.offset,
+        validators: &task.validators,
+        credentials: task.credentials.as_ref(),
+        foreground: task.foreground,
+        rate_limiter: &inner.rate,
+        cancel,
+    };
+    let outcome = inner.transport.fetch(&request, &mut progress);
+    let outcome = match outcome {
+        FetchOutcome::Complete { bytes, validators } if !cancel.is_cancelled() => {
+            progress.bytes = bytes;
+            progress.validators = validators.clone();
+            match inner.transport.commit(
+                &task.temp,
+                std::path::Path::new(&task.local),
+                validators.last_modified.as_deref(),
+            ) {
+                Ok(()) => return file_done(inner, group, inc, task, bytes, validators, progress.active_ms()),
+                Err(e) => FetchOutcome::Failed(e),
+            }
+        }
+        FetchOutcome::Complete { .. } => FetchOutcome::Cancelled,
+        other => other,
+    };
+    match outcome {
+        FetchOutcome::Failed(e) if !cancel.is_cancelled() => {
+            progress.mirror(false);
+            progress.save();
+            failed(inner, group, inc, task, e);
+            false
+        }
+        _ => {
+            // Stopped: keep the partial data for later (DECISIONS D4).
+            progress.mirror(false);
+            if progress.bytes != progress.saved_bytes || progress.validators != task.validators {
+                progress.save();
+            }
+            false
+        }
+    }
+}
+
+/// Records a committed file; queues FILE_DONE / JOB_DONE notifications when asked for.
+fn file_done(
+    inner: &Inner,
+    group: Guid,
+    inc: u64,
+    task: &Task,
+    bytes: u64,
+    validators: Validators,
+    active_ms: u64,
+) -> bool {
+    let mut st = inner.lock();
+    let min_retry = Duration::from_millis(st.options.min_retry_delay_ms);
+    let Some(g) = st.group_mut(group, inc) else { return false };
+    let flags = g.rec.props.notify_flags;
+    let Some(j) = g.job_mut(task.job, task.job_inc) else { return true };
+    let Some(f) = j.files.get(task.index as usize) else { return true };
+    let mut file = f.clone();
+    file.bytes_done = bytes;
+    file.validators = validators;
+    file.complete = true;
+    let mut job = j.rec.clone();
+    job.active_ms = active_ms;
+    job.error = None;
+    if let Err(e) = inner.persist(&[Op::PutFile(file.clone()), Op::PutJob(job.clone())]) {
+        // The file is committed on disk; only the record failed. Fail the group visibly.
+        drop(st);
+        failed(
+            inner,
+            group,
+            inc,
+            task,
+            TransferError::win32(ErrorClass::Fatal, crate::hresult::win32::ERROR_WRITE_FAULT, e.message),
+        );
+        return false;
+    }
+    j.files[task.index as usize] = file;
+    j.rec = job;
+    let job_complete = j.complete();
+    let retries = j.rec.retries;
+    g.retry_delay = min_retry;
+    let word = g.status_word();
+    let jref = Some((task.job, task.job_inc));
+    if flags & notify::FILE_DONE != 0 {
+        st.push_event(group, event(EventKind::FileDone, jref, task.index, word | status::FILE_COMPLETE, retries, 0, 0));
+    }
+    if job_complete && flags & notify::JOB_DONE != 0 {
+        st.push_event(group, event(EventKind::JobDone, jref, u32::MAX, word | status::JOB_COMPLETE, retries, 0, 0));
+    }
+    drop(st);
+    inner.changed.notify_all();
+    inner.kick_notifier();
+    true
+}
+
+/// Records a failed attempt: a transient error waits for the retry delay, a fatal one (or a
+/// transient one without progress for the no-progress timeout) stops the group in ERROR
+/// (DECISIONS D5).
+fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, mut e: TransferError) {
+    let mut st = inner.lock();
+    let no_progress = Duration::from_millis(st.options.no_progress_timeout_ms);
+    let min_retry = Duration::from_millis(st.options.min_retry_delay_ms);
+    let Some(g) = st.group_mut(group, inc) else { return };
+    if g.rec.state != GroupState::Running {
+        return;
+    }
+    if e.class == ErrorClass::Transient && g.last_progress.elapsed() >= no_progress {
+        e.class = ErrorClass::Fatal;
+        e.message = format!("{} (no progress for {} ms)", e.message, no_progress.as_millis());
+    }
+    let mut rec = g.rec.clone();
+    if e.class == ErrorClass::Fatal {
+        rec.state = GroupState::Error;
+    }
+    let Some(j) = g.job_mut(task.job, task.job_inc) else { return };
+    let mut job = j.rec.clone();
+    job.retries = job.retries.saturating_add(1);
+    job.error = Some(e.to_job_error(Some(task.index)));
+    if let Err(pe) = inner.persist(&[Op::PutGroup(rec.clone()), Op::PutJob(job.clone())]) {
+        log::error!("group {group}: error state not saved: {pe}");
+    }
+    let retries = job.retries;
+    j.rec = job;
+    g.rec = rec;
+    log::info!("group {group}: file {} of job {}: {:?} error: {}", task.index, task.job, e.class, e.message);
+    if e.class == ErrorClass::Transient {
+        let delay = g.retry_delay.max(e.retry_after.unwrap_or_default()).max(min_retry);
+        g.retry_at = Some(Instant::now() + delay);
+        g.retry_delay = (g.retry_delay * 2).min(MAX_RETRY_DELAY);
+    } else {
+        let word = g.status_word();
+        let jref = Some((task.job, task.job_inc));
+        st.push_event(group, event(EventKind::Error, jref, task.index, word, retries, e.win32, e.http_status));
+    }
+    drop(st);
+    inner.changed.notify_all();
+    inner.kick_notifier();
+}

@@ -1,0 +1,506 @@
+//! The queue's data: constants of `qmgr.h`, group/job/file records, properties and options.
+//!
+//! These records are what a [`Store`](crate::store::Store) persists; they carry no behaviour
+//! beyond small derived values. The rules that change them live in the engine.
+
+use crate::guid::Guid;
+use crate::hresult::{Error, Result};
+
+/// `QM_NOTIFY_*` bits of `GROUPPROP_NOTIFYFLAGS` (reference §1.1).
+pub mod notify {
+    /// `OnStatus` for each finished file.
+    pub const FILE_DONE: u32 = 0x01;
+    /// `OnStatus` for each finished job.
+    pub const JOB_DONE: u32 = 0x02;
+    /// `OnStatus` when the whole group is complete.
+    pub const GROUP_DONE: u32 = 0x04;
+    /// Suppress every notification, errors included.
+    pub const DISABLE_NOTIFY: u32 = 0x40;
+    /// Deliver progress through `OnProgressEx` instead of `OnProgress`.
+    pub const USE_PROGRESSEX: u32 = 0x80;
+    /// Every defined bit.
+    pub const ALL: u32 = FILE_DONE | JOB_DONE | GROUP_DONE | DISABLE_NOTIFY | USE_PROGRESSEX;
+}
+
+/// `QM_STATUS_*` bits (reference §1.2).
+pub mod status {
+    /// A file is complete.
+    pub const FILE_COMPLETE: u32 = 0x001;
+    /// A file is incomplete.
+    pub const FILE_INCOMPLETE: u32 = 0x002;
+    /// A job is complete.
+    pub const JOB_COMPLETE: u32 = 0x004;
+    /// A job is incomplete.
+    pub const JOB_INCOMPLETE: u32 = 0x008;
+    /// A job stopped on a fatal error.
+    pub const JOB_ERROR: u32 = 0x010;
+    /// A job was switched to the foreground.
+    pub const JOB_FOREGROUND: u32 = 0x020;
+    /// The group is complete.
+    pub const GROUP_COMPLETE: u32 = 0x040;
+    /// The group is incomplete.
+    pub const GROUP_INCOMPLETE: u32 = 0x080;
+    /// The group is not running (new, paused, error or complete).
+    pub const GROUP_SUSPENDED: u32 = 0x100;
+    /// The group stopped on a fatal error.
+    pub const GROUP_ERROR: u32 = 0x200;
+    /// The group transfers in the foreground.
+    pub const GROUP_FOREGROUND: u32 = 0x400;
+}
+
+/// `QM_PROTOCOL_*` values of `GROUPPROP_PROTOCOLFLAGS` (reference §1.3).
+pub mod protocol {
+    /// `http://` and `https://` (default).
+    pub const HTTP: u32 = 1;
+    /// `ftp://` (no transport yet: `QM_E_DOWNLOADER_UNAVAILABLE`).
+    pub const FTP: u32 = 2;
+    /// `file://` (mounted share or local path).
+    pub const SMB: u32 = 3;
+    /// Pluggable transport (`E_NOTIMPL`).
+    pub const CUSTOM: u32 = 4;
+}
+
+/// `QM_PROGRESS_*` units of `GetProgress` and `OnProgress` (reference §1.4).
+pub mod progress {
+    /// Percent complete, 0–100.
+    pub const PERCENT_DONE: u32 = 1;
+    /// Milliseconds of active transfer time (DECISIONS D1).
+    pub const TIME_DONE: u32 = 2;
+    /// Bytes transferred, saturating at `0xFFFFFFFF`.
+    pub const SIZE_DONE: u32 = 3;
+}
+
+/// `GROUPPROP` identifiers (reference §1.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+#[allow(missing_docs)]
+pub enum PropId {
+    Priority = 0,
+    RemoteUserId = 1,
+    RemoteUserPwd = 2,
+    LocalUserId = 3,
+    LocalUserPwd = 4,
+    ProtocolFlags = 5,
+    NotifyFlags = 6,
+    NotifyClsid = 7,
+    ProgressSize = 8,
+    ProgressPercent = 9,
+    ProgressTime = 10,
+    DisplayName = 11,
+    Description = 12,
+}
+
+impl PropId {
+    /// From the `uint32_t` of the C API. Errors: `E_INVALIDARG` for an unknown value.
+    pub fn from_u32(v: u32) -> Result<PropId> {
+        use PropId::*;
+        Ok(match v {
+            0 => Priority,
+            1 => RemoteUserId,
+            2 => RemoteUserPwd,
+            3 => LocalUserId,
+            4 => LocalUserPwd,
+            5 => ProtocolFlags,
+            6 => NotifyFlags,
+            7 => NotifyClsid,
+            8 => ProgressSize,
+            9 => ProgressPercent,
+            10 => ProgressTime,
+            11 => DisplayName,
+            12 => Description,
+            _ => return Err(Error::invalid_arg(format!("property id {v} is not a GROUPPROP value (0-12)"))),
+        })
+    }
+}
+
+/// A property value, the typed counterpart of the C `qmgr_variant`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PropValue {
+    /// An integer property (stored as u32).
+    Int(u32),
+    /// A string property.
+    Str(String),
+}
+
+/// A group's state (DECISIONS D3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GroupState {
+    /// New or paused.
+    Suspended,
+    /// Queued, connecting, transferring, or waiting to retry a transient error.
+    Running,
+    /// Stopped on a fatal error (also suspended).
+    Error,
+    /// Every job done (also suspended).
+    Complete,
+    /// Cancelled: gone from the queue; handles answer `QM_E_INVALID_STATE`.
+    Cancelled,
+}
+
+impl GroupState {
+    /// Stable storage code.
+    pub fn code(self) -> i64 {
+        match self {
+            GroupState::Suspended => 0,
+            GroupState::Running => 1,
+            GroupState::Error => 2,
+            GroupState::Complete => 3,
+            GroupState::Cancelled => 4,
+        }
+    }
+    /// From the storage code. Errors: `E_UNEXPECTED` for an unknown code (corrupt store).
+    pub fn from_code(code: i64) -> Result<GroupState> {
+        Ok(match code {
+            0 => GroupState::Suspended,
+            1 => GroupState::Running,
+            2 => GroupState::Error,
+            3 => GroupState::Complete,
+            4 => GroupState::Cancelled,
+            _ => return Err(Error::new(crate::hresult::E_UNEXPECTED, format!("stored group state {code} is unknown"))),
+        })
+    }
+    /// Lower-case name for people ("suspended", "running", …).
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Suspended => "suspended",
+            GroupState::Running => "running",
+            GroupState::Error => "error",
+            GroupState::Complete => "complete",
+            GroupState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The thirteen group properties (reference §1.6; defaults DECISIONS D12).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupProps {
+    /// 0 high, 1 normal (default), 2 low.
+    pub priority: u32,
+    /// HTTP user name (`""` = none).
+    pub remote_user: String,
+    /// HTTP password; write-only through `GetProp`; never logged.
+    pub remote_password: String,
+    /// `QM_PROTOCOL_*` value, default `QM_PROTOCOL_HTTP`.
+    pub protocol: u32,
+    /// `QM_NOTIFY_*` bits, default 0 (errors only).
+    pub notify_flags: u32,
+    /// Stored verbatim: `""` or a GUID string.
+    pub notify_clsid: String,
+    /// Progress-notification threshold in bytes (0 = off).
+    pub progress_size: u32,
+    /// Progress-notification threshold in percent, 0–100 (0 = off).
+    pub progress_percent: u32,
+    /// Progress-notification threshold in milliseconds (0 = off).
+    pub progress_time: u32,
+    /// Display name, at most 256 characters.
+    pub display_name: String,
+    /// Description, at most 1024 characters.
+    pub description: String,
+}
+
+impl Default for GroupProps {
+    fn default() -> Self {
+        GroupProps {
+            priority: 1,
+            remote_user: String::new(),
+            remote_password: String::new(),
+            protocol: protocol::HTTP,
+            notify_flags: 0,
+            notify_clsid: String::new(),
+            progress_size: 0,
+            progress_percent: 0,
+            progress_time: 0,
+            display_name: String::new(),
+            description: String::new(),
+        }
+    }
+}
+
+/// Whether a transfer failure is retried (DECISIONS D5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Retried after the retry delay; no ERROR bit.
+    Transient,
+    /// Stops the group in ERROR.
+    Fatal,
+}
+
+/// The last error of a job: the inputs of job `GetStatus`, `OnStatus` and
+/// `qmgr_job_get_error_message` (DECISIONS D5, D11).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobError {
+    /// Transient (retrying) or fatal (group in ERROR).
+    pub class: ErrorClass,
+    /// `dwWin32Result`: a Win32 code or `BG_E_HTTP_ERROR_nnn`.
+    pub win32: u32,
+    /// `dwTransportResult`: the HTTP status when the failure was an HTTP status, else 0.
+    pub transport: u32,
+    /// Index of the file at fault, `None` when no single file is.
+    pub file_index: Option<u32>,
+    /// Human-readable cause.
+    pub message: String,
+}
+
+/// One group as persisted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupRecord {
+    /// The caller-chosen id.
+    pub id: Guid,
+    /// Creation order within the queue (FIFO scheduling, enumeration order).
+    pub seq: u64,
+    /// State (never `Cancelled` in a store: cancelled groups are deleted).
+    pub state: GroupState,
+    /// Sticky foreground flag (`SwitchToForeground`).
+    pub foreground: bool,
+    /// The properties.
+    pub props: GroupProps,
+}
+
+/// One job as persisted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRecord {
+    /// The caller-chosen id, unique in the queue.
+    pub id: Guid,
+    /// The group it belongs to.
+    pub group_id: Guid,
+    /// Creation order (jobs run in this order).
+    pub seq: u64,
+    /// Sticky foreground flag (job `SwitchToForeground`).
+    pub foreground: bool,
+    /// Failed attempts so far (`dwNumOfRetries`), never reset (DECISIONS D11).
+    pub retries: u32,
+    /// The current error, if any.
+    pub error: Option<JobError>,
+    /// Milliseconds of active transfer time (`QM_PROGRESS_TIME_DONE`).
+    pub active_ms: u64,
+}
+
+/// Validators the server sent for a file (DECISIONS D5, D11).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// `ETag` exactly as received (with `W/` for a weak one).
+    pub etag: Option<String>,
+    /// `Last-Modified` exactly as received.
+    pub last_modified: Option<String>,
+    /// Full size of the remote file in bytes, when known.
+    pub total: Option<u64>,
+}
+
+/// One file of a job as persisted, with its progress checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRecord {
+    /// The job it belongs to.
+    pub job_id: Guid,
+    /// Zero-based index in the job.
+    pub index: u32,
+    /// Source URL, ASCII, sent exactly as given.
+    pub url: String,
+    /// Absolute destination path.
+    pub local_path: String,
+    /// Caller's size hint in bytes (0 = none); never trusted for integrity.
+    pub size_hint: u32,
+    /// Bytes held in the temporary file (or the whole size once complete).
+    pub bytes_done: u64,
+    /// Validators of the response the held bytes came from (total = size reported).
+    pub validators: Validators,
+    /// Committed under its final name.
+    pub complete: bool,
+}
+
+impl FileRecord {
+    /// Best known size: the server's, else the hint (0 → unknown).
+    pub fn known_size(&self) -> Option<u64> {
+        self.validators.total.or((self.size_hint != 0).then_some(self.size_hint as u64))
+    }
+}
+
+/// Queue-wide options (C-API.md "Entry point and options"; floors DECISIONS D11, D12).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Groups that transfer at once (≥ 1, default 4).
+    pub max_active_groups: u32,
+    /// First retry delay in ms (≥ 100, default 5000); doubles up to 600,000.
+    pub min_retry_delay_ms: u64,
+    /// Transient errors without progress for this long become fatal (0 = every error fatal).
+    pub no_progress_timeout_ms: u64,
+    /// Bytes/s over all background groups, 0 = unlimited.
+    pub background_rate_limit: u64,
+    /// Connect timeout in ms (≥ 100).
+    pub connect_timeout_ms: u64,
+    /// Read timeout in ms (≥ 100): a stalled server is cut after this long.
+    pub read_timeout_ms: u64,
+    /// `User-Agent` header ("" = the library's default).
+    pub user_agent: String,
+    /// Proxy URL: `None` = from the environment, `Some("")` = none.
+    pub proxy: Option<String>,
+    /// Path of extra PEM root certificates ("" = none).
+    pub ca_file: String,
+    /// Send credentials over plain `http://` (default false).
+    pub allow_credentials_over_http: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_active_groups: 4,
+            min_retry_delay_ms: 5_000,
+            no_progress_timeout_ms: 1_209_600_000,
+            background_rate_limit: 0,
+            connect_timeout_ms: 30_000,
+            read_timeout_ms: 60_000,
+            user_agent: String::new(),
+            proxy: None,
+            ca_file: String::new(),
+            allow_credentials_over_http: false,
+        }
+    }
+}
+
+/// Names of every option, in documentation order.
+pub const OPTION_NAMES: &[&str] = &[
+    "max_active_groups",
+    "min_retry_delay_ms",
+    "no_progress_timeout_ms",
+    "background_rate_limit",
+    "connect_timeout_ms",
+    "read_timeout_ms",
+    "user_agent",
+    "proxy",
+    "ca_file",
+    "allow_credentials_over_http",
+];
+
+fn parse_decimal(name: &str, value: &str) -> Result<u64> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::invalid_arg(format!("option {name}: value \"{value}\" is not a plain decimal integer")));
+    }
+    value.parse::<u64>().map_err(|_| Error::invalid_arg(format!("option {name}: value \"{value}\" overflows")))
+}
+
+impl Options {
+    /// Sets one option from its text form, checking it (DECISIONS D12).
+    ///
+    /// Errors: `E_INVALIDARG` for an unknown name or a bad value (the message names both).
+    /// `ca_file` is checked for readability by the caller that owns file I/O (the transport).
+    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let floor = |v: u64, min: u64| {
+            if v < min {
+                Err(Error::invalid_arg(format!("option {name}: {v} is below the minimum {min}")))
+            } else {
+                Ok(v)
+            }
+        };
+        match name {
+            "max_active_groups" => {
+                let v = floor(parse_decimal(name, value)?, 1)?;
+                self.max_active_groups =
+                    u32::try_from(v).map_err(|_| Error::invalid_arg(format!("option {name}: {v} is too large")))?;
+            }
+            "min_retry_delay_ms" => self.min_retry_delay_ms = floor(parse_decimal(name, value)?, 100)?,
+            "no_progress_timeout_ms" => self.no_progress_timeout_ms = parse_decimal(name, value)?,
+            "background_rate_limit" => self.background_rate_limit = parse_decimal(name, value)?,
+            "connect_timeout_ms" => self.connect_timeout_ms = floor(parse_decimal(name, value)?, 100)?,
+            "read_timeout_ms" => self.read_timeout_ms = floor(parse_decimal(name, value)?, 100)?,
+            "allow_credentials_over_http" => {
+                self.allow_credentials_over_http = match value {
+                    "0" => false,
+                    "1" => true,
+                    _ => return Err(Error::invalid_arg(format!("option {name}: value \"{value}\" is not 0 or 1"))),
+                }
+            }
+            "user_agent" => self.user_agent = value.to_string(),
+            "proxy" => self.proxy = Some(value.to_string()),
+            "ca_file" => self.ca_file = value.to_string(),
+            _ => return Err(Error::invalid_arg(format!("option name \"{name}\" is unknown"))),
+        }
+        Ok(())
+    }
+
+    /// The text form of one option (`""` for an unset string option).
+    ///
+    /// Errors: `E_INVALIDARG` for an unknown name.
+    pub fn get(&self, name: &str) -> Result<String> {
+        Ok(match name {
+            "max_active_groups" => self.max_active_groups.to_string(),
+            "min_retry_delay_ms" => self.min_retry_delay_ms.to_string(),
+            "no_progress_timeout_ms" => self.no_progress_timeout_ms.to_string(),
+            "background_rate_limit" => self.background_rate_limit.to_string(),
+            "connect_timeout_ms" => self.connect_timeout_ms.to_string(),
+            "read_timeout_ms" => self.read_timeout_ms.to_string(),
+            "user_agent" => self.user_agent.clone(),
+            "proxy" => self.proxy.clone().unwrap_or_default(),
+            "ca_file" => self.ca_file.clone(),
+            "allow_credentials_over_http" => u8::from(self.allow_credentials_over_http).to_string(),
+            _ => return Err(Error::invalid_arg(format!("option name \"{name}\" is unknown"))),
+        })
+    }
+}
+
+/// Everything a store holds, as loaded when a queue is opened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueImage {
+    /// Options that were set (name, text value); unset ones keep their defaults.
+    pub options: Vec<(String, String)>,
+    /// Live groups, in creation order.
+    pub groups: Vec<GroupRecord>,
+    /// Jobs of those groups, in creation order.
+    pub jobs: Vec<JobRecord>,
+    /// Files of those jobs, ordered by job then index.
+    pub files: Vec<FileRecord>,
+}
+
+/// The hidden temporary file of (job, file index) beside `local_path` (DECISIONS D4):
+/// `.<name>.<job-guid>.<index>.qmgr-part` in the destination directory.
+pub fn temp_path_for(local_path: &str, job: Guid, index: u32) -> std::path::PathBuf {
+    let path = std::path::Path::new(local_path);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let guid = job.to_string();
+    let guid = guid.trim_matches(|c| c == '{' || c == '}');
+    let mut temp = format!(".{name}.{guid}.{index}.qmgr-part");
+    // Keep the name within NAME_MAX (255 bytes) even for long final names.
+    if temp.len() > 255 {
+        let keep = 255 - (temp.len() - name.len());
+        let mut cut = keep;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        temp = format!(".{}.{guid}.{index}.qmgr-part", &name[..cut]);
+    }
+    path.with_file_name(temp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_and_floor() {
+        let mut o = Options::default();
+        o.set("max_active_groups", "2").unwrap();
+        assert_eq!(o.get("max_active_groups").unwrap(), "2");
+        for (n, v) in [
+            ("max_active_groups", "0"),
+            ("min_retry_delay_ms", "99"),
+            ("read_timeout_ms", "-5"),
+            ("connect_timeout_ms", " 100"),
+            ("no_progress_timeout_ms", "99999999999999999999999"),
+            ("allow_credentials_over_http", "2"),
+            ("nope", "1"),
+        ] {
+            assert_eq!(o.set(n, v).unwrap_err().hr, crate::hresult::E_INVALIDARG, "{n}={v}");
+        }
+        assert_eq!(o.get("proxy").unwrap(), "");
+        o.set("proxy", "").unwrap();
+        assert_eq!(o.proxy, Some(String::new()));
+    }
+
+    #[test]
+    fn temp_path_is_hidden_unique_and_bounded() {
+        let job = Guid::parse("69ad4aee-51be-439b-a92c-86ae490e8b30").unwrap();
+        let p = temp_path_for("/tmp/dir/file.bin", job, 3);
+        assert_eq!(p.to_str().unwrap(), "/tmp/dir/.file.bin.69ad4aee-51be-439b-a92c-86ae490e8b30.3.qmgr-part");
+        let long = format!("/tmp/{}", "é".repeat(127));
+        let p = temp_path_for(&long, job, 0);
+        assert!(p.file_name().unwrap().len() <= 255);
+    }
+}

@@ -1,0 +1,80 @@
+//! The shared rate limiter of background transfers (option `background_rate_limit`).
+
+use crate::transport::CancelFlag;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A token bucket shared by every background transfer of a manager: the aggregate rate stays
+/// at `rate` bytes/s, with bursts of at most a quarter second of data.
+#[derive(Debug)]
+pub struct RateLimiter {
+    state: Mutex<Bucket>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    rate: u64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimiter {
+    /// A limiter at `rate` bytes/s (0 = unlimited).
+    pub fn new(rate: u64) -> Self {
+        RateLimiter { state: Mutex::new(Bucket { rate, tokens: 0.0, last: Instant::now() }) }
+    }
+
+    /// Changes the rate (bytes/s, 0 = unlimited); takes effect for the next acquisition.
+    pub fn set_rate(&self, rate: u64) {
+        let mut b = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        b.rate = rate;
+        b.tokens = b.tokens.min(rate as f64 / 4.0);
+    }
+
+    /// The current rate in bytes/s (0 = unlimited).
+    pub fn rate(&self) -> u64 {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).rate
+    }
+
+    /// Takes `bytes` from the bucket, sleeping (in steps of at most 100 ms, so that `cancel`
+    /// is observed) until they are available. Returns false if cancelled while waiting.
+    pub fn acquire(&self, bytes: usize, cancel: &CancelFlag) -> bool {
+        loop {
+            let wait = {
+                let mut b = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if b.rate == 0 {
+                    return true;
+                }
+                let now = Instant::now();
+                let burst = (b.rate as f64 / 4.0).max(bytes as f64);
+                b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * b.rate as f64).min(burst);
+                b.last = now;
+                if b.tokens >= bytes as f64 {
+                    b.tokens -= bytes as f64;
+                    return true;
+                }
+                Duration::from_secs_f64((bytes as f64 - b.tokens) / b.rate as f64)
+            };
+            if cancel.is_cancelled() {
+                return false;
+            }
+            std::thread::sleep(wait.min(Duration::from_millis(100)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unlimited_never_waits_and_cancel_stops_waiting() {
+        let flag = CancelFlag::new();
+        let r = RateLimiter::new(0);
+        assert!(r.acquire(1 << 30, &flag));
+        r.set_rate(1);
+        flag.cancel();
+        assert!(!r.acquire(1 << 20, &flag));
+        assert_eq!(r.rate(), 1);
+    }
+}

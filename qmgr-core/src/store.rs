@@ -1,0 +1,150 @@
+//! The persistence boundary: what the engine needs from a queue store.
+//!
+//! `qmgr-store` implements [`Store`] on SQLite; [`MemStore`] is an in-memory implementation
+//! for tests and for queues that need no persistence.
+
+use crate::guid::Guid;
+use crate::hresult::Result;
+use crate::model::{FileRecord, GroupRecord, JobRecord, QueueImage, Validators};
+
+/// One change to the queue. A slice of them is applied atomically by [`Store::apply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Insert or replace a group (properties, state, foreground).
+    PutGroup(GroupRecord),
+    /// Delete a group with its jobs and files (cancel).
+    DeleteGroup(Guid),
+    /// Insert or replace a job. Ignored when its group no longer exists.
+    PutJob(JobRecord),
+    /// Delete a job with its files (`CancelJob`).
+    DeleteJob(Guid),
+    /// Insert or replace a file. Ignored when its job no longer exists.
+    PutFile(FileRecord),
+    /// Progress checkpoint of one file: updates only an existing row (never resurrects a
+    /// deleted one), so a checkpoint racing a cancel is harmless.
+    Checkpoint {
+        /// The job.
+        job_id: Guid,
+        /// The file index in the job.
+        index: u32,
+        /// Bytes held in the temporary file.
+        bytes_done: u64,
+        /// Validators of the response those bytes came from.
+        validators: Validators,
+        /// Milliseconds of active transfer time of the job.
+        job_active_ms: u64,
+    },
+    /// Set a queue option (text form, already validated).
+    SetOption {
+        /// Option name.
+        name: String,
+        /// Option value.
+        value: String,
+    },
+}
+
+/// Persistent storage of one queue (DESIGN "Layers"; DECISIONS D6).
+///
+/// Implementations must make [`Store::apply`] atomic and durable against a process crash
+/// (a `kill -9` after it returns loses nothing), and [`Store::load`] must return exactly what
+/// was applied, in creation order.
+pub trait Store: Send {
+    /// Loads the whole queue.
+    ///
+    /// Errors: `QM_E_SERVICE_UNAVAILABLE` when the store cannot be read.
+    fn load(&mut self) -> Result<QueueImage>;
+
+    /// Applies the changes in one transaction: all or nothing.
+    ///
+    /// Errors: `QM_E_SERVICE_UNAVAILABLE` (with the cause in the message) when the store cannot
+    /// be written (read-only or full file system, I/O error); nothing is applied then.
+    fn apply(&mut self, ops: &[Op]) -> Result<()>;
+
+    /// Tries, without blocking, to take the queue's exclusive transfer lock (DECISIONS D10):
+    /// only its holder runs transfers. Returns true when this store holds it (also when it
+    /// already did). The lock is released when the store is dropped or the process dies.
+    ///
+    /// Errors: `QM_E_SERVICE_UNAVAILABLE` when the lock file cannot be opened.
+    fn try_lock_transfers(&mut self) -> Result<bool>;
+}
+
+/// An in-memory [`Store`]: the same semantics as the SQLite store, without persistence.
+#[derive(Debug, Default)]
+pub struct MemStore {
+    image: QueueImage,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Store for MemStore {
+    fn try_lock_transfers(&mut self) -> Result<bool> {
+        Ok(true)
+    }
+
+    fn load(&mut self) -> Result<QueueImage> {
+        Ok(self.image.clone())
+    }
+
+    fn apply(&mut self, ops: &[Op]) -> Result<()> {
+        let img = &mut self.image;
+        for op in ops {
+            match op {
+                Op::PutGroup(g) => match img.groups.iter_mut().find(|x| x.id == g.id) {
+                    Some(x) => *x = g.clone(),
+                    None => img.groups.push(g.clone()),
+                },
+                Op::DeleteGroup(id) => {
+                    img.groups.retain(|g| g.id != *id);
+                    let gone: Vec<Guid> = img.jobs.iter().filter(|j| j.group_id == *id).map(|j| j.id).collect();
+                    img.jobs.retain(|j| j.group_id != *id);
+                    img.files.retain(|f| !gone.contains(&f.job_id));
+                }
+                Op::PutJob(j) => {
+                    if !img.groups.iter().any(|g| g.id == j.group_id) {
+                        continue;
+                    }
+                    match img.jobs.iter_mut().find(|x| x.id == j.id) {
+                        Some(x) => *x = j.clone(),
+                        None => img.jobs.push(j.clone()),
+                    }
+                }
+                Op::DeleteJob(id) => {
+                    img.jobs.retain(|j| j.id != *id);
+                    img.files.retain(|f| f.job_id != *id);
+                }
+                Op::PutFile(f) => {
+                    if !img.jobs.iter().any(|j| j.id == f.job_id) {
+                        continue;
+                    }
+                    match img.files.iter_mut().find(|x| x.job_id == f.job_id && x.index == f.index) {
+                        Some(x) => *x = f.clone(),
+                        None => img.files.push(f.clone()),
+                    }
+                }
+                Op::Checkpoint { job_id, index, bytes_done, validators, job_active_ms } => {
+                    if let Some(f) = img.files.iter_mut().find(|x| x.job_id == *job_id && x.index == *index) {
+                        f.bytes_done = *bytes_done;
+                        f.validators = validators.clone();
+                    }
+                    if let Some(j) = img.jobs.iter_mut().find(|x| x.id == *job_id) {
+                        j.active_ms = *job_active_ms;
+                    }
+                }
+                Op::SetOption { name, value } => match img.options.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, v)) => *v = value.clone(),
+                    None => img.options.push((name.clone(), value.clone())),
+                },
+            }
+        }
+        img.files.sort_by_key(|f| {
+            let pos = img.jobs.iter().position(|j| j.id == f.job_id).unwrap_or(usize::MAX);
+            (pos, f.index)
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,192 @@
+//! `IBackgroundCopyQMgr`: the entry point and the queue options.
+
+use crate::boundary::{guard, out_ptr, write_out};
+use crate::handles::{self, new_handle};
+use crate::strings::{arg_str, to_c};
+use crate::types::*;
+use qmgr_core::hresult::{Error, S_OK};
+use qmgr_core::model::Options;
+use qmgr_core::Manager;
+use std::ffi::c_char;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Resolves a queue directory to its canonical path, creating missing directories with mode
+/// 0700 (DECISIONS D6, D12).
+fn queue_dir(dir: Option<&str>) -> Result<PathBuf, Error> {
+    let dir = match dir {
+        Some("") => return Err(Error::invalid_arg("queue_dir is empty")),
+        Some(d) => PathBuf::from(d),
+        None => qmgr_store::default_queue_dir()?,
+    };
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| {
+        Error::new(
+            qmgr_core::hresult::QM_E_SERVICE_UNAVAILABLE,
+            format!("queue directory {}: cannot create it: {e}", dir.display()),
+        )
+    })?;
+    std::fs::canonicalize(&dir).map_err(|e| {
+        Error::new(qmgr_core::hresult::QM_E_SERVICE_UNAVAILABLE, format!("queue directory {}: {e}", dir.display()))
+    })
+}
+
+/// Opens (or joins) the process's manager of a canonical queue directory.
+fn open(dir: &Path) -> Result<Manager, Error> {
+    Manager::open_shared(dir, || {
+        let store = qmgr_store::SqliteStore::open(dir)?;
+        let transport = qmgr_net::NetTransport::new(&Options::default())?;
+        Ok((Box::new(store), Arc::new(transport)))
+    })
+}
+
+/// CoCreateInstance(CLSID_BackgroundCopyQMgr) counterpart: opens the queue in `queue_dir`
+/// (NULL = the default queue: $QMGR_HOME, else $XDG_STATE_HOME/qmgr, else
+/// ~/.local/state/qmgr; DECISIONS D6), creating the directory (mode 0700) and queue.sqlite
+/// (0600) if needed. Groups that were running continue by themselves.
+///
+/// Opening the same directory again in this process returns another reference to the same
+/// manager. `*manager_out` receives a new reference (release it with
+/// qmgr_manager_release); it is set to NULL first.
+///
+/// Returns QMGR_S_OK; QMGR_E_POINTER if manager_out is NULL; QMGR_E_INVALIDARG if queue_dir
+/// is empty or not UTF-8; QM_E_SERVICE_UNAVAILABLE if the directory or database cannot be
+/// created or opened (the message says why).
+#[no_mangle]
+pub extern "C" fn qmgr_create_instance(queue_dir_: *const c_char, manager_out: *mut *mut qmgr_manager) -> qmgr_hresult {
+    guard("qmgr_create_instance", || {
+        let out = out_ptr(manager_out, "manager_out")?;
+        write_out(out, std::ptr::null_mut());
+        let dir = if queue_dir_.is_null() { None } else { Some(arg_str(queue_dir_, "queue_dir")?) };
+        let manager = open(&queue_dir(dir)?)?;
+        write_out(out, new_handle::<qmgr_manager>(manager));
+        Ok(S_OK)
+    })
+}
+
+/// Sets a queue-wide option, persisted in the queue and shared by every process that opens
+/// it. `name`: max_active_groups (>= 1, default 4), min_retry_delay_ms (>= 100, default
+/// 5000), no_progress_timeout_ms (default 1209600000; 0 = every error fatal),
+/// background_rate_limit (bytes/s over all background groups, 0 = unlimited),
+/// connect_timeout_ms (>= 100, default 30000), read_timeout_ms (>= 100, default 60000),
+/// user_agent (string), proxy (URL; "" = none; unset = from the environment), ca_file (path of
+/// a readable PEM file with extra root certificates), allow_credentials_over_http (0/1).
+/// Integer values are plain decimal digits.
+///
+/// Returns QMGR_S_OK; QMGR_E_POINTER for a NULL argument; QMGR_E_HANDLE for a bad manager;
+/// QMGR_E_INVALIDARG for an unknown name or a bad value (DECISIONS D11, D12);
+/// QM_E_SERVICE_UNAVAILABLE if it cannot be persisted.
+#[no_mangle]
+pub extern "C" fn qmgr_manager_set_option(
+    manager: *mut qmgr_manager,
+    name: *const c_char,
+    value: *const c_char,
+) -> qmgr_hresult {
+    guard("qmgr_manager_set_option", || {
+        let m = handles::get(manager, "manager")?;
+        let name = arg_str(name, "name")?;
+        let value = arg_str(value, "value")?;
+        m.set_option(name, value)?;
+        Ok(S_OK)
+    })
+}
+
+/// Reads a queue option (see qmgr_manager_set_option) as text; an unset string option reads
+/// as "". `*value_out` receives a string to free with qmgr_string_free.
+///
+/// Returns QMGR_S_OK; QMGR_E_POINTER for a NULL argument; QMGR_E_HANDLE for a bad manager;
+/// QMGR_E_INVALIDARG for an unknown name.
+#[no_mangle]
+pub extern "C" fn qmgr_manager_get_option(
+    manager: *mut qmgr_manager,
+    name: *const c_char,
+    value_out: *mut *mut c_char,
+) -> qmgr_hresult {
+    guard("qmgr_manager_get_option", || {
+        let m = handles::get(manager, "manager")?;
+        let out = out_ptr(value_out, "value_out")?;
+        let name = arg_str(name, "name")?;
+        let v = m.get_option(name)?;
+        write_out(out, to_c(&v));
+        Ok(S_OK)
+    })
+}
+
+/// IUnknown::AddRef of a manager. Returns the new count (0 for an invalid handle).
+#[no_mangle]
+pub extern "C" fn qmgr_manager_add_ref(manager: *mut qmgr_manager) -> u32 {
+    crate::boundary::guard_value("qmgr_manager_add_ref", 0, || handles::add_ref(manager))
+}
+
+/// IUnknown::Release of a manager. Returns the new count (0 when this reference was the
+/// last, for NULL, and for an invalid handle). Releasing the last reference of the manager
+/// (group and job handles hold one too) stops its threads after in-flight transfers are
+/// checkpointed, and releases every registered callback before returning.
+#[no_mangle]
+pub extern "C" fn qmgr_manager_release(manager: *mut qmgr_manager) -> u32 {
+    crate::boundary::guard_value("qmgr_manager_release", 0, || handles::release(manager))
+}
+
+/// IBackgroundCopyQMgr::CreateGroup: creates a SUSPENDED group with default properties,
+/// persisted at once. `*group_out` receives a new reference (set to NULL first).
+///
+/// Returns QMGR_S_OK; QMGR_E_POINTER if group_out is NULL; QMGR_E_HANDLE for a bad manager;
+/// QMGR_E_INVALIDARG if group_id is all zeros or names a group already in the queue;
+/// QM_E_SERVICE_UNAVAILABLE if it cannot be persisted.
+#[no_mangle]
+pub extern "C" fn qmgr_manager_create_group(
+    manager: *mut qmgr_manager,
+    group_id: qmgr_guid,
+    group_out: *mut *mut qmgr_group,
+) -> qmgr_hresult {
+    guard("qmgr_manager_create_group", || {
+        let out = out_ptr(group_out, "group_out")?;
+        write_out(out, std::ptr::null_mut());
+        let m = handles::get(manager, "manager")?;
+        let g = m.create_group(group_id.into())?;
+        write_out(out, new_handle::<qmgr_group>(g));
+        Ok(S_OK)
+    })
+}
+
+/// IBackgroundCopyQMgr::GetGroup: a new reference to a group of the queue (set to NULL
+/// first).
+///
+/// Returns QMGR_S_OK; QMGR_E_POINTER if group_out is NULL; QMGR_E_HANDLE for a bad manager;
+/// QM_E_ITEM_NOT_FOUND if no live group has that GUID.
+#[no_mangle]
+pub extern "C" fn qmgr_manager_get_group(
+    manager: *mut qmgr_manager,
+    group_id: qmgr_guid,
+    group_out: *mut *mut qmgr_group,
+) -> qmgr_hresult {
+    guard("qmgr_manager_get_group", || {
+        let out = out_ptr(group_out, "group_out")?;
+        write_out(out, std::ptr::null_mut());
+        let m = handles::get(manager, "manager")?;
+        let g = m.get_group(group_id.into())?;
+        write_out(out, new_handle::<qmgr_group>(g));
+        Ok(S_OK)
+    })
+}
+
+/// IBackgroundCopyQMgr::EnumGroups: an enumerator over a snapshot of the queue's groups, in
+/// creation order (set to NULL first; release it with qmgr_enum_groups_release).
+///
+/// Returns QMGR_S_OK; QMGR_E_POINTER if enum_out is NULL; QMGR_E_HANDLE for a bad manager;
+/// QMGR_E_NOTIMPL if flags is not 0.
+#[no_mangle]
+pub extern "C" fn qmgr_manager_enum_groups(
+    manager: *mut qmgr_manager,
+    flags: u32,
+    enum_out: *mut *mut qmgr_enum_groups,
+) -> qmgr_hresult {
+    guard("qmgr_manager_enum_groups", || {
+        let out = out_ptr(enum_out, "enum_out")?;
+        write_out(out, std::ptr::null_mut());
+        let m = handles::get(manager, "manager")?;
+        let e = m.enum_groups(flags)?;
+        write_out(out, new_handle::<qmgr_enum_groups>(Arc::new(std::sync::Mutex::new(e))));
+        Ok(S_OK)
+    })
+}
