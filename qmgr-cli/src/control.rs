@@ -1,0 +1,141 @@
+//! `qmgr resume`, `suspend`, `cancel`, `wait` and `serve`: controlling groups and the queue.
+
+use crate::exit::{CmdResult, Exit, Failure};
+use crate::queue::{Queue, QueueTarget};
+use crate::watch::{self, Ended};
+use qmgr_core::Group;
+use std::time::Duration;
+
+/// `qmgr resume GROUP [--wait]`: SUSPENDED or ERROR → RUNNING (no-op when running or
+/// complete; DECISIONS D3). With `--wait`, then follows the group as `qmgr wait` does.
+///
+/// Errors (exit 2): bad GUID, unknown group, `BG_E_EMPTY` (no files), cancelled group.
+pub fn resume(target: &QueueTarget, text: &str, wait: bool) -> CmdResult {
+    let queue = target.open()?;
+    let group = queue.group(text)?;
+    group.resume()?;
+    let id = group.id();
+    if wait {
+        watch::install_interrupt_handler();
+        return follow(&queue, &group, None);
+    }
+    println!("resumed group {id} ({})", group.state()?.name());
+    if queue.manager.is_transferring_process() {
+        let prefix = queue.command_prefix();
+        eprintln!(
+            "note: no qmgr process is serving this queue; the group transfers while \
+             `{prefix} serve` or `{prefix} wait {id}` runs"
+        );
+    }
+    Ok(Exit::Success)
+}
+
+/// `qmgr suspend GROUP`: a running group stops, keeping its partial data (no-op in the
+/// other states; DECISIONS D3).
+pub fn suspend(queue: &Queue, text: &str) -> CmdResult {
+    let group = queue.group(text)?;
+    group.suspend()?;
+    println!("suspended group {} ({})", group.id(), group.state()?.name());
+    Ok(Exit::Success)
+}
+
+/// `qmgr cancel GROUP`: the group leaves the queue; committed files stay, temporary files
+/// are deleted (DECISIONS D3, D4).
+pub fn cancel(queue: &Queue, text: &str) -> CmdResult {
+    let group = queue.group(text)?;
+    group.cancel()?;
+    println!("cancelled group {}", group.id());
+    Ok(Exit::Success)
+}
+
+/// `qmgr wait GROUP [--timeout SECS]`: follows the group until it stops, showing progress.
+/// The group stays in the queue when it completes.
+///
+/// Exit codes: 0 complete, 1 error (reported), 3 suspended, cancelled or Ctrl-C (the group
+/// is left as it is), 5 time-out.
+pub fn wait(target: &QueueTarget, text: &str, timeout: Option<f64>) -> CmdResult {
+    let timeout = timeout
+        .map(|secs| {
+            Duration::try_from_secs_f64(secs)
+                .map_err(|_| Failure::usage(format!("--timeout {secs}: not a number of seconds ≥ 0")))
+        })
+        .transpose()?;
+    let queue = target.open()?;
+    let group = queue.group(text)?;
+    watch::install_interrupt_handler();
+    follow(&queue, &group, timeout)
+}
+
+/// Follows `group` and reports how it ended (`wait`, `resume --wait`).
+fn follow(queue: &Queue, group: &Group, timeout: Option<Duration>) -> CmdResult {
+    let id = group.id();
+    let prefix = queue.command_prefix();
+    let outcome = watch::follow(group, timeout)?;
+    Ok(match outcome.ended {
+        Ended::Complete => {
+            watch::print_summary(&outcome, &local_paths(group));
+            Exit::Success
+        }
+        Ended::Failed => {
+            watch::report_failure(queue, group);
+            Exit::TransferFailed
+        }
+        Ended::Suspended => {
+            eprintln!("group {id} is suspended; resume with: {prefix} resume {id} --wait");
+            Exit::Interrupted
+        }
+        Ended::Cancelled => {
+            eprintln!("group {id} was cancelled");
+            Exit::Interrupted
+        }
+        Ended::Interrupted => {
+            eprintln!(
+                "stopped waiting; group {id} stays running and continues while a qmgr process \
+                 has the queue open (`{prefix} serve`, `{prefix} wait {id}`)"
+            );
+            Exit::Interrupted
+        }
+        Ended::TimedOut => {
+            eprintln!("timed out after {:.1} s; group {id} is still running", outcome.elapsed.as_secs_f64());
+            Exit::TimedOut
+        }
+    })
+}
+
+/// Local paths of every file of the group, in job and file order.
+fn local_paths(group: &Group) -> Vec<String> {
+    let Ok(ids) = group.enum_jobs(0) else {
+        return Vec::new();
+    };
+    ids.filter_map(|id| group.get_job(id).ok())
+        .flat_map(|job| {
+            let n = job.file_count().unwrap_or(0);
+            (0..n).filter_map(move |i| job.file(i).ok().map(|f| f.local_path))
+        })
+        .collect()
+}
+
+/// `qmgr serve`: keeps the queue open, and so runs its transfers (as the holder of the
+/// transfer lock, or taking over when the holder stops; DECISIONS D10), until Ctrl-C,
+/// SIGTERM or SIGHUP. Exit 0 when stopped that way.
+pub fn serve(target: &QueueTarget) -> CmdResult {
+    let queue = target.open()?;
+    watch::install_interrupt_handler();
+    let dir = queue.dir.display();
+    let mut holder = queue.manager.is_transferring_process();
+    if holder {
+        eprintln!("serving queue {dir} (Ctrl-C to stop)");
+    } else {
+        eprintln!("queue {dir} is served by another process; taking over when it stops (Ctrl-C to stop)");
+    }
+    while !watch::interrupted() {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = queue.manager.is_transferring_process();
+        if now && !holder {
+            eprintln!("took over the transfers of queue {dir}");
+        }
+        holder = now;
+    }
+    eprintln!("stopping: running transfers are checkpointed and continue next time");
+    Ok(Exit::Success)
+}

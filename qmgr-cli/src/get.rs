@@ -1,0 +1,203 @@
+//! `qmgr get`: download URLs now through a group of its own, showing progress.
+
+use crate::exit::{CmdResult, Exit, Failure};
+use crate::names::{file_name_from_url, redact_url};
+use crate::queue::{Queue, QueueTarget};
+use crate::watch::{self, Ended};
+use qmgr_core::engine::FileSpec;
+use qmgr_core::model::{protocol, PropId, PropValue};
+use qmgr_core::{Group, Guid};
+use std::path::{Path, PathBuf};
+
+/// Display name of the groups `qmgr get` creates.
+pub const DISPLAY_NAME: &str = "qmgr get";
+
+/// Arguments of `qmgr get`.
+#[derive(Debug, clap::Args)]
+pub struct GetArgs {
+    /// URLs to download: http:// and https://, or file:// (all of them then).
+    #[arg(required = true, value_name = "URL")]
+    pub urls: Vec<String>,
+
+    /// Directory to save the files in, each named after the last segment of its URL's path
+    /// (default: the current directory).
+    #[arg(short = 'o', long = "output-dir", value_name = "DIR", conflicts_with = "output")]
+    pub dir: Option<PathBuf>,
+
+    /// Save the URL as FILE (exactly one URL).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Runs `qmgr get`: one group (random GUID, display name "qmgr get") with one job holding
+/// the files, resumed and followed until it stops.
+///
+/// * complete: the group is cancelled (the finished files stay; the group leaves the
+///   queue), a summary is printed; exit 0.
+/// * error: the failure is reported with the group's GUID, which stays in the queue; exit 1.
+/// * Ctrl-C: the group is suspended and stays in the queue; exit 3.
+///
+/// Errors: bad arguments or a call refused by the queue (exit 2; the group is cancelled
+/// then), queue unavailable (exit 4).
+pub fn run(target: &QueueTarget, args: GetArgs) -> CmdResult {
+    let files = plan(&args)?;
+    let queue = target.open()?;
+    watch::install_interrupt_handler();
+    let group = create(&queue, &files)?;
+    let id = group.id();
+    let outcome = watch::follow(&group, None)?;
+    let prefix = queue.command_prefix();
+    Ok(match outcome.ended {
+        Ended::Complete => {
+            let paths: Vec<String> = files.iter().map(|f| f.local_path.clone()).collect();
+            if let Err(e) = group.cancel() {
+                log::warn!("removing the completed group {id} from the queue: {e}");
+            }
+            watch::print_summary(&outcome, &paths);
+            Exit::Success
+        }
+        Ended::Failed => {
+            watch::report_failure(&queue, &group);
+            Exit::TransferFailed
+        }
+        Ended::Interrupted | Ended::TimedOut => {
+            if let Err(e) = group.suspend() {
+                eprintln!("error: suspending group {id}: {}", crate::exit::api_message(&e));
+            }
+            eprintln!("suspended group {id}; resume with: {prefix} resume {id} --wait");
+            Exit::Interrupted
+        }
+        Ended::Suspended => {
+            eprintln!("group {id} was suspended by another command; resume with: {prefix} resume {id} --wait");
+            Exit::Interrupted
+        }
+        Ended::Cancelled => {
+            eprintln!("group {id} was cancelled by another command");
+            Exit::Interrupted
+        }
+    })
+}
+
+/// The files to add: URL and absolute local path of each.
+///
+/// Errors (exit 2): `--output` with several URLs or naming a directory, a URL that gives no
+/// safe file name, a path that is not UTF-8, no current directory.
+fn plan(args: &GetArgs) -> Result<Vec<FileSpec>, Failure> {
+    if let Some(out) = &args.output {
+        if args.urls.len() != 1 {
+            return Err(Failure::usage(format!(
+                "--output FILE takes exactly one URL, not {} (use -o DIR for several)",
+                args.urls.len()
+            )));
+        }
+        let path = absolute(out)?;
+        if path.is_dir() {
+            return Err(Failure::usage(format!(
+                "--output {} is a directory; use -o DIR to save into a directory",
+                path.display()
+            )));
+        }
+        return Ok(vec![spec(&args.urls[0], &path)?]);
+    }
+    let dir = absolute(args.dir.as_deref().unwrap_or(Path::new(".")))?;
+    args.urls
+        .iter()
+        .map(|url| {
+            let name = file_name_from_url(url).map_err(Failure::usage)?;
+            spec(url, &dir.join(name))
+        })
+        .collect()
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, Failure> {
+    std::path::absolute(path).map_err(|e| Failure::usage(format!("cannot make {} absolute: {e}", path.display())))
+}
+
+fn spec(url: &str, path: &Path) -> Result<FileSpec, Failure> {
+    let local_path =
+        path.to_str().ok_or_else(|| Failure::usage(format!("local path {} is not UTF-8", path.display())))?;
+    Ok(FileSpec { url: url.to_string(), local_path: local_path.to_string(), size_hint: 0 })
+}
+
+/// Creates the group, its job and files, and resumes it. On any error the group is
+/// cancelled again, so that nothing is left in the queue.
+fn create(queue: &Queue, files: &[FileSpec]) -> Result<Group, Failure> {
+    let group = queue.manager.create_group(Guid::generate())?;
+    let filled = || -> qmgr_core::Result<()> {
+        group.set_prop(PropId::DisplayName, PropValue::Str(DISPLAY_NAME.to_string()))?;
+        group.set_prop(PropId::Description, PropValue::Str(description(files)))?;
+        let all_files = files.iter().all(|f| f.url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("file://")));
+        if all_files {
+            group.set_prop(PropId::ProtocolFlags, PropValue::Int(protocol::SMB))?;
+        }
+        let job = group.create_job(Guid::generate())?;
+        job.add_files(files)?;
+        group.resume()
+    };
+    match filled() {
+        Ok(()) => Ok(group),
+        Err(e) => {
+            if let Err(c) = group.cancel() {
+                log::warn!("cancelling group {}: {c}", group.id());
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// The group's description: its URLs (passwords hidden), cut to the 1024-character limit.
+fn description(files: &[FileSpec]) -> String {
+    let all: Vec<String> = files.iter().map(|f| redact_url(&f.url)).collect();
+    let text = all.join(" ");
+    if text.chars().count() <= 1024 {
+        text
+    } else {
+        let mut cut: String = text.chars().take(1021).collect();
+        cut.push_str("...");
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(urls: &[&str], dir: Option<&str>, output: Option<&str>) -> GetArgs {
+        GetArgs {
+            urls: urls.iter().map(|s| s.to_string()).collect(),
+            dir: dir.map(PathBuf::from),
+            output: output.map(PathBuf::from),
+        }
+    }
+
+    #[test]
+    fn files_go_into_the_directory_named_after_their_urls() {
+        let f = plan(&args(&["http://h/a.bin", "http://h/x/b.txt?q"], Some("/tmp/d"), None)).unwrap();
+        assert_eq!(f[0].local_path, "/tmp/d/a.bin");
+        assert_eq!(f[1].local_path, "/tmp/d/b.txt");
+        let f = plan(&args(&["http://h/a.bin"], None, None)).unwrap();
+        assert!(Path::new(&f[0].local_path).is_absolute());
+    }
+
+    #[test]
+    fn output_takes_one_url_and_a_file() {
+        let f = plan(&args(&["http://h/"], None, Some("/tmp/x/out.bin"))).unwrap();
+        assert_eq!(f[0].local_path, "/tmp/x/out.bin");
+        assert!(plan(&args(&["http://h/a", "http://h/b"], None, Some("/tmp/o"))).is_err());
+        assert!(plan(&args(&["http://h/a"], None, Some("/tmp"))).is_err());
+        assert!(plan(&args(&["http://h/"], Some("/tmp"), None)).is_err());
+    }
+
+    #[test]
+    fn long_descriptions_are_cut() {
+        let files: Vec<FileSpec> = (0..100)
+            .map(|i| FileSpec {
+                url: format!("http://example.com/some/long/path/{i}"),
+                local_path: format!("/tmp/{i}"),
+                size_hint: 0,
+            })
+            .collect();
+        assert_eq!(description(&files).chars().count(), 1024);
+        assert_eq!(description(&files[..1]), "http://example.com/some/long/path/0");
+    }
+}

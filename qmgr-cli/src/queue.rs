@@ -1,0 +1,103 @@
+//! Opening the queue: the composition of `qmgr-core`, `qmgr-store` and `qmgr-net`.
+
+use crate::exit::Failure;
+use qmgr_core::model::Options;
+use qmgr_core::store::Store;
+use qmgr_core::transport::Transport;
+use qmgr_core::{Group, Guid, Manager};
+use qmgr_net::NetTransport;
+use qmgr_store::SqliteStore;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Which queue the command works on: `--queue DIR`, else the default directory
+/// (DECISIONS D6).
+#[derive(Debug)]
+pub struct QueueTarget {
+    given: Option<PathBuf>,
+}
+
+/// An open queue: its manager and canonical directory.
+#[derive(Debug)]
+pub struct Queue {
+    /// The process's manager of the queue.
+    pub manager: Manager,
+    /// The queue directory after canonicalization.
+    pub dir: PathBuf,
+    /// True when the directory came from `--queue` (hints then repeat it).
+    given: bool,
+}
+
+impl QueueTarget {
+    /// The queue named by `--queue` (`None`: the default directory).
+    pub fn new(given: Option<PathBuf>) -> QueueTarget {
+        QueueTarget { given }
+    }
+
+    /// Opens the queue: resolves the directory, creates it when missing, and opens the
+    /// process's shared manager on the SQLite store and the network transport (the transport
+    /// is reconfigured with the stored options by `Manager::open`).
+    ///
+    /// Errors (exit code 4): no default directory, or the directory or database cannot be
+    /// used.
+    pub fn open(&self) -> Result<Queue, Failure> {
+        let dir = match &self.given {
+            Some(d) => d.clone(),
+            None => qmgr_store::default_queue_dir().map_err(|e| Failure::unavailable(&e))?,
+        };
+        let store = SqliteStore::open(&dir).map_err(|e| Failure::unavailable(&e))?;
+        let canonical = store.canonical_dir().to_path_buf();
+        let manager = Manager::open_shared(&canonical, move || {
+            let transport = NetTransport::new(&Options::default())?;
+            Ok((Box::new(store) as Box<dyn Store>, Arc::new(transport) as Arc<dyn Transport>))
+        })
+        .map_err(|e| Failure::unavailable(&e))?;
+        log::debug!("opened queue {}", canonical.display());
+        Ok(Queue { manager, dir: canonical, given: self.given.is_some() })
+    }
+}
+
+impl Queue {
+    /// `qmgr`, or `qmgr --queue DIR` when the queue was given: the start of a command line
+    /// to suggest to the user.
+    pub fn command_prefix(&self) -> String {
+        if self.given {
+            format!("qmgr --queue {}", shell_quote(&self.dir.to_string_lossy()))
+        } else {
+            "qmgr".to_string()
+        }
+    }
+
+    /// The live group named by `text` (a GUID, braces optional).
+    ///
+    /// Errors (exit code 2): not a GUID (`E_INVALIDARG`), no such group
+    /// (`QM_E_ITEM_NOT_FOUND`).
+    pub fn group(&self, text: &str) -> Result<Group, Failure> {
+        let id = Guid::parse(text.trim())?;
+        Ok(self.manager.get_group(id)?)
+    }
+}
+
+/// `s` as one word for a POSIX shell: unchanged when it is made of safe characters only,
+/// else in single quotes.
+pub fn shell_quote(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quote_quotes_only_when_needed() {
+        assert_eq!(shell_quote("/tmp/q-1"), "/tmp/q-1");
+        assert_eq!(shell_quote("/tmp/my queue"), "'/tmp/my queue'");
+        assert_eq!(shell_quote("/tmp/it's"), r"'/tmp/it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

@@ -1,0 +1,424 @@
+//! Following a group until it stops (`get`, `wait`, `resume --wait`): the progress display,
+//! notes about retries, Ctrl-C, and the reports printed when the group completes or fails.
+
+use crate::exit::hresult_text;
+use crate::names::redact_url;
+use crate::queue::Queue;
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use qmgr_core::hresult::{hresult_from_win32, QM_E_INVALID_STATE};
+use qmgr_core::model::{status, GroupState};
+use qmgr_core::{Error, Group, Job};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long one `Group::wait` may block before the display is refreshed and Ctrl-C checked.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Interrupts (Ctrl-C, SIGTERM, SIGHUP) received so far.
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Makes Ctrl-C (and SIGTERM, SIGHUP) set the interrupted flag instead of killing the
+/// process, so that the command can suspend its group or stop serving cleanly. A third
+/// interrupt exits at once with code 3, in case the clean stop hangs.
+pub fn install_interrupt_handler() {
+    let r = ctrlc::set_handler(|| {
+        if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 2 {
+            eprintln!("interrupted again: exiting now");
+            std::process::exit(3);
+        }
+    });
+    if let Err(e) = r {
+        log::warn!("cannot handle Ctrl-C: {e}");
+    }
+}
+
+/// True once an interrupt arrived (see [`install_interrupt_handler`]).
+pub fn interrupted() -> bool {
+    INTERRUPTS.load(Ordering::SeqCst) > 0
+}
+
+/// Why following a group ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Every job is done.
+    Complete,
+    /// A fatal error stopped the group (state ERROR).
+    Failed,
+    /// The group was suspended (by another command).
+    Suspended,
+    /// The group was cancelled (by another command).
+    Cancelled,
+    /// Ctrl-C (or SIGTERM) arrived; the group is left as it was.
+    Interrupted,
+    /// The time-out passed while the group was still running.
+    TimedOut,
+}
+
+/// The result of [`follow`].
+#[derive(Clone, Copy, Debug)]
+pub struct Outcome {
+    /// Why it ended.
+    pub ended: Ended,
+    /// Bytes done at the end.
+    pub done: u64,
+    /// Bytes transferred while following (done at the end minus done at the start).
+    pub transferred: u64,
+    /// Time spent following.
+    pub elapsed: Duration,
+}
+
+/// True for the error every method of a cancelled group answers.
+fn is_cancelled(e: &Error) -> bool {
+    e.hr == QM_E_INVALID_STATE
+}
+
+/// (done, total) of the group; `None` when it was cancelled.
+fn progress(group: &Group) -> Result<Option<(u64, Option<u64>)>, Error> {
+    match group.progress64() {
+        Ok((done, total)) => Ok(Some((done, (total != u64::MAX).then_some(total)))),
+        Err(e) if is_cancelled(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Follows `group` until it stops (complete, error, suspended, cancelled), an interrupt
+/// arrives, or `timeout` passes, showing its progress on stderr: an indicatif bar on a
+/// terminal, else a plain line at most once a second or per 10 %. Transient errors being
+/// retried are shown as `retrying: <message> (retry N)`.
+///
+/// Errors: an API error other than the group being cancelled.
+pub fn follow(group: &Group, timeout: Option<Duration>) -> Result<Outcome, Error> {
+    let started = Instant::now();
+    let deadline = timeout.map(|t| started + t);
+    let mut display: Box<dyn Display> =
+        if std::io::stderr().is_terminal() { Box::new(Bar::new()) } else { Box::new(Plain::default()) };
+    if !group.manager().is_transferring_process() {
+        eprintln!(
+            "note: another qmgr process runs this queue's transfers (`qmgr serve`?); \
+             following its progress"
+        );
+    }
+    let mut retry = RetryNote::default();
+    let start_done = match progress(group)? {
+        Some((d, _)) => d,
+        None => return Ok(Outcome { ended: Ended::Cancelled, done: 0, transferred: 0, elapsed: Duration::ZERO }),
+    };
+    let mut done = start_done;
+    let ended = loop {
+        if interrupted() {
+            break Ended::Interrupted;
+        }
+        let stopped = match group.wait(Some(POLL)) {
+            Ok((stopped, _word)) => stopped,
+            Err(e) if is_cancelled(&e) => break Ended::Cancelled,
+            Err(e) => {
+                display.finish();
+                return Err(e);
+            }
+        };
+        let total = match progress(group)? {
+            Some((d, t)) => {
+                done = d;
+                t
+            }
+            None => break Ended::Cancelled,
+        };
+        let note = retry.note(group, done);
+        display.update(done, total, note.as_deref());
+        if stopped {
+            let state = match group.state() {
+                Ok(s) => s,
+                Err(e) if is_cancelled(&e) => break Ended::Cancelled,
+                Err(e) => return Err(e),
+            };
+            match state {
+                GroupState::Complete => break Ended::Complete,
+                GroupState::Error => break Ended::Failed,
+                GroupState::Suspended => break Ended::Suspended,
+                GroupState::Cancelled => break Ended::Cancelled,
+                GroupState::Running => {}
+            }
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break Ended::TimedOut;
+        }
+    };
+    display.finish();
+    Ok(Outcome { ended, done, transferred: done.saturating_sub(start_done), elapsed: started.elapsed() })
+}
+
+/// Remembers the retry being shown, so that the note disappears once bytes move again
+/// (the job keeps its last transient error until the file completes).
+#[derive(Default)]
+struct RetryNote {
+    /// (retries when first seen, bytes done then).
+    seen: Option<(u32, u64)>,
+}
+
+impl RetryNote {
+    fn note(&mut self, group: &Group, done: u64) -> Option<String> {
+        let Some((retries, message)) = transient_error(group) else {
+            self.seen = None;
+            return None;
+        };
+        match self.seen {
+            Some((r, at)) if r == retries => {
+                if done > at {
+                    return None;
+                }
+            }
+            _ => self.seen = Some((retries, done)),
+        }
+        Some(format!("retrying: {message} (retry {retries})"))
+    }
+}
+
+/// The first job with a transient (retried) error: its retry count and message.
+fn transient_error(group: &Group) -> Option<(u32, String)> {
+    for id in group.enum_jobs(0).ok()? {
+        let Ok(job) = group.get_job(id) else { continue };
+        let Ok(st) = job.status() else { continue };
+        if st.win32_result != 0 && st.status & status::JOB_ERROR == 0 {
+            let message =
+                job.error_message().ok().flatten().unwrap_or_else(|| hresult_text(win32_as_hresult(st.win32_result)));
+            return Some((st.num_of_retries, message));
+        }
+    }
+    None
+}
+
+/// Where progress goes.
+trait Display {
+    /// New values: bytes done, total (`None` while unknown), and a note (a retry) to show.
+    fn update(&mut self, done: u64, total: Option<u64>, note: Option<&str>);
+    /// The group stopped: leave the last state visible.
+    fn finish(&mut self);
+}
+
+/// An indicatif progress bar on stderr (a spinner while the total is unknown).
+struct Bar {
+    bar: ProgressBar,
+    /// Whether the current style is the one for a known total.
+    known: Option<bool>,
+    first: bool,
+}
+
+/// Style with a known total: bar, bytes, rate, ETA.
+const BAR_TEMPLATE: &str = "{spinner:.green} [{elapsed_precise}] [{wide_bar:.cyan/blue}] \
+     {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta}) {msg}";
+/// Style while the total is unknown: spinner, bytes, rate.
+const SPINNER_TEMPLATE: &str = "{spinner:.green} [{elapsed_precise}] {bytes} ({bytes_per_sec}) {msg}";
+
+impl Bar {
+    fn new() -> Bar {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(style(SPINNER_TEMPLATE));
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Bar { bar, known: None, first: true }
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).expect("constant template (checked by a unit test)").progress_chars("=> ")
+}
+
+impl Display for Bar {
+    fn update(&mut self, done: u64, total: Option<u64>, note: Option<&str>) {
+        let known = total.is_some();
+        if self.known != Some(known) {
+            self.bar.set_style(style(if known { BAR_TEMPLATE } else { SPINNER_TEMPLATE }));
+            if !known {
+                self.bar.unset_length();
+            }
+            self.known = Some(known);
+        }
+        if let Some(t) = total {
+            self.bar.set_length(t);
+        }
+        self.bar.set_position(done);
+        if self.first {
+            // Bytes already held before this run are not part of the rate.
+            self.bar.reset_eta();
+            self.first = false;
+        }
+        self.bar.set_message(note.unwrap_or("").to_string());
+    }
+
+    fn finish(&mut self) {
+        // Leave the last state on screen, and what follows on the next line.
+        self.bar.abandon();
+        eprintln!();
+    }
+}
+
+/// Plain lines on stderr, for logs and pipes: at most one a second, plus one per 10 %
+/// step, plus each new retry note, plus the final state.
+#[derive(Default)]
+struct Plain {
+    last_line: Option<Instant>,
+    last_step: Option<u64>,
+    printed: Option<(u64, Option<u64>)>,
+    current: Option<(u64, Option<u64>)>,
+    last_note: Option<String>,
+}
+
+/// `progress: 123456/1000000 bytes (12%)`, or `progress: 123456 bytes (total unknown)`.
+fn progress_line(done: u64, total: Option<u64>) -> String {
+    match total {
+        Some(t) => format!("progress: {done}/{t} bytes ({}%)", percent(done, t)),
+        None => format!("progress: {done} bytes (total unknown)"),
+    }
+}
+
+/// Whole percent of `done` out of `total` (100 for an empty total).
+fn percent(done: u64, total: u64) -> u64 {
+    if total == 0 {
+        100
+    } else {
+        (done.min(total) as u128 * 100 / total as u128) as u64
+    }
+}
+
+impl Plain {
+    fn print(&mut self, done: u64, total: Option<u64>) {
+        eprintln!("{}", progress_line(done, total));
+        self.printed = Some((done, total));
+        self.last_line = Some(Instant::now());
+        self.last_step = total.map(|t| percent(done, t) / 10);
+    }
+}
+
+impl Display for Plain {
+    fn update(&mut self, done: u64, total: Option<u64>, note: Option<&str>) {
+        if note.is_some() && note != self.last_note.as_deref() {
+            eprintln!("{}", note.unwrap_or_default());
+        }
+        self.last_note = note.map(str::to_string);
+        self.current = Some((done, total));
+        if self.printed == Some((done, total)) {
+            return;
+        }
+        let second = self.last_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        let step = total.map(|t| percent(done, t) / 10);
+        if second || step != self.last_step {
+            self.print(done, total);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some((done, total)) = self.current {
+            if self.printed != Some((done, total)) {
+                self.print(done, total);
+            }
+        }
+    }
+}
+
+/// A job's `win32_result` as an HRESULT: itself when it already is one (`BG_E_HTTP_ERROR_nnn`),
+/// else `HRESULT_FROM_WIN32`.
+pub fn win32_as_hresult(win32: u32) -> u32 {
+    if win32 & 0x8000_0000 != 0 {
+        win32
+    } else {
+        hresult_from_win32(win32) as u32
+    }
+}
+
+/// `0x80190194 (2149122452)` for an HRESULT-shaped value, `12029 (HRESULT 0x80072EFD)` for a
+/// plain Win32 code.
+pub fn win32_text(win32: u32) -> String {
+    if win32 & 0x8000_0000 != 0 {
+        format!("0x{win32:08X} ({win32})")
+    } else {
+        format!("{win32} (0x{win32:08X}, HRESULT 0x{:08X})", win32_as_hresult(win32))
+    }
+}
+
+/// The first job whose status has the error bit.
+fn failing_job(group: &Group) -> Option<Job> {
+    let ids = group.enum_jobs(0).ok()?;
+    ids.filter_map(|id| group.get_job(id).ok()).find(|j| j.status().is_ok_and(|s| s.status & status::JOB_ERROR != 0))
+}
+
+/// Prints (stderr) why `group` stopped in ERROR: the failing job's error, Win32 and HTTP
+/// results, retries, the URL and local path of its first incomplete file, and how to retry
+/// or cancel the group.
+pub fn report_failure(queue: &Queue, group: &Group) {
+    let id = group.id();
+    let group_line = || eprintln!("  group:         {id} (kept in the queue, in ERROR)");
+    match failing_job(group) {
+        Some(job) => {
+            let st = job.status().ok();
+            let win32 = st.map_or(0, |s| s.win32_result);
+            let message = job.error_message().ok().flatten().unwrap_or_else(|| "the transfer failed".to_string());
+            eprintln!("error: transfer failed: {message} ({})", hresult_text(win32_as_hresult(win32)));
+            group_line();
+            let file = (0..job.file_count().unwrap_or(0))
+                .find(|&i| job.file_progress(i).is_ok_and(|(_, _, complete)| !complete))
+                .and_then(|i| job.file(i).ok());
+            if let Some(f) = file {
+                eprintln!("  url:           {}", redact_url(&f.url));
+                eprintln!("  local file:    {}", f.local_path);
+            }
+            eprintln!("  job:           {}", job.id());
+            eprintln!("  win32 result:  {}", win32_text(win32));
+            if let Some(s) = st {
+                eprintln!("  http status:   {}", s.transport_result);
+                eprintln!("  retries:       {}", s.num_of_retries);
+            }
+        }
+        None => {
+            eprintln!("error: transfer failed: group {id} stopped in ERROR");
+            group_line();
+        }
+    }
+    let prefix = queue.command_prefix();
+    eprintln!("retry with:  {prefix} resume {id} --wait");
+    eprintln!("cancel with: {prefix} cancel {id}");
+}
+
+/// Prints (stdout) the summary of a completed download: files, bytes, time and rate, then
+/// one line per local file.
+pub fn print_summary(outcome: &Outcome, files: &[String]) {
+    let secs = outcome.elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { (outcome.transferred as f64 / secs) as u64 } else { 0 };
+    println!(
+        "done: {} file{}, {} bytes ({}) in {:.2} s ({}/s)",
+        files.len(),
+        if files.len() == 1 { "" } else { "s" },
+        outcome.done,
+        HumanBytes(outcome.done),
+        secs,
+        HumanBytes(rate)
+    );
+    for f in files {
+        println!("  {f}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_parse() {
+        let _ = style(BAR_TEMPLATE);
+        let _ = style(SPINNER_TEMPLATE);
+    }
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(progress_line(123456, Some(1000000)), "progress: 123456/1000000 bytes (12%)");
+        assert_eq!(progress_line(5, None), "progress: 5 bytes (total unknown)");
+        assert_eq!(percent(0, 0), 100);
+        assert_eq!(percent(u64::MAX, u64::MAX), 100);
+    }
+
+    #[test]
+    fn win32_results_are_shown_as_hresults() {
+        assert_eq!(win32_text(0x8019_0194), "0x80190194 (2149122452)");
+        assert_eq!(win32_text(12029), "12029 (0x00002EFD, HRESULT 0x80072EFD)");
+        assert_eq!(win32_as_hresult(5), 0x8007_0005);
+    }
+}

@@ -1,0 +1,299 @@
+//! End-to-end tests of the `qmgr` binary against a local HTTP server (no internet).
+
+mod support;
+
+use serde_json::Value;
+use std::path::Path;
+use support::{body, find_guid, qmgr, run, wait_until, Ran, Running, TestServer};
+
+/// `qmgr --queue Q list --json`, parsed.
+fn list_json(scratch: &Path, queue: &str) -> Vec<Value> {
+    let r = run(scratch, &["--queue", queue, "list", "--json"]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let v: Value = serde_json::from_str(&r.stdout).expect("list --json is JSON");
+    v.as_array().expect("an array").clone()
+}
+
+/// A scratch directory with a queue directory and a download directory inside.
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch { dir: tempfile::tempdir().unwrap() }
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    fn queue(&self) -> String {
+        self.dir.path().join("queue").to_str().unwrap().to_string()
+    }
+    fn out(&self) -> String {
+        let d = self.dir.path().join("out");
+        std::fs::create_dir_all(&d).unwrap();
+        d.to_str().unwrap().to_string()
+    }
+}
+
+fn assert_code(r: &Ran, code: i32) {
+    assert_eq!(r.code, Some(code), "exit code; stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+}
+
+fn no_temp_files(dir: &str) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".qmgr-part"), "temporary file left: {name}");
+    }
+}
+
+#[test]
+fn get_downloads_byte_identical_files_and_leaves_no_group() {
+    let a = body(300_000, 1);
+    let b = body(1234, 2);
+    let server = TestServer::start(&[("a.bin", a.clone()), ("b.txt", b.clone())]);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let r =
+        run(s.path(), &["--queue", &q, "get", &server.url("/files/a.bin"), &server.url("/files/b.txt"), "-o", &out]);
+    assert_code(&r, 0);
+    assert_eq!(std::fs::read(Path::new(&out).join("a.bin")).unwrap(), a);
+    assert_eq!(std::fs::read(Path::new(&out).join("b.txt")).unwrap(), b);
+    assert!(r.stdout.contains("done: 2 files, 301234 bytes"), "{}", r.stdout);
+    // Not a terminal: plain progress lines, ending at 100 %.
+    assert!(r.stderr.contains("progress: 301234/301234 bytes (100%)"), "{}", r.stderr);
+    no_temp_files(&out);
+    assert!(list_json(s.path(), &q).is_empty());
+}
+
+#[test]
+fn get_output_file_and_queue_after_the_subcommand() {
+    let a = body(70_000, 3);
+    let server = TestServer::start(&[("a.bin", a.clone())]);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let target = Path::new(&out).join("renamed.dat");
+    let r = run(s.path(), &["get", &server.url("/files/a.bin"), "--output", target.to_str().unwrap(), "--queue", &q]);
+    assert_code(&r, 0);
+    assert_eq!(std::fs::read(&target).unwrap(), a);
+    assert!(r.stdout.contains("renamed.dat"), "{}", r.stdout);
+    // --queue after the subcommand reached the same queue: it exists and is empty.
+    assert!(Path::new(&q).join("queue.sqlite").exists());
+    let r = run(s.path(), &["list", "--json", "--queue", &q]);
+    assert_code(&r, 0);
+    assert_eq!(r.stdout.trim(), "[]");
+    // The default queue (QMGR_HOME) was never touched.
+    assert!(!s.path().join("default-queue").exists());
+
+    // --output takes exactly one URL.
+    let r = run(
+        s.path(),
+        &[
+            "--queue",
+            &q,
+            "get",
+            &server.url("/files/a.bin"),
+            &server.url("/files/a.bin"),
+            "--output",
+            target.to_str().unwrap(),
+        ],
+    );
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("exactly one URL"), "{}", r.stderr);
+}
+
+#[test]
+fn failed_get_keeps_its_group_which_info_resume_wait_suspend_and_cancel_handle() {
+    let server = TestServer::start(&[]);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let url = server.url("/missing/gone.bin");
+    let r = run(s.path(), &["--queue", &q, "get", &url, "-o", &out]);
+    assert_code(&r, 1);
+    for needle in ["404", "0x80190194", "2149122452", url.as_str(), "gone.bin", "resume {", "cancel {", "--queue"] {
+        assert!(r.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", r.stderr);
+    }
+    let guid = r
+        .stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("group:"))
+        .and_then(find_guid)
+        .expect("the group GUID is printed");
+
+    let groups = list_json(s.path(), &q);
+    assert_eq!(groups.len(), 1);
+    let g = &groups[0];
+    assert_eq!(g["id"], guid.as_str());
+    assert_eq!(g["state"], "error");
+    assert_eq!(g["status"], 0x380);
+    assert_eq!(g["display_name"], "qmgr get");
+    assert_eq!(g["bytes_total"], Value::Null);
+    assert_eq!(g["jobs"], 1);
+
+    // info --json, with the GUID without braces.
+    let bare = guid.trim_matches(|c| c == '{' || c == '}');
+    let r = run(s.path(), &["--queue", &q, "info", bare, "--json"]);
+    assert_code(&r, 0);
+    let info: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(info["id"], guid.as_str());
+    assert_eq!(info["state"], "error");
+    assert_eq!(info["status_hex"], "0x00000380");
+    assert_eq!(info["priority"], 1);
+    assert_eq!(info["protocol"], 1);
+    let job = &info["jobs"][0];
+    assert_eq!(job["transport_result"], 404);
+    assert_eq!(job["win32_result"], 0x8019_0194_u32);
+    assert!(job["status_bits"].as_array().unwrap().contains(&Value::from("error")));
+    assert!(job["num_of_retries"].as_u64().unwrap() >= 1);
+    assert!(job["error_message"].as_str().unwrap().contains("404"));
+    let file = &job["files"][0];
+    assert_eq!(file["url"], url.as_str());
+    assert_eq!(file["local_path"], Path::new(&out).join("gone.bin").to_str().unwrap());
+    assert_eq!(file["complete"], false);
+
+    // info as text.
+    let r = run(s.path(), &["--queue", &q, "info", &guid]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("state:         error"), "{}", r.stdout);
+    assert!(r.stdout.contains("http status: 404"), "{}", r.stdout);
+
+    // suspend: a no-op in ERROR.
+    let r = run(s.path(), &["--queue", &q, "suspend", &guid]);
+    assert_code(&r, 0);
+    // resume → RUNNING; wait runs the transfer again, which fails again.
+    let r = run(s.path(), &["--queue", &q, "resume", &guid]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("resumed group"), "{}", r.stdout);
+    let r = run(s.path(), &["--queue", &q, "wait", &guid, "--timeout", "30"]);
+    assert_code(&r, 1);
+    assert!(r.stderr.contains("0x80190194"), "{}", r.stderr);
+    // resume --wait does both.
+    let r = run(s.path(), &["--queue", &q, "resume", &guid, "--wait"]);
+    assert_code(&r, 1);
+
+    // cancel removes it; a second cancel and other commands find no such group.
+    let r = run(s.path(), &["--queue", &q, "cancel", &guid]);
+    assert_code(&r, 0);
+    assert!(list_json(s.path(), &q).is_empty());
+    for cmd in ["cancel", "resume", "suspend", "info", "wait"] {
+        let r = run(s.path(), &["--queue", &q, cmd, &guid]);
+        assert_code(&r, 2);
+        assert!(r.stderr.contains("(HRESULT 0x81001004: "), "{cmd}: {}", r.stderr);
+    }
+    no_temp_files(&out);
+}
+
+#[test]
+fn bad_input_exits_2_and_leaves_nothing_in_the_queue() {
+    let server = TestServer::start(&[]);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let cases: &[(&[&str], &str)] = &[
+        (&["get", "http://127.0.0.1:1/a b", "-o", &out], "HRESULT 0x80070057"),
+        (&["get", "ftp://127.0.0.1/x.bin", "-o", &out], "HRESULT 0x80070057"),
+        (&["get", "http://127.0.0.1/", "-o", &out], "--output FILE"),
+        (&["get", "http://127.0.0.1/..", "-o", &out], "not a usable file name"),
+        (&["get", "not-a-url", "-o", &out], "no scheme"),
+        (&["get", &server.url("/files/x"), "-o", "/nonexistent/dir"], "HRESULT 0x"),
+        (&["info", "not-a-guid"], "HRESULT 0x80070057"),
+        (&["cancel", "{00000000-0000-0000-0000-000000000001}"], "HRESULT 0x81001004"),
+    ];
+    for (args, needle) in cases {
+        let mut full = vec!["--queue", q.as_str()];
+        full.extend_from_slice(args);
+        let r = run(s.path(), &full);
+        assert_code(&r, 2);
+        assert!(r.stderr.starts_with("error: "), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+    }
+    assert!(list_json(s.path(), &q).is_empty());
+    // Usage errors found by clap exit 2 too.
+    let r = run(s.path(), &["--queue", &q, "get"]);
+    assert_code(&r, 2);
+    let r = run(s.path(), &["--queue", &q, "frobnicate"]);
+    assert_code(&r, 2);
+}
+
+#[test]
+fn unusable_queue_exits_4() {
+    let s = Scratch::new();
+    let file = s.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let q = file.join("queue");
+    let r = run(s.path(), &["--queue", q.to_str().unwrap(), "list"]);
+    assert_code(&r, 4);
+    assert!(r.stderr.contains("HRESULT 0x81001002"), "{}", r.stderr);
+}
+
+#[test]
+fn interrupt_suspends_the_group_and_resume_wait_completes_it_from_the_partial_data() {
+    let data = body(4 * 1024 * 1024, 7);
+    let server = TestServer::start(&[("big.bin", data.clone())]);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let child = Running::start(qmgr(s.path(), &["--queue", &q, "get", &server.url("/slow/big.bin"), "-o", &out]));
+    wait_until("half a MiB sent", || server.slow_sent() >= 512 * 1024);
+    let killed = std::process::Command::new("kill").args(["-INT", &child.pid().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let r = child.finish();
+    assert_code(&r, 3);
+    assert!(r.stderr.contains("suspended group {"), "{}", r.stderr);
+    assert!(r.stderr.contains("resume {"), "{}", r.stderr);
+    let guid = find_guid(r.stderr.split("suspended group").nth(1).unwrap()).unwrap();
+
+    let groups = list_json(s.path(), &q);
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0]["id"], guid.as_str());
+    assert_eq!(groups[0]["state"], "suspended");
+    let held = groups[0]["bytes_done"].as_u64().unwrap();
+    assert!(held > 0, "partial data is kept: {}", groups[0]);
+    assert_eq!(groups[0]["bytes_total"], data.len() as u64);
+
+    let r = run(s.path(), &["--queue", &q, "resume", &guid, "--wait"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("done: 1 file"), "{}", r.stdout);
+    assert_eq!(std::fs::read(Path::new(&out).join("big.bin")).unwrap(), data);
+    let resumed = server
+        .requests()
+        .into_iter()
+        .filter(|l| l.path == "/slow/big.bin")
+        .filter_map(|l| l.range_start)
+        .collect::<Vec<_>>();
+    assert_eq!(resumed.first().copied(), Some(held), "resumed with Range from the held bytes");
+
+    // wait leaves a complete group in the queue; cancel removes it and keeps the file.
+    let groups = list_json(s.path(), &q);
+    assert_eq!(groups[0]["state"], "complete");
+    assert_eq!(groups[0]["percent"], 100);
+    let r = run(s.path(), &["--queue", &q, "cancel", &guid]);
+    assert_code(&r, 0);
+    assert!(list_json(s.path(), &q).is_empty());
+    assert_eq!(std::fs::read(Path::new(&out).join("big.bin")).unwrap(), data);
+    no_temp_files(&out);
+}
+
+#[test]
+fn transient_errors_are_shown_as_retries() {
+    let data = body(10_000, 9);
+    let server = TestServer::start(&[("f.bin", data.clone())]);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let r = run(s.path(), &["--queue", &q, "get", &server.url("/flaky/f.bin"), "-o", &out]);
+    assert_code(&r, 0);
+    assert!(r.stderr.contains("retrying: "), "{}", r.stderr);
+    assert!(r.stderr.contains("(retry 1)"), "{}", r.stderr);
+    assert_eq!(std::fs::read(Path::new(&out).join("f.bin")).unwrap(), data);
+}
+
+#[test]
+fn help_has_examples_and_exit_codes() {
+    let s = Scratch::new();
+    let r = run(s.path(), &["--help"]);
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("Exit codes:"), "{}", r.stdout);
+    for cmd in ["get", "list", "info", "resume", "suspend", "cancel", "wait", "serve"] {
+        let r = run(s.path(), &[cmd, "--help"]);
+        assert_code(&r, 0);
+        assert!(r.stdout.contains("Example"), "{cmd}: {}", r.stdout);
+    }
+}

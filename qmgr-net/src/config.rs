@@ -1,0 +1,111 @@
+//! Building the `ureq::Agent` from the queue options (DESIGN "Our conventions": every
+//! timeout set, statuses handled by us, no transparent decompression, no redirects by ureq).
+
+use crate::DEFAULT_USER_AGENT;
+use qmgr_core::hresult::Error;
+use qmgr_core::model::Options;
+use qmgr_core::Result;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::{Agent, Proxy};
+
+/// The CA bundle read when the platform's roots cannot be loaded otherwise.
+const FALLBACK_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+pub(crate) fn build_agent(options: &Options) -> Result<Agent> {
+    let proxy = match options.proxy.as_deref() {
+        None => Proxy::try_from_env(),
+        Some("") => None,
+        Some(p) => Some(parse_proxy(p)?),
+    };
+    let user_agent = if options.user_agent.is_empty() { DEFAULT_USER_AGENT } else { options.user_agent.as_str() };
+    let connect = Duration::from_millis(options.connect_timeout_ms.max(1));
+    let read = Duration::from_millis(options.read_timeout_ms.max(1));
+    let config = Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .user_agent(user_agent)
+        .accept_encoding("identity")
+        .proxy(proxy)
+        .tls_config(TlsConfig::builder().root_certs(root_certs(&options.ca_file)?).build())
+        // No total budgets: a long download must never hit one.
+        .timeout_global(None)
+        .timeout_per_call(None)
+        .timeout_recv_body(None)
+        .timeout_send_body(None)
+        // Name resolution and connection set-up (TCP, proxy, TLS handshake).
+        .timeout_resolve(Some(connect))
+        .timeout_connect(Some(connect))
+        // Request head out, answer head in.
+        .timeout_send_request(Some(read))
+        .timeout_recv_response(Some(read))
+        // Stall detection: each socket read or write restarts this limit.
+        .timeout_per_read(Some(read))
+        .timeout_per_write(Some(read))
+        .build();
+    Ok(Agent::new_with_config(config))
+}
+
+/// A proxy from its URL. Errors: `E_INVALIDARG` naming the option.
+pub(crate) fn parse_proxy(value: &str) -> Result<Proxy> {
+    Proxy::new(value).map_err(|e| {
+        Error::invalid_arg(format!("option proxy: \"{}\" is not a usable proxy URL: {e}", crate::url::redact(value)))
+    })
+}
+
+/// System roots plus the certificates of `ca_file` (DECISIONS D5).
+fn root_certs(ca_file: &str) -> Result<RootCerts> {
+    let mut certs = system_roots().to_vec();
+    if !ca_file.is_empty() {
+        certs.extend(load_pem_certs(ca_file)?);
+    }
+    if certs.is_empty() {
+        log::warn!("no system root certificates found; using the bundled Mozilla roots");
+        return Ok(RootCerts::WebPki);
+    }
+    Ok(RootCerts::Specific(Arc::new(certs)))
+}
+
+/// The platform's trusted roots, loaded once per process (rustls-native-certs honours
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR`; else the distribution's bundle).
+fn system_roots() -> &'static [Certificate<'static>] {
+    static ROOTS: OnceLock<Vec<Certificate<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let loaded = rustls_native_certs::load_native_certs();
+        for e in &loaded.errors {
+            log::debug!("loading system root certificates: {e}");
+        }
+        let mut certs: Vec<_> = loaded.certs.iter().map(|c| Certificate::from_der(c.as_ref()).to_owned()).collect();
+        if certs.is_empty() {
+            if let Ok(pem) = std::fs::read(FALLBACK_BUNDLE) {
+                certs = pem_certs(&pem).unwrap_or_default();
+            }
+        }
+        certs
+    })
+}
+
+fn pem_certs(pem: &[u8]) -> std::result::Result<Vec<Certificate<'static>>, ureq::Error> {
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(pem) {
+        if let PemItem::Certificate(c) = item? {
+            certs.push(c.to_owned());
+        }
+    }
+    Ok(certs)
+}
+
+/// The PEM certificates of `path`. Errors: `E_INVALIDARG` when the file cannot be read, is
+/// not PEM, or holds no certificate (DECISIONS D12).
+pub(crate) fn load_pem_certs(path: &str) -> Result<Vec<Certificate<'static>>> {
+    let data =
+        std::fs::read(path).map_err(|e| Error::invalid_arg(format!("option ca_file: cannot read \"{path}\": {e}")))?;
+    let certs = pem_certs(&data)
+        .map_err(|e| Error::invalid_arg(format!("option ca_file: \"{path}\" is not valid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(Error::invalid_arg(format!("option ca_file: \"{path}\" contains no PEM certificate")));
+    }
+    Ok(certs)
+}

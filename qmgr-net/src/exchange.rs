@@ -1,0 +1,99 @@
+//! One HTTP exchange run on a helper thread, so that the transfer thread can watch the
+//! cancel flag while the network is slow or stalled.
+//!
+//! ureq's reads block (up to the read timeout); a suspend or cancel must be honoured within
+//! 100 ms (DESIGN "Engine", DECISIONS D11). The helper thread sends the request, passes the
+//! answer's head and then the body in chunks over a bounded channel; the transfer thread
+//! waits on that channel in steps of [`POLL`] and checks the cancel flag between steps. When
+//! the transfer thread stops listening (cancel, or an answer it does not want), the helper
+//! notices at its next send and ends, closing the connection; at worst it outlives the fetch
+//! by one read timeout, and it never touches the temporary file.
+
+use crate::CHUNK_SIZE;
+use qmgr_core::transport::CancelFlag;
+use std::io::{self, Read};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::time::Duration;
+use ureq::http::HeaderMap;
+
+/// How often the transfer thread looks at the cancel flag while waiting for the network.
+pub(crate) const POLL: Duration = Duration::from_millis(50);
+
+/// Body chunks buffered between the threads (at most 4 × [`CHUNK_SIZE`]).
+const DEPTH: usize = 4;
+
+/// What the helper thread reports, in this order: one `Head`, then `Data`… and `End` or
+/// `Failed`.
+pub(crate) enum Event {
+    /// The answer's status and headers, or the failure to get them.
+    Head(Result<(u16, HeaderMap), ureq::Error>),
+    /// Bytes of the body.
+    Data(Vec<u8>),
+    /// The body ended normally (ureq checks Content-Length and chunked framing).
+    End,
+    /// Reading the body failed.
+    Failed(ureq::Error),
+}
+
+/// A running exchange; dropping it abandons the answer.
+pub(crate) struct Exchange {
+    rx: Receiver<Event>,
+}
+
+impl Exchange {
+    /// Sends `GET url` with `headers` on a helper thread.
+    pub(crate) fn start(agent: &ureq::Agent, url: &str, headers: Vec<(&'static str, String)>) -> io::Result<Exchange> {
+        let (tx, rx) = sync_channel(DEPTH);
+        let agent = agent.clone();
+        let url = url.to_string();
+        std::thread::Builder::new().name("qmgr-net-http".into()).spawn(move || {
+            let mut req = agent.get(&url);
+            for (name, value) in headers {
+                req = req.header(name, value);
+            }
+            let response = match req.call() {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(Event::Head(Err(e)));
+                    return;
+                }
+            };
+            let (parts, body) = response.into_parts();
+            if tx.send(Event::Head(Ok((parts.status.as_u16(), parts.headers)))).is_err() {
+                return;
+            }
+            let mut reader = body.into_reader();
+            let mut buf = vec![0u8; CHUNK_SIZE];
+            loop {
+                let event = match reader.read(&mut buf) {
+                    Ok(0) => Event::End,
+                    Ok(n) => Event::Data(buf[..n].to_vec()),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => Event::Failed(ureq::Error::from(e)),
+                };
+                let last = !matches!(event, Event::Data(_));
+                if tx.send(event).is_err() || last {
+                    return;
+                }
+            }
+        })?;
+        Ok(Exchange { rx })
+    }
+
+    /// The next event, or `None` once `cancel` is raised (checked every [`POLL`]).
+    pub(crate) fn next(&self, cancel: &CancelFlag) -> Option<Event> {
+        loop {
+            if cancel.is_cancelled() {
+                return None;
+            }
+            match self.rx.recv_timeout(POLL) {
+                Ok(event) => return Some(event),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => {
+                    let lost = io::Error::new(io::ErrorKind::UnexpectedEof, "the transfer thread ended early");
+                    return Some(Event::Failed(ureq::Error::Io(lost)));
+                }
+            }
+        }
+    }
+}

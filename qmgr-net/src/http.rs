@@ -1,0 +1,439 @@
+//! Fetching one file over HTTP(S): resume, validators, redirects, credentials
+//! (DECISIONS D1, D5, D11).
+
+use crate::classify::{local_error, network_error, status_error};
+use crate::exchange::{Event, Exchange};
+use crate::url::{self, redact};
+use crate::MAX_REDIRECTS;
+use qmgr_core::hresult::win32;
+use qmgr_core::model::ErrorClass::{Fatal, Transient};
+use qmgr_core::model::Validators;
+use qmgr_core::transport::{FetchObserver, FetchOutcome, FetchRequest, TransferError};
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+use ureq::http::HeaderMap;
+
+/// Restarts from zero allowed in one fetch before the server's answers count as unusable.
+const MAX_RESTARTS: u32 = 3;
+
+pub(crate) fn fetch(
+    agent: &ureq::Agent,
+    allow_http_creds: bool,
+    req: &FetchRequest<'_>,
+    obs: &mut dyn FetchObserver,
+) -> FetchOutcome {
+    match run(agent, allow_http_creds, req, obs) {
+        Ok(outcome) => outcome,
+        Err(e) => FetchOutcome::Failed(e),
+    }
+}
+
+/// Where the next request starts and what the held bytes came from.
+struct Resume {
+    /// Bytes of the temporary file that are kept (sent as `Range: bytes=held-`).
+    held: u64,
+    /// Validators of the response the held bytes came from.
+    stored: Validators,
+    /// Whether the next request asks for a range (`held > 0`).
+    ranged: bool,
+    /// Restarts from zero so far.
+    restarts: u32,
+}
+
+impl Resume {
+    /// Gives up the held bytes: the next request fetches the whole file (DECISIONS D5).
+    fn restart(&mut self, why: &str, url: &str) -> Result<(), TransferError> {
+        log::info!("{url}: {why}; restarting the file from zero");
+        self.restarts += 1;
+        if self.restarts > MAX_RESTARTS {
+            return Err(invalid_response(format!("{url}: {why}, after {MAX_RESTARTS} restarts from zero")));
+        }
+        self.held = 0;
+        self.ranged = false;
+        Ok(())
+    }
+}
+
+fn run(
+    agent: &ureq::Agent,
+    allow_http_creds: bool,
+    req: &FetchRequest<'_>,
+    obs: &mut dyn FetchObserver,
+) -> Result<FetchOutcome, TransferError> {
+    let path = req.temp_path;
+    let mut file = open_temp(path)?;
+    let len = file.metadata().map_err(|e| local_error(&e, "cannot read the size of temporary file", path))?.len();
+    // Bytes past the checkpoint are not trusted; a file shorter than it cannot be resumed.
+    let held = if len >= req.offset {
+        req.offset
+    } else {
+        log::warn!(
+            "temporary file {} holds {len} bytes, fewer than the checkpoint {}; restarting",
+            path.display(),
+            req.offset
+        );
+        0
+    };
+    file.set_len(held).map_err(|e| local_error(&e, "cannot truncate temporary file", path))?;
+    let mut resume = Resume { held, stored: req.validators.clone(), ranged: held > 0, restarts: 0 };
+
+    let mut url = req.url.to_string();
+    let mut seen = HashSet::from([url.clone()]);
+    let mut hops = 0usize;
+    // Origins that challenged us and get credentials pre-emptively from now on (D11).
+    let mut authorized: HashSet<String> = HashSet::new();
+    let basic =
+        req.credentials.map(|c| format!("Basic {}", url::base64(format!("{}:{}", c.user, c.password).as_bytes())));
+
+    loop {
+        if req.cancel.is_cancelled() {
+            return Ok(FetchOutcome::Cancelled);
+        }
+        let shown = redact(&url).into_owned();
+        let origin = url::origin(&url);
+        let mut headers = Vec::new();
+        if resume.ranged {
+            headers.push(("Range", format!("bytes={}-", resume.held)));
+            if let Some(v) = if_range(&resume.stored) {
+                headers.push(("If-Range", v));
+            }
+        }
+        if let (Some(value), Some(o)) = (&basic, &origin) {
+            if authorized.contains(o) {
+                headers.push(("Authorization", value.clone()));
+            }
+        }
+        let exchange = Exchange::start(agent, &url, headers).map_err(|e| {
+            TransferError::win32(
+                Transient,
+                win32::ERROR_NOT_ENOUGH_MEMORY,
+                format!("cannot start a transfer thread for {shown}: {e}"),
+            )
+        })?;
+        let (status, h) = match exchange.next(req.cancel) {
+            None => return Ok(FetchOutcome::Cancelled),
+            Some(Event::Head(Ok(head))) => head,
+            Some(Event::Head(Err(e))) | Some(Event::Failed(e)) => return Err(network_error(e, &shown)),
+            Some(_) => return Err(invalid_response(format!("{shown}: the answer had no head"))),
+        };
+        log::debug!("GET {shown} (range from {:?}) → {status}", resume.ranged.then_some(resume.held));
+
+        match status {
+            301 | 302 | 303 | 307 | 308 => {
+                let fail = |why: String| TransferError {
+                    class: Fatal,
+                    win32: win32::ERROR_WINHTTP_REDIRECT_FAILED,
+                    http_status: u32::from(status),
+                    message: why,
+                    retry_after: None,
+                };
+                let Some(location) = header(&h, "location") else {
+                    return Err(fail(format!("HTTP {status} from {shown} has no Location header")));
+                };
+                let next = url::resolve(&url, location)
+                    .filter(|n| {
+                        matches!(url::scheme(n).map(str::to_ascii_lowercase).as_deref(), Some("http" | "https"))
+                    })
+                    .ok_or_else(|| {
+                        fail(format!(
+                            "HTTP {status} from {shown} redirects to an unusable Location \"{}\"",
+                            redact(location)
+                        ))
+                    })?;
+                let next_shown = redact(&next).into_owned();
+                hops += 1;
+                if hops > MAX_REDIRECTS {
+                    return Err(fail(format!(
+                        "more than {MAX_REDIRECTS} redirects: HTTP {status} from {shown} to {next_shown}"
+                    )));
+                }
+                if is_https(&url) && !is_https(&next) {
+                    return Err(fail(format!(
+                        "HTTP {status} from {shown} redirects to plain http {next_shown}: refused"
+                    )));
+                }
+                if !seen.insert(next.clone()) {
+                    return Err(fail(format!("redirect loop: HTTP {status} from {shown} back to {next_shown}")));
+                }
+                url = next;
+            }
+            401 => {
+                let Some(o) = origin else {
+                    return Err(status_error(401, &shown, None, "the URL has no origin to send credentials to"));
+                };
+                if basic.is_none() {
+                    return Err(status_error(
+                        401,
+                        &shown,
+                        None,
+                        "the server asks for credentials and the group has none",
+                    ));
+                }
+                if authorized.contains(&o) {
+                    return Err(status_error(401, &shown, None, "the server refused the credentials"));
+                }
+                if !offers_basic(&h) {
+                    let offered: Vec<&str> =
+                        h.get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).collect();
+                    return Err(status_error(
+                        401,
+                        &shown,
+                        None,
+                        &format!(
+                            "the server asks for authentication other than Basic ({}); only Basic is supported",
+                            offered.join("; ")
+                        ),
+                    ));
+                }
+                if !is_https(&url) && !allow_http_creds {
+                    return Err(status_error(
+                        401,
+                        &shown,
+                        None,
+                        "the server asks for credentials; they were withheld because the URL is plain http:// \
+                         (option allow_credentials_over_http is 0)",
+                    ));
+                }
+                authorized.insert(o);
+            }
+            416 if resume.ranged => {
+                let mut v = response_validators(&h);
+                v.total = match parse_content_range(header(&h, "content-range")) {
+                    Some(ContentRange::Unsatisfied { total }) => Some(total),
+                    _ => None,
+                };
+                if v.total == Some(resume.held) && !changed(&resume.stored, &v) {
+                    // Every byte is already held (DECISIONS D5).
+                    v.etag = v.etag.or_else(|| resume.stored.etag.clone());
+                    v.last_modified = v.last_modified.or_else(|| resume.stored.last_modified.clone());
+                    obs.on_start(resume.held, &v);
+                    obs.on_progress(resume.held);
+                    file.sync_all().map_err(|e| local_error(&e, "cannot flush temporary file", path))?;
+                    return Ok(FetchOutcome::Complete { bytes: resume.held, validators: v });
+                }
+                resume.restart(
+                    &format!("HTTP 416 from {shown} does not confirm the {} bytes held", resume.held),
+                    &shown,
+                )?;
+            }
+            200 | 206 => {
+                let mut v = response_validators(&h);
+                let content_length = header(&h, "content-length").and_then(|s| s.parse::<u64>().ok());
+                let (start, body_len) = if status == 206 {
+                    let expected = if resume.ranged { resume.held } else { 0 };
+                    let range = parse_content_range(header(&h, "content-range"));
+                    match range {
+                        Some(ContentRange::Bytes { start, end, total }) if start == expected => {
+                            v.total = total;
+                            if resume.ranged && changed(&resume.stored, &v) {
+                                resume.restart(&format!("the file at {shown} changed (validators differ)"), &shown)?;
+                                continue;
+                            }
+                            if resume.ranged {
+                                // The held bytes and these share one version: keep what
+                                // the earlier answer said and this one left out.
+                                let s = &resume.stored;
+                                v.etag = v.etag.or_else(|| s.etag.clone());
+                                v.last_modified = v.last_modified.or_else(|| s.last_modified.clone());
+                                v.total = v.total.or(s.total);
+                            }
+                            (start, content_length.or(Some(end - start + 1)))
+                        }
+                        _ if resume.ranged => {
+                            let why = format!("HTTP 206 from {shown} does not start at byte {expected}");
+                            resume.restart(&why, &shown)?;
+                            continue;
+                        }
+                        _ => return Err(invalid_response(format!("{shown}: HTTP 206 to a request without Range"))),
+                    }
+                } else {
+                    if resume.ranged {
+                        log::info!("{shown}: HTTP 200 to a ranged request; the file restarts from zero");
+                    }
+                    v.total = content_length;
+                    (0, content_length)
+                };
+                match receive(&exchange, &mut file, req, obs, start, &v, path, &shown)? {
+                    None => return Ok(FetchOutcome::Cancelled),
+                    Some(done) => {
+                        let got = done - start;
+                        if let Some(n) = body_len.filter(|&n| n != got) {
+                            return Err(TransferError::win32(
+                                Transient,
+                                win32::ERROR_WINHTTP_CONNECTION_ERROR,
+                                format!("connection to {shown} ended after {got} of {n} bytes"),
+                            ));
+                        }
+                        match v.total {
+                            // A server that answers only part of the range: ask for the rest.
+                            Some(total) if status == 206 && done < total && got > 0 => {
+                                resume = Resume { held: done, stored: v, ranged: true, restarts: resume.restarts };
+                                continue;
+                            }
+                            Some(total) if done != total => {
+                                return Err(invalid_response(format!(
+                                    "{shown}: holds {done} bytes but the server reports {total}"
+                                )));
+                            }
+                            _ => {}
+                        }
+                        v.total = Some(done);
+                        file.sync_all().map_err(|e| local_error(&e, "cannot flush temporary file", path))?;
+                        return Ok(FetchOutcome::Complete { bytes: done, validators: v });
+                    }
+                }
+            }
+            other => return Err(status_error(other, &shown, header(&h, "retry-after"), "")),
+        }
+    }
+}
+
+/// Writes the body of an accepted answer from `start`; returns the bytes then held, or
+/// `None` when cancelled.
+#[allow(clippy::too_many_arguments)]
+fn receive(
+    exchange: &Exchange,
+    file: &mut File,
+    req: &FetchRequest<'_>,
+    obs: &mut dyn FetchObserver,
+    start: u64,
+    v: &Validators,
+    path: &Path,
+    shown: &str,
+) -> Result<Option<u64>, TransferError> {
+    file.set_len(start).map_err(|e| local_error(&e, "cannot truncate temporary file", path))?;
+    file.seek(SeekFrom::Start(start)).map_err(|e| local_error(&e, "cannot seek in temporary file", path))?;
+    obs.on_start(start, v);
+    let mut done = start;
+    loop {
+        match exchange.next(req.cancel) {
+            None => return Ok(None),
+            Some(Event::Data(chunk)) => {
+                if !req.foreground && !req.rate_limiter.acquire(chunk.len(), req.cancel) {
+                    return Ok(None);
+                }
+                file.write_all(&chunk).map_err(|e| local_error(&e, "cannot write temporary file", path))?;
+                done += chunk.len() as u64;
+                obs.on_progress(done);
+            }
+            Some(Event::End) => return Ok(Some(done)),
+            Some(Event::Failed(e)) | Some(Event::Head(Err(e))) => return Err(network_error(e, shown)),
+            Some(Event::Head(Ok(_))) => return Err(invalid_response(format!("{shown}: a second answer head"))),
+        }
+    }
+}
+
+fn open_temp(path: &Path) -> Result<File, TransferError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| local_error(&e, "cannot open temporary file", path))
+}
+
+fn invalid_response(message: String) -> TransferError {
+    TransferError::win32(Fatal, win32::ERROR_WINHTTP_INVALID_SERVER_RESPONSE, message)
+}
+
+fn is_https(u: &str) -> bool {
+    url::scheme(u).is_some_and(|s| s.eq_ignore_ascii_case("https"))
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+/// `If-Range`: the strong ETag exactly as received, else the Last-Modified date (D11).
+fn if_range(v: &Validators) -> Option<String> {
+    match &v.etag {
+        Some(etag) if !etag.starts_with("W/") => Some(etag.clone()),
+        _ => v.last_modified.clone(),
+    }
+}
+
+/// ETag and Last-Modified exactly as received; `total` is left to the caller.
+fn response_validators(h: &HeaderMap) -> Validators {
+    Validators {
+        etag: header(h, "etag").map(str::to_string),
+        last_modified: header(h, "last-modified").map(str::to_string),
+        total: None,
+    }
+}
+
+/// True when a validator that both sides know differs: the file changed (D5, D11).
+fn changed(stored: &Validators, new: &Validators) -> bool {
+    fn differs<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+        matches!((a, b), (Some(x), Some(y)) if x != y)
+    }
+    differs(&stored.etag, &new.etag)
+        || differs(&stored.last_modified, &new.last_modified)
+        || differs(&stored.total, &new.total)
+}
+
+/// Whether a `WWW-Authenticate` challenge offers the Basic scheme.
+fn offers_basic(h: &HeaderMap) -> bool {
+    h.get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).any(|v| {
+        v.split(',').any(|part| part.split_whitespace().next().is_some_and(|s| s.eq_ignore_ascii_case("basic")))
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ContentRange {
+    /// `bytes START-END/TOTAL` (`TOTAL` may be `*`).
+    Bytes { start: u64, end: u64, total: Option<u64> },
+    /// `bytes */TOTAL` (the answer of a 416).
+    Unsatisfied { total: u64 },
+}
+
+fn parse_content_range(value: Option<&str>) -> Option<ContentRange> {
+    let rest = value?.trim().strip_prefix("bytes")?.trim_start();
+    let (range, total) = rest.split_once('/')?;
+    let total = total.trim();
+    if range.trim() == "*" {
+        return Some(ContentRange::Unsatisfied { total: total.parse().ok()? });
+    }
+    let (start, end) = range.trim().split_once('-')?;
+    let (start, end): (u64, u64) = (start.trim().parse().ok()?, end.trim().parse().ok()?);
+    let total = if total == "*" { None } else { Some(total.parse().ok()?) };
+    (end >= start && total.is_none_or(|t| end < t)).then_some(ContentRange::Bytes { start, end, total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_forms() {
+        use ContentRange::*;
+        assert_eq!(parse_content_range(Some("bytes 10-19/100")), Some(Bytes { start: 10, end: 19, total: Some(100) }));
+        assert_eq!(parse_content_range(Some("bytes 0-0/*")), Some(Bytes { start: 0, end: 0, total: None }));
+        assert_eq!(parse_content_range(Some("bytes */42")), Some(Unsatisfied { total: 42 }));
+        assert_eq!(parse_content_range(Some("bytes 5-4/10")), None);
+        assert_eq!(parse_content_range(Some("bytes 5-10/10")), None);
+        assert_eq!(parse_content_range(Some("items 1-2/3")), None);
+        assert_eq!(parse_content_range(None), None);
+    }
+
+    #[test]
+    fn if_range_prefers_a_strong_etag() {
+        let mut v = Validators { etag: Some("\"a\"".into()), last_modified: Some("LM".into()), total: None };
+        assert_eq!(if_range(&v).as_deref(), Some("\"a\""));
+        v.etag = Some("W/\"a\"".into());
+        assert_eq!(if_range(&v).as_deref(), Some("LM"));
+        v.last_modified = None;
+        assert_eq!(if_range(&v), None);
+    }
+
+    #[test]
+    fn validators_change_only_when_both_sides_know_them() {
+        let a = Validators { etag: Some("1".into()), last_modified: None, total: Some(5) };
+        assert!(!changed(&a, &Validators::default()));
+        assert!(changed(&a, &Validators { etag: Some("2".into()), ..Default::default() }));
+        assert!(changed(&a, &Validators { total: Some(6), ..Default::default() }));
+        assert!(!changed(&a, &a.clone()));
+    }
+}

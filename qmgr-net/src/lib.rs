@@ -1,0 +1,201 @@
+//! # qmgr-net — the transports of the qmgr queue
+//!
+//! [`NetTransport`] implements [`qmgr_core::transport::Transport`]: it moves one remote file
+//! into its temporary file, from an offset, and commits it. It speaks
+//!
+//! * HTTP/1.1 and HTTPS (`QM_PROTOCOL_HTTP`), with one keep-alive [`ureq::Agent`] per
+//!   manager: resume with `Range` / `If-Range`, validators compared on every answer,
+//!   redirects followed by this crate (at most [`MAX_REDIRECTS`], never https→http),
+//!   Basic credentials only in answer to a 401 challenge, every timeout set, and every
+//!   failure classified as transient or fatal with a Win32 code (DECISIONS D1, D5, D11);
+//! * `file://` (`QM_PROTOCOL_SMB`): a resumable copy from a local path or a mounted share.
+//!
+//! The queue's rules (when to retry, what a state means) are not here: they live in
+//! `qmgr-core`, which only sees the [`Transport`] trait.
+//!
+//! ```no_run
+//! use qmgr_core::model::Options;
+//! use qmgr_net::NetTransport;
+//!
+//! let transport = NetTransport::new(&Options::default())?;
+//! # let _ = transport;
+//! # Ok::<(), qmgr_core::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod check;
+mod classify;
+mod config;
+mod exchange;
+mod file;
+mod http;
+mod local;
+mod url;
+
+use qmgr_core::model::Options;
+use qmgr_core::transport::{FetchObserver, FetchOutcome, FetchRequest, TransferError, Transport};
+use qmgr_core::Result;
+use std::path::Path;
+use std::sync::{PoisonError, RwLock};
+
+/// `User-Agent` sent when the option `user_agent` is empty: `qmgr/<crate version>`.
+pub const DEFAULT_USER_AGENT: &str = concat!("qmgr/", env!("CARGO_PKG_VERSION"));
+
+/// Redirects followed for one file; an 11th is fatal with `ERROR_WINHTTP_REDIRECT_FAILED`
+/// (DECISIONS D5, D11).
+pub const MAX_REDIRECTS: usize = 10;
+
+/// Longest URL accepted, in characters (DECISIONS D2; reference §5.4).
+pub const MAX_URL_LEN: usize = 2200;
+
+/// Bytes read from the network or a source file per step (256 KiB). Each step is written to
+/// the temporary file with one `write_all`, then reported through
+/// [`FetchObserver::on_progress`].
+pub const CHUNK_SIZE: usize = 256 * 1024;
+
+/// The HTTP(S) and `file://` transport of a manager.
+///
+/// Holds one [`ureq::Agent`] (connection pool, TLS roots, proxy, timeouts), rebuilt by
+/// [`Transport::configure`]. Free-threaded: any number of [`Transport::fetch`] calls may run
+/// at once on different threads; each takes a snapshot of the agent when it starts.
+///
+/// Timeouts (options `connect_timeout_ms`, `read_timeout_ms`; see README "Timeouts"):
+/// name resolution and connecting (TCP, proxy, TLS handshake) are bounded by
+/// `connect_timeout_ms`; sending the request and waiting for the answer's head by
+/// `read_timeout_ms`; the body has no total limit, but every single read is cut after
+/// `read_timeout_ms` without data, so a stalled server fails with the transient
+/// `ERROR_WINHTTP_TIMEOUT` (12002) while a slow but moving 1 GiB download never times out.
+pub struct NetTransport {
+    state: RwLock<State>,
+}
+
+/// What `configure` decides and `fetch` reads.
+struct State {
+    agent: ureq::Agent,
+    allow_credentials_over_http: bool,
+}
+
+impl NetTransport {
+    /// A transport configured from `options` (see [`Transport::configure`]).
+    ///
+    /// Errors: `E_INVALIDARG` when `ca_file` is unreadable or holds no PEM certificate, or
+    /// when `proxy` is not a usable proxy URL; the message names the option and the problem.
+    pub fn new(options: &Options) -> Result<NetTransport> {
+        Ok(NetTransport { state: RwLock::new(State::new(options)?) })
+    }
+
+    fn snapshot(&self) -> (ureq::Agent, bool) {
+        let s = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        (s.agent.clone(), s.allow_credentials_over_http)
+    }
+}
+
+impl State {
+    fn new(options: &Options) -> Result<State> {
+        Ok(State {
+            agent: config::build_agent(options)?,
+            allow_credentials_over_http: options.allow_credentials_over_http,
+        })
+    }
+}
+
+impl std::fmt::Debug for NetTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetTransport").finish_non_exhaustive()
+    }
+}
+
+impl Transport for NetTransport {
+    /// Rebuilds the agent from `options`: timeouts, user agent, proxy (`None` = from the
+    /// environment: `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY`, either case;
+    /// `Some("")` = none; else that URL), TLS roots (system roots plus `ca_file`), and
+    /// `allow_credentials_over_http`. Transfers already running keep the agent they started
+    /// with. Idle pooled connections of the old agent are dropped with it.
+    ///
+    /// Errors: `E_INVALIDARG` as for [`NetTransport::new`]; the old configuration then stays.
+    fn configure(&self, options: &Options) -> Result<()> {
+        let new = State::new(options)?;
+        *self.state.write().unwrap_or_else(PoisonError::into_inner) = new;
+        Ok(())
+    }
+
+    /// `ca_file`: `""`, or a readable file with at least one PEM certificate; `proxy`: `""`
+    /// or a URL ureq accepts as a proxy. Every other name: accepted here (the core checks
+    /// the value's syntax). DECISIONS D12.
+    ///
+    /// Errors: `E_INVALIDARG` naming the option, the path or URL, and the problem.
+    fn check_option(&self, name: &str, value: &str) -> Result<()> {
+        check::check_option(name, value)
+    }
+
+    /// The URL is ASCII, at most [`MAX_URL_LEN`] characters, without spaces or control
+    /// characters, and parses; `QM_PROTOCOL_HTTP` (1) takes `http://host…` and
+    /// `https://host…`, `QM_PROTOCOL_SMB` (3) takes `file:///absolute/path` (or
+    /// `file://localhost/…`). DECISIONS D1, D2.
+    ///
+    /// Errors: `E_INVALIDARG` naming the URL and the problem; `QM_E_DOWNLOADER_UNAVAILABLE`
+    /// for `QM_PROTOCOL_FTP`; `E_NOTIMPL` for `QM_PROTOCOL_CUSTOM`.
+    fn check_url(&self, url: &str, protocol: u32) -> Result<()> {
+        check::check_url(url, protocol)
+    }
+
+    /// `local_path` is absolute, does not name a directory, and its directory exists and is
+    /// writable (checked by creating and removing a hidden probe file there, which is right
+    /// for root, read-only mounts and ACLs alike).
+    ///
+    /// Errors: `E_INVALIDARG` ("directory … does not exist", not absolute, a directory);
+    /// `E_ACCESSDENIED` when the directory is not writable (EACCES, EPERM, EROFS).
+    fn check_destination(&self, local_path: &str) -> Result<()> {
+        check::check_destination(local_path)
+    }
+
+    /// Fetches `request.url` into `request.temp_path`, resuming from `request.offset`:
+    /// HTTP(S) as described in the README ("HTTP"), `file://` as a copy. Checks the cancel
+    /// flag at least every 50 ms, also while the network stalls, and then returns
+    /// [`FetchOutcome::Cancelled`] at once; nothing is written to the temporary file after
+    /// `fetch` returns.
+    ///
+    /// [`FetchObserver::on_start`] may be called more than once when the file restarts from
+    /// zero or continues after a partial `206`; each call says where data is appended next.
+    fn fetch(&self, request: &FetchRequest<'_>, observer: &mut dyn FetchObserver) -> FetchOutcome {
+        if request.cancel.is_cancelled() {
+            return FetchOutcome::Cancelled;
+        }
+        let scheme = url::scheme(request.url).map(|s| s.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("http") | Some("https") => {
+                let (agent, allow_http) = self.snapshot();
+                http::fetch(&agent, allow_http, request, observer)
+            }
+            Some("file") => file::fetch(request, observer),
+            _ => FetchOutcome::Failed(TransferError::win32(
+                qmgr_core::model::ErrorClass::Fatal,
+                qmgr_core::hresult::win32::ERROR_WINHTTP_UNRECOGNIZED_SCHEME,
+                format!("URL \"{}\" has no scheme this transport knows (http, https, file)", url::redact(request.url)),
+            )),
+        }
+    }
+
+    /// `fsync`s the temporary file, sets its modification time from `last_modified` (an HTTP
+    /// date; ignored when absent or unparsable), renames it onto `final_path` (replacing an
+    /// existing file atomically) and `fsync`s the directory. DECISIONS D4.
+    ///
+    /// The time is set before the rename, so the final name never shows another time.
+    ///
+    /// Errors: a fatal [`TransferError`] with the Win32 code of the OS error (reference
+    /// §5.8), naming both paths.
+    fn commit(
+        &self,
+        temp_path: &Path,
+        final_path: &Path,
+        last_modified: Option<&str>,
+    ) -> std::result::Result<(), TransferError> {
+        local::commit(temp_path, final_path, last_modified)
+    }
+
+    /// Removes the temporary file; a missing file is fine, other errors are logged.
+    fn discard(&self, temp_path: &Path) {
+        local::discard(temp_path)
+    }
+}

@@ -1,0 +1,505 @@
+//! [`SqliteStore`]: the queue's [`Store`] on SQLite.
+
+use crate::error::{db_error, io_error};
+use crate::fsutil;
+use crate::schema;
+use qmgr_core::guid::Guid;
+use qmgr_core::hresult::Result;
+use qmgr_core::model::{
+    ErrorClass, FileRecord, GroupProps, GroupRecord, GroupState, JobError, JobRecord, QueueImage, Validators,
+};
+use qmgr_core::store::{Op, Store};
+use rusqlite::types::Type;
+use rusqlite::{params, Connection, OpenFlags, Row, Transaction, TransactionBehavior};
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// File name of the queue database inside the queue directory (DECISIONS D6).
+pub const DB_FILE_NAME: &str = "queue.sqlite";
+
+/// File name of the transfer lock file inside the queue directory (DECISIONS D10).
+pub const LOCK_FILE_NAME: &str = "queue.lock";
+
+/// How long a statement waits for another connection's write lock before failing with
+/// `QM_E_SERVICE_UNAVAILABLE` ("stayed locked"): SQLite's busy timeout, 5 s.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Prepared statements kept per connection (more than this crate uses, so none is evicted).
+const STATEMENT_CACHE: usize = 32;
+
+const PUT_GROUP: &str = "
+INSERT INTO groups (id, seq, state, foreground, priority, remote_user, remote_password,
+                    protocol, notify_flags, notify_clsid, progress_size, progress_percent,
+                    progress_time, display_name, description)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+ON CONFLICT (id) DO UPDATE SET
+    seq = excluded.seq, state = excluded.state, foreground = excluded.foreground,
+    priority = excluded.priority, remote_user = excluded.remote_user,
+    remote_password = excluded.remote_password, protocol = excluded.protocol,
+    notify_flags = excluded.notify_flags, notify_clsid = excluded.notify_clsid,
+    progress_size = excluded.progress_size, progress_percent = excluded.progress_percent,
+    progress_time = excluded.progress_time, display_name = excluded.display_name,
+    description = excluded.description";
+
+// INSERT … SELECT … WHERE EXISTS: nothing happens when the group is gone (Op::PutJob).
+// An UPSERT, never INSERT OR REPLACE: REPLACE deletes the row first, which would cascade.
+const PUT_JOB: &str = "
+INSERT INTO jobs (id, group_id, seq, foreground, retries, active_ms, error_class, error_win32,
+                  error_transport, error_file_index, error_message)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11
+WHERE EXISTS (SELECT 1 FROM groups WHERE id = ?2)
+ON CONFLICT (id) DO UPDATE SET
+    group_id = excluded.group_id, seq = excluded.seq, foreground = excluded.foreground,
+    retries = excluded.retries, active_ms = excluded.active_ms,
+    error_class = excluded.error_class, error_win32 = excluded.error_win32,
+    error_transport = excluded.error_transport, error_file_index = excluded.error_file_index,
+    error_message = excluded.error_message";
+
+const PUT_FILE: &str = "
+INSERT INTO files (job_id, idx, url, local_path, size_hint, bytes_done, etag, last_modified,
+                   total, complete)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1)
+ON CONFLICT (job_id, idx) DO UPDATE SET
+    url = excluded.url, local_path = excluded.local_path, size_hint = excluded.size_hint,
+    bytes_done = excluded.bytes_done, etag = excluded.etag,
+    last_modified = excluded.last_modified, total = excluded.total,
+    complete = excluded.complete";
+
+const DELETE_GROUP: &str = "DELETE FROM groups WHERE id = ?1";
+const DELETE_JOB: &str = "DELETE FROM jobs WHERE id = ?1";
+const CHECKPOINT_FILE: &str = "
+UPDATE files SET bytes_done = ?3, etag = ?4, last_modified = ?5, total = ?6
+WHERE job_id = ?1 AND idx = ?2";
+const CHECKPOINT_JOB: &str = "UPDATE jobs SET active_ms = ?2 WHERE id = ?1";
+const SET_OPTION: &str = "
+INSERT INTO options (name, value) VALUES (?1, ?2)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+
+const LOAD_OPTIONS: &str = "SELECT name, value FROM options ORDER BY rowid";
+const LOAD_GROUPS: &str = "
+SELECT id, seq, state, foreground, priority, remote_user, remote_password, protocol,
+       notify_flags, notify_clsid, progress_size, progress_percent, progress_time,
+       display_name, description
+FROM groups ORDER BY seq, rowid";
+const LOAD_JOBS: &str = "
+SELECT id, group_id, seq, foreground, retries, active_ms, error_class, error_win32,
+       error_transport, error_file_index, error_message
+FROM jobs ORDER BY seq, rowid";
+const LOAD_FILES: &str = "
+SELECT f.job_id, f.idx, f.url, f.local_path, f.size_hint, f.bytes_done, f.etag,
+       f.last_modified, f.total, f.complete
+FROM files AS f JOIN jobs AS j ON j.id = f.job_id
+ORDER BY j.seq, j.rowid, f.idx";
+
+/// The queue's [`Store`] on SQLite: one connection to `<queue_dir>/queue.sqlite` plus, once
+/// taken, the transfer lock on `<queue_dir>/queue.lock` (DESIGN "Layers"; DECISIONS D6, D10).
+///
+/// * [`Store::load`] reads the whole queue in one read transaction with four SELECTs, ordered
+///   as [`qmgr_core::store::MemStore`] orders it: options in the order first set, groups and
+///   jobs by `seq` (ties in insertion order), files by their job's position then index.
+/// * [`Store::apply`] runs all its ops in one `BEGIN IMMEDIATE` transaction with cached
+///   prepared statements: all or nothing. `PutGroup`/`PutJob`/`PutFile` are UPSERTs (an
+///   existing row is updated in place, its children are kept); `PutJob`/`PutFile` whose parent
+///   row is gone do nothing; `DeleteGroup`/`DeleteJob` cascade to jobs and files; `Checkpoint`
+///   only updates existing rows. With WAL and `synchronous=NORMAL` a committed transaction
+///   survives a crash of the process (`kill -9`); a power failure may lose the last ones.
+/// * Concurrent writers (other processes, D10) are serialized by SQLite; a statement waits up
+///   to [`BUSY_TIMEOUT`] for the write lock, then fails.
+/// * [`Store::try_lock_transfers`] takes an exclusive `flock` on the lock file, held until the
+///   store is dropped. `flock` locks belong to an open file description, so a second
+///   `SqliteStore` on the same directory in the same process does not get it either.
+///
+/// Every error is `QM_E_SERVICE_UNAVAILABLE` with a message naming the database, what was
+/// being done and the cause ("the disk is full", "the database is read-only", …).
+#[derive(Debug)]
+pub struct SqliteStore {
+    pub(crate) conn: Connection,
+    dir: PathBuf,
+    db: PathBuf,
+    lock: Option<File>,
+    seen_data_version: Option<i64>,
+}
+
+impl SqliteStore {
+    /// Opens the queue in `dir`, creating what is missing (DECISIONS D6, D12):
+    ///
+    /// * missing directories of `dir` are created with mode 0700 (existing ones are left as
+    ///   they are);
+    /// * a missing `queue.sqlite` is created with mode 0600 (SQLite gives its `-wal` and `-shm`
+    ///   files the database file's mode);
+    /// * the connection gets the busy timeout ([`BUSY_TIMEOUT`]), `journal_mode=WAL` (before
+    ///   any migration), `synchronous=NORMAL` and `foreign_keys=ON`;
+    /// * the schema is migrated to [`SCHEMA_VERSION`](crate::SCHEMA_VERSION), one transaction
+    ///   per migration.
+    ///
+    /// Errors: `QM_E_SERVICE_UNAVAILABLE` when a directory or the database cannot be created
+    /// or opened, the file is not a database, or its schema version is newer than this code
+    /// knows (the message says which).
+    pub fn open(dir: &Path) -> Result<SqliteStore> {
+        fsutil::create_dirs(dir).map_err(|e| io_error("creating queue directory", dir, e))?;
+        let dir = fs::canonicalize(dir).map_err(|e| io_error("resolving queue directory", dir, e))?;
+        let db = dir.join(DB_FILE_NAME);
+        fsutil::create_private_file(&db).map_err(|e| io_error("creating queue database", &db, e))?;
+
+        // No SQLITE_OPEN_CREATE: the file exists (created above with its mode).
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(&db, flags).map_err(|e| db_error(&db, "opening", e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| db_error(&db, "setting the busy timeout", e))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(|e| db_error(&db, "setting journal_mode=WAL", e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            log::warn!(
+                "queue database {}: journal mode is {mode}, not WAL (file system without shared \
+                 memory?); readers will wait for writers",
+                db.display()
+            );
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| db_error(&db, "setting synchronous=NORMAL", e))?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| db_error(&db, "setting foreign_keys=ON", e))?;
+        schema::migrate(&mut conn, &db)?;
+        Ok(SqliteStore { conn, dir, db, lock: None, seen_data_version: None })
+    }
+
+    /// The queue directory, canonicalized (absolute, symbolic links resolved) when opened;
+    /// the key for "one manager per queue directory per process" (DECISIONS D6, D12).
+    pub fn canonical_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The database file: `canonical_dir()/queue.sqlite`.
+    pub fn db_path(&self) -> &Path {
+        &self.db
+    }
+
+    /// True when another connection (another process, or another store in this one) has
+    /// committed a change since this store's last successful [`Store::load`], or when it has
+    /// not loaded yet. Cheap (`PRAGMA data_version`, no table read): meant for the 250 ms poll
+    /// of a process that does not transfer (DECISIONS D10). This store's own [`Store::apply`]
+    /// does not count as a change.
+    ///
+    /// Errors: `QM_E_SERVICE_UNAVAILABLE` when the database cannot be read.
+    pub fn changed_by_others(&mut self) -> Result<bool> {
+        let v = self.data_version()?;
+        Ok(self.seen_data_version != Some(v))
+    }
+
+    fn data_version(&self) -> Result<i64> {
+        self.conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .map_err(|e| db_error(&self.db, "reading data_version", e))
+    }
+}
+
+/// What an op is, for error messages (never the password).
+fn describe(op: &Op) -> String {
+    match op {
+        Op::PutGroup(g) => format!("storing group {}", g.id),
+        Op::DeleteGroup(id) => format!("deleting group {id}"),
+        Op::PutJob(j) => format!("storing job {}", j.id),
+        Op::DeleteJob(id) => format!("deleting job {id}"),
+        Op::PutFile(f) => format!("storing file {} of job {}", f.index, f.job_id),
+        Op::Checkpoint { job_id, index, .. } => {
+            format!("checkpointing file {index} of job {job_id}")
+        }
+        Op::SetOption { name, .. } => format!("setting option {name}"),
+    }
+}
+
+fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
+    match op {
+        Op::PutGroup(g) => {
+            let p = &g.props;
+            tx.prepare_cached(PUT_GROUP)?.execute(params![
+                g.id.to_bytes(),
+                g.seq as i64,
+                g.state.code(),
+                g.foreground,
+                p.priority,
+                p.remote_user,
+                p.remote_password,
+                p.protocol,
+                p.notify_flags,
+                p.notify_clsid,
+                p.progress_size,
+                p.progress_percent,
+                p.progress_time,
+                p.display_name,
+                p.description,
+            ])?;
+        }
+        Op::DeleteGroup(id) => {
+            tx.prepare_cached(DELETE_GROUP)?.execute([id.to_bytes()])?;
+        }
+        Op::PutJob(j) => {
+            let e = j.error.as_ref();
+            tx.prepare_cached(PUT_JOB)?.execute(params![
+                j.id.to_bytes(),
+                j.group_id.to_bytes(),
+                j.seq as i64,
+                j.foreground,
+                j.retries,
+                j.active_ms as i64,
+                e.map(|e| match e.class {
+                    ErrorClass::Transient => 0,
+                    ErrorClass::Fatal => 1,
+                }),
+                e.map(|e| e.win32),
+                e.map(|e| e.transport),
+                e.and_then(|e| e.file_index),
+                e.map(|e| e.message.as_str()),
+            ])?;
+        }
+        Op::DeleteJob(id) => {
+            tx.prepare_cached(DELETE_JOB)?.execute([id.to_bytes()])?;
+        }
+        Op::PutFile(f) => {
+            tx.prepare_cached(PUT_FILE)?.execute(params![
+                f.job_id.to_bytes(),
+                f.index,
+                f.url,
+                f.local_path,
+                f.size_hint,
+                f.bytes_done as i64,
+                f.validators.etag,
+                f.validators.last_modified,
+                f.validators.total.map(|t| t as i64),
+                f.complete,
+            ])?;
+        }
+        Op::Checkpoint { job_id, index, bytes_done, validators, job_active_ms } => {
+            tx.prepare_cached(CHECKPOINT_FILE)?.execute(params![
+                job_id.to_bytes(),
+                index,
+                *bytes_done as i64,
+                validators.etag,
+                validators.last_modified,
+                validators.total.map(|t| t as i64),
+            ])?;
+            tx.prepare_cached(CHECKPOINT_JOB)?.execute(params![job_id.to_bytes(), *job_active_ms as i64])?;
+        }
+        Op::SetOption { name, value } => {
+            tx.prepare_cached(SET_OPTION)?.execute(params![name, value])?;
+        }
+    }
+    Ok(())
+}
+
+/// A stored value that the model cannot hold (a corrupt or foreign database).
+fn corrupt(col: usize, ty: Type, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(col, ty, what.into())
+}
+
+fn guid(row: &Row<'_>, col: usize) -> rusqlite::Result<Guid> {
+    Ok(Guid::from_bytes(row.get::<_, [u8; 16]>(col)?))
+}
+
+fn group_row(r: &Row<'_>) -> rusqlite::Result<GroupRecord> {
+    let code: i64 = r.get(2)?;
+    let state =
+        GroupState::from_code(code).map_err(|_| corrupt(2, Type::Integer, format!("group state {code} is unknown")))?;
+    Ok(GroupRecord {
+        id: guid(r, 0)?,
+        seq: r.get::<_, i64>(1)? as u64,
+        state,
+        foreground: r.get(3)?,
+        props: GroupProps {
+            priority: r.get(4)?,
+            remote_user: r.get(5)?,
+            remote_password: r.get(6)?,
+            protocol: r.get(7)?,
+            notify_flags: r.get(8)?,
+            notify_clsid: r.get(9)?,
+            progress_size: r.get(10)?,
+            progress_percent: r.get(11)?,
+            progress_time: r.get(12)?,
+            display_name: r.get(13)?,
+            description: r.get(14)?,
+        },
+    })
+}
+
+fn job_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
+    let error = match r.get::<_, Option<i64>>(6)? {
+        None => None,
+        Some(class) => Some(JobError {
+            class: match class {
+                0 => ErrorClass::Transient,
+                1 => ErrorClass::Fatal,
+                _ => return Err(corrupt(6, Type::Integer, format!("error class {class} is unknown"))),
+            },
+            win32: r.get::<_, Option<u32>>(7)?.unwrap_or(0),
+            transport: r.get::<_, Option<u32>>(8)?.unwrap_or(0),
+            file_index: r.get(9)?,
+            message: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
+        }),
+    };
+    Ok(JobRecord {
+        id: guid(r, 0)?,
+        group_id: guid(r, 1)?,
+        seq: r.get::<_, i64>(2)? as u64,
+        foreground: r.get(3)?,
+        retries: r.get(4)?,
+        error,
+        active_ms: r.get::<_, i64>(5)? as u64,
+    })
+}
+
+fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRecord> {
+    Ok(FileRecord {
+        job_id: guid(r, 0)?,
+        index: r.get(1)?,
+        url: r.get(2)?,
+        local_path: r.get(3)?,
+        size_hint: r.get(4)?,
+        bytes_done: r.get::<_, i64>(5)? as u64,
+        validators: Validators {
+            etag: r.get(6)?,
+            last_modified: r.get(7)?,
+            total: r.get::<_, Option<i64>>(8)?.map(|t| t as u64),
+        },
+        complete: r.get(9)?,
+    })
+}
+
+fn load_all(tx: &Transaction<'_>) -> rusqlite::Result<QueueImage> {
+    let options = tx
+        .prepare_cached(LOAD_OPTIONS)?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let groups = tx.prepare_cached(LOAD_GROUPS)?.query_map([], group_row)?.collect::<rusqlite::Result<_>>()?;
+    let jobs = tx.prepare_cached(LOAD_JOBS)?.query_map([], job_row)?.collect::<rusqlite::Result<_>>()?;
+    let files = tx.prepare_cached(LOAD_FILES)?.query_map([], file_row)?.collect::<rusqlite::Result<_>>()?;
+    Ok(QueueImage { options, groups, jobs, files })
+}
+
+impl Store for SqliteStore {
+    /// See [`SqliteStore`]. Errors: `QM_E_SERVICE_UNAVAILABLE` when the database cannot be read
+    /// or holds a value the model cannot represent (unknown state code, GUID not 16 bytes…).
+    fn load(&mut self) -> Result<QueueImage> {
+        // Read before the snapshot: a commit in between only causes one extra reload.
+        let version = self.data_version()?;
+        let db = &self.db;
+        let tx = self.conn.transaction().map_err(|e| db_error(db, "starting to load the queue", e))?;
+        let image = load_all(&tx).map_err(|e| db_error(db, "loading the queue", e))?;
+        tx.commit().map_err(|e| db_error(db, "finishing loading the queue", e))?;
+        self.seen_data_version = Some(version);
+        Ok(image)
+    }
+
+    /// See [`SqliteStore`]. An empty slice does nothing. Errors: `QM_E_SERVICE_UNAVAILABLE`
+    /// naming the failing op and the cause; the transaction is rolled back, nothing applied.
+    fn apply(&mut self, ops: &[Op]) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let db = &self.db;
+        let n = ops.len();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_error(db, &format!("starting a transaction for {n} changes"), e))?;
+        for (i, op) in ops.iter().enumerate() {
+            apply_one(&tx, op).map_err(|e| db_error(db, &format!("change {} of {n}, {}", i + 1, describe(op)), e))?;
+        }
+        tx.commit().map_err(|e| db_error(db, &format!("committing {n} changes"), e))
+    }
+
+    /// See [`SqliteStore`]. The lock file is created with mode 0600 when missing.
+    /// Errors: `QM_E_SERVICE_UNAVAILABLE` when the lock file cannot be created, opened or
+    /// locked for another reason than "held by someone else".
+    fn try_lock_transfers(&mut self) -> Result<bool> {
+        if self.lock.is_some() {
+            return Ok(true);
+        }
+        let path = self.dir.join(LOCK_FILE_NAME);
+        let file = match fsutil::create_private_file(&path) {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                OpenOptions::new().read(true).open(&path).map_err(|e| io_error("opening lock file", &path, e))?
+            }
+            Err(e) => return Err(io_error("creating lock file", &path, e)),
+        };
+        match file.try_lock() {
+            Ok(()) => {
+                self.lock = Some(file);
+                Ok(true)
+            }
+            Err(TryLockError::WouldBlock) => Ok(false),
+            Err(TryLockError::Error(e)) => Err(io_error("locking", &path, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qmgr_core::hresult::QM_E_SERVICE_UNAVAILABLE;
+
+    fn group(n: u8) -> GroupRecord {
+        GroupRecord {
+            id: Guid::from_bytes([n; 16]),
+            seq: n as u64,
+            state: GroupState::Suspended,
+            foreground: false,
+            props: GroupProps::default(),
+        }
+    }
+
+    /// A write refused as read-only says so and applies nothing.
+    #[test]
+    fn read_only_database_is_reported_and_nothing_applied() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(tmp.path()).unwrap();
+        s.apply(&[Op::PutGroup(group(1))]).unwrap();
+        // Root ignores file modes, so make the connection itself refuse writes.
+        s.conn.pragma_update(None, "query_only", true).unwrap();
+        let err = s.apply(&[Op::PutGroup(group(2)), Op::DeleteGroup(group(1).id)]).unwrap_err();
+        assert_eq!(err.hr, QM_E_SERVICE_UNAVAILABLE);
+        assert!(err.message.contains("the database is read-only"), "{}", err.message);
+        // Refused as early as BEGIN IMMEDIATE, which already asks for the write lock.
+        assert!(err.message.contains("for 2 changes"), "{}", err.message);
+        assert!(err.message.contains(DB_FILE_NAME), "{}", err.message);
+        s.conn.pragma_update(None, "query_only", false).unwrap();
+        assert_eq!(s.load().unwrap().groups, vec![group(1)]);
+    }
+
+    /// A stored value the model cannot hold makes `load` fail with the service error.
+    #[test]
+    fn corrupt_rows_fail_load() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(tmp.path()).unwrap();
+        s.apply(&[Op::PutGroup(group(1))]).unwrap();
+        s.conn.execute("UPDATE groups SET state = 9", []).unwrap();
+        let err = s.load().unwrap_err();
+        assert_eq!(err.hr, QM_E_SERVICE_UNAVAILABLE);
+        assert!(err.message.contains("group state 9 is unknown"), "{}", err.message);
+        s.conn.execute("UPDATE groups SET state = 0, priority = -1", []).unwrap();
+        assert_eq!(s.load().unwrap_err().hr, QM_E_SERVICE_UNAVAILABLE);
+    }
+
+    /// The password is never part of an error message.
+    #[test]
+    fn op_descriptions_hold_no_secrets() {
+        let mut g = group(1);
+        g.props.remote_password = "s3cret".into();
+        assert!(!describe(&Op::PutGroup(g)).contains("s3cret"));
+    }
+
+    /// `load` uses indexes, no per-row lookups by scan.
+    #[test]
+    fn load_queries_use_indexes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(tmp.path()).unwrap();
+        for sql in [LOAD_GROUPS, LOAD_JOBS, LOAD_FILES] {
+            let mut st = s.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let plan: Vec<String> =
+                st.query_map([], |r| r.get::<_, String>(3)).unwrap().collect::<rusqlite::Result<_>>().unwrap();
+            assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{sql}: {plan:?}");
+        }
+    }
+}

@@ -1,0 +1,590 @@
+//! Behaviour of `SqliteStore` through its public API: the `Store` semantics of `MemStore`,
+//! persistence across reopen, file modes, schema versions and the transfer lock.
+
+use qmgr_core::guid::Guid;
+use qmgr_core::hresult::QM_E_SERVICE_UNAVAILABLE;
+use qmgr_core::model::{
+    ErrorClass, FileRecord, GroupProps, GroupRecord, GroupState, JobError, JobRecord, QueueImage, Validators,
+};
+use qmgr_core::store::{MemStore, Op, Store};
+use qmgr_store::{SqliteStore, DB_FILE_NAME, LOCK_FILE_NAME, SCHEMA_VERSION};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+fn g(n: u8) -> Guid {
+    Guid::from_bytes([n, 0xa1, 0xb2, 0xc3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, n])
+}
+
+fn group(n: u8, seq: u64) -> GroupRecord {
+    GroupRecord { id: g(n), seq, state: GroupState::Suspended, foreground: false, props: GroupProps::default() }
+}
+
+fn job(n: u8, group: u8, seq: u64) -> JobRecord {
+    JobRecord { id: g(n), group_id: g(group), seq, foreground: false, retries: 0, error: None, active_ms: 0 }
+}
+
+fn file(job: u8, index: u32) -> FileRecord {
+    FileRecord {
+        job_id: g(job),
+        index,
+        url: format!("https://example.invalid/{job}/{index}"),
+        local_path: format!("/tmp/out/{job}.{index}"),
+        size_hint: 0,
+        bytes_done: 0,
+        validators: Validators::default(),
+        complete: false,
+    }
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+fn reopen_load(dir: &Path) -> QueueImage {
+    SqliteStore::open(dir).unwrap().load().unwrap()
+}
+
+/// Every field of every record type, with extreme and non-default values, survives
+/// apply + drop + reopen, and equals what `MemStore` returns for the same ops.
+#[test]
+fn every_field_round_trips_through_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("q");
+    let states =
+        [GroupState::Suspended, GroupState::Running, GroupState::Error, GroupState::Complete, GroupState::Cancelled];
+    let mut ops = Vec::new();
+    for (i, state) in states.iter().enumerate() {
+        let i = i as u8;
+        ops.push(Op::PutGroup(GroupRecord {
+            id: g(i + 1),
+            seq: [0, 1, 7, u32::MAX as u64 + 5, i64::MAX as u64][i as usize],
+            state: *state,
+            foreground: i % 2 == 1,
+            props: GroupProps {
+                priority: i as u32 % 3,
+                remote_user: format!("user{i} é"),
+                remote_password: format!("pässword {i} 🔑"),
+                protocol: 1 + i as u32 % 4,
+                notify_flags: 0xC7 ^ i as u32,
+                notify_clsid: "{69ad4aee-51be-439b-a92c-86ae490e8b30}".into(),
+                progress_size: u32::MAX - i as u32,
+                progress_percent: 100 - i as u32,
+                progress_time: 1000 + i as u32,
+                display_name: "名前".repeat(i as usize + 1),
+                description: format!("line1\nline2 '\"; DROP TABLE groups; -- {i}"),
+            },
+        }));
+    }
+    ops.push(Op::PutJob(JobRecord {
+        id: g(20),
+        group_id: g(1),
+        seq: 0,
+        foreground: true,
+        retries: u32::MAX,
+        error: None,
+        active_ms: u64::MAX,
+    }));
+    ops.push(Op::PutJob(JobRecord {
+        id: g(21),
+        group_id: g(1),
+        seq: 1,
+        foreground: false,
+        retries: 3,
+        error: Some(JobError {
+            class: ErrorClass::Transient,
+            win32: 12029,
+            transport: 0,
+            file_index: Some(u32::MAX),
+            message: "connection refused".into(),
+        }),
+        active_ms: 1234,
+    }));
+    ops.push(Op::PutJob(JobRecord {
+        id: g(22),
+        group_id: g(2),
+        seq: 2,
+        foreground: true,
+        retries: 1,
+        error: Some(JobError {
+            class: ErrorClass::Fatal,
+            win32: 0x8019_0194,
+            transport: 404,
+            file_index: None,
+            message: String::new(),
+        }),
+        active_ms: 0,
+    }));
+    ops.push(Op::PutFile(FileRecord {
+        job_id: g(20),
+        index: 0,
+        url: "https://example.invalid/a?b=c&d=%20".into(),
+        local_path: "/tmp/ü/a.bin".into(),
+        size_hint: u32::MAX,
+        bytes_done: u64::MAX,
+        validators: Validators {
+            etag: Some("W/\"abc\"".into()),
+            last_modified: Some("Wed, 21 Oct 2015 07:28:00 GMT".into()),
+            total: Some(u64::MAX),
+        },
+        complete: true,
+    }));
+    ops.push(Op::PutFile(FileRecord {
+        job_id: g(20),
+        index: u32::MAX,
+        url: "file:///srv/share/x".into(),
+        local_path: "/tmp/x".into(),
+        size_hint: 0,
+        bytes_done: 0,
+        validators: Validators { etag: Some(String::new()), last_modified: None, total: Some(0) },
+        complete: false,
+    }));
+    ops.push(Op::PutFile(file(22, 5)));
+    ops.push(Op::SetOption { name: "max_active_groups".into(), value: "7".into() });
+    ops.push(Op::SetOption { name: "user_agent".into(), value: String::new() });
+    ops.push(Op::SetOption { name: "proxy".into(), value: "http://proxy.invalid:3128".into() });
+
+    let mut mem = MemStore::new();
+    mem.apply(&ops).unwrap();
+    let expected = mem.load().unwrap();
+    assert_eq!(expected.groups.len(), 5);
+    assert_eq!(expected.files.len(), 3);
+
+    {
+        let mut s = SqliteStore::open(&dir).unwrap();
+        s.apply(&ops).unwrap();
+        assert_eq!(s.load().unwrap(), expected);
+    }
+    assert_eq!(reopen_load(&dir), expected);
+}
+
+/// A deterministic pseudo-random sequence of ops applied in small batches to `MemStore` and
+/// `SqliteStore` gives the same image after every batch. As the engine does, a record keeps
+/// the seq it was created with when it is put again (creation order = seq order); a shadow
+/// `MemStore` tells which records exist while a batch is generated.
+#[test]
+fn same_results_as_memstore_on_random_op_sequences() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(tmp.path()).unwrap();
+    let mut mem = MemStore::new();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut rnd = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut shadow = MemStore::new();
+    let mut next_seq = 0u64;
+    let (mut most, mut files_seen) = ((0, 0), 0);
+    for _batch in 0..150 {
+        let mut ops = Vec::new();
+        for _ in 0..1 + rnd(6) {
+            let now = shadow.load().unwrap();
+            next_seq += 1;
+            let group_seq = |id: Guid| now.groups.iter().find(|x| x.id == id).map_or(next_seq, |x| x.seq);
+            let job_seq = |id: Guid| now.jobs.iter().find(|x| x.id == id).map_or(next_seq, |x| x.seq);
+            let op = match rnd(9) {
+                0 => {
+                    let n = rnd(6) as u8;
+                    let mut gr = group(n, group_seq(g(n)));
+                    gr.props.priority = rnd(3) as u32;
+                    gr.state = GroupState::from_code(rnd(4) as i64).unwrap();
+                    Op::PutGroup(gr)
+                }
+                1 => Op::DeleteGroup(g(rnd(6) as u8)),
+                2 | 3 => {
+                    let n = 10 + rnd(10) as u8;
+                    let mut j = job(n, rnd(6) as u8, job_seq(g(n)));
+                    j.retries = rnd(5) as u32;
+                    Op::PutJob(j)
+                }
+                4 => Op::DeleteJob(g(10 + rnd(10) as u8)),
+                5 | 6 => {
+                    let mut f = file(10 + rnd(10) as u8, rnd(4) as u32);
+                    f.bytes_done = rnd(1000);
+                    Op::PutFile(f)
+                }
+                7 => Op::Checkpoint {
+                    job_id: g(10 + rnd(10) as u8),
+                    index: rnd(4) as u32,
+                    bytes_done: rnd(1 << 40),
+                    validators: Validators {
+                        etag: Some(format!("\"{}\"", rnd(100))),
+                        last_modified: None,
+                        total: Some(1 << 40),
+                    },
+                    job_active_ms: rnd(100_000),
+                },
+                _ => Op::SetOption { name: format!("opt{}", rnd(4)), value: rnd(100).to_string() },
+            };
+            shadow.apply(std::slice::from_ref(&op)).unwrap();
+            ops.push(op);
+        }
+        mem.apply(&ops).unwrap();
+        s.apply(&ops).unwrap();
+        let img = s.load().unwrap();
+        assert_eq!(img, mem.load().unwrap(), "after {ops:?}");
+        most.0 = most.0.max(img.groups.len());
+        most.1 = most.1.max(img.jobs.len());
+        files_seen += img.files.len();
+    }
+    // The sequence really exercised nested records.
+    assert!(most.0 >= 3 && most.1 >= 5 && files_seen >= 100, "{most:?} {files_seen}");
+}
+
+/// Re-putting a group or a job updates it in place: its jobs and files stay (an UPSERT, not
+/// INSERT OR REPLACE, which would delete and cascade).
+#[test]
+fn put_of_existing_parent_keeps_children() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(tmp.path()).unwrap();
+    s.apply(&[Op::PutGroup(group(1, 1)), Op::PutJob(job(10, 1, 2)), Op::PutFile(file(10, 0))]).unwrap();
+    let mut gr = group(1, 1);
+    gr.state = GroupState::Running;
+    gr.props.display_name = "renamed".into();
+    let mut j = job(10, 1, 2);
+    j.retries = 9;
+    s.apply(&[Op::PutGroup(gr.clone()), Op::PutJob(j.clone())]).unwrap();
+    let img = reopen_load(tmp.path());
+    assert_eq!(img.groups, vec![gr]);
+    assert_eq!(img.jobs, vec![j]);
+    assert_eq!(img.files, vec![file(10, 0)]);
+}
+
+#[test]
+fn deletes_cascade() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(tmp.path()).unwrap();
+    s.apply(&[
+        Op::PutGroup(group(1, 1)),
+        Op::PutGroup(group(2, 2)),
+        Op::PutJob(job(10, 1, 3)),
+        Op::PutJob(job(11, 1, 4)),
+        Op::PutJob(job(12, 2, 5)),
+        Op::PutFile(file(10, 0)),
+        Op::PutFile(file(10, 1)),
+        Op::PutFile(file(11, 0)),
+        Op::PutFile(file(12, 0)),
+    ])
+    .unwrap();
+
+    s.apply(&[Op::DeleteJob(g(10))]).unwrap();
+    let img = reopen_load(tmp.path());
+    assert_eq!(img.jobs, vec![job(11, 1, 4), job(12, 2, 5)]);
+    assert_eq!(img.files, vec![file(11, 0), file(12, 0)]);
+
+    s.apply(&[Op::DeleteGroup(g(1))]).unwrap();
+    let img = reopen_load(tmp.path());
+    assert_eq!(img.groups, vec![group(2, 2)]);
+    assert_eq!(img.jobs, vec![job(12, 2, 5)]);
+    assert_eq!(img.files, vec![file(12, 0)]);
+
+    // Deleting what does not exist is not an error.
+    s.apply(&[Op::DeleteGroup(g(1)), Op::DeleteJob(g(99))]).unwrap();
+    assert_eq!(s.load().unwrap(), img);
+}
+
+#[test]
+fn put_of_orphan_job_or_file_is_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(tmp.path()).unwrap();
+    s.apply(&[
+        Op::PutJob(job(10, 1, 1)), // no group 1
+        Op::PutFile(file(10, 0)),  // no job 10
+        Op::PutGroup(group(2, 2)),
+        Op::PutJob(job(11, 2, 3)),
+        Op::DeleteGroup(g(2)),
+        Op::PutJob(job(11, 2, 4)), // group deleted earlier in the same transaction
+        Op::PutFile(file(11, 0)),
+    ])
+    .unwrap();
+    assert_eq!(reopen_load(tmp.path()), QueueImage::default());
+
+    // Moving an existing job to a group that does not exist is ignored too (as MemStore).
+    s.apply(&[Op::PutGroup(group(3, 5)), Op::PutJob(job(12, 3, 6))]).unwrap();
+    s.apply(&[Op::PutJob(job(12, 4, 7))]).unwrap();
+    assert_eq!(s.load().unwrap().jobs, vec![job(12, 3, 6)]);
+}
+
+#[test]
+fn checkpoint_updates_only_existing_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(tmp.path()).unwrap();
+    s.apply(&[
+        Op::PutGroup(group(1, 1)),
+        Op::PutJob(job(10, 1, 2)),
+        Op::PutFile(file(10, 0)),
+        Op::PutFile(file(10, 1)),
+    ])
+    .unwrap();
+    let v = Validators {
+        etag: Some("\"e1\"".into()),
+        last_modified: Some("Thu, 01 Jan 1970 00:00:00 GMT".into()),
+        total: Some(5 << 32),
+    };
+    let cp = |index, bytes_done, active| Op::Checkpoint {
+        job_id: g(10),
+        index,
+        bytes_done,
+        validators: v.clone(),
+        job_active_ms: active,
+    };
+    s.apply(&[cp(1, 4 << 32, 777)]).unwrap();
+    let img = reopen_load(tmp.path());
+    let mut want = file(10, 1);
+    want.bytes_done = 4 << 32;
+    want.validators = v.clone();
+    assert_eq!(img.files, vec![file(10, 0), want.clone()]);
+    assert_eq!(img.jobs[0].active_ms, 777);
+
+    // A checkpoint of a file that no longer exists does not bring it back (cancel race)…
+    s.apply(&[Op::PutFile(file(10, 0)), Op::DeleteJob(g(10))]).unwrap();
+    s.apply(&[cp(0, 5, 800)]).unwrap();
+    let img = reopen_load(tmp.path());
+    assert!(img.jobs.is_empty() && img.files.is_empty(), "{img:?}");
+
+    // …and one of a missing file of a live job only updates the job's active time.
+    s.apply(&[Op::PutJob(job(10, 1, 3))]).unwrap();
+    s.apply(&[cp(3, 5, 900)]).unwrap();
+    let img = reopen_load(tmp.path());
+    assert!(img.files.is_empty());
+    assert_eq!(img.jobs[0].active_ms, 900);
+}
+
+/// Groups and jobs come back by seq (ties in insertion order, kept across updates); jobs
+/// globally, not per group; files by their job's position, then index; options in the order
+/// first set.
+#[test]
+fn load_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(tmp.path()).unwrap();
+    s.apply(&[
+        Op::PutGroup(group(3, 30)),
+        Op::PutGroup(group(1, 10)),
+        Op::PutGroup(group(4, 10)),
+        Op::PutGroup(group(2, 20)),
+        Op::PutJob(job(13, 1, 5)),
+        Op::PutJob(job(12, 2, 3)),
+        Op::PutJob(job(11, 1, 4)),
+        Op::PutJob(job(14, 3, 4)),
+        Op::PutFile(file(13, 2)),
+        Op::PutFile(file(11, 1)),
+        Op::PutFile(file(13, 0)),
+        Op::PutFile(file(12, 9)),
+        Op::PutFile(file(11, 0)),
+        Op::PutFile(file(14, 0)),
+        Op::SetOption { name: "b".into(), value: "1".into() },
+        Op::SetOption { name: "a".into(), value: "2".into() },
+    ])
+    .unwrap();
+    // Updating rows does not move them.
+    s.apply(&[
+        Op::PutGroup(group(1, 10)),
+        Op::PutJob(job(11, 1, 4)),
+        Op::SetOption { name: "b".into(), value: "3".into() },
+    ])
+    .unwrap();
+    let img = reopen_load(tmp.path());
+    let ids = |v: Vec<Guid>| v;
+    assert_eq!(ids(img.groups.iter().map(|x| x.id).collect()), vec![g(1), g(4), g(2), g(3)]);
+    assert_eq!(ids(img.jobs.iter().map(|x| x.id).collect()), vec![g(12), g(11), g(14), g(13)]);
+    let files: Vec<(Guid, u32)> = img.files.iter().map(|f| (f.job_id, f.index)).collect();
+    assert_eq!(files, vec![(g(12), 9), (g(11), 0), (g(11), 1), (g(14), 0), (g(13), 0), (g(13), 2)]);
+    assert_eq!(img.options, vec![("b".to_string(), "3".to_string()), ("a".to_string(), "2".to_string())]);
+}
+
+/// An apply whose last op fails leaves nothing of the earlier ones, and the store stays
+/// usable. The failure is provoked with a trigger added from a second connection.
+#[test]
+fn failed_apply_applies_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(tmp.path()).unwrap();
+    s.apply(&[Op::PutGroup(group(1, 1))]).unwrap();
+    {
+        let raw = rusqlite::Connection::open(tmp.path().join(DB_FILE_NAME)).unwrap();
+        raw.execute_batch(
+            "CREATE TRIGGER boom BEFORE INSERT ON options WHEN NEW.name = 'boom'
+             BEGIN SELECT RAISE(ABORT, 'boom refused'); END;",
+        )
+        .unwrap();
+    }
+    let before = s.load().unwrap();
+    let mut gr = group(1, 1);
+    gr.state = GroupState::Running;
+    let err = s
+        .apply(&[
+            Op::PutGroup(gr),
+            Op::PutGroup(group(2, 2)),
+            Op::PutJob(job(10, 2, 3)),
+            Op::PutFile(file(10, 0)),
+            Op::DeleteGroup(g(1)),
+            Op::SetOption { name: "ok".into(), value: "1".into() },
+            Op::SetOption { name: "boom".into(), value: "1".into() },
+        ])
+        .unwrap_err();
+    assert_eq!(err.hr, QM_E_SERVICE_UNAVAILABLE);
+    assert!(err.message.contains("queue database"), "{}", err.message);
+    assert!(err.message.contains("change 7 of 7, setting option boom"), "{}", err.message);
+    assert!(err.message.contains("boom refused"), "{}", err.message);
+    assert_eq!(s.load().unwrap(), before);
+    assert_eq!(reopen_load(tmp.path()), before);
+
+    s.apply(&[Op::PutGroup(group(2, 2))]).unwrap();
+    assert_eq!(s.load().unwrap().groups.len(), 2);
+}
+
+#[test]
+fn created_directories_are_0700_and_files_0600() {
+    let tmp = tempfile::tempdir().unwrap();
+    let existing = tmp.path().join("existing");
+    fs::create_dir(&existing).unwrap();
+    fs::set_permissions(&existing, fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = existing.join("a/b/c");
+    let mut s = SqliteStore::open(&dir).unwrap();
+    assert_eq!(mode(&existing), 0o755, "an existing directory is left alone");
+    for d in ["a", "a/b", "a/b/c"] {
+        assert_eq!(mode(&existing.join(d)), 0o700, "{d}");
+    }
+    s.apply(&[Op::PutGroup(group(1, 1))]).unwrap();
+    assert!(s.try_lock_transfers().unwrap());
+    for f in [DB_FILE_NAME, "queue.sqlite-wal", "queue.sqlite-shm", LOCK_FILE_NAME] {
+        let p = dir.join(f);
+        assert!(p.exists(), "{f} missing");
+        assert_eq!(mode(&p), 0o600, "{f}");
+    }
+
+    // An existing queue directory keeps its mode.
+    let other = tmp.path().join("other");
+    fs::create_dir(&other).unwrap();
+    fs::set_permissions(&other, fs::Permissions::from_mode(0o750)).unwrap();
+    SqliteStore::open(&other).unwrap();
+    assert_eq!(mode(&other), 0o750);
+    assert_eq!(mode(&other.join(DB_FILE_NAME)), 0o600);
+}
+
+#[test]
+fn new_database_is_wal_at_current_schema_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(tmp.path()).unwrap();
+    assert_eq!(s.db_path(), tmp.path().canonicalize().unwrap().join(DB_FILE_NAME));
+    let raw = rusqlite::Connection::open(s.db_path()).unwrap();
+    let v: i64 = raw.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+    let jm: String = raw.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+    assert_eq!(jm, "wal");
+    drop(s);
+    // Reopening an up-to-date database changes nothing.
+    SqliteStore::open(tmp.path()).unwrap();
+    let v: i64 = raw.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+}
+
+#[test]
+fn newer_schema_version_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(tmp.path()).unwrap());
+    let raw = rusqlite::Connection::open(tmp.path().join(DB_FILE_NAME)).unwrap();
+    raw.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+    drop(raw);
+    let err = SqliteStore::open(tmp.path()).unwrap_err();
+    assert_eq!(err.hr, QM_E_SERVICE_UNAVAILABLE);
+    assert!(err.message.contains("newer"), "{}", err.message);
+    assert!(err.message.contains(DB_FILE_NAME), "{}", err.message);
+}
+
+#[test]
+fn unusable_paths_and_files_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The queue directory is a file.
+    let f = tmp.path().join("plain");
+    fs::write(&f, b"x").unwrap();
+    let err = SqliteStore::open(&f).unwrap_err();
+    assert_eq!(err.hr, QM_E_SERVICE_UNAVAILABLE);
+    assert!(err.message.contains("plain"), "{}", err.message);
+    let err = SqliteStore::open(&f.join("sub")).unwrap_err();
+    assert_eq!(err.hr, QM_E_SERVICE_UNAVAILABLE);
+
+    // queue.sqlite is not a database.
+    let q = tmp.path().join("garbage");
+    fs::create_dir(&q).unwrap();
+    fs::write(q.join(DB_FILE_NAME), vec![0x5a; 8192]).unwrap();
+    let err = SqliteStore::open(&q).unwrap_err();
+    assert_eq!(err.hr, QM_E_SERVICE_UNAVAILABLE);
+    assert!(err.message.contains("not an SQLite database"), "{}", err.message);
+}
+
+#[test]
+fn canonical_dir_resolves_relative_parts_and_links() {
+    let tmp = tempfile::tempdir().unwrap();
+    let real = tmp.path().canonicalize().unwrap().join("real");
+    fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, tmp.path().join("link")).unwrap();
+    let s = SqliteStore::open(&tmp.path().join("link/../link/.")).unwrap();
+    assert_eq!(s.canonical_dir(), real);
+    assert!(real.join(DB_FILE_NAME).exists());
+}
+
+#[test]
+fn transfer_lock_is_exclusive_until_the_holder_is_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = SqliteStore::open(tmp.path()).unwrap();
+    let mut b = SqliteStore::open(tmp.path()).unwrap();
+    assert!(a.try_lock_transfers().unwrap());
+    assert!(a.try_lock_transfers().unwrap(), "idempotent for the holder");
+    assert!(!b.try_lock_transfers().unwrap());
+    assert!(!b.try_lock_transfers().unwrap());
+    // The store without the lock still reads and writes the queue.
+    b.apply(&[Op::PutGroup(group(1, 1))]).unwrap();
+    assert_eq!(a.load().unwrap().groups, vec![group(1, 1)]);
+    drop(a);
+    assert!(b.try_lock_transfers().unwrap());
+    let mut c = SqliteStore::open(tmp.path()).unwrap();
+    assert!(!c.try_lock_transfers().unwrap());
+}
+
+/// `changed_by_others` reports commits of other connections since the last load, not the
+/// store's own.
+#[test]
+fn changed_by_others_sees_only_foreign_commits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = SqliteStore::open(tmp.path()).unwrap();
+    let mut b = SqliteStore::open(tmp.path()).unwrap();
+    assert!(a.changed_by_others().unwrap(), "never loaded");
+    a.load().unwrap();
+    assert!(!a.changed_by_others().unwrap());
+    a.apply(&[Op::PutGroup(group(1, 1))]).unwrap();
+    assert!(!a.changed_by_others().unwrap(), "own change");
+    b.apply(&[Op::PutGroup(group(2, 2))]).unwrap();
+    assert!(a.changed_by_others().unwrap());
+    assert!(a.changed_by_others().unwrap(), "until the next load");
+    assert_eq!(a.load().unwrap().groups.len(), 2);
+    assert!(!a.changed_by_others().unwrap());
+}
+
+/// Two stores (as two processes would) writing the same queue in turns from two threads
+/// both succeed (the busy timeout serializes them) and see everything.
+#[test]
+fn concurrent_writers_are_serialized() {
+    let tmp = tempfile::tempdir().unwrap();
+    SqliteStore::open(tmp.path()).unwrap().apply(&[Op::PutGroup(group(1, 0))]).unwrap();
+    let handles: Vec<_> = (0..2u8)
+        .map(|t| {
+            let dir = tmp.path().to_path_buf();
+            std::thread::spawn(move || {
+                let mut s = SqliteStore::open(&dir).unwrap();
+                for i in 0..50u8 {
+                    let n = 10 + t * 100 + i;
+                    s.apply(&[Op::PutJob(job(n, 1, n as u64)), Op::PutFile(file(n, 0))]).unwrap();
+                    s.load().unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let img = reopen_load(tmp.path());
+    assert_eq!(img.jobs.len(), 100);
+    assert_eq!(img.files.len(), 100);
+}
