@@ -1,1 +1,142 @@
-//! tests
+//! Support for qmgr's end-to-end tests: locating and building the library, the `qmgr` command
+//! and C programs against `include/qmgr.h`, and deciding whether a missing tool may skip a test.
+//!
+//! Every test of this crate drives the real artefacts a user gets (`libqmgr.so.0`, the `qmgr`
+//! binary, programs compiled by `cc`), never the Rust crates directly.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+
+/// The workspace root (the directory holding the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The cargo profile directory this test binary was built into (`target/debug` or
+/// `target/release`); the library and the `qmgr` command are built into the same one.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test binary>
+    exe.parent().and_then(Path::parent).expect("test binary lives in target/<profile>/deps").to_path_buf()
+}
+
+/// Builds `libqmgr.so` and the `qmgr` command once per test process (same profile as the test
+/// binary) and creates the `libqmgr.so.0` link the dynamic loader looks for (the soname).
+/// Returns the profile directory holding both.
+pub fn built_artifacts() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = profile_dir();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace_root()).args(["build", "--quiet", "-p", "qmgr-ffi", "-p", "qmgr-cli"]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build -p qmgr-ffi -p qmgr-cli failed");
+        let so0 = dir.join("libqmgr.so.0");
+        let _ = std::fs::remove_file(&so0);
+        std::os::unix::fs::symlink("libqmgr.so", &so0).expect("link libqmgr.so.0");
+        dir
+    })
+}
+
+/// Path of the built `qmgr` command.
+pub fn qmgr_bin() -> PathBuf {
+    built_artifacts().join("qmgr")
+}
+
+/// Which compiler [`compile`] uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    /// `cc -std=c11 -pedantic`.
+    C11,
+    /// `c++ -std=c++17 -pedantic`.
+    Cxx17,
+}
+
+/// Compiles `sources` into the executable `out`, against `include/qmgr.h` and the built
+/// `libqmgr.so` (linked with `-lqmgr` and an rpath to the profile directory), with
+/// `-Wall -Wextra -Werror`. Panics with the compiler's output when compilation fails.
+pub fn compile(lang: Lang, sources: &[&Path], out: &Path, extra: &[&str]) -> PathBuf {
+    let lib = built_artifacts();
+    let (compiler, std) = match lang {
+        Lang::C11 => ("cc", "-std=c11"),
+        Lang::Cxx17 => ("c++", "-std=c++17"),
+    };
+    let output = Command::new(compiler)
+        .args([std, "-Wall", "-Wextra", "-Werror", "-pedantic", "-g", "-O1"])
+        .arg("-I")
+        .arg(workspace_root().join("include"))
+        .args(extra)
+        .args(sources)
+        .arg("-o")
+        .arg(out)
+        .arg(format!("-L{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lqmgr", "-lpthread"])
+        .output()
+        .unwrap_or_else(|e| panic!("run {compiler}: {e}"));
+    assert!(
+        output.status.success(),
+        "{compiler} failed for {sources:?}:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out.to_path_buf()
+}
+
+/// True when running under CI (`CI` set to anything but empty/`0`/`false`): there a missing
+/// tool fails the test instead of skipping it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Finds `tool` on `PATH` (or in `/usr/sbin`, where Debian puts daemons). When it is missing,
+/// panics under CI ([`in_ci`]) and otherwise prints why the test is skipped and returns `None`.
+pub fn require_tool(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(!in_ci(), "{tool} is required by this test and missing (CI must install it: see .ci/run)");
+        eprintln!("SKIPPED: {tool} is not installed (under CI this is a failure)");
+    }
+    found
+}
+
+/// SHA-256 of a file, as lowercase hex.
+pub fn sha256_file(path: &Path) -> String {
+    let mut file = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Polls `cond` every 20 ms until it holds or `deadline` passes; returns whether it held.
+/// Tests use generous deadlines: this waits on a condition, never for a fixed time.
+pub fn wait_until(deadline: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + deadline;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
