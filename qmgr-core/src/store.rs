@@ -66,6 +66,17 @@ pub trait Store: Send {
     ///
     /// Errors: `QM_E_SERVICE_UNAVAILABLE` when the lock file cannot be opened.
     fn try_lock_transfers(&mut self) -> Result<bool>;
+
+    /// True when another writer (another process, or another store object on the same
+    /// queue) has changed the queue since this store's last [`Store::load`], or when it has
+    /// not loaded yet; this store's own [`Store::apply`] does not count. Must be cheap: the
+    /// engine calls it every 250 ms to follow other processes (DECISIONS D10). A store no
+    /// one else can write (the default) never changes behind the engine's back.
+    ///
+    /// Errors: `QM_E_SERVICE_UNAVAILABLE` when the store cannot be read.
+    fn changed_by_others(&mut self) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// An in-memory [`Store`]: the same semantics as the SQLite store, without persistence.

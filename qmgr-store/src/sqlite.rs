@@ -176,18 +176,6 @@ impl SqliteStore {
         &self.db
     }
 
-    /// True when another connection (another process, or another store in this one) has
-    /// committed a change since this store's last successful [`Store::load`], or when it has
-    /// not loaded yet. Cheap (`PRAGMA data_version`, no table read): meant for the 250 ms poll
-    /// of a process that does not transfer (DECISIONS D10). This store's own [`Store::apply`]
-    /// does not count as a change.
-    ///
-    /// Errors: `QM_E_SERVICE_UNAVAILABLE` when the database cannot be read.
-    pub fn changed_by_others(&mut self) -> Result<bool> {
-        let v = self.data_version()?;
-        Ok(self.seen_data_version != Some(v))
-    }
-
     fn data_version(&self) -> Result<i64> {
         self.conn
             .pragma_query_value(None, "data_version", |r| r.get(0))
@@ -389,6 +377,12 @@ impl Store for SqliteStore {
         tx.commit().map_err(|e| db_error(db, "finishing loading the queue", e))?;
         self.seen_data_version = Some(version);
         Ok(image)
+    }
+
+    /// Cheap: one `PRAGMA data_version`, no table read (DECISIONS D10).
+    fn changed_by_others(&mut self) -> Result<bool> {
+        let v = self.data_version()?;
+        Ok(self.seen_data_version != Some(v))
     }
 
     /// See [`SqliteStore`]. An empty slice does nothing. Errors: `QM_E_SERVICE_UNAVAILABLE`

@@ -5,7 +5,7 @@
 //! Every method follows DECISIONS D3 for what it may do in each state; errors carry the
 //! HRESULT the C API returns and a message naming the method, the argument and the problem.
 
-use super::state::{percent, sat32, unavailable, GroupEntry, Inner, JobEntry, NotifyMsg, SchedMsg, State};
+use super::state::{sat32, unavailable, GroupEntry, Inner, JobEntry, NotifyMsg, SchedMsg, State};
 use super::{notify as notifier, scheduler};
 use crate::guid::Guid;
 use crate::hresult::{Error, HResult, Result, BG_E_EMPTY, E_NOTIMPL, QM_E_DOWNLOADER_UNAVAILABLE, S_OK};
@@ -537,14 +537,7 @@ impl Group {
     /// Errors: `E_INVALIDARG` for another `flags` value; `QM_E_INVALID_STATE` once cancelled.
     pub fn progress(&self, flags: u32) -> Result<u32> {
         check_progress_flags("GetProgress", flags)?;
-        self.read("GetProgress", |g, _| {
-            let (done, total) = g.bytes();
-            match flags {
-                progress::PERCENT_DONE => percent(done, total, g.rec.state == GroupState::Complete),
-                progress::SIZE_DONE => sat32(done),
-                _ => sat32(g.jobs.iter().map(|j| j.rec.active_ms).sum()),
-            }
-        })
+        self.read("GetProgress", |g, _| g.progress_value(flags))
     }
 
     /// 64-bit progress: (bytes done, total bytes or `u64::MAX` while unknown).
@@ -907,14 +900,7 @@ impl Job {
     /// Errors: `E_INVALIDARG` for an unknown `flags`; `QM_E_INVALID_STATE` once cancelled.
     pub fn progress(&self, flags: u32) -> Result<u32> {
         check_progress_flags("GetProgress", flags)?;
-        self.read("GetProgress", |_, j| {
-            let (done, total) = j.bytes();
-            match flags {
-                progress::PERCENT_DONE => percent(done, total, j.complete()),
-                progress::SIZE_DONE => sat32(done),
-                _ => sat32(j.rec.active_ms),
-            }
-        })
+        self.read("GetProgress", |_, j| j.progress_value(flags))
     }
 
     /// 64-bit progress: (bytes done, total bytes or `u64::MAX` while unknown).

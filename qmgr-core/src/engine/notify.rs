@@ -2,7 +2,7 @@
 //! a lock is held (DECISIONS D7).
 
 use super::api::{Callback, Group, Job, Shared};
-use super::state::{EventKind, Inner, NotifyMsg, StatusEvent};
+use super::state::{EventKind, Inner, NotifyMsg, ProgressEvent, StatusEvent};
 use crate::guid::Guid;
 use crate::hresult::S_OK;
 use crate::model::{notify, GroupState};
@@ -17,6 +17,8 @@ const IDLE: Duration = Duration::from_secs(3600);
 
 enum Step {
     Deliver(Arc<dyn Callback>, Guid, u64, StatusEvent),
+    /// A progress notification; the flag selects `OnProgressEx`.
+    Progress(Arc<dyn Callback>, Guid, u64, ProgressEvent, bool),
     Wait(Duration),
 }
 
@@ -36,6 +38,20 @@ pub(crate) fn run(inner: Arc<Inner>, shared: Weak<Shared>, rx: Receiver<NotifyMs
                 settle(&inner, gid, inc, ev.seq, hr);
                 // Dropping the handles may release the manager's last reference; shutdown
                 // then runs on this thread and does not wait for it.
+                drop(job);
+                drop(group);
+            }
+            Step::Progress(cb, gid, inc, ev, ex) => {
+                let Some(shared) = shared.upgrade() else { return };
+                let group = Group::from_parts(shared.clone(), gid, inc);
+                let job = Job::from_parts(shared, gid, inc, ev.job.0, ev.job.1);
+                // Best-effort: the answer is ignored (DECISIONS D7).
+                let _ = if ex {
+                    cb.on_progress_ex(ev.kind, &group, Some(&job), ev.file_index, ev.value, &ev.record)
+                } else {
+                    cb.on_progress(ev.kind, &group, Some(&job), ev.file_index, ev.value)
+                };
+                drop(cb);
                 drop(job);
                 drop(group);
             }
@@ -60,7 +76,8 @@ fn still_holds(kind: EventKind, state: GroupState, flags: u32) -> bool {
     }
 }
 
-/// Finds the oldest deliverable event, dropping stale ones.
+/// Finds the oldest deliverable event, dropping stale ones (and progress notifications
+/// nobody listens to: they are never delivered late).
 fn next_step(inner: &Inner) -> Step {
     let mut st = inner.lock();
     if st.shutting_down {
@@ -68,29 +85,38 @@ fn next_step(inner: &Inner) -> Step {
     }
     let now = Instant::now();
     let mut wait = IDLE;
-    let mut best: Option<(u64, Guid)> = None;
+    // (sequence number, group, true for a progress notification)
+    let mut best: Option<(u64, Guid, bool)> = None;
     for g in st.groups.values_mut() {
         let (state, flags) = (g.rec.state, g.rec.props.notify_flags);
         g.pending.retain(|e| still_holds(e.kind, state, flags));
         if g.callback.is_none() || flags & notify::DISABLE_NOTIFY != 0 {
+            g.progress_pending.clear();
             continue;
         }
         if let Some(e) = g.pending.front() {
             if e.next_at > now {
                 wait = wait.min(e.next_at - now);
-            } else if best.is_none_or(|(seq, _)| e.seq < seq) {
-                best = Some((e.seq, g.rec.id));
+            } else if best.is_none_or(|(seq, ..)| e.seq < seq) {
+                best = Some((e.seq, g.rec.id, false));
+            }
+        }
+        if let Some(e) = g.progress_pending.iter().min_by_key(|e| e.seq) {
+            if best.is_none_or(|(seq, ..)| e.seq < seq) {
+                best = Some((e.seq, g.rec.id, true));
             }
         }
     }
-    match best {
-        Some((_, id)) => {
-            let g = &st.groups[&id];
-            let cb = g.callback.clone().expect("checked above");
-            let ev = g.pending.front().cloned().expect("checked above");
-            Step::Deliver(cb, id, g.inc, ev)
-        }
-        None => Step::Wait(wait),
+    let Some((seq, id, is_progress)) = best else { return Step::Wait(wait) };
+    let g = st.groups.get_mut(&id).expect("found above");
+    let cb = g.callback.clone().expect("checked above");
+    if is_progress {
+        let pos = g.progress_pending.iter().position(|e| e.seq == seq).expect("found above");
+        let ev = g.progress_pending.remove(pos);
+        Step::Progress(cb, id, g.inc, ev, g.rec.props.notify_flags & notify::USE_PROGRESSEX != 0)
+    } else {
+        let ev = g.pending.front().cloned().expect("checked above");
+        Step::Deliver(cb, id, g.inc, ev)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::guid::Guid;
 use crate::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
-use crate::model::{status, FileRecord, GroupRecord, GroupState, JobRecord, Options, QueueImage};
+use crate::model::{progress, status, FileRecord, GroupRecord, GroupState, JobRecord, Options, QueueImage};
 use crate::rate::RateLimiter;
 use crate::store::{Op, Store};
 use crate::transport::{CancelFlag, Transport};
@@ -61,6 +61,25 @@ pub(crate) struct StatusEvent {
     pub backoff: Duration,
 }
 
+/// One pending progress notification (`OnProgress` / `OnProgressEx`; DECISIONS D1, D9).
+/// Best-effort: never re-delivered, dropped when nobody listens, and a newer one of the same
+/// type replaces an undelivered older one.
+#[derive(Clone, Debug)]
+pub(crate) struct ProgressEvent {
+    pub seq: u64,
+    /// `QM_PROGRESS_*`.
+    pub kind: u32,
+    pub job: (Guid, u64),
+    pub file_index: u32,
+    /// The job's progress in the unit of `kind`.
+    pub value: u32,
+    /// The D9 record for the job.
+    pub record: [u8; PROGRESS_RECORD_LEN],
+}
+
+/// Length of the version-1 `OnProgressEx` record (DECISIONS D9).
+pub(crate) const PROGRESS_RECORD_LEN: usize = 28;
+
 /// A running transfer worker of a group.
 pub(crate) struct WorkerSlot {
     pub cancel: Arc<CancelFlag>,
@@ -87,6 +106,32 @@ impl JobEntry {
         let total = self.files.iter().map(|f| f.known_size()).sum::<Option<u64>>();
         (done, total)
     }
+
+    /// The job's progress in a `QM_PROGRESS_*` unit (`GetProgress`; DECISIONS D1): percent
+    /// (floor; 100 once complete), bytes or active milliseconds, saturating at `0xFFFFFFFF`.
+    pub fn progress_value(&self, kind: u32) -> u32 {
+        let (done, total) = self.bytes();
+        match kind {
+            progress::PERCENT_DONE => percent(done, total, self.complete()),
+            progress::SIZE_DONE => sat32(done),
+            _ => sat32(self.rec.active_ms),
+        }
+    }
+
+    /// The version-1 `OnProgressEx` record of this job (DECISIONS D9): little-endian
+    /// `u32 version, u64 bytes_done, u64 bytes_total (u64::MAX unknown), u32 files_done,
+    /// u32 files_total`.
+    pub fn progress_record(&self) -> [u8; PROGRESS_RECORD_LEN] {
+        let (done, total) = self.bytes();
+        let files_done = self.files.iter().filter(|f| f.complete).count() as u32;
+        let mut r = [0u8; PROGRESS_RECORD_LEN];
+        r[0..4].copy_from_slice(&1u32.to_le_bytes());
+        r[4..12].copy_from_slice(&done.to_le_bytes());
+        r[12..20].copy_from_slice(&total.unwrap_or(u64::MAX).to_le_bytes());
+        r[20..24].copy_from_slice(&files_done.to_le_bytes());
+        r[24..28].copy_from_slice(&(self.files.len() as u32).to_le_bytes());
+        r
+    }
 }
 
 /// One group in memory.
@@ -104,6 +149,8 @@ pub(crate) struct GroupEntry {
     /// Last time bytes arrived (or the group was resumed): the no-progress timeout's origin.
     pub last_progress: Instant,
     pub pending: VecDeque<StatusEvent>,
+    /// Undelivered progress notifications, at most one per `QM_PROGRESS_*` type.
+    pub progress_pending: Vec<ProgressEvent>,
 }
 
 impl GroupEntry {
@@ -118,6 +165,7 @@ impl GroupEntry {
             retry_delay: min_retry,
             last_progress: Instant::now(),
             pending: VecDeque::new(),
+            progress_pending: Vec::new(),
         }
     }
 
@@ -154,6 +202,16 @@ impl GroupEntry {
             total = total.zip(t).map(|(a, b)| a + b);
         }
         (done, total)
+    }
+
+    /// The group's progress in a `QM_PROGRESS_*` unit, over all jobs (`GetProgress`).
+    pub fn progress_value(&self, kind: u32) -> u32 {
+        let (done, total) = self.bytes();
+        match kind {
+            progress::PERCENT_DONE => percent(done, total, self.rec.state == GroupState::Complete),
+            progress::SIZE_DONE => sat32(done),
+            _ => sat32(self.jobs.iter().map(|j| j.rec.active_ms).sum()),
+        }
     }
 
     /// True when the group has at least one file.
@@ -232,8 +290,20 @@ impl State {
         }
     }
 
+    /// Queues a progress notification, replacing an undelivered one of the same type.
+    pub fn push_progress(&mut self, group: Guid, mut ev: ProgressEvent) {
+        self.next_event += 1;
+        ev.seq = self.next_event;
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.progress_pending.retain(|e| e.kind != ev.kind);
+            g.progress_pending.push(ev);
+        }
+    }
+
     /// Replaces the in-memory queue with a store image, keeping incarnations, callbacks and
-    /// workers of groups and jobs that still exist.
+    /// workers of groups and jobs that still exist (DECISIONS D10). Bytes of a file that a
+    /// worker here holds beyond the last checkpoint are kept; a group that another process
+    /// moved into ERROR or COMPLETE gets the `OnStatus` event of that state.
     pub fn load_image(&mut self, image: QueueImage) {
         let min_retry = Duration::from_millis(self.options.min_retry_delay_ms);
         let mut options = Options::default();
@@ -252,6 +322,7 @@ impl State {
             jobs_by_group.entry(j.group_id).or_default().push(j);
         }
         let mut old = std::mem::take(&mut self.groups);
+        let mut transitions = Vec::new();
         self.order.clear();
         self.job_owner.clear();
         for rec in image.groups {
@@ -260,6 +331,9 @@ impl State {
             let job_recs = jobs_by_group.remove(&id).unwrap_or_default();
             let mut entry = match old.remove(&id) {
                 Some(mut e) => {
+                    if e.rec.state != rec.state {
+                        transitions.push(id);
+                    }
                     e.rec = rec;
                     e
                 }
@@ -268,15 +342,22 @@ impl State {
                     GroupEntry::new(inc, rec, Vec::new(), min_retry)
                 }
             };
-            let mut old_jobs: HashMap<Guid, u64> = entry.jobs.iter().map(|j| (j.rec.id, j.inc)).collect();
+            let transferring = entry.worker.is_some();
+            let mut old_jobs: HashMap<Guid, JobEntry> =
+                std::mem::take(&mut entry.jobs).into_iter().map(|j| (j.rec.id, j)).collect();
             let mut jobs = Vec::with_capacity(job_recs.len());
-            for jr in job_recs {
+            for mut jr in job_recs {
                 self.next_seq = self.next_seq.max(jr.seq + 1);
+                let mut files = files_by_job.remove(&jr.id).unwrap_or_default();
                 let inc = match old_jobs.remove(&jr.id) {
-                    Some(i) => i,
+                    Some(prev) => {
+                        if transferring {
+                            keep_newer_progress(&mut jr, &mut files, &prev);
+                        }
+                        prev.inc
+                    }
                     None => self.inc(),
                 };
-                let files = files_by_job.remove(&jr.id).unwrap_or_default();
                 self.job_owner.insert(jr.id, id);
                 jobs.push(JobEntry { inc, rec: jr, files });
             }
@@ -290,6 +371,65 @@ impl State {
                 w.cancel.cancel();
             }
         }
+        for id in transitions {
+            self.push_state_event(id);
+        }
+    }
+
+    /// Queues the `OnStatus` event that a group's current state calls for, if any: the error
+    /// of its failing job in ERROR, group completion in COMPLETE (DECISIONS D7, D11).
+    fn push_state_event(&mut self, id: Guid) {
+        let Some(g) = self.groups.get(&id) else { return };
+        let word = g.status_word();
+        let ev = match g.rec.state {
+            GroupState::Error => {
+                let Some(j) = g.jobs.iter().find(|j| j.rec.error.is_some()) else { return };
+                let e = j.rec.error.as_ref().expect("found above");
+                let index = e.file_index.unwrap_or(u32::MAX);
+                new_event(EventKind::Error, Some((j.rec.id, j.inc)), index, word, j.rec.retries, e.win32, e.transport)
+            }
+            GroupState::Complete => new_event(EventKind::GroupDone, None, u32::MAX, word, 0, 0, 0),
+            _ => return,
+        };
+        self.push_event(id, ev);
+    }
+}
+
+/// For a job this process is transferring: keeps the in-memory bytes and active time when they
+/// are ahead of the store's last checkpoint.
+fn keep_newer_progress(rec: &mut JobRecord, files: &mut [FileRecord], prev: &JobEntry) {
+    rec.active_ms = rec.active_ms.max(prev.rec.active_ms);
+    for f in files.iter_mut().filter(|f| !f.complete) {
+        if let Some(p) = prev.files.get(f.index as usize) {
+            if p.url == f.url && p.bytes_done > f.bytes_done {
+                f.bytes_done = p.bytes_done;
+                f.validators = p.validators.clone();
+            }
+        }
+    }
+}
+
+/// A new status event, deliverable now (sequence number assigned by [`State::push_event`]).
+pub(crate) fn new_event(
+    kind: EventKind,
+    job: Option<(Guid, u64)>,
+    file_index: u32,
+    status: u32,
+    retries: u32,
+    win32: u32,
+    transport: u32,
+) -> StatusEvent {
+    StatusEvent {
+        seq: 0,
+        kind,
+        job,
+        file_index,
+        status,
+        retries,
+        win32,
+        transport,
+        next_at: Instant::now(),
+        backoff: Duration::from_secs(1),
     }
 }
 

@@ -1,9 +1,9 @@
 //! A transfer worker: moves the files of one group, one after another, until the group is
 //! complete, fails, or is stopped (suspend, cancel, pre-emption, shutdown).
 
-use super::state::{EventKind, Inner, StatusEvent};
+use super::state::{new_event, EventKind, Inner, ProgressEvent};
 use crate::guid::Guid;
-use crate::model::{notify, status, temp_path_for, ErrorClass, GroupState, Validators};
+use crate::model::{notify, progress as unit, status, temp_path_for, ErrorClass, GroupState, Validators};
 use crate::store::Op;
 use crate::transport::{CancelFlag, Credentials, FetchObserver, FetchOutcome, FetchRequest, TransferError};
 use std::path::PathBuf;
@@ -111,35 +111,11 @@ fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag) -> Next 
     let g = st.group_mut(group, inc).expect("group checked above");
     g.rec = rec;
     let word = g.status_word();
-    st.push_event(group, event(EventKind::GroupDone, None, u32::MAX, word, 0, 0, 0));
+    st.push_event(group, new_event(EventKind::GroupDone, None, u32::MAX, word, 0, 0, 0));
     drop(st);
     inner.changed.notify_all();
     inner.kick_notifier();
     Next::Stop
-}
-
-/// A new status event (sequence number assigned by `State::push_event`).
-pub(crate) fn event(
-    kind: EventKind,
-    job: Option<(Guid, u64)>,
-    file_index: u32,
-    status: u32,
-    retries: u32,
-    win32: u32,
-    transport: u32,
-) -> StatusEvent {
-    StatusEvent {
-        seq: 0,
-        kind,
-        job,
-        file_index,
-        status,
-        retries,
-        win32,
-        transport,
-        next_at: Instant::now(),
-        backoff: Duration::from_secs(1),
-    }
 }
 
 /// Observer that mirrors progress into memory and checkpoints it to the store.
@@ -153,7 +129,13 @@ struct Progress<'a> {
     bytes: u64,
     saved_bytes: u64,
     saved_at: Instant,
+    /// Per progress threshold (size, percent, time): the threshold in force and the number of
+    /// whole steps the job had made when last looked at (DECISIONS D1 `GROUPPROP_PROGRESS*`).
+    marks: [Option<(u32, u64)>; 3],
 }
+
+/// The progress thresholds, in the order of [`Progress::marks`].
+const THRESHOLD_UNITS: [u32; 3] = [unit::SIZE_DONE, unit::PERCENT_DONE, unit::TIME_DONE];
 
 impl Progress<'_> {
     fn active_ms(&self) -> u64 {
@@ -172,21 +154,57 @@ impl Progress<'_> {
         });
     }
 
-    /// Mirrors the current progress into memory.
-    fn mirror(&self, progressed: bool) {
+    /// Mirrors the current progress into memory and queues the progress notifications whose
+    /// thresholds the job crossed.
+    fn mirror(&mut self, progressed: bool) {
         let active = self.active_ms();
         let mut st = self.inner.lock();
-        if let Some(g) = st.group_mut(self.group, self.inc) {
-            if progressed {
-                g.last_progress = Instant::now();
+        let Some(g) = st.group_mut(self.group, self.inc) else { return };
+        if progressed {
+            g.last_progress = Instant::now();
+        }
+        let props = &g.rec.props;
+        let thresholds = [props.progress_size, props.progress_percent, props.progress_time];
+        let listening = g.callback.is_some() && props.notify_flags & notify::DISABLE_NOTIFY == 0;
+        let Some(j) = g.job_mut(self.task.job, self.task.job_inc) else { return };
+        j.rec.active_ms = active;
+        if let Some(f) = j.files.get_mut(self.task.index as usize) {
+            f.bytes_done = self.bytes;
+            f.validators = self.validators.clone();
+        }
+        let mut due = Vec::new();
+        for ((mark, threshold), kind) in self.marks.iter_mut().zip(thresholds).zip(THRESHOLD_UNITS) {
+            if threshold == 0 {
+                *mark = None;
+                continue;
             }
-            if let Some(j) = g.job_mut(self.task.job, self.task.job_inc) {
-                j.rec.active_ms = active;
-                if let Some(f) = j.files.get_mut(self.task.index as usize) {
-                    f.bytes_done = self.bytes;
-                    f.validators = self.validators.clone();
-                }
+            // Steps counted in 64 bits, so that size and time thresholds keep firing beyond
+            // 4 GiB / 49 days even though the reported value saturates.
+            let amount = match kind {
+                unit::SIZE_DONE => j.bytes().0,
+                unit::TIME_DONE => active,
+                _ => u64::from(j.progress_value(kind)),
+            };
+            let steps = amount / u64::from(threshold);
+            if listening && matches!(*mark, Some((t, s)) if t == threshold && steps > s) {
+                due.push(ProgressEvent {
+                    seq: 0,
+                    kind,
+                    job: (self.task.job, self.task.job_inc),
+                    file_index: self.task.index,
+                    value: j.progress_value(kind),
+                    record: j.progress_record(),
+                });
             }
+            *mark = Some((threshold, steps));
+        }
+        let notify = !due.is_empty();
+        for ev in due {
+            st.push_progress(self.group, ev);
+        }
+        drop(st);
+        if notify {
+            self.inner.kick_notifier();
         }
     }
 }
@@ -227,6 +245,7 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: &Ta
         bytes: task.offset,
         saved_bytes: task.offset,
         saved_at: Instant::now(),
+        marks: [None; 3],
     };
     let request = FetchRequest {
         url: &task.url,
@@ -316,10 +335,13 @@ fn file_done(
     let word = g.status_word();
     let jref = Some((task.job, task.job_inc));
     if flags & notify::FILE_DONE != 0 {
-        st.push_event(group, event(EventKind::FileDone, jref, task.index, word | status::FILE_COMPLETE, retries, 0, 0));
+        st.push_event(
+            group,
+            new_event(EventKind::FileDone, jref, task.index, word | status::FILE_COMPLETE, retries, 0, 0),
+        );
     }
     if job_complete && flags & notify::JOB_DONE != 0 {
-        st.push_event(group, event(EventKind::JobDone, jref, u32::MAX, word | status::JOB_COMPLETE, retries, 0, 0));
+        st.push_event(group, new_event(EventKind::JobDone, jref, u32::MAX, word | status::JOB_COMPLETE, retries, 0, 0));
     }
     drop(st);
     inner.changed.notify_all();
@@ -364,7 +386,7 @@ fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, mut e: TransferErro
     } else {
         let word = g.status_word();
         let jref = Some((task.job, task.job_inc));
-        st.push_event(group, event(EventKind::Error, jref, task.index, word, retries, e.win32, e.http_status));
+        st.push_event(group, new_event(EventKind::Error, jref, task.index, word, retries, e.win32, e.http_status));
     }
     drop(st);
     inner.changed.notify_all();
