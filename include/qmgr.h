@@ -729,7 +729,7 @@ qmgr_hresult qmgr_job_get_error_message(struct qmgr_job *job, char **message_out
 // Returns QMGR_S_OK; QMGR_E_POINTER if manager_out is NULL; QMGR_E_INVALIDARG if queue_dir
 // is empty or not UTF-8; QM_E_SERVICE_UNAVAILABLE if the directory or database cannot be
 // created or opened (the message says why).
-qmgr_hresult qmgr_create_instance(const char *queue_dir_, struct qmgr_manager **manager_out);
+qmgr_hresult qmgr_create_instance(const char *queue_dir, struct qmgr_manager **manager_out);
 
 // Sets a queue-wide option, persisted in the queue and shared by every process that opens
 // it. `name`: max_active_groups (>= 1, default 4), min_retry_delay_ms (>= 100, default

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 /// Resolves a queue directory to its canonical path, creating missing directories with mode
 /// 0700 (DECISIONS D6, D12).
-fn queue_dir(dir: Option<&str>) -> Result<PathBuf, Error> {
+fn resolve_queue_dir(dir: Option<&str>) -> Result<PathBuf, Error> {
     let dir = match dir {
         Some("") => return Err(Error::invalid_arg("queue_dir is empty")),
         Some(d) => PathBuf::from(d),
@@ -53,12 +53,12 @@ fn open(dir: &Path) -> Result<Manager, Error> {
 /// is empty or not UTF-8; QM_E_SERVICE_UNAVAILABLE if the directory or database cannot be
 /// created or opened (the message says why).
 #[no_mangle]
-pub extern "C" fn qmgr_create_instance(queue_dir_: *const c_char, manager_out: *mut *mut qmgr_manager) -> qmgr_hresult {
+pub extern "C" fn qmgr_create_instance(queue_dir: *const c_char, manager_out: *mut *mut qmgr_manager) -> qmgr_hresult {
     guard("qmgr_create_instance", || {
         let out = out_ptr(manager_out, "manager_out")?;
         write_out(out, std::ptr::null_mut());
-        let dir = if queue_dir_.is_null() { None } else { Some(arg_str(queue_dir_, "queue_dir")?) };
-        let manager = open(&queue_dir(dir)?)?;
+        let dir = if queue_dir.is_null() { None } else { Some(arg_str(queue_dir, "queue_dir")?) };
+        let manager = open(&resolve_queue_dir(dir)?)?;
         write_out(out, new_handle::<qmgr_manager>(manager));
         Ok(S_OK)
     })
