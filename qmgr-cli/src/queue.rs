@@ -1,14 +1,8 @@
 //! Opening the queue: the composition of `qmgr-core`, `qmgr-store` and `qmgr-net`.
 
 use crate::exit::Failure;
-use qmgr_core::model::Options;
-use qmgr_core::store::Store;
-use qmgr_core::transport::Transport;
 use qmgr_core::{Group, Guid, Manager};
-use qmgr_net::NetTransport;
-use qmgr_store::SqliteStore;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Which queue the command works on: `--queue DIR`, else the default directory
 /// (DECISIONS D6).
@@ -41,17 +35,8 @@ impl QueueTarget {
     /// Errors (exit code 4): no default directory, or the directory or database cannot be
     /// used.
     pub fn open(&self) -> Result<Queue, Failure> {
-        let dir = match &self.given {
-            Some(d) => d.clone(),
-            None => qmgr_store::default_queue_dir().map_err(|e| Failure::unavailable(&e))?,
-        };
-        let store = SqliteStore::open(&dir).map_err(|e| Failure::unavailable(&e))?;
-        let canonical = store.canonical_dir().to_path_buf();
-        let manager = Manager::open_shared(&canonical, move || {
-            let transport = NetTransport::new(&Options::default())?;
-            Ok((Box::new(store) as Box<dyn Store>, Arc::new(transport) as Arc<dyn Transport>))
-        })
-        .map_err(|e| Failure::unavailable(&e))?;
+        let manager = qmgr_rs::open(self.given.as_deref()).map_err(|e| Failure::unavailable(&e))?;
+        let canonical = manager.dir().to_path_buf();
         log::debug!("opened queue {}", canonical.display());
         Ok(Queue { manager, dir: canonical, given: self.given.is_some() })
     }

@@ -5,40 +5,9 @@ use crate::handles::{self, new_handle};
 use crate::strings::{arg_str, to_c};
 use crate::types::*;
 use qmgr_core::hresult::{Error, S_OK};
-use qmgr_core::model::Options;
-use qmgr_core::Manager;
 use std::ffi::c_char;
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-
-/// Resolves a queue directory to its canonical path, creating missing directories with mode
-/// 0700 (DECISIONS D6, D12).
-fn resolve_queue_dir(dir: Option<&str>) -> Result<PathBuf, Error> {
-    let dir = match dir {
-        Some("") => return Err(Error::invalid_arg("queue_dir is empty")),
-        Some(d) => PathBuf::from(d),
-        None => qmgr_store::default_queue_dir()?,
-    };
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| {
-        Error::new(
-            qmgr_core::hresult::QM_E_SERVICE_UNAVAILABLE,
-            format!("queue directory {}: cannot create it: {e}", dir.display()),
-        )
-    })?;
-    std::fs::canonicalize(&dir).map_err(|e| {
-        Error::new(qmgr_core::hresult::QM_E_SERVICE_UNAVAILABLE, format!("queue directory {}: {e}", dir.display()))
-    })
-}
-
-/// Opens (or joins) the process's manager of a canonical queue directory.
-fn open(dir: &Path) -> Result<Manager, Error> {
-    Manager::open_shared(dir, || {
-        let store = qmgr_store::SqliteStore::open(dir)?;
-        let transport = qmgr_net::NetTransport::new(&Options::default())?;
-        Ok((Box::new(store), Arc::new(transport)))
-    })
-}
 
 /// CoCreateInstance(CLSID_BackgroundCopyQMgr) counterpart: opens the queue in `queue_dir`
 /// (NULL = the default queue: $QMGR_HOME, else $XDG_STATE_HOME/qmgr, else
@@ -58,7 +27,10 @@ pub extern "C" fn qmgr_create_instance(queue_dir: *const c_char, manager_out: *m
         let out = out_ptr(manager_out, "manager_out")?;
         write_out(out, std::ptr::null_mut());
         let dir = if queue_dir.is_null() { None } else { Some(arg_str(queue_dir, "queue_dir")?) };
-        let manager = open(&resolve_queue_dir(dir)?)?;
+        if dir == Some("") {
+            return Err(Error::invalid_arg("queue_dir is empty"));
+        }
+        let manager = qmgr_rs::open(dir.map(Path::new))?;
         write_out(out, new_handle::<qmgr_manager>(manager));
         Ok(S_OK)
     })

@@ -33,6 +33,17 @@ use qmgr_core::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+/// Creates the queue directory `dir` when missing (each created directory mode 0700, so the
+/// umask cannot widen it; existing ones are left as they are) and returns its canonical path
+/// (absolute, symbolic links resolved): the queue's identity (DECISIONS D6, D12).
+///
+/// Errors: `QM_E_SERVICE_UNAVAILABLE` naming the directory and the cause (a file in the way,
+/// permission denied, read-only or full file system).
+pub fn prepare_queue_dir(dir: &std::path::Path) -> Result<PathBuf> {
+    fsutil::create_dirs(dir).map_err(|e| error::io_error("creating queue directory", dir, e))?;
+    std::fs::canonicalize(dir).map_err(|e| error::io_error("resolving queue directory", dir, e))
+}
+
 /// The default queue directory (DECISIONS D6), from the environment:
 ///
 /// 1. `$QMGR_HOME` when set and not empty (used as given; it may be relative, in which case it

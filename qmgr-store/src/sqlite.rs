@@ -11,7 +11,7 @@ use qmgr_core::model::{
 use qmgr_core::store::{Op, Store};
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OpenFlags, Row, Transaction, TransactionBehavior};
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -138,8 +138,7 @@ impl SqliteStore {
     /// or opened, the file is not a database, or its schema version is newer than this code
     /// knows (the message says which).
     pub fn open(dir: &Path) -> Result<SqliteStore> {
-        fsutil::create_dirs(dir).map_err(|e| io_error("creating queue directory", dir, e))?;
-        let dir = fs::canonicalize(dir).map_err(|e| io_error("resolving queue directory", dir, e))?;
+        let dir = crate::prepare_queue_dir(dir)?;
         let db = dir.join(DB_FILE_NAME);
         fsutil::create_private_file(&db).map_err(|e| io_error("creating queue database", &db, e))?;
 

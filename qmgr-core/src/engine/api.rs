@@ -84,6 +84,13 @@ pub struct FileSpec {
     pub size_hint: u32,
 }
 
+impl FileSpec {
+    /// A file without a size hint: `url` into the absolute path `local_path`.
+    pub fn new(url: impl Into<String>, local_path: impl Into<String>) -> FileSpec {
+        FileSpec { url: url.into(), local_path: local_path.into(), size_hint: 0 }
+    }
+}
+
 /// The four outputs of job `GetStatus` (reference §2.3.3; DECISIONS D3, D11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JobStatus {
