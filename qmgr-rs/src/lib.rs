@@ -43,7 +43,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-pub use qmgr_core::{guid, hresult, model};
+pub use qmgr_core::{clock, guid, hresult, model};
 pub use qmgr_core::{Callback, Error, FileSpec, Group, GroupEnum, Guid, GuidEnum, HResult, Job, JobEnum, JobStatus};
 pub use qmgr_core::{Manager, Result};
 

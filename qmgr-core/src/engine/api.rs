@@ -7,6 +7,7 @@
 
 use super::state::{sat32, unavailable, GroupEntry, Inner, JobEntry, NotifyMsg, SchedMsg, State};
 use super::{notify as notifier, scheduler};
+use crate::clock::{Clock, SystemClock};
 use crate::guid::Guid;
 use crate::hresult::{Error, HResult, Result, BG_E_EMPTY, E_NOTIMPL, QM_E_DOWNLOADER_UNAVAILABLE, S_OK};
 use crate::model::{
@@ -167,7 +168,21 @@ impl Manager {
     ///
     /// Errors: `QM_E_SERVICE_UNAVAILABLE` when the store cannot be loaded; the transport's
     /// error when it refuses the stored options.
-    pub fn open(dir: &Path, mut store: Box<dyn Store>, transport: Arc<dyn Transport>) -> Result<Manager> {
+    pub fn open(dir: &Path, store: Box<dyn Store>, transport: Arc<dyn Transport>) -> Result<Manager> {
+        Manager::open_with_clock(dir, store, transport, Arc::new(SystemClock))
+    }
+
+    /// [`Manager::open`] with the engine's time taken from `clock` (retry delays, timeouts,
+    /// re-delivery back-off, checkpoint interval, active time): tests pass a
+    /// [`ManualClock`](crate::clock::ManualClock) to make those rules deterministic.
+    ///
+    /// Errors: as [`Manager::open`].
+    pub fn open_with_clock(
+        dir: &Path,
+        mut store: Box<dyn Store>,
+        transport: Arc<dyn Transport>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Manager> {
         let holder = store.try_lock_transfers().map_err(unavailable)?;
         let image = store.load().map_err(unavailable)?;
         let (sched_tx, sched_rx) = crossbeam_channel::unbounded();
@@ -185,7 +200,7 @@ impl Manager {
             shutting_down: false,
             workers: Vec::new(),
         };
-        st.load_image(image);
+        st.load_image(image, clock.now());
         if let Err(e) = transport.configure(&st.options) {
             log::warn!("stored options not usable, using defaults for the transport: {e}");
             transport.configure(&Options::default())?;
@@ -196,6 +211,7 @@ impl Manager {
             state: Mutex::new(st),
             changed: Condvar::new(),
             store: Mutex::new(store),
+            clock: clock.clone(),
             transport,
             rate,
             sched_tx,
@@ -213,6 +229,14 @@ impl Manager {
         let (i2, w2) = (inner.clone(), Arc::downgrade(&shared));
         let h2 = spawn("qmgr-notifier", Box::new(move || notifier::run(i2, w2, notify_rx)))?;
         shared.threads.lock().unwrap_or_else(|e| e.into_inner()).extend([h1, h2]);
+        // A jump of the clock may make retries and re-deliveries due: look again.
+        let weak = Arc::downgrade(&inner);
+        clock.subscribe(Box::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.kick_scheduler();
+                inner.kick_notifier();
+            }
+        }));
         Ok(Manager { shared })
     }
 
@@ -279,7 +303,7 @@ impl Manager {
         st.next_seq += 1;
         let inc = st.inc();
         let min_retry = Duration::from_millis(st.options.min_retry_delay_ms);
-        st.groups.insert(id, GroupEntry::new(inc, rec, Vec::new(), min_retry));
+        st.groups.insert(id, GroupEntry::new(inc, rec, Vec::new(), min_retry, inner.now()));
         st.order.push(id);
         Ok(Group::from_parts(self.shared.clone(), id, inc))
     }
@@ -611,7 +635,7 @@ impl Group {
         if new_state == GroupState::Running {
             g.retry_at = None;
             g.retry_delay = min_retry;
-            g.last_progress = Instant::now();
+            g.last_progress = inner.now();
         } else if let Some(w) = &g.worker {
             w.cancel.cancel();
         }

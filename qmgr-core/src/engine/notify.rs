@@ -8,7 +8,7 @@ use crate::hresult::S_OK;
 use crate::model::{notify, GroupState};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longest re-delivery back-off (DECISIONS D7).
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
@@ -83,7 +83,7 @@ fn next_step(inner: &Inner) -> Step {
     if st.shutting_down {
         return Step::Wait(IDLE);
     }
-    let now = Instant::now();
+    let now = inner.now();
     let mut wait = IDLE;
     // (sequence number, group, true for a progress notification)
     let mut best: Option<(u64, Guid, bool)> = None;
@@ -130,7 +130,7 @@ fn settle(inner: &Inner, gid: Guid, inc: u64, seq: u64, hr: i32) {
         g.pending.remove(pos);
     } else {
         let e = &mut g.pending[pos];
-        e.next_at = Instant::now() + e.backoff;
+        e.next_at = inner.now() + e.backoff;
         e.backoff = (e.backoff * 2).min(MAX_BACKOFF);
     }
 }

@@ -6,7 +6,7 @@ use crate::model::GroupState;
 use crate::transport::CancelFlag;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How often the scheduler looks at the store for other processes' changes and, without the
 /// transfer lock, tries to take it (DECISIONS D10: changes seen within 250 ms, takeover within
@@ -50,7 +50,7 @@ fn schedule(inner: &Arc<Inner>) -> Duration {
         return POLL;
     }
     st.workers.retain(|h| !h.is_finished());
-    let now = Instant::now();
+    let now = inner.now();
     let mut next_wake = IDLE;
     let mut runnable = Vec::new();
     for id in &st.order {
@@ -140,7 +140,7 @@ fn sync_with_store(inner: &Inner, st: &mut State) {
     match store.load() {
         Ok(image) => {
             drop(store);
-            st.load_image(image);
+            st.load_image(image, inner.now());
             inner.changed.notify_all();
             inner.kick_notifier();
         }

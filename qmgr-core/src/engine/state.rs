@@ -1,5 +1,6 @@
 //! The manager's shared state and the rules derived from it (status words, progress, sizes).
 
+use crate::clock::Clock;
 use crate::guid::Guid;
 use crate::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
 use crate::model::{progress, status, FileRecord, GroupRecord, GroupState, JobRecord, Options, QueueImage};
@@ -154,7 +155,7 @@ pub(crate) struct GroupEntry {
 }
 
 impl GroupEntry {
-    pub fn new(inc: u64, rec: GroupRecord, jobs: Vec<JobEntry>, min_retry: Duration) -> Self {
+    pub fn new(inc: u64, rec: GroupRecord, jobs: Vec<JobEntry>, min_retry: Duration, now: Instant) -> Self {
         GroupEntry {
             inc,
             rec,
@@ -163,7 +164,7 @@ impl GroupEntry {
             worker: None,
             retry_at: None,
             retry_delay: min_retry,
-            last_progress: Instant::now(),
+            last_progress: now,
             pending: VecDeque::new(),
             progress_pending: Vec::new(),
         }
@@ -304,7 +305,7 @@ impl State {
     /// workers of groups and jobs that still exist (DECISIONS D10). Bytes of a file that a
     /// worker here holds beyond the last checkpoint are kept; a group that another process
     /// moved into ERROR or COMPLETE gets the `OnStatus` event of that state.
-    pub fn load_image(&mut self, image: QueueImage) {
+    pub fn load_image(&mut self, image: QueueImage, now: Instant) {
         let min_retry = Duration::from_millis(self.options.min_retry_delay_ms);
         let mut options = Options::default();
         for (name, value) in &image.options {
@@ -339,7 +340,7 @@ impl State {
                 }
                 None => {
                     let inc = self.inc();
-                    GroupEntry::new(inc, rec, Vec::new(), min_retry)
+                    GroupEntry::new(inc, rec, Vec::new(), min_retry, now)
                 }
             };
             let transferring = entry.worker.is_some();
@@ -372,13 +373,13 @@ impl State {
             }
         }
         for id in transitions {
-            self.push_state_event(id);
+            self.push_state_event(id, now);
         }
     }
 
     /// Queues the `OnStatus` event that a group's current state calls for, if any: the error
     /// of its failing job in ERROR, group completion in COMPLETE (DECISIONS D7, D11).
-    fn push_state_event(&mut self, id: Guid) {
+    fn push_state_event(&mut self, id: Guid, now: Instant) {
         let Some(g) = self.groups.get(&id) else { return };
         let word = g.status_word();
         let ev = match g.rec.state {
@@ -386,9 +387,18 @@ impl State {
                 let Some(j) = g.jobs.iter().find(|j| j.rec.error.is_some()) else { return };
                 let e = j.rec.error.as_ref().expect("found above");
                 let index = e.file_index.unwrap_or(u32::MAX);
-                new_event(EventKind::Error, Some((j.rec.id, j.inc)), index, word, j.rec.retries, e.win32, e.transport)
+                new_event(
+                    now,
+                    EventKind::Error,
+                    Some((j.rec.id, j.inc)),
+                    index,
+                    word,
+                    j.rec.retries,
+                    e.win32,
+                    e.transport,
+                )
             }
-            GroupState::Complete => new_event(EventKind::GroupDone, None, u32::MAX, word, 0, 0, 0),
+            GroupState::Complete => new_event(now, EventKind::GroupDone, None, u32::MAX, word, 0, 0, 0),
             _ => return,
         };
         self.push_event(id, ev);
@@ -409,8 +419,11 @@ fn keep_newer_progress(rec: &mut JobRecord, files: &mut [FileRecord], prev: &Job
     }
 }
 
-/// A new status event, deliverable now (sequence number assigned by [`State::push_event`]).
+/// A new status event, deliverable from `now` (sequence number assigned by
+/// [`State::push_event`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn new_event(
+    now: Instant,
     kind: EventKind,
     job: Option<(Guid, u64)>,
     file_index: u32,
@@ -428,7 +441,7 @@ pub(crate) fn new_event(
         retries,
         win32,
         transport,
-        next_at: Instant::now(),
+        next_at: now,
         backoff: Duration::from_secs(1),
     }
 }
@@ -441,6 +454,8 @@ pub(crate) struct Inner {
     /// Signalled on every group state change (for `wait`).
     pub changed: Condvar,
     pub store: Mutex<Box<dyn Store>>,
+    /// The time of the queue's rules (retry delays, timeouts, back-offs, active time).
+    pub clock: Arc<dyn Clock>,
     pub transport: Arc<dyn Transport>,
     pub rate: RateLimiter,
     pub sched_tx: Sender<SchedMsg>,
@@ -448,6 +463,11 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The engine clock's current instant.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -111,7 +111,7 @@ fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag) -> Next 
     let g = st.group_mut(group, inc).expect("group checked above");
     g.rec = rec;
     let word = g.status_word();
-    st.push_event(group, new_event(EventKind::GroupDone, None, u32::MAX, word, 0, 0, 0));
+    st.push_event(group, new_event(inner.now(), EventKind::GroupDone, None, u32::MAX, word, 0, 0, 0));
     drop(st);
     inner.changed.notify_all();
     inner.kick_notifier();
@@ -139,12 +139,12 @@ const THRESHOLD_UNITS: [u32; 3] = [unit::SIZE_DONE, unit::PERCENT_DONE, unit::TI
 
 impl Progress<'_> {
     fn active_ms(&self) -> u64 {
-        self.task.active_ms + self.started.elapsed().as_millis() as u64
+        self.task.active_ms + self.inner.now().saturating_duration_since(self.started).as_millis() as u64
     }
 
     fn save(&mut self) {
         self.saved_bytes = self.bytes;
-        self.saved_at = Instant::now();
+        self.saved_at = self.inner.now();
         self.inner.checkpoint(Op::Checkpoint {
             job_id: self.task.job,
             index: self.task.index,
@@ -161,7 +161,7 @@ impl Progress<'_> {
         let mut st = self.inner.lock();
         let Some(g) = st.group_mut(self.group, self.inc) else { return };
         if progressed {
-            g.last_progress = Instant::now();
+            g.last_progress = self.inner.now();
         }
         let props = &g.rec.props;
         let thresholds = [props.progress_size, props.progress_percent, props.progress_time];
@@ -226,7 +226,8 @@ impl FetchObserver for Progress<'_> {
         self.bytes = bytes_done;
         self.mirror(progressed);
         if self.bytes - self.saved_bytes.min(self.bytes) >= CHECKPOINT_BYTES
-            || (self.bytes != self.saved_bytes && self.saved_at.elapsed() >= CHECKPOINT_INTERVAL)
+            || (self.bytes != self.saved_bytes
+                && self.inner.now().saturating_duration_since(self.saved_at) >= CHECKPOINT_INTERVAL)
         {
             self.save();
         }
@@ -240,11 +241,11 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: &Ta
         group,
         inc,
         task,
-        started: Instant::now(),
+        started: inner.now(),
         validators: task.validators.clone(),
         bytes: task.offset,
         saved_bytes: task.offset,
-        saved_at: Instant::now(),
+        saved_at: inner.now(),
         marks: [None; 3],
     };
     let request = FetchRequest {
@@ -327,6 +328,7 @@ fn file_done(
         );
         return false;
     }
+    let now = inner.now();
     j.files[task.index as usize] = file;
     j.rec = job;
     let job_complete = j.complete();
@@ -337,11 +339,14 @@ fn file_done(
     if flags & notify::FILE_DONE != 0 {
         st.push_event(
             group,
-            new_event(EventKind::FileDone, jref, task.index, word | status::FILE_COMPLETE, retries, 0, 0),
+            new_event(now, EventKind::FileDone, jref, task.index, word | status::FILE_COMPLETE, retries, 0, 0),
         );
     }
     if job_complete && flags & notify::JOB_DONE != 0 {
-        st.push_event(group, new_event(EventKind::JobDone, jref, u32::MAX, word | status::JOB_COMPLETE, retries, 0, 0));
+        st.push_event(
+            group,
+            new_event(now, EventKind::JobDone, jref, u32::MAX, word | status::JOB_COMPLETE, retries, 0, 0),
+        );
     }
     drop(st);
     inner.changed.notify_all();
@@ -356,11 +361,12 @@ fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, mut e: TransferErro
     let mut st = inner.lock();
     let no_progress = Duration::from_millis(st.options.no_progress_timeout_ms);
     let min_retry = Duration::from_millis(st.options.min_retry_delay_ms);
+    let now = inner.now();
     let Some(g) = st.group_mut(group, inc) else { return };
     if g.rec.state != GroupState::Running {
         return;
     }
-    if e.class == ErrorClass::Transient && g.last_progress.elapsed() >= no_progress {
+    if e.class == ErrorClass::Transient && now.saturating_duration_since(g.last_progress) >= no_progress {
         e.class = ErrorClass::Fatal;
         e.message = format!("{} (no progress for {} ms)", e.message, no_progress.as_millis());
     }
@@ -381,12 +387,12 @@ fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, mut e: TransferErro
     log::info!("group {group}: file {} of job {}: {:?} error: {}", task.index, task.job, e.class, e.message);
     if e.class == ErrorClass::Transient {
         let delay = g.retry_delay.max(e.retry_after.unwrap_or_default()).max(min_retry);
-        g.retry_at = Some(Instant::now() + delay);
+        g.retry_at = Some(now + delay);
         g.retry_delay = (g.retry_delay * 2).min(MAX_RETRY_DELAY);
     } else {
         let word = g.status_word();
         let jref = Some((task.job, task.job_inc));
-        st.push_event(group, new_event(EventKind::Error, jref, task.index, word, retries, e.win32, e.http_status));
+        st.push_event(group, new_event(now, EventKind::Error, jref, task.index, word, retries, e.win32, e.http_status));
     }
     drop(st);
     inner.changed.notify_all();
