@@ -168,20 +168,35 @@ int main(int argc, char **argv) {
         fail("ResumeGroup", hr);
         goto cancel;
     }
+    uint32_t seen_retries = 0;
+    uint64_t shown = UINT64_MAX; /* progress last printed */
     for (;;) {
-        uint32_t status = 0;
+        uint32_t status = 0, job_status = 0, win32 = 0, transport = 0, retries = 0;
         uint64_t done = 0, total = 0;
         hr = qmgr_group_wait(group, 500, &status);
         if (hr < 0) {
             fail("qmgr_group_wait", hr);
             goto out;
         }
+        /* A transient error is retried after the retry delay: say so once per attempt. */
+        if (qmgr_job_get_status(job, &job_status, &win32, &transport, &retries) == QMGR_S_OK &&
+            retries > seen_retries && !(status & QM_STATUS_GROUP_ERROR)) {
+            char *message = NULL;
+            qmgr_job_get_error_message(job, &message);
+            fprintf(stderr, "download: retrying (attempt %u failed: %s)\n", (unsigned)retries,
+                    message ? message : "no message");
+            qmgr_string_free(message);
+            seen_retries = retries;
+        }
         qmgr_group_get_progress64(group, &done, &total);
-        if (total == UINT64_MAX) {
-            printf("progress: %llu bytes\n", (unsigned long long)done);
-        } else {
-            printf("progress: %llu/%llu bytes (%u%%)\n", (unsigned long long)done,
-                   (unsigned long long)total, total ? (unsigned)(done * 100 / total) : 100u);
+        if (done != shown) {
+            if (total == UINT64_MAX) {
+                printf("progress: %llu bytes\n", (unsigned long long)done);
+            } else {
+                printf("progress: %llu/%llu bytes (%u%%)\n", (unsigned long long)done,
+                       (unsigned long long)total, total ? (unsigned)(done * 100 / total) : 100u);
+            }
+            shown = done;
         }
         fflush(stdout);
         if (hr == QMGR_S_OK) {
