@@ -652,7 +652,8 @@ qmgr_hresult qmgr_job_get_status(struct qmgr_job *job,
 
 // IBackgroundCopyJob1::AddFiles: appends `file_count` files. `file_set` is an array of
 // `file_count` POINTERS, each to one qmgr_fileset_info (as the IDL says). All or nothing:
-// one invalid entry rejects the whole call. Strings are copied. `file_count` 0 is a no-op.
+// one invalid entry rejects the whole call. Strings are copied. `file_count` 0 adds nothing
+// (`file_set` may then be NULL) but the job's state is checked as for any other count.
 //
 // Returns QMGR_S_OK; QMGR_E_POINTER if file_set, an entry, or a string of an entry is NULL;
 // QMGR_E_HANDLE for a bad job; QM_E_INVALID_STATE when the group is running, complete or
