@@ -199,6 +199,7 @@ impl Manager {
             holder,
             shutting_down: false,
             workers: Vec::new(),
+            discarding: Default::default(),
         };
         st.load_image(image, clock.now());
         if let Err(e) = transport.configure(&st.options) {
@@ -423,14 +424,11 @@ impl Group {
     /// `GetProp` (reference §2.2.1; DECISIONS D1, D12): integers as [`PropValue::Int`],
     /// strings as [`PropValue::Str`]; the password reads as `""`.
     ///
-    /// Errors: `E_NOTIMPL` for `LOCALUSERID`/`LOCALUSERPWD`; `QM_E_INVALID_STATE` once cancelled.
+    /// Errors: `E_NOTIMPL` for `LOCALUSERID`/`LOCALUSERPWD`; `QM_E_INVALID_STATE` once cancelled (checked first: DECISIONS D12).
     pub fn get_prop(&self, prop: PropId) -> Result<PropValue> {
-        if matches!(prop, PropId::LocalUserId | PropId::LocalUserPwd) {
-            return Err(Error::not_impl(format!("GetProp: {prop:?} is not supported (no impersonation in-process)")));
-        }
         self.read("GetProp", |g, _| {
             let p = &g.rec.props;
-            match prop {
+            Ok(match prop {
                 PropId::Priority => PropValue::Int(p.priority),
                 PropId::RemoteUserId => PropValue::Str(p.remote_user.clone()),
                 PropId::RemoteUserPwd => PropValue::Str(String::new()),
@@ -442,9 +440,9 @@ impl Group {
                 PropId::ProgressTime => PropValue::Int(p.progress_time),
                 PropId::DisplayName => PropValue::Str(p.display_name.clone()),
                 PropId::Description => PropValue::Str(p.description.clone()),
-                PropId::LocalUserId | PropId::LocalUserPwd => unreachable!("handled above"),
-            }
-        })
+                PropId::LocalUserId | PropId::LocalUserPwd => return Err(not_impersonating("GetProp", prop)),
+            })
+        })?
     }
 
     /// `SetProp` (reference §2.2.2; DECISIONS D1, D12), persisted before it returns.
@@ -455,9 +453,6 @@ impl Group {
     /// the protocol of a group that has files, or once cancelled.
     pub fn set_prop(&self, prop: PropId, value: PropValue) -> Result<()> {
         const M: &str = "SetProp";
-        if matches!(prop, PropId::LocalUserId | PropId::LocalUserPwd) {
-            return Err(Error::not_impl(format!("{M}: {prop:?} is not supported (no impersonation in-process)")));
-        }
         let int = |v: &PropValue| match v {
             PropValue::Int(i) => Ok(*i),
             PropValue::Str(_) => Err(Error::invalid_arg(format!("{M}: {prop:?} takes an integer, not a string"))),
@@ -469,6 +464,9 @@ impl Group {
         let inner = self.inner();
         let mut st = inner.lock();
         let g = live(&mut st, self.id, self.inc, M)?;
+        if matches!(prop, PropId::LocalUserId | PropId::LocalUserPwd) {
+            return Err(not_impersonating(M, prop));
+        }
         let mut props = g.rec.props.clone();
         match prop {
             PropId::Priority => {
@@ -567,8 +565,8 @@ impl Group {
     ///
     /// Errors: `E_INVALIDARG` for another `flags` value; `QM_E_INVALID_STATE` once cancelled.
     pub fn progress(&self, flags: u32) -> Result<u32> {
-        check_progress_flags("GetProgress", flags)?;
-        self.read("GetProgress", |g, _| g.progress_value(flags))
+        let value = self.read("GetProgress", |g, _| g.progress_value(flags))?;
+        check_progress_flags("GetProgress", flags).map(|()| value)
     }
 
     /// 64-bit progress: (bytes done, total bytes or `u64::MAX` while unknown).
@@ -692,6 +690,7 @@ impl Group {
             st.job_owner.remove(&j.rec.id);
         }
         let temps = partial_files(&g.jobs);
+        st.discarding.extend(temps.iter().cloned());
         let direct = match &g.worker {
             Some(w) => {
                 w.cancel.cancel();
@@ -701,9 +700,7 @@ impl Group {
             None => temps,
         };
         drop(st);
-        for p in direct {
-            inner.transport.discard(&p);
-        }
+        inner.discard_temps(direct);
         drop(g); // releases the callback, outside any lock
         inner.changed.notify_all();
         inner.kick_scheduler();
@@ -750,12 +747,12 @@ impl Group {
 
     /// `EnumJobs`: a snapshot of the group's job GUIDs in creation order.
     ///
-    /// Errors: `E_NOTIMPL` when `flags` is not 0; `QM_E_INVALID_STATE` once cancelled.
+    /// Errors: `E_NOTIMPL` when `flags` is not 0; `QM_E_INVALID_STATE` once cancelled (checked first: DECISIONS D12).
     pub fn enum_jobs(&self, flags: u32) -> Result<JobEnum> {
+        let ids = self.read("EnumJobs", |g, _| g.jobs.iter().map(|j| j.rec.id).collect())?;
         if flags != 0 {
             return Err(Error::not_impl(format!("EnumJobs: flags {flags:#x} must be 0")));
         }
-        let ids = self.read("EnumJobs", |g, _| g.jobs.iter().map(|j| j.rec.id).collect())?;
         Ok(GuidEnum(GuidCursor::new(ids)))
     }
 
@@ -827,6 +824,12 @@ fn partial_files(jobs: &[JobEntry]) -> Vec<PathBuf> {
     jobs.iter()
         .flat_map(|j| j.files.iter().filter(|f| !f.complete).map(|f| temp_path_for(&f.local_path, f.job_id, f.index)))
         .collect()
+}
+
+/// The error for `LOCALUSERID` / `LOCALUSERPWD` (DECISIONS D1: an in-process library cannot
+/// impersonate).
+fn not_impersonating(method: &str, prop: PropId) -> Error {
+    Error::not_impl(format!("{method}: {prop:?} is not supported (no impersonation in-process)"))
 }
 
 fn check_progress_flags(method: &str, flags: u32) -> Result<()> {
@@ -906,21 +909,21 @@ impl Job {
         inner.persist(&[Op::DeleteJob(self.id)]).map_err(|e| e.context(M))?;
         let job = g.jobs.remove(pos);
         let temps = partial_files(std::slice::from_ref(&job));
-        let direct = match &g.worker {
-            Some(w) => {
+        let worker = g.worker.as_ref().map(|w| (w.cancel.clone(), w.discard.clone()));
+        st.discarding.extend(temps.iter().cloned());
+        let direct = match worker {
+            Some((cancel, discard)) => {
                 // Restart the group's worker so that it leaves this job (it resumes the
                 // next one from its checkpoint).
-                w.cancel.cancel();
-                w.discard.lock().unwrap_or_else(|e| e.into_inner()).extend(temps);
+                cancel.cancel();
+                discard.lock().unwrap_or_else(|e| e.into_inner()).extend(temps);
                 Vec::new()
             }
             None => temps,
         };
         st.job_owner.remove(&self.id);
         drop(st);
-        for p in direct {
-            inner.transport.discard(&p);
-        }
+        inner.discard_temps(direct);
         inner.changed.notify_all();
         inner.kick_scheduler();
         Ok(())
@@ -930,8 +933,8 @@ impl Job {
     ///
     /// Errors: `E_INVALIDARG` for an unknown `flags`; `QM_E_INVALID_STATE` once cancelled.
     pub fn progress(&self, flags: u32) -> Result<u32> {
-        check_progress_flags("GetProgress", flags)?;
-        self.read("GetProgress", |_, j| j.progress_value(flags))
+        let value = self.read("GetProgress", |_, j| j.progress_value(flags))?;
+        check_progress_flags("GetProgress", flags).map(|()| value)
     }
 
     /// 64-bit progress: (bytes done, total bytes or `u64::MAX` while unknown).

@@ -55,7 +55,7 @@ fn schedule(inner: &Arc<Inner>) -> Duration {
     let mut runnable = Vec::new();
     for id in &st.order {
         let g = &st.groups[id];
-        if g.rec.state != GroupState::Running {
+        if g.rec.state != GroupState::Running || g.blocked_by(&st.discarding) {
             continue;
         }
         match g.retry_at {

@@ -8,7 +8,7 @@ use crate::rate::RateLimiter;
 use crate::store::{Op, Store};
 use crate::transport::{CancelFlag, Transport};
 use crossbeam_channel::Sender;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -186,11 +186,25 @@ impl GroupEntry {
         s
     }
 
-    /// Index of the job being processed or next to process; the last job's once complete;
-    /// 0 with no jobs (DECISIONS D1).
+    /// Index of the job being processed or next to process (jobs without files are skipped:
+    /// there is nothing to process in them); the last job's once every file is done; 0 with
+    /// no jobs (DECISIONS D1).
     pub fn job_index(&self) -> u32 {
-        let i = self.jobs.iter().position(|j| !j.complete()).unwrap_or(self.jobs.len().saturating_sub(1));
+        let i = self
+            .jobs
+            .iter()
+            .position(|j| !j.files.is_empty() && !j.complete())
+            .unwrap_or(self.jobs.len().saturating_sub(1));
         i as u32
+    }
+
+    /// True when a file this group would transfer still waits for the deletion of a
+    /// temporary file of the same name (see [`State::discarding`]).
+    pub fn blocked_by(&self, discarding: &HashSet<PathBuf>) -> bool {
+        !discarding.is_empty()
+            && self.jobs.iter().flat_map(|j| &j.files).any(|f| {
+                !f.complete && discarding.contains(&crate::model::temp_path_for(&f.local_path, f.job_id, f.index))
+            })
     }
 
     /// (bytes done, total when every size is known) over all jobs.
@@ -262,6 +276,10 @@ pub(crate) struct State {
     pub holder: bool,
     pub shutting_down: bool,
     pub workers: Vec<JoinHandle<()>>,
+    /// Temporary files of cancelled work not deleted yet: no transfer that would write one of
+    /// them starts before it is gone (a GUID reused at once after a cancel names the same
+    /// temporary file; DECISIONS D3, D4).
+    pub discarding: HashSet<PathBuf>,
 }
 
 impl State {
@@ -306,7 +324,6 @@ impl State {
     /// worker here holds beyond the last checkpoint are kept; a group that another process
     /// moved into ERROR or COMPLETE gets the `OnStatus` event of that state.
     pub fn load_image(&mut self, image: QueueImage, now: Instant) {
-        let min_retry = Duration::from_millis(self.options.min_retry_delay_ms);
         let mut options = Options::default();
         for (name, value) in &image.options {
             if let Err(e) = options.set(name, value) {
@@ -314,6 +331,7 @@ impl State {
             }
         }
         self.options = options;
+        let min_retry = Duration::from_millis(self.options.min_retry_delay_ms);
         let mut files_by_job: HashMap<Guid, Vec<FileRecord>> = HashMap::new();
         for f in image.files {
             files_by_job.entry(f.job_id).or_default().push(f);
@@ -485,6 +503,23 @@ impl Inner {
         if let Err(e) = self.persist(std::slice::from_ref(&op)) {
             log::warn!("progress checkpoint not saved: {e}");
         }
+    }
+
+    /// Deletes temporary files of cancelled work (registered in [`State::discarding`] by the
+    /// cancel), then lets the transfers that were waiting for those names start.
+    pub fn discard_temps(&self, paths: Vec<PathBuf>) {
+        if paths.is_empty() {
+            return;
+        }
+        for p in &paths {
+            self.transport.discard(p);
+        }
+        let mut st = self.lock();
+        for p in &paths {
+            st.discarding.remove(p);
+        }
+        drop(st);
+        self.kick_scheduler();
     }
 
     pub fn kick_scheduler(&self) {

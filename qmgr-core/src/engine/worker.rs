@@ -64,9 +64,7 @@ pub(crate) fn run(
         }
     }
     let paths = std::mem::take(&mut *discard.lock().unwrap_or_else(|e| e.into_inner()));
-    for p in paths {
-        inner.transport.discard(&p);
-    }
+    inner.discard_temps(paths);
     inner.changed.notify_all();
     inner.kick_scheduler();
 }
@@ -127,6 +125,10 @@ struct Progress<'a> {
     started: Instant,
     validators: Validators,
     bytes: u64,
+    /// The most bytes this file has held during this transfer: only bytes beyond it count as
+    /// progress for the no-progress timeout, so that a server that keeps cutting a restarted
+    /// file at the same point does not look like progress (DECISIONS D5).
+    high_water: u64,
     saved_bytes: u64,
     saved_at: Instant,
     /// Per progress threshold (size, percent, time): the threshold in force and the number of
@@ -222,7 +224,8 @@ impl FetchObserver for Progress<'_> {
     }
 
     fn on_progress(&mut self, bytes_done: u64) {
-        let progressed = bytes_done > self.bytes;
+        let progressed = bytes_done > self.high_water;
+        self.high_water = self.high_water.max(bytes_done);
         self.bytes = bytes_done;
         self.mirror(progressed);
         if self.bytes - self.saved_bytes.min(self.bytes) >= CHECKPOINT_BYTES
@@ -244,6 +247,7 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: &Ta
         started: inner.now(),
         validators: task.validators.clone(),
         bytes: task.offset,
+        high_water: task.offset,
         saved_bytes: task.offset,
         saved_at: inner.now(),
         marks: [None; 3],
