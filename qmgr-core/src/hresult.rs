@@ -126,6 +126,47 @@ pub mod win32 {
     /// `ERROR_WINHTTP_SECURE_FAILURE`.
     pub const ERROR_WINHTTP_SECURE_FAILURE: u32 = 12175;
 
+    /// The name and meaning of a Win32 code the library reports (`dwWin32Result`), `None` for
+    /// another code.
+    pub fn describe(code: u32) -> Option<(&'static str, &'static str)> {
+        Some(match code {
+            ERROR_FILE_NOT_FOUND => ("ERROR_FILE_NOT_FOUND", "the file was not found"),
+            ERROR_PATH_NOT_FOUND => ("ERROR_PATH_NOT_FOUND", "the path was not found"),
+            ERROR_ACCESS_DENIED => ("ERROR_ACCESS_DENIED", "access is denied"),
+            ERROR_NOT_ENOUGH_MEMORY => ("ERROR_NOT_ENOUGH_MEMORY", "not enough memory"),
+            ERROR_WRITE_PROTECT => ("ERROR_WRITE_PROTECT", "the file system is read-only"),
+            ERROR_WRITE_FAULT => ("ERROR_WRITE_FAULT", "the data could not be written"),
+            ERROR_READ_FAULT => ("ERROR_READ_FAULT", "the data could not be read"),
+            ERROR_SHARING_VIOLATION => ("ERROR_SHARING_VIOLATION", "the file is in use"),
+            ERROR_NOT_SUPPORTED => ("ERROR_NOT_SUPPORTED", "the operation is not supported"),
+            ERROR_FILE_EXISTS => ("ERROR_FILE_EXISTS", "the file exists"),
+            ERROR_INVALID_PARAMETER => ("ERROR_INVALID_PARAMETER", "a parameter is invalid"),
+            ERROR_DISK_FULL => ("ERROR_DISK_FULL", "the disk is full"),
+            ERROR_INVALID_NAME => ("ERROR_INVALID_NAME", "the file name is invalid"),
+            ERROR_FILENAME_EXCED_RANGE => ("ERROR_FILENAME_EXCED_RANGE", "the file name is too long"),
+            ERROR_OPERATION_ABORTED => ("ERROR_OPERATION_ABORTED", "the operation was aborted"),
+            ERROR_TIMEOUT => ("ERROR_TIMEOUT", "the operation timed out"),
+            ERROR_WINHTTP_TIMEOUT => ("ERROR_WINHTTP_TIMEOUT", "the server did not answer in time"),
+            ERROR_WINHTTP_INVALID_URL => ("ERROR_WINHTTP_INVALID_URL", "the URL is invalid"),
+            ERROR_WINHTTP_UNRECOGNIZED_SCHEME => {
+                ("ERROR_WINHTTP_UNRECOGNIZED_SCHEME", "the URL scheme is not supported")
+            }
+            ERROR_WINHTTP_NAME_NOT_RESOLVED => {
+                ("ERROR_WINHTTP_NAME_NOT_RESOLVED", "the server name could not be resolved")
+            }
+            ERROR_WINHTTP_CANNOT_CONNECT => ("ERROR_WINHTTP_CANNOT_CONNECT", "the connection to the server failed"),
+            ERROR_WINHTTP_CONNECTION_ERROR => ("ERROR_WINHTTP_CONNECTION_ERROR", "the connection was reset or closed"),
+            ERROR_WINHTTP_INVALID_SERVER_RESPONSE => {
+                ("ERROR_WINHTTP_INVALID_SERVER_RESPONSE", "the server's response was invalid")
+            }
+            ERROR_WINHTTP_REDIRECT_FAILED => {
+                ("ERROR_WINHTTP_REDIRECT_FAILED", "too many redirects, a loop, or a redirect from https to http")
+            }
+            ERROR_WINHTTP_SECURE_FAILURE => ("ERROR_WINHTTP_SECURE_FAILURE", "the TLS certificate was not accepted"),
+            _ => return None,
+        })
+    }
+
     /// Maps an OS error number (`errno`) to the Win32 code of reference §5.8.
     pub fn from_errno(errno: i32) -> u32 {
         // Linux errno values (asm-generic): ENOENT 2, EIO 5, ENOMEM 12, EACCES 13, EBUSY 16,
@@ -231,7 +272,11 @@ pub fn describe(hr: HResult) -> Option<String> {
                 return Some(format!("The server returned HTTP status {}.", u & 0xFFFF));
             }
             if u & 0xFFFF_0000 == 0x8007_0000 {
-                return Some(format!("Win32 error {}.", u & 0xFFFF));
+                let code = u & 0xFFFF;
+                return Some(match win32::describe(code) {
+                    Some((name, meaning)) => format!("Win32 error {code} ({name}): {meaning}."),
+                    None => format!("Win32 error {code}."),
+                });
             }
             return None;
         }
@@ -242,6 +287,14 @@ pub fn describe(hr: HResult) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn win32_hresults_are_described_by_name() {
+        let text = describe(hresult_from_win32(win32::ERROR_WINHTTP_CANNOT_CONNECT)).unwrap();
+        assert_eq!(text, "Win32 error 12029 (ERROR_WINHTTP_CANNOT_CONNECT): the connection to the server failed.");
+        assert_eq!(describe(hresult_from_win32(4321)).unwrap(), "Win32 error 4321.");
+        assert!(describe(hresult_from_win32(win32::ERROR_DISK_FULL)).unwrap().contains("disk is full"));
+    }
 
     #[test]
     fn win32_and_http_hresults_follow_reference_formulas() {
