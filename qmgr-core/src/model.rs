@@ -370,6 +370,18 @@ pub const OPTION_NAMES: &[&str] = &[
     "allow_credentials_over_http",
 ];
 
+/// A string option's value, refused when it holds a control character (CR/LF would split an
+/// HTTP header: `user_agent` is sent as one; DECISIONS D12 "anything else → E_INVALIDARG").
+fn no_control_chars(name: &str, value: &str) -> Result<String> {
+    match value.char_indices().find(|(_, c)| c.is_control()) {
+        Some((i, c)) => Err(Error::invalid_arg(format!(
+            "option {name}: the value holds a control character (U+{:04X}) at byte {i}",
+            c as u32
+        ))),
+        None => Ok(value.to_string()),
+    }
+}
+
 fn parse_decimal(name: &str, value: &str) -> Result<u64> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::invalid_arg(format!("option {name}: value \"{value}\" is not a plain decimal integer")));
@@ -408,9 +420,9 @@ impl Options {
                     _ => return Err(Error::invalid_arg(format!("option {name}: value \"{value}\" is not 0 or 1"))),
                 }
             }
-            "user_agent" => self.user_agent = value.to_string(),
-            "proxy" => self.proxy = Some(value.to_string()),
-            "ca_file" => self.ca_file = value.to_string(),
+            "user_agent" => self.user_agent = no_control_chars(name, value)?,
+            "proxy" => self.proxy = Some(no_control_chars(name, value)?),
+            "ca_file" => self.ca_file = no_control_chars(name, value)?,
             _ => return Err(Error::invalid_arg(format!("option name \"{name}\" is unknown"))),
         }
         Ok(())
@@ -485,6 +497,9 @@ mod tests {
             ("connect_timeout_ms", " 100"),
             ("no_progress_timeout_ms", "99999999999999999999999"),
             ("allow_credentials_over_http", "2"),
+            ("user_agent", "a\r\nX-Injected: 1"),
+            ("proxy", "http://p\n"),
+            ("ca_file", "/tmp/\u{7f}"),
             ("nope", "1"),
         ] {
             assert_eq!(o.set(n, v).unwrap_err().hr, crate::hresult::E_INVALIDARG, "{n}={v}");

@@ -565,7 +565,8 @@ impl Group {
     ///
     /// Errors: `E_INVALIDARG` for another `flags` value; `QM_E_INVALID_STATE` once cancelled.
     pub fn progress(&self, flags: u32) -> Result<u32> {
-        let value = self.read("GetProgress", |g, _| g.progress_value(flags))?;
+        let now = self.inner().now();
+        let value = self.read("GetProgress", |g, _| g.progress_value(flags, now))?;
         check_progress_flags("GetProgress", flags).map(|()| value)
     }
 
@@ -741,7 +742,7 @@ impl Group {
         let inc = st.inc();
         st.job_owner.insert(id, self.id);
         let g = st.group_mut(self.id, self.inc).expect("live");
-        g.jobs.push(JobEntry { inc, rec, files: Vec::new() });
+        g.jobs.push(JobEntry::new(inc, rec, Vec::new()));
         Ok(Job::from_parts(self.shared.clone(), self.id, self.inc, id, inc))
     }
 
@@ -933,7 +934,8 @@ impl Job {
     ///
     /// Errors: `E_INVALIDARG` for an unknown `flags`; `QM_E_INVALID_STATE` once cancelled.
     pub fn progress(&self, flags: u32) -> Result<u32> {
-        let value = self.read("GetProgress", |_, j| j.progress_value(flags))?;
+        let now = self.inner().now();
+        let value = self.read("GetProgress", |_, j| j.progress_value(flags, now))?;
         check_progress_flags("GetProgress", flags).map(|()| value)
     }
 

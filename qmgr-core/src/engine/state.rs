@@ -94,6 +94,9 @@ pub(crate) struct JobEntry {
     pub inc: u64,
     pub rec: JobRecord,
     pub files: Vec<FileRecord>,
+    /// While a transfer of this job runs: the instant `rec.active_ms` was last brought up to
+    /// date; active time keeps counting from it even when no bytes arrive (a stall).
+    pub active_since: Option<Instant>,
 }
 
 impl JobEntry {
@@ -108,14 +111,26 @@ impl JobEntry {
         (done, total)
     }
 
-    /// The job's progress in a `QM_PROGRESS_*` unit (`GetProgress`; DECISIONS D1): percent
-    /// (floor; 100 once complete), bytes or active milliseconds, saturating at `0xFFFFFFFF`.
-    pub fn progress_value(&self, kind: u32) -> u32 {
+    /// A job without files, as `CreateJob` makes it.
+    pub fn new(inc: u64, rec: JobRecord, files: Vec<FileRecord>) -> JobEntry {
+        JobEntry { inc, rec, files, active_since: None }
+    }
+
+    /// Milliseconds of active transfer at `now` (DECISIONS D1 `QM_PROGRESS_TIME_DONE`).
+    pub fn active_ms(&self, now: Instant) -> u64 {
+        let running = self.active_since.map_or(0, |t| now.saturating_duration_since(t).as_millis() as u64);
+        self.rec.active_ms + running
+    }
+
+    /// The job's progress in a `QM_PROGRESS_*` unit at `now` (`GetProgress`; DECISIONS D1):
+    /// percent (floor; 100 once complete), bytes or active milliseconds, saturating at
+    /// `0xFFFFFFFF`.
+    pub fn progress_value(&self, kind: u32, now: Instant) -> u32 {
         let (done, total) = self.bytes();
         match kind {
             progress::PERCENT_DONE => percent(done, total, self.complete()),
             progress::SIZE_DONE => sat32(done),
-            _ => sat32(self.rec.active_ms),
+            _ => sat32(self.active_ms(now)),
         }
     }
 
@@ -219,13 +234,13 @@ impl GroupEntry {
         (done, total)
     }
 
-    /// The group's progress in a `QM_PROGRESS_*` unit, over all jobs (`GetProgress`).
-    pub fn progress_value(&self, kind: u32) -> u32 {
+    /// The group's progress in a `QM_PROGRESS_*` unit at `now`, over all jobs (`GetProgress`).
+    pub fn progress_value(&self, kind: u32, now: Instant) -> u32 {
         let (done, total) = self.bytes();
         match kind {
             progress::PERCENT_DONE => percent(done, total, self.rec.state == GroupState::Complete),
             progress::SIZE_DONE => sat32(done),
-            _ => sat32(self.jobs.iter().map(|j| j.rec.active_ms).sum()),
+            _ => sat32(self.jobs.iter().map(|j| j.active_ms(now)).sum()),
         }
     }
 
@@ -368,17 +383,16 @@ impl State {
             for mut jr in job_recs {
                 self.next_seq = self.next_seq.max(jr.seq + 1);
                 let mut files = files_by_job.remove(&jr.id).unwrap_or_default();
-                let inc = match old_jobs.remove(&jr.id) {
-                    Some(prev) => {
-                        if transferring {
-                            keep_newer_progress(&mut jr, &mut files, &prev);
-                        }
-                        prev.inc
+                let (inc, active_since) = match old_jobs.remove(&jr.id) {
+                    Some(prev) if transferring => {
+                        keep_newer_progress(&mut jr, &mut files, &prev);
+                        (prev.inc, prev.active_since)
                     }
-                    None => self.inc(),
+                    Some(prev) => (prev.inc, None),
+                    None => (self.inc(), None),
                 };
                 self.job_owner.insert(jr.id, id);
-                jobs.push(JobEntry { inc, rec: jr, files });
+                jobs.push(JobEntry { active_since, ..JobEntry::new(inc, jr, files) });
             }
             entry.jobs = jobs;
             self.order.push(id);

@@ -50,7 +50,9 @@ pub(crate) fn run(
     discard: DiscardList,
 ) {
     while let Next::Fetch(task) = next_task(&inner, group, inc, &cancel) {
-        if !transfer(&inner, group, inc, &cancel, &task) {
+        let go_on = transfer(&inner, group, inc, &cancel, &task);
+        stop_active_time(&inner, group, inc, &task);
+        if !go_on {
             break;
         }
     }
@@ -67,6 +69,15 @@ pub(crate) fn run(
     inner.discard_temps(paths);
     inner.changed.notify_all();
     inner.kick_scheduler();
+}
+
+/// The transfer of `task` ended: the job's active time stops counting (its `active_ms` was
+/// brought up to date when the transfer ended).
+fn stop_active_time(inner: &Inner, group: Guid, inc: u64, task: &Task) {
+    let mut st = inner.lock();
+    if let Some(j) = st.group_mut(group, inc).and_then(|g| g.job_mut(task.job, task.job_inc)) {
+        j.active_since = None;
+    }
 }
 
 /// Picks the next incomplete file, or completes the group when none is left.
@@ -141,7 +152,11 @@ const THRESHOLD_UNITS: [u32; 3] = [unit::SIZE_DONE, unit::PERCENT_DONE, unit::TI
 
 impl Progress<'_> {
     fn active_ms(&self) -> u64 {
-        self.task.active_ms + self.inner.now().saturating_duration_since(self.started).as_millis() as u64
+        self.active_ms_at(self.inner.now())
+    }
+
+    fn active_ms_at(&self, now: Instant) -> u64 {
+        self.task.active_ms + now.saturating_duration_since(self.started).as_millis() as u64
     }
 
     fn save(&mut self) {
@@ -159,17 +174,19 @@ impl Progress<'_> {
     /// Mirrors the current progress into memory and queues the progress notifications whose
     /// thresholds the job crossed.
     fn mirror(&mut self, progressed: bool) {
-        let active = self.active_ms();
+        let now = self.inner.now();
+        let active = self.active_ms_at(now);
         let mut st = self.inner.lock();
         let Some(g) = st.group_mut(self.group, self.inc) else { return };
         if progressed {
-            g.last_progress = self.inner.now();
+            g.last_progress = now;
         }
         let props = &g.rec.props;
         let thresholds = [props.progress_size, props.progress_percent, props.progress_time];
         let listening = g.callback.is_some() && props.notify_flags & notify::DISABLE_NOTIFY == 0;
         let Some(j) = g.job_mut(self.task.job, self.task.job_inc) else { return };
         j.rec.active_ms = active;
+        j.active_since = Some(now);
         if let Some(f) = j.files.get_mut(self.task.index as usize) {
             f.bytes_done = self.bytes;
             f.validators = self.validators.clone();
@@ -185,7 +202,7 @@ impl Progress<'_> {
             let amount = match kind {
                 unit::SIZE_DONE => j.bytes().0,
                 unit::TIME_DONE => active,
-                _ => u64::from(j.progress_value(kind)),
+                _ => u64::from(j.progress_value(kind, now)),
             };
             let steps = amount / u64::from(threshold);
             if listening && matches!(*mark, Some((t, s)) if t == threshold && steps > s) {
@@ -194,7 +211,7 @@ impl Progress<'_> {
                     kind,
                     job: (self.task.job, self.task.job_inc),
                     file_index: self.task.index,
-                    value: j.progress_value(kind),
+                    value: j.progress_value(kind, now),
                     record: j.progress_record(),
                 });
             }
@@ -335,6 +352,7 @@ fn file_done(
     let now = inner.now();
     j.files[task.index as usize] = file;
     j.rec = job;
+    j.active_since = None;
     let job_complete = j.complete();
     let retries = j.rec.retries;
     g.retry_delay = min_retry;
