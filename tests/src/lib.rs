@@ -11,6 +11,13 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
+pub mod corpus;
+pub mod hostile;
+pub mod inotify;
+pub mod mount_ns;
+pub mod nginx;
+pub mod range_server;
+
 /// The workspace root (the directory holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
@@ -82,11 +89,7 @@ pub fn compile(lang: Lang, sources: &[&Path], out: &Path, extra: &[&str]) -> Pat
         .args(["-lqmgr", "-lpthread"])
         .output()
         .unwrap_or_else(|e| panic!("run {compiler}: {e}"));
-    assert!(
-        output.status.success(),
-        "{compiler} failed for {sources:?}:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{compiler} failed for {sources:?}:\n{}", String::from_utf8_lossy(&output.stderr));
     out.to_path_buf()
 }
 
@@ -139,4 +142,34 @@ pub fn wait_until(deadline: std::time::Duration, mut cond: impl FnMut() -> bool)
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// Runs `cmd` to its end and returns its exit status and output, failing the test (after
+/// killing the process) when it is still running after `deadline`. Standard output and error go
+/// through files, so a chatty process never blocks on a full pipe.
+pub fn run_to_end(cmd: &mut Command, deadline: std::time::Duration) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("output directory");
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let mut status = None;
+    let ended = wait_until(deadline, || {
+        status = child.try_wait().expect("try_wait");
+        status.is_some()
+    });
+    let read = |p: &Path| std::fs::read(p).unwrap_or_default();
+    if !ended {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{cmd:?} still running after {deadline:?}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&read(&out_path)),
+            String::from_utf8_lossy(&read(&err_path))
+        );
+    }
+    std::process::Output { status: status.expect("exit status"), stdout: read(&out_path), stderr: read(&err_path) }
 }
