@@ -766,14 +766,11 @@ static void test_active_time(void) {
         check_sleep_ms(20);
     }
     uint32_t b = time_done(f.g);
-    if (b < a + 500) {
-        check_note("GetProgress(TIME) during an active (stalled) transfer: %u ms, then %u ms 600 ms later",
-                   (unsigned)a, (unsigned)b);
-    }
+    CHECK(b >= a + 500); /* a stalled transfer is active: its time counts while it stalls */
     CHECK_HR(qmgr_group_suspend_group(f.g), QMGR_S_OK);
-    /* The stall was active time (recorded once the transfer has stopped). */
-    CHECK_WAIT(time_done(f.g) >= 500, CHECK_DEADLINE_MS);
+    /* Suspending stops the clock at once, even while the transfer winds down. */
     uint32_t c = time_done(f.g);
+    CHECK(c >= b);
     uint32_t jt = QM_BAD;
     CHECK_HR(qmgr_job_get_progress(f.j, QM_PROGRESS_TIME_DONE, &jt), QMGR_S_OK);
     CHECK_EQ(jt, c); /* one job: the group's time is the job's */

@@ -136,6 +136,7 @@ impl Nginx {
             std::fs::write(&conf, configuration(prefix.path(), &root, port, &config.rate_limits))
                 .expect("write nginx.conf");
             let _ = std::fs::remove_file(prefix.path().join("error.log"));
+            let _ = std::fs::remove_file(prefix.path().join("nginx.pid"));
             let stderr = File::create(prefix.path().join("stderr.log")).expect("nginx stderr file");
             let mut cmd = Command::new(&binary);
             cmd.arg("-p").arg(prefix.path());
@@ -157,7 +158,10 @@ impl Nginx {
                     exited = Some(status);
                     return true;
                 }
-                TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+                // nginx writes its pid file after binding: the listener is nginx, not another
+                // process that took the port meanwhile (nginx then retries bind for seconds).
+                prefix.path().join("nginx.pid").is_file()
+                    && TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
             });
             let logs = || {
                 format!(

@@ -635,8 +635,15 @@ impl Group {
             g.retry_at = None;
             g.retry_delay = min_retry;
             g.last_progress = inner.now();
-        } else if let Some(w) = &g.worker {
-            w.cancel.cancel();
+        } else {
+            // Suspended time is not active time, even while the transfer winds down.
+            let now = inner.now();
+            for j in &mut g.jobs {
+                j.stop_active_time(now);
+            }
+            if let Some(w) = &g.worker {
+                w.cancel.cancel();
+            }
         }
         drop(st);
         inner.changed.notify_all();

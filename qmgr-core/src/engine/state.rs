@@ -122,6 +122,20 @@ impl JobEntry {
         self.rec.active_ms + running
     }
 
+    /// Brings `rec.active_ms` up to `now` (the clock keeps running while a transfer does).
+    pub fn fold_active_time(&mut self, now: Instant) {
+        if self.active_since.is_some() {
+            self.rec.active_ms = self.active_ms(now);
+            self.active_since = Some(now);
+        }
+    }
+
+    /// Stops the job's active-time clock at `now` (transfer ended, group suspended or failed).
+    pub fn stop_active_time(&mut self, now: Instant) {
+        self.fold_active_time(now);
+        self.active_since = None;
+    }
+
     /// The job's progress in a `QM_PROGRESS_*` unit at `now` (`GetProgress`; DECISIONS D1):
     /// percent (floor; 100 once complete), bytes or active milliseconds, saturating at
     /// `0xFFFFFFFF`.

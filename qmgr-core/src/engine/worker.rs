@@ -32,7 +32,6 @@ struct Task {
     validators: Validators,
     credentials: Option<Credentials>,
     foreground: bool,
-    active_ms: u64,
 }
 
 enum Next {
@@ -71,12 +70,12 @@ pub(crate) fn run(
     inner.kick_scheduler();
 }
 
-/// The transfer of `task` ended: the job's active time stops counting (its `active_ms` was
-/// brought up to date when the transfer ended).
+/// The transfer of `task` ended: the job's active time stops counting.
 fn stop_active_time(inner: &Inner, group: Guid, inc: u64, task: &Task) {
+    let now = inner.now();
     let mut st = inner.lock();
     if let Some(j) = st.group_mut(group, inc).and_then(|g| g.job_mut(task.job, task.job_inc)) {
-        j.active_since = None;
+        j.stop_active_time(now);
     }
 }
 
@@ -96,7 +95,7 @@ fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag) -> Next 
             user: g.rec.props.remote_user.clone(),
             password: g.rec.props.remote_password.clone(),
         });
-        return Next::Fetch(Box::new(Task {
+        let task = Box::new(Task {
             job: j.rec.id,
             job_inc: j.inc,
             index: f.index,
@@ -107,8 +106,13 @@ fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag) -> Next 
             validators: f.validators.clone(),
             credentials: creds,
             foreground: g.rec.foreground || j.rec.foreground,
-            active_ms: j.rec.active_ms,
-        }));
+        });
+        // Active transfer time counts from here until the transfer ends or the group stops.
+        let now = inner.now();
+        if let Some(j) = st.group_mut(group, inc).and_then(|g| g.job_mut(task.job, task.job_inc)) {
+            j.active_since = Some(now);
+        }
+        return Next::Fetch(task);
     }
     // Every file is committed: the group is complete (DECISIONS D3).
     let mut rec = g.rec.clone();
@@ -133,7 +137,8 @@ struct Progress<'a> {
     group: Guid,
     inc: u64,
     task: &'a Task,
-    started: Instant,
+    /// The job's active milliseconds when progress was last mirrored.
+    active: u64,
     validators: Validators,
     bytes: u64,
     /// The most bytes this file has held during this transfer: only bytes beyond it count as
@@ -151,14 +156,6 @@ struct Progress<'a> {
 const THRESHOLD_UNITS: [u32; 3] = [unit::SIZE_DONE, unit::PERCENT_DONE, unit::TIME_DONE];
 
 impl Progress<'_> {
-    fn active_ms(&self) -> u64 {
-        self.active_ms_at(self.inner.now())
-    }
-
-    fn active_ms_at(&self, now: Instant) -> u64 {
-        self.task.active_ms + now.saturating_duration_since(self.started).as_millis() as u64
-    }
-
     fn save(&mut self) {
         self.saved_bytes = self.bytes;
         self.saved_at = self.inner.now();
@@ -167,7 +164,7 @@ impl Progress<'_> {
             index: self.task.index,
             bytes_done: self.bytes,
             validators: self.validators.clone(),
-            job_active_ms: self.active_ms(),
+            job_active_ms: self.active,
         });
     }
 
@@ -175,7 +172,6 @@ impl Progress<'_> {
     /// thresholds the job crossed.
     fn mirror(&mut self, progressed: bool) {
         let now = self.inner.now();
-        let active = self.active_ms_at(now);
         let mut st = self.inner.lock();
         let Some(g) = st.group_mut(self.group, self.inc) else { return };
         if progressed {
@@ -185,8 +181,9 @@ impl Progress<'_> {
         let thresholds = [props.progress_size, props.progress_percent, props.progress_time];
         let listening = g.callback.is_some() && props.notify_flags & notify::DISABLE_NOTIFY == 0;
         let Some(j) = g.job_mut(self.task.job, self.task.job_inc) else { return };
-        j.rec.active_ms = active;
-        j.active_since = Some(now);
+        j.fold_active_time(now);
+        self.active = j.rec.active_ms;
+        let active = self.active;
         if let Some(f) = j.files.get_mut(self.task.index as usize) {
             f.bytes_done = self.bytes;
             f.validators = self.validators.clone();
@@ -261,7 +258,7 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: &Ta
         group,
         inc,
         task,
-        started: inner.now(),
+        active: 0,
         validators: task.validators.clone(),
         bytes: task.offset,
         high_water: task.offset,
@@ -289,7 +286,7 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: &Ta
                 std::path::Path::new(&task.local),
                 validators.last_modified.as_deref(),
             ) {
-                Ok(()) => return file_done(inner, group, inc, task, bytes, validators, progress.active_ms()),
+                Ok(()) => return file_done(inner, group, inc, task, bytes, validators),
                 Err(e) => FetchOutcome::Failed(e),
             }
         }
@@ -315,15 +312,8 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: &Ta
 }
 
 /// Records a committed file; queues FILE_DONE / JOB_DONE notifications when asked for.
-fn file_done(
-    inner: &Inner,
-    group: Guid,
-    inc: u64,
-    task: &Task,
-    bytes: u64,
-    validators: Validators,
-    active_ms: u64,
-) -> bool {
+fn file_done(inner: &Inner, group: Guid, inc: u64, task: &Task, bytes: u64, validators: Validators) -> bool {
+    let now = inner.now();
     let mut st = inner.lock();
     let min_retry = Duration::from_millis(st.options.min_retry_delay_ms);
     let Some(g) = st.group_mut(group, inc) else { return false };
@@ -334,8 +324,8 @@ fn file_done(
     file.bytes_done = bytes;
     file.validators = validators;
     file.complete = true;
+    j.stop_active_time(now);
     let mut job = j.rec.clone();
-    job.active_ms = active_ms;
     job.error = None;
     if let Err(e) = inner.persist(&[Op::PutFile(file.clone()), Op::PutJob(job.clone())]) {
         // The file is committed on disk; only the record failed. Fail the group visibly.
@@ -349,7 +339,6 @@ fn file_done(
         );
         return false;
     }
-    let now = inner.now();
     j.files[task.index as usize] = file;
     j.rec = job;
     j.active_since = None;
