@@ -73,7 +73,9 @@ pub trait FetchObserver {
     /// or 0 when the file restarts from zero), and `validators` describe the response.
     fn on_start(&mut self, start: u64, validators: &Validators);
     /// `bytes_done` bytes of the file are now written to the temporary file (handed to the
-    /// kernel, so a checkpoint of this many bytes is truthful).
+    /// kernel, so a checkpoint of this many bytes is truthful). While the body stalls, HTTP
+    /// transports also call it without new bytes at least every 100 ms (a heartbeat), so that
+    /// time-based rules — active time, `GROUPPROP_PROGRESSTIME` — are evaluated during stalls.
     fn on_progress(&mut self, bytes_done: u64);
 }
 

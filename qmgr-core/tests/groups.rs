@@ -248,6 +248,42 @@ fn d6_progress_is_checkpointed_at_least_every_mib_and_at_state_changes_never_ahe
 }
 
 #[test]
+fn d6_progress_is_checkpointed_once_a_second_of_transfer_brought_new_bytes() {
+    let fake = Fake::new();
+    let clock = fake.clock();
+    let store = SharedStore::new();
+    let mgr = open_on(Box::new(store.clone()), &fake);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10_000).chunk(100).gated())]);
+    let saved = || {
+        let img = store.image();
+        let file = img.files.iter().find(|f| f.job_id == j.id()).unwrap().bytes_done;
+        let active = img.jobs.iter().find(|r| r.id == j.id()).unwrap().active_ms;
+        (file, active)
+    };
+    g.resume().unwrap();
+    fake.wait_started(&url("a"), 1);
+    assert_eq!(saved(), (0, 0));
+    // (100 more bytes, then advance) and the checkpoint the store then holds: the transport's
+    // heartbeat makes the engine look at the clock even while no byte arrives.
+    let steps =
+        [(100, 0, (0, 0)), (200, 999, (0, 0)), (300, 1, (300, 1000)), (400, 999, (300, 1000)), (500, 1, (500, 2000))];
+    for (pos, advance, want) in steps {
+        fake.allow(&url("a"), 100);
+        fake.wait_reported(&url("a"), pos);
+        clock.advance(ms(advance));
+        if want.0 == pos {
+            wait_until("the checkpoint", || saved() == want);
+        }
+        assert_eq!(saved(), want, "{pos} bytes, then {advance} ms");
+    }
+    // Time alone, without new bytes, has nothing to save.
+    clock.advance(Duration::from_secs(5));
+    sched_pass(&mgr, &fake);
+    assert_eq!(saved(), (500, 2000));
+    g.cancel().unwrap();
+}
+
+#[test]
 fn d7_every_method_may_be_called_from_any_thread_at_any_time() {
     let (mgr, fake) = open();
     mgr.set_option("max_active_groups", "2").unwrap();

@@ -49,6 +49,8 @@ fn d7_onstatus_of_an_error_reports_the_retries_so_far() {
     let log = Log::new();
     g.set_callback(Some(log.recorder())).unwrap();
     g.resume().unwrap();
+    wait_retries(&j, 1);
+    fake.clock().advance(MIN_RETRY);
     let calls = log.wait_for("the error notification", 1, Call::is_status);
     assert_eq!(
         calls[0],
@@ -68,10 +70,12 @@ fn d7_onstatus_of_an_error_reports_the_retries_so_far() {
 #[test]
 fn d7_transient_errors_and_completion_are_not_notified_without_flags() {
     let (mgr, fake) = open();
-    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, transient(503)))]);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, transient(503)))]);
     let log = Log::new();
     g.set_callback(Some(log.recorder())).unwrap();
     g.resume().unwrap();
+    wait_retries(&j, 1);
+    fake.clock().advance(MIN_RETRY);
     assert_eq!(settle(&g), 0x140);
     fence(&mgr, &fake);
     assert!(log.calls().is_empty(), "{:?}", log.calls());
@@ -214,34 +218,82 @@ fn d7_late_registration_does_not_get_events_that_no_longer_hold() {
 }
 
 #[test]
-fn d7_onstatus_not_s_ok_is_redelivered_after_a_back_off() {
+fn d7_onstatus_not_s_ok_is_redelivered_after_a_doubling_back_off() {
     let (mgr, fake) = open();
+    let clock = fake.clock();
     let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, fatal(404)))]);
-    let log = Log::new();
-    log.status_answers.lock().unwrap().push_back(REFUSE);
+    let log = Log::clocked(&clock);
+    log.status_answers.lock().unwrap().extend([REFUSE, REFUSE, REFUSE]);
     g.set_callback(Some(log.recorder())).unwrap();
     g.resume().unwrap();
-    log.wait_for("the re-delivery", 2, |_| true);
-    let t = log.timed_calls();
-    assert_eq!(t[0].2, t[1].2, "the same event comes again");
-    let gap = t[1].0 - t[0].0;
-    assert!(gap >= Duration::from_millis(1000), "re-delivered after {gap:?}, expected the 1 s back-off");
+    log.wait_for("the first delivery", 1, |_| true);
+    let t0 = log.times()[0];
+    for (n, back_off) in [(1, 1000), (2, 2000), (3, 4000)] {
+        // The refusal is recorded (its re-delivery time set); nothing comes 1 ms before the
+        // back-off has passed, the event comes again exactly when it has.
+        fence(&mgr, &fake);
+        clock.advance(ms(back_off - 1));
+        fence(&mgr, &fake);
+        assert_eq!(log.calls().len(), n, "re-delivered before {back_off} ms");
+        clock.advance(ms(1));
+        log.wait_for("the re-delivery", n + 1, |_| true);
+    }
+    let offsets: Vec<Duration> = log.times().iter().map(|t| *t - t0).collect();
+    assert_eq!(offsets, [ms(0), ms(1000), ms(3000), ms(7000)], "1 s, 2 s, 4 s apart");
+    let calls = log.calls();
+    assert!(calls.iter().all(|c| *c == calls[0]), "the same event comes again: {calls:?}");
+    assert!(matches!(calls[0], Call::Status { status: 0x380, transport: 404, .. }));
     assert_eq!(g.state().unwrap(), GroupState::Error);
+    // The fourth answer was S_OK: the event is consumed.
+    clock.advance(Duration::from_secs(3600));
+    fence(&mgr, &fake);
+    assert_eq!(log.calls().len(), 4);
+}
+
+#[test]
+fn d7_redelivery_back_off_doubles_up_to_10_minutes() {
+    let (mgr, fake) = open();
+    let clock = fake.clock();
+    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, fatal(404)))]);
+    let log = Log::clocked(&clock);
+    log.set_hook(|_, _, _| REFUSE);
+    g.set_callback(Some(log.recorder())).unwrap();
+    g.resume().unwrap();
+    log.wait_for("the first delivery", 1, |_| true);
+    // 1 s doubling: 1, 2 … 256, 512, then 600 s (the cap) instead of 1024, and 600 s again.
+    let mut want = Vec::new();
+    for n in 1..=12usize {
+        let back_off = Duration::from_secs(1 << (n - 1)).min(Duration::from_secs(600));
+        want.push(back_off);
+        fence(&mgr, &fake);
+        clock.advance(back_off - ms(1));
+        fence(&mgr, &fake);
+        assert_eq!(log.calls().len(), n, "re-delivered before {back_off:?}");
+        clock.advance(ms(1));
+        log.wait_for("the re-delivery", n + 1, |_| true);
+    }
+    let t = log.times();
+    let gaps: Vec<Duration> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(gaps, want);
+    g.cancel().unwrap();
 }
 
 #[test]
 fn d7_redelivery_stops_when_the_state_no_longer_holds() {
     let (mgr, fake) = open();
+    let clock = fake.clock();
     let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, fatal(404)))]);
     let log = Log::new();
     log.set_hook(|_, _, _| REFUSE);
     g.set_callback(Some(log.recorder())).unwrap();
     g.resume().unwrap();
     log.wait_for("the first delivery", 1, |_| true);
+    fence(&mgr, &fake);
     fake.edit(&url("a"), |s| s.gated = true);
     g.resume().unwrap();
-    // The re-delivery would come 1 s after the first one; wait a little longer than that.
-    std::thread::sleep(Duration::from_millis(1300));
+    // The re-delivery would come 1 s after the first one.
+    clock.advance(Duration::from_secs(1));
+    fence(&mgr, &fake);
     assert_eq!(log.calls().len(), 1, "the error no longer holds after the resume");
     g.cancel().unwrap();
 }
@@ -255,9 +307,12 @@ fn d7_redelivery_goes_to_the_replacing_callback_and_the_replaced_one_is_released
     g.set_callback(Some(old.recorder())).unwrap();
     g.resume().unwrap();
     old.wait_for("the first delivery", 1, |_| true);
+    fence(&mgr, &fake);
     let new = Log::new();
     g.set_callback(Some(new.recorder())).unwrap();
     assert_eq!(old.drops(), 1, "the replaced callback is released at once");
+    // The event comes again after its back-off (1 s), to the new callback.
+    fake.clock().advance(Duration::from_secs(1));
     let calls = new.wait_for("the event, to the new callback", 1, |_| true);
     assert!(matches!(calls[0], Call::Status { status: 0x380, .. }));
     assert_eq!(old.calls().len(), 1);
@@ -272,9 +327,12 @@ fn d7_redelivery_stops_and_the_callback_is_released_when_the_group_is_cancelled(
     g.set_callback(Some(log.recorder())).unwrap();
     g.resume().unwrap();
     log.wait_for("the first delivery", 1, |_| true);
+    fence(&mgr, &fake);
     g.cancel().unwrap();
     wait_until("the callback is released", || log.drops() == 1);
-    std::thread::sleep(Duration::from_millis(1200));
+    // The re-delivery would come 1 s after the first one.
+    fake.clock().advance(Duration::from_secs(1));
+    fence(&mgr, &fake);
     assert_eq!(log.calls().len(), 1);
     assert_eq!(log.drops(), 1);
 }
@@ -374,10 +432,6 @@ fn d12_callback_is_released_exactly_once_when_replaced_cleared_cancelled_or_the_
 fn d7_callbacks_run_one_at_a_time_on_the_notification_thread() {
     let (mgr, fake) = open();
     let log = Log::new();
-    log.set_hook(|_, _, _| {
-        std::thread::sleep(Duration::from_millis(3));
-        S_OK
-    });
     let mut groups = Vec::new();
     for i in 0..6 {
         let names: Vec<String> = (0..3).map(|k| format!("g{i}f{k}")).collect();
@@ -392,7 +446,9 @@ fn d7_callbacks_run_one_at_a_time_on_the_notification_thread() {
     let calls = log.wait_for("every notification", 24, |_| true);
     assert_eq!(calls.len(), 24);
     assert_eq!(log.max_inside.load(std::sync::atomic::Ordering::SeqCst), 1, "one at a time");
-    let threads: std::collections::HashSet<_> = log.timed_calls().into_iter().map(|(_, t, _)| t).collect();
+    // One thread, so necessarily one call at a time (a re-entrant call would show in
+    // max_inside).
+    let threads: std::collections::HashSet<_> = log.threads().into_iter().collect();
     assert_eq!(threads.len(), 1, "one notification thread");
     assert!(!threads.contains(&std::thread::current().id()));
     for g in &groups {

@@ -12,7 +12,7 @@ use common::*;
 use qmgr_core::hresult::E_INVALIDARG;
 use qmgr_core::model::{notify, progress, PropId, PropValue};
 use qmgr_core::{FileSpec, Group, Job};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn set(g: &Group, prop: PropId, v: u32) {
     g.set_prop(prop, PropValue::Int(v)).unwrap();
@@ -122,25 +122,60 @@ fn d1_progress_percent_notifies_each_multiple_of_the_percentage() {
 #[test]
 fn d1_progress_time_notifies_as_active_time_crosses_multiples() {
     let (mgr, fake) = open();
-    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(300).chunk(10).delay(Duration::from_millis(20)))]);
+    let clock = fake.clock();
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(1000).chunk(10).gated())]);
     set(&g, PropId::ProgressTime, 100);
     let log = Log::new();
     g.set_callback(Some(log.recorder())).unwrap();
-    let t0 = Instant::now();
     g.resume().unwrap();
-    assert_eq!(settle(&g), 0x140);
-    let wall = t0.elapsed().as_millis() as u32;
-    fence(&mgr, &fake);
-    let calls = log.calls();
-    assert!(calls.len() >= 2, "a 600 ms transfer crosses 100 ms several times: {calls:?}");
-    let mut last_step = 0;
-    for c in &calls {
-        let Call::Progress { kind, job, file_index, value, .. } = c else { panic!("{c:?}") };
-        assert_eq!((*kind, *job, *file_index), (progress::TIME_DONE, Some(j.id()), 0));
-        assert!(*value >= 100 && *value <= wall, "value {value} ms (wall {wall} ms)");
-        assert!(value / 100 > last_step, "each notification crosses another multiple: {calls:?}");
-        last_step = value / 100;
+    fake.wait_started(&url("a"), 1);
+    let ev = |value: u32| Call::Progress {
+        kind: progress::TIME_DONE,
+        group: g.id(),
+        job: Some(j.id()),
+        file_index: 0,
+        value,
+    };
+    // (advance, then 10 more bytes): the job's active time and whether it crosses a multiple.
+    let mut bytes = 0;
+    let mut want = Vec::new();
+    for (advance, active, fires) in
+        [(100, 100, true), (99, 199, false), (1, 200, true), (250, 450, true), (0, 450, false), (49, 499, false)]
+    {
+        clock.advance(ms(advance));
+        bytes += 10;
+        feed(&fake, "a", 10, &j, bytes);
+        assert_eq!(j.progress(progress::TIME_DONE).unwrap(), active);
+        if fires {
+            want.push(ev(active));
+            progress_calls(&log, want.len());
+        } else {
+            fence(&mgr, &fake);
+        }
+        assert_eq!(log.calls(), want, "after {active} ms of transfer");
     }
+    // Crossing two multiples at once (200 → 450) gives one notification, with the job's time.
+    assert_eq!(want, [ev(100), ev(200), ev(450)]);
+    g.cancel().unwrap();
+}
+
+#[test]
+fn d1_progress_time_notifies_as_active_time_crosses_multiples_during_a_stall() {
+    // TIME_DONE counts while a transfer stalls (no byte arrives); the PROGRESSTIME threshold
+    // measured on it should fire as it crosses each multiple, not wait for the next byte.
+    let (mgr, fake) = open();
+    let clock = fake.clock();
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(1000).chunk(10).gated())]);
+    set(&g, PropId::ProgressTime, 100);
+    let log = Log::new();
+    g.set_callback(Some(log.recorder())).unwrap();
+    g.resume().unwrap();
+    fake.wait_started(&url("a"), 1);
+    clock.advance(ms(250));
+    assert_eq!(j.progress(progress::TIME_DONE).unwrap(), 250);
+    let calls = progress_calls(&log, 1);
+    assert!(matches!(calls[0], Call::Progress { kind: progress::TIME_DONE, value: 100..=250, .. }), "{calls:?}");
+    g.cancel().unwrap();
 }
 
 #[test]
@@ -236,6 +271,8 @@ fn d7_progress_notifications_are_never_redelivered() {
     g.resume().unwrap();
     feed(&fake, "a", 100, &j, 100);
     progress_calls(&log, 1);
+    // Refused `OnStatus` calls come again after 1 s; a refused progress call never does.
+    fake.clock().advance(Duration::from_secs(3600));
     fence(&mgr, &fake);
     assert_eq!(log.calls().len(), 1);
     fake.open_gate(&url("a"));
@@ -300,33 +337,59 @@ fn d7_progress_notifications_are_coalesced_but_each_crosses_another_multiple() {
 #[test]
 fn d1_time_done_counts_active_transfer_time_and_excludes_suspended_time() {
     let (mgr, fake) = open();
-    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(1_000_000).chunk(10).delay(Duration::from_millis(5)))]);
-    let t0 = Instant::now();
+    let clock = fake.clock();
+    one_slot(&mgr);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(1000).chunk(10).gated())]);
+    let time_done = || (j.progress(progress::TIME_DONE).unwrap(), g.progress(progress::TIME_DONE).unwrap());
+    assert_eq!(time_done(), (0, 0));
     g.resume().unwrap();
-    wait_until("100 ms of transfer", || j.progress(progress::TIME_DONE).unwrap() >= 100);
+    fake.wait_started(&url("a"), 1);
+    assert_eq!(time_done(), (0, 0));
+    // Transferring: the advanced time counts, also while no byte arrives (a stall). The
+    // group's value is the sum over its jobs.
+    clock.advance(ms(250));
+    assert_eq!(time_done(), (250, 250));
+    feed(&fake, "a", 10, &j, 10);
+    assert_eq!(time_done(), (250, 250));
+    clock.advance(ms(100));
+    assert_eq!(time_done(), (350, 350));
     g.suspend().unwrap();
-    fake.wait_idle(&url("a"));
-    let t1 = j.progress(progress::TIME_DONE).unwrap();
-    assert!(t1 as u128 <= t0.elapsed().as_millis(), "active {t1} ms within the wall time");
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(j.progress(progress::TIME_DONE).unwrap(), t1, "suspended time is not counted");
-    assert_eq!(g.progress(progress::TIME_DONE).unwrap(), t1, "the group's is the sum over its jobs");
+    // Once the transfer has stopped, suspended time does not count.
+    idle_fence(&mgr, &fake);
+    assert_eq!(time_done(), (350, 350));
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(time_done(), (350, 350), "suspended time is not counted");
     g.resume().unwrap();
-    wait_until("more active time", || j.progress(progress::TIME_DONE).unwrap() >= t1 + 50);
+    fake.wait_started(&url("a"), 2);
+    assert_eq!(time_done(), (350, 350));
+    clock.advance(ms(50));
+    assert_eq!(time_done(), (400, 400), "counting again once transferring");
     g.cancel().unwrap();
 }
 
 #[test]
 fn d1_time_done_excludes_retry_waits() {
     let (mgr, fake) = open();
+    let clock = fake.clock();
+    one_slot(&mgr);
     mgr.set_option("min_retry_delay_ms", "500").unwrap();
-    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, transient(503)))]);
-    let t0 = Instant::now();
+    // Each 10-byte chunk takes 10 ms: the first attempt transfers for 50 ms, then fails; the
+    // retry, 500 ms later, continues for another 50 ms.
+    let script = Script::new(100).chunk(10).tick(ms(10)).fail(50, transient(503));
+    let (g, j) = group_with(&mgr, &fake, vec![("a", script)]);
+    let t0 = fake.now();
     g.resume().unwrap();
+    wait_retries(&j, 1);
+    // The failed transfer has wound down (its active time stopped).
+    idle_fence(&mgr, &fake);
+    assert_eq!(j.progress(progress::TIME_DONE).unwrap(), 50);
+    clock.advance(ms(499));
+    assert_eq!(j.progress(progress::TIME_DONE).unwrap(), 50, "waiting to retry is not transferring");
+    clock.advance(ms(1));
     assert_eq!(settle(&g), 0x140);
-    assert!(t0.elapsed() >= Duration::from_millis(500));
-    let active = j.progress(progress::TIME_DONE).unwrap();
-    assert!(active < 250, "{active} ms active: the 500 ms retry wait is not counted");
+    assert_eq!(fake.now() - t0, ms(600));
+    assert_eq!(j.progress(progress::TIME_DONE).unwrap(), 100, "the 500 ms retry wait is not counted");
+    assert_eq!(g.progress(progress::TIME_DONE).unwrap(), 100);
 }
 
 #[test]

@@ -5,9 +5,9 @@ mod common;
 
 use common::*;
 use qmgr_core::hresult::win32;
-use qmgr_core::model::{status, ErrorClass, GroupState};
+use qmgr_core::model::{status, ErrorClass, GroupState, PropId, PropValue};
 use qmgr_core::transport::TransferError;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn gaps(fake: &Fake, name: &str) -> Vec<Duration> {
     let r = fake.requests_for(&url(name));
@@ -17,17 +17,18 @@ fn gaps(fake: &Fake, name: &str) -> Vec<Duration> {
 #[test]
 fn d5_transient_error_is_retried_after_the_retry_delay_without_error_bit_and_counts_a_retry() {
     let (mgr, fake) = open();
+    one_slot(&mgr);
     mgr.set_option("min_retry_delay_ms", "200").unwrap();
     let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(100).gated().fail(0, transient(503)))]);
     g.resume().unwrap();
-    wait_until("the failed attempt is counted", || j.status().unwrap().num_of_retries == 1);
+    wait_retries(&j, 1);
     assert_eq!(g.state().unwrap(), GroupState::Running, "transient: still RUNNING");
     assert_eq!(g.status().unwrap().0, 0x080, "transient errors never set an ERROR bit");
     let s = j.status().unwrap();
     assert_eq!(s.status, status::JOB_INCOMPLETE);
     assert_eq!((s.win32_result, s.transport_result), (0x8019_01F7, 503));
-    fake.wait_requests(&url("a"), 2);
-    assert!(gaps(&fake, "a")[0] >= Duration::from_millis(200), "retried after {:?}", gaps(&fake, "a")[0]);
+    // Nothing at 199 ms; the retry at exactly 200 ms.
+    expect_retry_after(&mgr, &fake, "a", ms(200));
     fake.open_gate(&url("a"));
     assert_eq!(settle(&g), 0x140);
     let s = j.status().unwrap();
@@ -38,31 +39,62 @@ fn d5_transient_error_is_retried_after_the_retry_delay_without_error_bit_and_cou
 #[test]
 fn d5_retry_delay_starts_at_min_retry_delay_and_doubles() {
     let (mgr, fake) = open();
+    one_slot(&mgr);
     let script = Script::new(10).fail(0, transient(500)).fail(0, transient(502)).fail(0, transient(504));
     let (g, j) = group_with(&mgr, &fake, vec![("a", script)]);
     g.resume().unwrap();
-    assert_eq!(settle(&g), 0x140);
-    let d = gaps(&fake, "a");
-    assert_eq!(d.len(), 3);
-    for (i, min) in [100u64, 200, 400].into_iter().enumerate() {
-        assert!(d[i] >= Duration::from_millis(min), "delay {i} is {:?}, expected at least {min} ms", d[i]);
+    for (n, delay) in [(1, 100), (2, 200), (3, 400)] {
+        wait_retries(&j, n);
+        expect_retry_after(&mgr, &fake, "a", ms(delay));
     }
+    assert_eq!(settle(&g), 0x140);
+    assert_eq!(gaps(&fake, "a"), [ms(100), ms(200), ms(400)]);
     assert_eq!(j.status().unwrap().num_of_retries, 3, "each failed attempt counts one retry");
+}
+
+#[test]
+fn d5_retry_delay_doubles_up_to_10_minutes_and_restarts_after_a_completed_file() {
+    let (mgr, fake) = open();
+    one_slot(&mgr);
+    let mut script = Script::new(10);
+    for _ in 0..14 {
+        script = script.fail(0, transient(503));
+    }
+    let (g, j) = group_with(&mgr, &fake, vec![("a", script), ("b", Script::new(10).fail(0, transient(503)))]);
+    g.resume().unwrap();
+    // 100 ms doubling: 100, 200 … 204 800, 409 600, then 600 000 (the cap) instead of 819 200.
+    let mut want = Vec::new();
+    for n in 1..=14u32 {
+        let delay = ms(100 << (n - 1)).min(Duration::from_secs(600));
+        want.push(delay);
+        wait_retries(&j, n);
+        expect_retry_after(&mgr, &fake, "a", delay);
+    }
+    assert_eq!(gaps(&fake, "a"), want);
+    assert_eq!(*want.last().unwrap(), Duration::from_secs(600));
+    // `a` completed: the next failure (of `b`) waits the minimum again.
+    wait_retries(&j, 15);
+    expect_retry_after(&mgr, &fake, "b", MIN_RETRY);
+    assert_eq!(settle(&g), 0x140);
 }
 
 #[test]
 fn d5_retry_after_is_honoured_when_larger_than_the_retry_delay() {
     let (mgr, fake) = open();
+    one_slot(&mgr);
     let mut long = transient(503);
-    long.retry_after = Some(Duration::from_millis(600));
+    long.retry_after = Some(ms(600));
     let mut short = transient(429);
-    short.retry_after = Some(Duration::from_millis(1));
-    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, long).fail(0, short))]);
+    short.retry_after = Some(ms(1));
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, long).fail(0, short))]);
     g.resume().unwrap();
+    wait_retries(&j, 1);
+    expect_retry_after(&mgr, &fake, "a", ms(600));
+    // The retry delay went on doubling underneath (100 → 200): a shorter Retry-After does not
+    // shorten it.
+    wait_retries(&j, 2);
+    expect_retry_after(&mgr, &fake, "a", ms(200));
     assert_eq!(settle(&g), 0x140);
-    let d = gaps(&fake, "a");
-    assert!(d[0] >= Duration::from_millis(600), "Retry-After 600 ms honoured: {:?}", d[0]);
-    assert!(d[1] >= Duration::from_millis(100), "a shorter Retry-After does not shorten the delay: {:?}", d[1]);
 }
 
 #[test]
@@ -120,39 +152,112 @@ fn d5_no_progress_timeout_0_makes_every_error_fatal() {
 #[test]
 fn d5_transient_errors_without_progress_for_the_no_progress_timeout_become_fatal() {
     let (mgr, fake) = open();
-    mgr.set_option("no_progress_timeout_ms", "350").unwrap();
-    let mut script = Script::new(10);
-    for _ in 0..10 {
-        script = script.fail(0, transient(503));
-    }
-    let (g, j) = group_with(&mgr, &fake, vec![("a", script)]);
-    let t0 = Instant::now();
-    g.resume().unwrap();
-    assert_eq!(settle(&g), 0x380);
-    assert!(t0.elapsed() >= Duration::from_millis(350), "fatal only after the timeout: {:?}", t0.elapsed());
-    let s = j.status().unwrap();
-    assert!(s.num_of_retries >= 2, "retried before the timeout ({} attempts)", s.num_of_retries);
-    assert_eq!(s.transport_result, 503);
-    assert_eq!(s.num_of_retries as usize, fake.requests().len());
+    let clock = fake.clock();
+    mgr.set_option("no_progress_timeout_ms", "1000").unwrap();
+    let failing = || {
+        let mut script = Script::new(10);
+        for _ in 0..10 {
+            script = script.fail(0, transient(503));
+        }
+        script
+    };
+    // `a` is resumed 1 ms before `b`; both fail at once and retry after 100 ms.
+    let (a, ja) = group_with(&mgr, &fake, vec![("a", failing())]);
+    let (b, jb) = group_with(&mgr, &fake, vec![("b", failing())]);
+    a.resume().unwrap();
+    wait_retries(&ja, 1);
+    clock.advance(ms(1));
+    b.resume().unwrap();
+    wait_retries(&jb, 1);
+    // Both retry at the same instant: exactly 1000 ms without progress for `a` (fatal), 999 ms
+    // for `b` (still transient).
+    clock.advance(ms(999));
+    assert_eq!(settle(&a), 0x380, "fatal at exactly the no-progress timeout");
+    let s = ja.status().unwrap();
+    assert_eq!((s.status, s.num_of_retries, s.transport_result), (0x018, 2, 503));
+    let msg = ja.error_message().unwrap().unwrap();
+    assert!(msg.contains("no progress for 1000 ms"), "{msg}");
+    assert_eq!(fake.requests_for(&url("a")).len(), 2);
+    wait_retries(&jb, 2);
+    assert_eq!(b.status().unwrap().0, 0x080, "999 ms without progress: still retrying");
+    assert_eq!(jb.status().unwrap().status, 0x008, "no error bit");
+    // Its next attempt (200 ms later) is past the timeout.
+    clock.advance(ms(200));
+    assert_eq!(settle(&b), 0x380);
+    assert_eq!(jb.status().unwrap().num_of_retries, 3);
+    assert_eq!(gaps(&fake, "b"), [ms(999), ms(200)]);
+}
+
+#[test]
+fn d5_time_queued_behind_other_groups_is_not_time_without_progress() {
+    // A group that has not transferred yet (queued behind a higher-priority group for longer
+    // than the no-progress timeout) gets its retries like any other: its first transient error
+    // is not fatal.
+    let (mgr, fake) = open();
+    let clock = fake.clock();
+    one_slot(&mgr);
+    mgr.set_option("no_progress_timeout_ms", "1000").unwrap();
+    let (a, _) = group_with(&mgr, &fake, vec![("a", Script::new(10).gated())]);
+    a.set_prop(PropId::Priority, PropValue::Int(0)).unwrap();
+    a.resume().unwrap();
+    fake.wait_requests(&url("a"), 1);
+    let (b, jb) = group_with(&mgr, &fake, vec![("b", Script::new(10).fail(0, transient(503)))]);
+    b.resume().unwrap();
+    clock.advance(ms(5000));
+    fake.open_gate(&url("a"));
+    assert_eq!(settle(&a), 0x140);
+    wait_retries(&jb, 1);
+    assert_eq!(b.state().unwrap(), GroupState::Running, "{:?}", jb.error_message().unwrap());
+    expect_retry_after(&mgr, &fake, "b", MIN_RETRY);
+    assert_eq!(settle(&b), 0x140);
 }
 
 #[test]
 fn d5_progress_resets_the_no_progress_timer() {
     let (mgr, fake) = open();
-    mgr.set_option("no_progress_timeout_ms", "250").unwrap();
-    // Every attempt delivers 100 bytes, then the connection drops; attempts start at about
-    // 0, 100 and 300 ms: the third fails after the timeout but right after progress.
+    let clock = fake.clock();
+    mgr.set_option("no_progress_timeout_ms", "1000").unwrap();
+    // Every attempt delivers 100 bytes, then the connection drops. Each retry comes a full
+    // timeout after the previous attempt, but right after new bytes: still transient.
     let mut script = Script::new(1000).chunk(100);
     for _ in 0..3 {
         script = script.fail(100, transient(500));
     }
     let (g, j) = group_with(&mgr, &fake, vec![("a", script)]);
     g.resume().unwrap();
+    for n in 1..=3 {
+        wait_retries(&j, n);
+        clock.advance(ms(1000));
+    }
     assert_eq!(settle(&g), 0x140);
     assert_eq!(j.status().unwrap().num_of_retries, 3);
     let offsets: Vec<u64> = fake.requests_for(&url("a")).iter().map(|r| r.offset).collect();
     assert_eq!(offsets, vec![0, 100, 200, 300], "each retry resumes from the partial data");
+    assert_eq!(gaps(&fake, "a"), [ms(1000), ms(1000), ms(1000)]);
     assert_eq!(fake.committed(&dest("a")).unwrap().len, 1000);
+}
+
+#[test]
+fn d5_re_fetched_bytes_are_not_progress_for_the_no_progress_timeout() {
+    let (mgr, fake) = open();
+    let clock = fake.clock();
+    mgr.set_option("no_progress_timeout_ms", "1000").unwrap();
+    // A server that ignores ranges and always cuts the file at 100 bytes: each attempt
+    // re-fetches the same 100 bytes, which is no progress.
+    let mut script = Script::new(1000).chunk(100);
+    script.ranges = false;
+    for _ in 0..3 {
+        script = script.fail(100, transient(500));
+    }
+    let (g, j) = group_with(&mgr, &fake, vec![("a", script)]);
+    g.resume().unwrap();
+    wait_retries(&j, 1);
+    clock.advance(ms(999));
+    wait_retries(&j, 2);
+    assert_eq!(g.state().unwrap(), GroupState::Running, "999 ms after the last new byte");
+    clock.advance(ms(200));
+    assert_eq!(settle(&g), 0x380, "the same bytes again are no progress");
+    assert_eq!(j.status().unwrap().num_of_retries, 3);
 }
 
 #[test]
@@ -199,13 +304,18 @@ fn d5_changed_remote_file_restarts_that_file_only() {
 #[test]
 fn d11_retries_count_every_failed_attempt_and_are_never_reset() {
     let (mgr, fake) = open();
+    let clock = fake.clock();
     let script = Script::new(10).fail(0, transient(503)).fail(0, fatal(403)).fail(0, transient(502));
     let (g, j) = group_with(&mgr, &fake, vec![("a", script)]);
     g.resume().unwrap();
+    wait_retries(&j, 1);
+    clock.advance(MIN_RETRY);
     assert_eq!(settle(&g), 0x380);
     let s = j.status().unwrap();
     assert_eq!((s.num_of_retries, s.transport_result), (2, 403));
     g.resume().unwrap();
+    wait_retries(&j, 3);
+    clock.advance(MIN_RETRY);
     assert_eq!(settle(&g), 0x140);
     assert_eq!(j.status().unwrap().num_of_retries, 3);
     g.suspend().unwrap();
@@ -217,6 +327,7 @@ fn d5_d6_retry_delay_starts_at_the_stored_min_retry_delay_after_a_reopen() {
     let fake = Fake::new();
     let store = SharedStore::new();
     let mgr = open_on(Box::new(store.clone()), &fake);
+    one_slot(&mgr);
     assert_eq!(mgr.get_option("min_retry_delay_ms").unwrap(), "100");
     let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).gated())]);
     g.resume().unwrap();
@@ -228,25 +339,25 @@ fn d5_d6_retry_delay_starts_at_the_stored_min_retry_delay_after_a_reopen() {
     });
     // The reopened queue continues the RUNNING group by itself; its first retry waits the
     // stored min_retry_delay_ms (100 ms), not the default 5 s.
-    let mgr = qmgr_core::Manager::open(std::path::Path::new(""), Box::new(store.clone()), fake.clone()).unwrap();
+    let mgr = open_plain(Box::new(store.clone()), &fake);
     assert_eq!(mgr.get_option("min_retry_delay_ms").unwrap(), "100");
     let g = mgr.enum_groups(0).unwrap().next().map(|id| mgr.get_group(id).unwrap()).unwrap();
+    let j = g.get_job(g.enum_jobs(0).unwrap().next().unwrap()).unwrap();
+    wait_retries(&j, 1);
+    expect_retry_after(&mgr, &fake, "a", ms(100));
     assert_eq!(settle(&g), 0x140);
-    let d = gaps(&fake, "a");
-    assert!(d[1] >= Duration::from_millis(100) && d[1] < Duration::from_secs(2), "retried after {:?}", d[1]);
 }
 
 #[test]
 fn d5_retry_delay_starts_at_the_min_retry_delay_in_force_when_the_group_first_fails() {
     let fake = Fake::new();
-    let mgr =
-        qmgr_core::Manager::open(std::path::Path::new(""), Box::new(qmgr_core::store::MemStore::new()), fake.clone())
-            .unwrap();
+    let mgr = open_plain(Box::new(qmgr_core::store::MemStore::new()), &fake);
+    one_slot(&mgr);
     // The group exists before the option is lowered from its default (5 s).
-    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, transient(503)))]);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, transient(503)))]);
     mgr.set_option("min_retry_delay_ms", "100").unwrap();
     g.resume().unwrap();
+    wait_retries(&j, 1);
+    expect_retry_after(&mgr, &fake, "a", ms(100));
     assert_eq!(settle(&g), 0x140);
-    let d = gaps(&fake, "a");
-    assert!(d[0] >= Duration::from_millis(100) && d[0] < Duration::from_secs(2), "retried after {:?}", d[0]);
 }

@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use qmgr_core::model::{GroupState, PropId, PropValue};
 use qmgr_core::{Group, Manager};
-use std::time::Duration;
 
 /// A suspended group with one file `name` (gated when asked) at `priority`.
 fn group(mgr: &Manager, fake: &Fake, name: &str, priority: u32, gated: bool) -> Group {
@@ -29,8 +28,8 @@ fn d1_at_most_max_active_groups_transfer_at_once() {
         g.resume().unwrap();
     }
     wait_until("four transfers", || fake.running() == 4);
-    // A short window to show that a fifth does not start.
-    std::thread::sleep(Duration::from_millis(100));
+    // The scheduler looks again with four transferring and two waiting: it starts no fifth.
+    sched_pass(&mgr, &fake);
     assert_eq!(fake.running(), 4);
     let mut started = fake.first_request_order();
     started.sort();
@@ -108,7 +107,9 @@ fn d1_higher_priority_pre_empts_the_lowest_ranked_group_which_keeps_its_partial_
     high.resume().unwrap();
     fake.wait_requests(&url("high"), 1);
     assert_eq!(fake.endings(&url("low")), vec![Ended::Cancelled], "the lowest-ranked group was pre-empted");
-    assert!(fake.endings(&url("normal")).is_empty(), "the other running group goes on");
+    assert!(!fake.still_running(&url("low")));
+    assert!(fake.still_running(&url("normal")), "the other running group goes on");
+    assert!(fake.endings(&url("normal")).is_empty());
     assert_eq!(fake.active(&url("low")), 0);
     assert_eq!(low.state().unwrap(), GroupState::Running, "pre-empted, still queued");
     assert_eq!(low.status().unwrap().0, 0x080);
@@ -137,7 +138,9 @@ fn d1_foreground_groups_run_first_and_bypass_the_rate_limiter() {
     fake.wait_pos(&url("high"), 100);
     let fg = group(&mgr, &fake, "fg", 2, false);
     fg.resume().unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    // The scheduler has seen `fg` and left `high` alone: a low-priority background group waits.
+    sched_pass(&mgr, &fake);
+    assert!(fake.still_running(&url("high")), "not pre-empted");
     assert!(fake.requests_for(&url("fg")).is_empty(), "a low-priority background group waits");
     fg.switch_to_foreground().unwrap();
     assert_eq!(settle(&fg), 0x540);
@@ -199,17 +202,18 @@ fn d1_lowering_max_active_groups_pre_empts_the_lowest_ranked() {
 #[test]
 fn d1_a_group_waiting_to_retry_does_not_hold_a_slot() {
     let (mgr, fake) = open();
-    max_active(&mgr, 1);
+    one_slot(&mgr);
     mgr.set_option("min_retry_delay_ms", "5000").unwrap();
-    let (a, _) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, transient(503)))]);
+    let (a, ja) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, transient(503)))]);
     a.set_prop(PropId::Priority, PropValue::Int(0)).unwrap();
     let b = group(&mgr, &fake, "b", 2, false);
     a.resume().unwrap();
+    wait_retries(&ja, 1);
     b.resume().unwrap();
     assert_eq!(settle(&b), 0x140, "b transfers while a waits to retry");
     assert_eq!(a.state().unwrap(), GroupState::Running);
-    assert_eq!(fake.requests_for(&url("a")).len(), 1);
-    a.cancel().unwrap();
+    expect_retry_after(&mgr, &fake, "a", ms(5000));
+    assert_eq!(settle(&a), 0x140);
 }
 
 #[test]
@@ -222,7 +226,8 @@ fn d1_raising_the_priority_of_a_queued_group_pre_empts_a_running_one() {
     fake.wait_pos(&url("a"), 200);
     let b = group(&mgr, &fake, "b", 2, false);
     b.resume().unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    sched_pass(&mgr, &fake);
+    assert!(fake.still_running(&url("a")), "a lower priority does not pre-empt");
     assert!(fake.requests_for(&url("b")).is_empty());
     b.set_prop(PropId::Priority, PropValue::Int(0)).unwrap();
     assert_eq!(settle(&b), 0x140);

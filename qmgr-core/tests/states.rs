@@ -381,6 +381,7 @@ fn d12_wait_returns_at_once_unless_running_and_zero_timeout_polls() {
     assert_eq!(g.wait(None).unwrap(), (true, 0x180), "suspended: at once");
     g.resume().unwrap();
     assert_eq!(g.wait(Some(Duration::ZERO)).unwrap(), (false, 0x080), "zero time-out polls");
+    // A caller's time-out is real time (not the engine's clock): this one really waits 50 ms.
     let t0 = Instant::now();
     assert_eq!(g.wait(Some(Duration::from_millis(50))).unwrap(), (false, 0x080));
     assert!(t0.elapsed() >= Duration::from_millis(50));

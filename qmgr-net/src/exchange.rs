@@ -80,15 +80,16 @@ impl Exchange {
         Ok(Exchange { rx })
     }
 
-    /// The next event, or `None` once `cancel` is raised (checked every [`POLL`]).
-    pub(crate) fn next(&self, cancel: &CancelFlag) -> Option<Event> {
+    /// The next event, or `None` once `cancel` is raised (checked every [`POLL`]). `idle` runs
+    /// at each [`POLL`] that passes without an event (a heartbeat during stalls).
+    pub(crate) fn next(&self, cancel: &CancelFlag, idle: &mut dyn FnMut()) -> Option<Event> {
         loop {
             if cancel.is_cancelled() {
                 return None;
             }
             match self.rx.recv_timeout(POLL) {
                 Ok(event) => return Some(event),
-                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Timeout) => idle(),
                 Err(RecvTimeoutError::Disconnected) => {
                     let lost = io::Error::new(io::ErrorKind::UnexpectedEof, "the transfer thread ended early");
                     return Some(Event::Failed(ureq::Error::Io(lost)));

@@ -112,7 +112,7 @@ fn run(
                 format!("cannot start a transfer thread for {shown}: {e}"),
             )
         })?;
-        let (status, h) = match exchange.next(req.cancel) {
+        let (status, h) = match exchange.next(req.cancel, &mut || {}) {
             None => return Ok(FetchOutcome::Cancelled),
             Some(Event::Head(Ok(head))) => head,
             Some(Event::Head(Err(e))) | Some(Event::Failed(e)) => return Err(network_error(e, &shown)),
@@ -308,7 +308,8 @@ fn receive(
     obs.on_start(start, v);
     let mut done = start;
     loop {
-        match exchange.next(req.cancel) {
+        // While the server stalls, a heartbeat lets the engine count active time.
+        match exchange.next(req.cancel, &mut || obs.on_progress(done)) {
             None => return Ok(None),
             Some(Event::Data(chunk)) => {
                 if !req.foreground && !req.rate_limiter.acquire(chunk.len(), req.cancel) {

@@ -304,7 +304,7 @@ impl Manager {
         st.next_seq += 1;
         let inc = st.inc();
         let min_retry = Duration::from_millis(st.options.min_retry_delay_ms);
-        st.groups.insert(id, GroupEntry::new(inc, rec, Vec::new(), min_retry, inner.now()));
+        st.groups.insert(id, GroupEntry::new(inc, rec, Vec::new(), min_retry));
         st.order.push(id);
         Ok(Group::from_parts(self.shared.clone(), id, inc))
     }
@@ -634,7 +634,7 @@ impl Group {
         if new_state == GroupState::Running {
             g.retry_at = None;
             g.retry_delay = min_retry;
-            g.last_progress = inner.now();
+            g.stalled_since = None;
         } else {
             // Suspended time is not active time, even while the transfer winds down.
             let now = inner.now();

@@ -176,15 +176,17 @@ pub(crate) struct GroupEntry {
     pub retry_at: Option<Instant>,
     /// Next retry delay.
     pub retry_delay: Duration,
-    /// Last time bytes arrived (or the group was resumed): the no-progress timeout's origin.
-    pub last_progress: Instant,
+    /// The first transient error since bytes last arrived (or since the group was resumed):
+    /// the no-progress timeout's origin (DECISIONS D5; BITS starts it at the first transient
+    /// error). `None` while the transfer makes progress.
+    pub stalled_since: Option<Instant>,
     pub pending: VecDeque<StatusEvent>,
     /// Undelivered progress notifications, at most one per `QM_PROGRESS_*` type.
     pub progress_pending: Vec<ProgressEvent>,
 }
 
 impl GroupEntry {
-    pub fn new(inc: u64, rec: GroupRecord, jobs: Vec<JobEntry>, min_retry: Duration, now: Instant) -> Self {
+    pub fn new(inc: u64, rec: GroupRecord, jobs: Vec<JobEntry>, min_retry: Duration) -> Self {
         GroupEntry {
             inc,
             rec,
@@ -193,7 +195,7 @@ impl GroupEntry {
             worker: None,
             retry_at: None,
             retry_delay: min_retry,
-            last_progress: now,
+            stalled_since: None,
             pending: VecDeque::new(),
             progress_pending: Vec::new(),
         }
@@ -387,7 +389,7 @@ impl State {
                 }
                 None => {
                     let inc = self.inc();
-                    GroupEntry::new(inc, rec, Vec::new(), min_retry, now)
+                    GroupEntry::new(inc, rec, Vec::new(), min_retry)
                 }
             };
             let transferring = entry.worker.is_some();

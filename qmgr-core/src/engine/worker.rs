@@ -175,7 +175,7 @@ impl Progress<'_> {
         let mut st = self.inner.lock();
         let Some(g) = st.group_mut(self.group, self.inc) else { return };
         if progressed {
-            g.last_progress = now;
+            g.stalled_since = None;
         }
         let props = &g.rec.props;
         let thresholds = [props.progress_size, props.progress_percent, props.progress_time];
@@ -377,7 +377,8 @@ fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, mut e: TransferErro
     if g.rec.state != GroupState::Running {
         return;
     }
-    if e.class == ErrorClass::Transient && now.saturating_duration_since(g.last_progress) >= no_progress {
+    let stalled_since = *g.stalled_since.get_or_insert(now);
+    if e.class == ErrorClass::Transient && now.saturating_duration_since(stalled_since) >= no_progress {
         e.class = ErrorClass::Fatal;
         e.message = format!("{} (no progress for {} ms)", e.message, no_progress.as_millis());
     }

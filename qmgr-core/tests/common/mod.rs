@@ -1,16 +1,28 @@
-//! Shared support for the engine tests: a scriptable fake [`Transport`], a recording
-//! [`Callback`], a [`Store`] that outlives its manager, and small helpers.
+//! Shared support for the engine tests: a scriptable fake [`Transport`] carrying the tests'
+//! [`ManualClock`], a recording [`Callback`], a [`Store`] that outlives its manager, fences that
+//! prove what the engine did (and did not do), and small helpers.
 //!
 //! The fake keeps no data: a temporary file is only its length (the bytes of a remote file are
 //! implied by its URL), so transfers of any size are instant unless a test gates them. A gated
 //! URL delivers bytes only as the test allows them (`allow`), which keeps a transfer in
 //! TRANSFERRING for as long as a test needs and makes progress exact.
+//!
+//! Time: every manager opened here runs on the [`ManualClock`] of its fake ([`Fake::clock`]).
+//! Retry delays, Retry-After, the no-progress timeout, `OnStatus` re-delivery back-off, the
+//! checkpoint interval and active transfer time move only when a test advances that clock (or
+//! when a script's [`Script::tick`] makes each chunk take time), so every time-based rule is
+//! checked at the exact millisecond, without sleeping. What did *not* happen before a deadline
+//! is proved with fences: [`fence`] (the notifier has delivered everything deliverable),
+//! [`sched_pass`] (the scheduler has made a whole pass) and [`idle_fence`] (no transfer runs or
+//! is due). Only real-time limits that are not rules of the queue (a transport stopping,
+//! `Group::wait` time-outs, the rate limiter) use the system clock.
 #![allow(dead_code)]
 
+use qmgr_core::clock::{Clock, ManualClock};
 use qmgr_core::hresult::{E_ACCESSDENIED, E_FAIL, E_INVALIDARG, QM_E_SERVICE_UNAVAILABLE, S_OK};
-use qmgr_core::model::{ErrorClass, Options, QueueImage, Validators};
+use qmgr_core::model::{ErrorClass, Options, PropId, PropValue, QueueImage, Validators};
 use qmgr_core::store::{MemStore, Op, Store};
-use qmgr_core::transport::{FetchObserver, FetchOutcome, FetchRequest, TransferError, Transport};
+use qmgr_core::transport::{CancelFlag, FetchObserver, FetchOutcome, FetchRequest, TransferError, Transport};
 use qmgr_core::{Callback, Error, FileSpec, Group, Guid, HResult, Job, Manager, Result};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -19,10 +31,20 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-/// Deadline of every condition wait: generous, so that a loaded machine never fails a test.
+/// Deadline of every condition wait (real time): generous, so that a loaded machine never
+/// fails a test.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
-/// Polls `cond` every 2 ms until it holds; panics with `what` after [`DEADLINE`].
+/// The `min_retry_delay_ms` that [`open`] and [`open_on`] set (its floor).
+pub const MIN_RETRY: Duration = Duration::from_millis(100);
+
+/// `n` milliseconds.
+pub const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Polls `cond` every 2 ms until it holds; panics with `what` after [`DEADLINE`]. (Waiting for
+/// something to happen, never for time to pass: the engine's time is the manual clock.)
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + DEADLINE;
     while !cond() {
@@ -91,8 +113,9 @@ pub struct Script {
     pub ranges: bool,
     /// Bytes are delivered only as [`Fake::allow`] allows them.
     pub gated: bool,
-    /// Sleep before each chunk (a trickling server).
-    pub delay: Option<Duration>,
+    /// Each chunk takes this long: the fake advances the manual clock by it before the chunk
+    /// (a trickling server, in test time).
+    pub tick: Option<Duration>,
     /// Failures of the next attempts, in order: (bytes delivered first, the error).
     pub failures: VecDeque<(u64, TransferError)>,
     /// `commit` of this URL's temporary file fails with this error.
@@ -112,7 +135,7 @@ impl Script {
             last_modified: None,
             ranges: true,
             gated: false,
-            delay: None,
+            tick: None,
             failures: VecDeque::new(),
             commit_error: None,
             hold_cancel: false,
@@ -130,8 +153,8 @@ impl Script {
         self.report_size = false;
         self
     }
-    pub fn delay(mut self, d: Duration) -> Script {
-        self.delay = Some(d);
+    pub fn tick(mut self, d: Duration) -> Script {
+        self.tick = Some(d);
         self
     }
     pub fn fail(mut self, after: u64, e: TransferError) -> Script {
@@ -166,6 +189,7 @@ pub struct Request {
     pub credentials: Option<(String, String)>,
     /// Rate of the limiter handed to the transfer (bytes/s, 0 = unlimited).
     pub rate: u64,
+    /// When the engine made the request, on the manual clock.
     pub at: Instant,
 }
 
@@ -195,6 +219,9 @@ pub enum Ended {
     Failed,
 }
 
+/// What [`Fake::still_running`] learnt from a waiting fetch.
+const CANCEL_SEEN: u64 = u64::MAX;
+
 #[derive(Default)]
 struct FakeState {
     scripts: HashMap<String, Script>,
@@ -209,13 +236,24 @@ struct FakeState {
     running: usize,
     max_running: usize,
     configured: Vec<Options>,
+    /// Per URL: (ordinal of its latest fetch, 1-based; the last position the engine's observer
+    /// has returned from, `on_start` included).
+    observed: HashMap<String, (usize, u64)>,
+    /// [`Fake::still_running`] round: the latest one asked, and per URL the latest one its
+    /// waiting fetch answered ([`CANCEL_SEEN`] once it saw its cancel flag raised).
+    sync_round: u64,
+    synced: HashMap<String, u64>,
 }
 
 /// The scriptable transport. Unknown URLs answer a fatal 404.
-#[derive(Default)]
+///
+/// It also carries the test's [`ManualClock`] (request times are read from it) and counts the
+/// scheduler's passes (through the store wrapper the `open*` helpers install).
 pub struct Fake {
     st: Mutex<FakeState>,
     cv: Condvar,
+    clock: Arc<ManualClock>,
+    passes: AtomicUsize,
 }
 
 /// Decrements the running counters when a fetch ends, however it ends.
@@ -238,11 +276,31 @@ impl Drop for Running<'_> {
 
 impl Fake {
     pub fn new() -> Arc<Fake> {
-        Arc::new(Fake::default())
+        Arc::new(Fake {
+            st: Mutex::new(FakeState::default()),
+            cv: Condvar::new(),
+            clock: ManualClock::new(),
+            passes: AtomicUsize::new(0),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, FakeState> {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The manual clock of the managers opened on this fake.
+    pub fn clock(&self) -> Arc<ManualClock> {
+        self.clock.clone()
+    }
+
+    /// The manual clock's current instant.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// Scheduler passes so far (each calls `Store::changed_by_others` once).
+    pub fn passes(&self) -> usize {
+        self.passes.load(Ordering::SeqCst)
     }
 
     /// Serves `url` with `script` (replacing an earlier script).
@@ -350,16 +408,58 @@ impl Fake {
         wait_until(&format!("{url} is requested {n} times"), || self.requests_for(url).len() >= n);
     }
 
+    /// Waits until the engine has taken in the start of the `n`-th fetch of `url` (its
+    /// observer returned from `on_start`: sizes known, active time counting).
+    pub fn wait_started(&self, url: &str, n: usize) {
+        wait_until(&format!("fetch {n} of {url} has started"), || {
+            self.lock().observed.get(url).is_some_and(|&(ord, _)| ord >= n)
+        });
+    }
+
+    /// Waits until the engine has taken in `pos` bytes of the latest fetch of `url` (its
+    /// observer returned from `on_progress(pos)`: mirrored, thresholds and checkpoint decided).
+    pub fn wait_reported(&self, url: &str, pos: u64) {
+        wait_until(&format!("the engine took in {pos} bytes of {url}"), || {
+            let st = self.lock();
+            let latest = st.requests.iter().filter(|r| r.url == url).count();
+            st.observed.get(url).is_some_and(|&(ord, p)| ord == latest && p >= pos)
+        });
+    }
+
     /// Waits until no fetch of `url` runs.
     pub fn wait_idle(&self, url: &str) {
         wait_until(&format!("no fetch of {url} runs"), || self.active(url) == 0);
     }
 
-    /// Takes up to `want` bytes of `url`, waiting for the gate; `None` when cancelled.
-    fn take(&self, url: &str, want: u64, cancel: &qmgr_core::transport::CancelFlag) -> Option<u64> {
+    /// Asks the running fetch of `url` — gated and waiting for bytes — to look at its cancel
+    /// flag once more: true when it did and found it lowered (the engine has not asked it to
+    /// stop), false when it found it raised. Deterministic: it waits for the fetch's answer.
+    pub fn still_running(&self, url: &str) -> bool {
+        let end = Instant::now() + DEADLINE;
+        let mut st = self.lock();
+        st.sync_round += 1;
+        let round = st.sync_round;
+        self.cv.notify_all();
+        loop {
+            match st.synced.get(url) {
+                Some(&CANCEL_SEEN) => return false,
+                Some(&r) if r >= round => return true,
+                _ => {}
+            }
+            assert!(Instant::now() < end, "no waiting fetch of {url} answered");
+            st = self.cv.wait_timeout(st, Duration::from_millis(5)).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Takes up to `want` bytes of `url`, waiting for the gate; `None` when cancelled. While
+    /// it waits, `heartbeat` runs every poll (outside the fake's lock), as a real transport
+    /// reports a stalled transfer (`FetchObserver::on_progress` contract).
+    fn take(&self, url: &str, want: u64, cancel: &CancelFlag, heartbeat: &mut dyn FnMut()) -> Option<u64> {
         let mut st = self.lock();
         loop {
             if cancel.is_cancelled() {
+                st.synced.insert(url.to_string(), CANCEL_SEEN);
+                self.cv.notify_all();
                 return None;
             }
             let gated = st.scripts.get(url).is_some_and(|s| s.gated);
@@ -372,7 +472,16 @@ impl Fake {
                 *budget -= n;
                 return Some(n);
             }
+            // Waiting: answer the latest `still_running` round (the cancel flag is lowered).
+            let round = st.sync_round;
+            if st.synced.insert(url.to_string(), round) != Some(round) {
+                self.cv.notify_all();
+            }
+            // Real-time poll of the cancel flag, as a transport does (the flag has no waker).
             st = self.cv.wait_timeout(st, Duration::from_millis(5)).unwrap_or_else(|e| e.into_inner()).0;
+            drop(st);
+            heartbeat();
+            st = self.lock();
         }
     }
 
@@ -389,8 +498,16 @@ impl Fake {
     }
 
     fn end(&self, url: &str, how: Ended, outcome: FetchOutcome) -> FetchOutcome {
-        self.lock().ended.push((url.to_string(), how, Instant::now()));
+        let now = self.clock.now();
+        self.lock().ended.push((url.to_string(), how, now));
         outcome
+    }
+
+    /// Records that the engine's observer returned from the call for position `pos` of fetch
+    /// `ord` of `url`.
+    fn observed(&self, url: &str, ord: usize, pos: u64) {
+        self.lock().observed.insert(url.to_string(), (ord, pos));
+        self.cv.notify_all();
     }
 }
 
@@ -443,8 +560,10 @@ impl Transport for Fake {
             foreground: req.foreground,
             credentials: req.credentials.map(|c| (c.user.clone(), c.password.clone())),
             rate: req.rate_limiter.rate(),
-            at: Instant::now(),
+            at: self.clock.now(),
         });
+        let ord = st.requests.iter().filter(|r| r.url == url).count();
+        st.synced.remove(&url);
         st.running += 1;
         st.max_running = st.max_running.max(st.running);
         *st.active.entry(url.clone()).or_default() += 1;
@@ -470,6 +589,7 @@ impl Transport for Fake {
         st.temps.insert(temp.clone(), Temp { url: url.clone(), len: start, owner: id });
         drop(st);
         observer.on_start(start, &validators);
+        self.observed(&url, ord, start);
         let mut pos = start;
         let mut sent = 0u64;
         while pos < script.size {
@@ -477,10 +597,10 @@ impl Transport for Fake {
             if let Some((after, _)) = &failure {
                 want = want.min(after - sent);
             }
-            if let Some(d) = script.delay {
-                std::thread::sleep(d);
+            if let Some(d) = script.tick {
+                self.clock.advance(d);
             }
-            let Some(n) = self.take(&url, want, req.cancel) else {
+            let Some(n) = self.take(&url, want, req.cancel, &mut || observer.on_progress(pos)) else {
                 return self.cancelled(&url, script.hold_cancel);
             };
             pos += n;
@@ -489,6 +609,7 @@ impl Transport for Fake {
                 t.len = pos;
             }
             observer.on_progress(pos);
+            self.observed(&url, ord, pos);
             if let Some((after, e)) = &failure {
                 if sent >= *after {
                     return self.end(&url, Ended::Failed, FetchOutcome::Failed(e.clone()));
@@ -531,7 +652,7 @@ impl Transport for Fake {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Store that outlives its manager
+// Stores
 // ---------------------------------------------------------------------------------------------
 
 /// A [`MemStore`] shared between managers (reopen), with a switch that makes writes fail.
@@ -566,22 +687,58 @@ impl Store for SharedStore {
     }
 }
 
+/// Wraps a manager's store to count the scheduler's passes into its fake: every pass asks the
+/// store once whether others changed the queue, with the manager's state locked.
+struct PassCounter {
+    store: Box<dyn Store>,
+    fake: Arc<Fake>,
+}
+
+impl Store for PassCounter {
+    fn load(&mut self) -> Result<QueueImage> {
+        self.store.load()
+    }
+    fn apply(&mut self, ops: &[Op]) -> Result<()> {
+        self.store.apply(ops)
+    }
+    fn try_lock_transfers(&mut self) -> Result<bool> {
+        self.store.try_lock_transfers()
+    }
+    fn changed_by_others(&mut self) -> Result<bool> {
+        self.fake.passes.fetch_add(1, Ordering::SeqCst);
+        self.store.changed_by_others()
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Manager helpers
 // ---------------------------------------------------------------------------------------------
 
-/// A manager on an in-memory store and a fake transport, retrying after 100 ms (the floor).
+/// A manager on an in-memory store and a fake transport (with its manual clock), retrying
+/// after [`MIN_RETRY`] (the floor).
 pub fn open() -> (Manager, Arc<Fake>) {
     let fake = Fake::new();
     let mgr = open_on(Box::new(MemStore::new()), &fake);
     (mgr, fake)
 }
 
-/// A manager on `store` and `fake`, retrying after 100 ms.
+/// A manager on `store` and `fake` (with its manual clock), retrying after [`MIN_RETRY`].
 pub fn open_on(store: Box<dyn Store>, fake: &Arc<Fake>) -> Manager {
-    let mgr = Manager::open(Path::new(""), store, fake.clone()).expect("open");
-    mgr.set_option("min_retry_delay_ms", "100").expect("min_retry_delay_ms");
+    let mgr = open_plain(store, fake);
+    mgr.set_option("min_retry_delay_ms", &MIN_RETRY.as_millis().to_string()).expect("min_retry_delay_ms");
     mgr
+}
+
+/// A manager on `store` and `fake` (with its manual clock), with the store's options as they
+/// are (the defaults for a new store).
+pub fn open_plain(store: Box<dyn Store>, fake: &Arc<Fake>) -> Manager {
+    let store = Box::new(PassCounter { store, fake: fake.clone() });
+    Manager::open_with_clock(Path::new(""), store, fake.clone(), fake.clock()).expect("open")
+}
+
+/// Lets one group transfer at a time (what [`idle_fence`] needs).
+pub fn one_slot(mgr: &Manager) {
+    mgr.set_option("max_active_groups", "1").expect("max_active_groups");
 }
 
 /// A suspended group with one job holding `files` (each served by `fake` with its script).
@@ -611,6 +768,62 @@ pub fn settle(g: &Group) -> u32 {
     let (done, word) = g.wait(Some(DEADLINE)).expect("wait");
     assert!(done, "group still running after {DEADLINE:?} (status {word:#x})");
     word
+}
+
+/// Waits until `j` has counted `n` failed attempts: the last failure is recorded and, when it
+/// was transient, its retry scheduled (from the clock's current time).
+pub fn wait_retries(j: &Job, n: u32) {
+    wait_until(&format!("{n} failed attempts are counted"), || j.status().unwrap().num_of_retries >= n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fences: proofs of what the engine has done (and not done) at the clock's current time
+// ---------------------------------------------------------------------------------------------
+
+/// Proof that the scheduler has made a whole pass that started after this call: it saw the
+/// queue and the clock as they are now, and whatever it decided (starting a transfer, asking
+/// one to stop) is done. Kicks it with a zero advance of the clock, waits for the pass to ask
+/// the store for changes (done with the state locked), then takes the state lock itself.
+pub fn sched_pass(mgr: &Manager, fake: &Fake) {
+    let before = fake.passes();
+    fake.clock.advance(Duration::ZERO);
+    wait_until("the scheduler makes a pass", || fake.passes() > before);
+    mgr.get_option("max_active_groups").expect("the state lock");
+}
+
+/// Proof that, at the clock's current time, no transfer runs and none is due: with one slot
+/// ([`one_slot`]), a fresh group ranked last (priority low, created last) runs only once no
+/// other group holds the slot and no other group is ready to run. Returns once it completed
+/// (it is then cancelled). Whatever a test expects not to have started yet at this time
+/// (a retry before its delay) would have had to run first, so its absence is then certain;
+/// and every transfer that was stopping has ended.
+pub fn idle_fence(mgr: &Manager, fake: &Fake) {
+    assert_eq!(mgr.get_option("max_active_groups").unwrap(), "1", "idle_fence needs one_slot");
+    let name = format!("idle-fence-{}", guid());
+    let (g, _) = group_with(mgr, fake, vec![(&name, Script::new(1))]);
+    g.set_prop(PropId::Priority, PropValue::Int(2)).unwrap();
+    g.resume().unwrap();
+    assert_eq!(settle(&g), 0x140, "the idle fence transfers");
+    g.cancel().unwrap();
+}
+
+/// Checks that the next attempt of `name` comes exactly `delay` after its last one: advances
+/// the clock to 1 ms before, proves with [`idle_fence`] that nothing started, then advances the
+/// last millisecond and waits for the attempt. The last attempt must have failed already
+/// ([`wait_retries`]); the manager needs [`one_slot`].
+pub fn expect_retry_after(mgr: &Manager, fake: &Fake, name: &str, delay: Duration) {
+    let before = fake.requests_for(&url(name));
+    let last = before.last().expect("an earlier attempt").at;
+    let due = last + delay;
+    let now = fake.now();
+    assert!(due > now, "the retry of {name} is due in the future ({delay:?} after the last attempt)");
+    fake.clock.advance(due - now - ms(1));
+    idle_fence(mgr, fake);
+    assert_eq!(fake.requests_for(&url(name)).len(), before.len(), "{name} retried before {delay:?}");
+    fake.clock.advance(ms(1));
+    fake.wait_requests(&url(name), before.len() + 1);
+    let at = fake.requests_for(&url(name))[before.len()].at;
+    assert_eq!(at - last, delay, "{name} retried {:?} after its last attempt", at - last);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -643,7 +856,9 @@ pub type StatusHook = Box<dyn FnMut(&Group, Option<&Job>, &Call) -> HResult + Se
 /// dropped).
 #[derive(Default)]
 pub struct Log {
-    calls: Mutex<Vec<(Instant, ThreadId, Call)>>,
+    /// The clock whose time each call records ([`Log::clocked`]).
+    clock: Option<Arc<ManualClock>>,
+    calls: Mutex<Vec<(Option<Instant>, ThreadId, Call)>>,
     /// Answers of the next `on_status` calls (then `S_OK`).
     pub status_answers: Mutex<VecDeque<HResult>>,
     /// Answer of every progress call.
@@ -661,6 +876,11 @@ impl Log {
         Arc::new(Log::default())
     }
 
+    /// A log that records the time of each call on `clock` ([`Log::times`]).
+    pub fn clocked(clock: &Arc<ManualClock>) -> Arc<Log> {
+        Arc::new(Log { clock: Some(clock.clone()), ..Log::default() })
+    }
+
     /// A new callback object recording into this log.
     pub fn recorder(self: &Arc<Log>) -> Arc<dyn Callback> {
         Arc::new(Recorder { log: self.clone() })
@@ -674,8 +894,14 @@ impl Log {
         self.calls.lock().unwrap().iter().map(|(_, _, c)| c.clone()).collect()
     }
 
-    pub fn timed_calls(&self) -> Vec<(Instant, ThreadId, Call)> {
-        self.calls.lock().unwrap().clone()
+    /// The clock time of each call (a [`Log::clocked`] log).
+    pub fn times(&self) -> Vec<Instant> {
+        self.calls.lock().unwrap().iter().map(|(t, _, _)| t.expect("a clocked log")).collect()
+    }
+
+    /// The thread of each call.
+    pub fn threads(&self) -> Vec<ThreadId> {
+        self.calls.lock().unwrap().iter().map(|(_, t, _)| *t).collect()
     }
 
     pub fn statuses(&self) -> Vec<Call> {
@@ -701,7 +927,8 @@ impl Log {
     }
 
     fn record(&self, call: Call) {
-        self.calls.lock().unwrap().push((Instant::now(), std::thread::current().id(), call));
+        let at = self.clock.as_ref().map(|c| c.now());
+        self.calls.lock().unwrap().push((at, std::thread::current().id(), call));
     }
 
     fn enter(&self) {
@@ -785,10 +1012,12 @@ impl Callback for Recorder {
     }
 }
 
-/// Proof that every notification queued before it has been delivered: the notifier delivers
-/// in event order over all groups, so once a fresh group's fatal error reaches `log`, every
-/// earlier deliverable event has been delivered too (to whichever callback). The fence group
-/// has its own log and is cancelled afterwards.
+/// Proof that every notification deliverable at the clock's current time has been delivered,
+/// and every earlier answer recorded (a refusal's re-delivery time is set): the notifier
+/// delivers one at a time in event order over all groups, so once a fresh group's fatal error
+/// reaches its own log, every earlier deliverable event has been delivered too (to whichever
+/// callback) and settled. The fence group is cancelled afterwards. It needs a free transfer
+/// slot.
 pub fn fence(mgr: &Manager, fake: &Fake) {
     let log = Log::new();
     let name = format!("fence-{}", guid());
