@@ -1,7 +1,8 @@
-//! `qmgr resume`, `suspend`, `cancel`, `wait` and `serve`: controlling groups and the queue.
+//! `qmgr resume`, `suspend`, `cancel`, `cancel-job`, `foreground`, `wait` and `serve`:
+//! controlling groups, jobs and the queue.
 
 use crate::exit::{CmdResult, Exit, Failure};
-use crate::queue::{Queue, QueueTarget};
+use crate::queue::{parse_guid, Queue, QueueTarget};
 use crate::watch::{self, Ended};
 use qmgr_core::Group;
 use std::time::Duration;
@@ -45,6 +46,37 @@ pub fn cancel(queue: &Queue, text: &str) -> CmdResult {
     let group = queue.group(text)?;
     group.cancel()?;
     println!("cancelled group {}", group.id());
+    Ok(Exit::Success)
+}
+
+/// `qmgr cancel-job JOB`: removes one job from whichever group holds it; its finished files
+/// stay, its partial data is deleted, the group goes on with its next job (DECISIONS D1).
+///
+/// Errors (exit 2): bad GUID, no group has that job.
+pub fn cancel_job(queue: &Queue, text: &str) -> CmdResult {
+    let (group, job) = queue.find_job(text)?;
+    job.cancel()?;
+    println!("cancelled job {} of group {}", job.id(), group.id());
+    Ok(Exit::Success)
+}
+
+/// `qmgr foreground GROUP [--job JOB]`: `SwitchToForeground` of the group, or of one of its
+/// jobs (which makes the group foreground too). Sticky (DECISIONS D1).
+///
+/// Errors (exit 2): bad GUID, unknown group, the group has no such job.
+pub fn foreground(queue: &Queue, text: &str, job: Option<&str>) -> CmdResult {
+    let group = queue.group(text)?;
+    match job {
+        Some(job) => {
+            let job = group.get_job(parse_guid(job)?)?;
+            job.switch_to_foreground()?;
+            println!("job {} of group {} is in the foreground", job.id(), group.id());
+        }
+        None => {
+            group.switch_to_foreground()?;
+            println!("group {} is in the foreground", group.id());
+        }
+    }
     Ok(Exit::Success)
 }
 

@@ -103,17 +103,19 @@ fn plan(args: &GetArgs) -> Result<Vec<FileSpec>, Failure> {
     args.urls
         .iter()
         .map(|url| {
-            let name = file_name_from_url(url).map_err(Failure::usage)?;
+            let name = file_name_from_url(url).map_err(|e| Failure::usage(format!("{e}; use --output FILE")))?;
             spec(url, &dir.join(name))
         })
         .collect()
 }
 
-fn absolute(path: &Path) -> Result<PathBuf, Failure> {
+/// `path` made absolute against the current directory (not resolving links).
+pub fn absolute(path: &Path) -> Result<PathBuf, Failure> {
     std::path::absolute(path).map_err(|e| Failure::usage(format!("cannot make {} absolute: {e}", path.display())))
 }
 
-fn spec(url: &str, path: &Path) -> Result<FileSpec, Failure> {
+/// The file to add: `url` into `path` (which must be UTF-8).
+pub fn spec(url: &str, path: &Path) -> Result<FileSpec, Failure> {
     let local_path =
         path.to_str().ok_or_else(|| Failure::usage(format!("local path {} is not UTF-8", path.display())))?;
     Ok(FileSpec { url: url.to_string(), local_path: local_path.to_string(), size_hint: 0 })
@@ -137,9 +139,7 @@ fn create(queue: &Queue, files: &[FileSpec]) -> Result<Group, Failure> {
     match filled() {
         Ok(()) => Ok(group),
         Err(e) => {
-            if let Err(c) = group.cancel() {
-                log::warn!("cancelling group {}: {c}", group.id());
-            }
+            crate::queue::cancel_quietly(&group);
             Err(e.into())
         }
     }

@@ -1,20 +1,26 @@
 //! # qmgr — the command line of the qmgr download queue
 //!
 //! The Linux counterpart of `bitsadmin`: download files through the persistent qmgr queue
-//! (`qmgr get`), and list, inspect and control the queue's groups (`list`, `info`, `resume`,
-//! `suspend`, `cancel`, `wait`, `serve`). It uses the Rust API of `qmgr-core` only, composed
-//! with the SQLite store of `qmgr-store` and the HTTP transport of `qmgr-net`
-//! (DESIGN "Layers").
+//! (`qmgr get`); build groups step by step (`create`, `add`, `set`); list, inspect and
+//! follow them (`list`, `info`, `monitor`, `wait`); control them (`resume`, `suspend`,
+//! `cancel`, `cancel-job`, `foreground`); set the queue's options (`option`); and run the
+//! queue as a service (`serve`). Every operation of the C API is reachable. It uses the Rust
+//! API of `qmgr-core` only, composed with the SQLite store of `qmgr-store` and the HTTP
+//! transport of `qmgr-net` (DESIGN "Layers").
 //!
 //! Exit codes are those of [`exit::Exit`]: 0 success, 1 transfer failed, 2 usage or bad
 //! input, 3 interrupted, 4 queue unavailable, 5 `wait` timed out.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod add;
 mod control;
 mod exit;
 mod get;
+mod monitor;
 mod names;
+mod options;
+mod props;
 mod queue;
 mod show;
 mod watch;
@@ -23,11 +29,12 @@ use clap::{Parser, Subcommand};
 use exit::CmdResult;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Exit codes, printed at the end of `--help`.
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success
+  0  success (serve, monitor: stopped by Ctrl-C)
   1  transfer failed (the group stays in the queue, in ERROR)
   2  usage error or bad input (bad URL, unknown group, refused by the queue)
   3  interrupted (Ctrl-C, or the group was suspended or cancelled by another command)
@@ -69,6 +76,55 @@ Each file is named after the last segment of its URL's path (percent-decoded), i
 (default: the current directory). Ctrl-C suspends the group and prints how to resume it.")]
     Get(get::GetArgs),
 
+    /// Create an empty group (SUSPENDED) and print its GUID; then `add` files and `resume` it.
+    #[command(after_help = "\
+Examples:
+  G=$(qmgr create --name nightly --priority low)
+  qmgr add $G https://example.com/a.iso ~/Downloads/a.iso
+  qmgr resume $G
+  qmgr create --name share --protocol smb --notify-flags group_done --json
+  qmgr create --user alice --password-env QMGR_PASSWORD   # the password is in $QMGR_PASSWORD
+
+Passwords are never taken from the command line: --password-env VAR reads the environment
+variable VAR, --password-prompt asks on the terminal without echo.")]
+    Create {
+        /// The group's properties.
+        #[command(flatten)]
+        props: props::PropArgs,
+        /// Print the new group as `qmgr info --json` does, instead of its GUID.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Add files to a group, in a new job (printing its GUID) or in an existing one.
+    #[command(after_help = "\
+Examples:
+  qmgr add {3f2c6a8e-0d4e-4c57-9a41-0a3c2f1e7b11} https://example.com/a.iso /data/a.iso
+  qmgr add $G https://example.com/b.iso https://example.com/c.iso ~/Downloads/ --json
+  qmgr add $G --job $JOB https://example.com/d.iso ~/Downloads/
+  printf '%s\\n' 'https://example.com/e.iso /data/e.iso' | qmgr add $G --from -
+
+The group must be suspended or in ERROR (not running or complete); the files of one call
+are added all or nothing. Groups with --protocol smb take file:// URLs.")]
+    Add(add::AddArgs),
+
+    /// Change properties of a group (any state but cancelled).
+    #[command(after_help = "\
+Examples:
+  qmgr set {3f2c6a8e-0d4e-4c57-9a41-0a3c2f1e7b11} --name renamed --priority high
+  qmgr set $G --progress-percent 10 --notify-flags job_done,group_done
+  qmgr set $G --user alice --password-prompt
+
+All or nothing: when the queue refuses one value, the others are not changed. Read the
+properties with `qmgr info`.")]
+    Set {
+        /// Group GUID (braces optional).
+        group: String,
+        /// The properties to change.
+        #[command(flatten)]
+        props: props::PropArgs,
+    },
+
     /// List the queue's groups, one line per group in creation order.
     #[command(after_help = "\
 Examples:
@@ -91,6 +147,27 @@ Examples:
         /// Group GUID (braces optional).
         group: String,
         /// Print a JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Show the groups live (GUID, name, state, bytes, percent, a bar) until Ctrl-C.
+    #[command(after_help = "\
+Examples:
+  qmgr monitor
+  qmgr monitor --interval 5000
+  qmgr monitor --json --count 10 --interval 500 > progress.jsonl
+
+On a terminal the table is redrawn in place; otherwise it is printed again at each refresh.
+While it runs, the queue's transfers run in this process unless another one serves them.")]
+    Monitor {
+        /// Milliseconds between refreshes (at least 10).
+        #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
+        interval: u64,
+        /// Stop after N refreshes.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+        /// Print one JSON object per refresh, one per line.
         #[arg(long)]
         json: bool,
     },
@@ -129,8 +206,40 @@ Example:
         group: String,
     },
 
-    /// Wait for a group to complete, fail or be suspended, showing progress (and running
-    /// its transfers while no other process does).
+    /// Cancel one job, in whichever group holds it.
+    ///
+    /// Its finished files stay, its partial data is deleted, and the group goes on with its
+    /// next job.
+    #[command(
+        name = "cancel-job",
+        after_help = "\
+Example:
+  qmgr cancel-job {8d1f0c2e-5b7a-4e93-b1c4-2f6e9a0d3c55}"
+    )]
+    CancelJob {
+        /// Job GUID (braces optional).
+        job: String,
+    },
+
+    /// Switch a group, or one of its jobs, to the foreground.
+    ///
+    /// A foreground group is scheduled first and never rate-limited; a foreground job makes
+    /// its group foreground too. It cannot be switched back.
+    #[command(after_help = "\
+Examples:
+  qmgr foreground {3f2c6a8e-0d4e-4c57-9a41-0a3c2f1e7b11}
+  qmgr foreground $G --job {8d1f0c2e-5b7a-4e93-b1c4-2f6e9a0d3c55}")]
+    Foreground {
+        /// Group GUID (braces optional).
+        group: String,
+        /// Switch this job of the group instead.
+        #[arg(long, value_name = "JOB")]
+        job: Option<String>,
+    },
+
+    /// Wait for a group to complete, fail or be suspended, showing progress.
+    ///
+    /// Runs the queue's transfers while no other process does.
     #[command(after_help = "\
 Examples:
   qmgr wait {3f2c6a8e-0d4e-4c57-9a41-0a3c2f1e7b11}
@@ -146,8 +255,31 @@ Ctrl-C stops waiting and leaves the group as it is.")]
         timeout: Option<f64>,
     },
 
-    /// Run the queue's transfers until stopped (Ctrl-C, SIGTERM): the background service,
-    /// e.g. as a systemd user unit.
+    /// List the queue's options with their values, show one, or set one.
+    #[command(after_help = "\
+Examples:
+  qmgr option
+  qmgr option max_active_groups
+  qmgr option background_rate_limit 1000000
+  qmgr option --json
+
+Options: max_active_groups, min_retry_delay_ms, no_progress_timeout_ms,
+background_rate_limit (bytes/s, 0 = unlimited), connect_timeout_ms, read_timeout_ms,
+user_agent, proxy, ca_file, allow_credentials_over_http (0 or 1). They are stored in the
+queue and apply to every process using it.")]
+    Option {
+        /// Option name (all options when left out).
+        name: Option<String>,
+        /// New value (the option is shown when left out).
+        value: Option<String>,
+        /// Print a JSON object (option name → value) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Run the queue's transfers until Ctrl-C or SIGTERM: the background service.
+    ///
+    /// For example as a systemd user unit (see the README).
     #[command(after_help = "\
 Example:
   qmgr serve &
@@ -174,12 +306,23 @@ fn run(cli: Cli) -> CmdResult {
     let target = queue::QueueTarget::new(cli.queue);
     match cli.command {
         Command::Get(args) => get::run(&target, args),
+        Command::Create { props, json } => props::create(&target.open()?, &props, json),
+        Command::Add(args) => add::add(&target.open()?, &args),
+        Command::Set { group, props } => props::set(&target.open()?, &group, &props),
         Command::List { json } => show::list(&target.open()?, json),
         Command::Info { group, json } => show::info(&target.open()?, &group, json),
+        Command::Monitor { interval, count, json } => {
+            monitor::monitor(&target, Duration::from_millis(interval), count, json)
+        }
         Command::Resume { group, wait } => control::resume(&target, &group, wait),
         Command::Suspend { group } => control::suspend(&target.open()?, &group),
         Command::Cancel { group } => control::cancel(&target.open()?, &group),
+        Command::CancelJob { job } => control::cancel_job(&target.open()?, &job),
+        Command::Foreground { group, job } => control::foreground(&target.open()?, &group, job.as_deref()),
         Command::Wait { group, timeout } => control::wait(&target, &group, timeout),
+        Command::Option { name, value, json } => {
+            options::option(&target.open()?, name.as_deref(), value.as_deref(), json)
+        }
         Command::Serve => control::serve(&target),
     }
 }

@@ -20,7 +20,7 @@ pub fn file_name_from_url(url: &str) -> Result<String, String> {
     if unsafe_name {
         return Err(format!(
             "cannot name a file after URL \"{shown}\": the last segment of its path, \"{name}\", \
-             is not a usable file name; use --output FILE"
+             is not a usable file name"
         ));
     }
     Ok(name)

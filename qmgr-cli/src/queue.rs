@@ -1,7 +1,7 @@
 //! Opening the queue: the composition of `qmgr-core`, `qmgr-store` and `qmgr-net`.
 
 use crate::exit::Failure;
-use qmgr_core::{Group, Guid, Manager};
+use qmgr_core::{Error, Group, Guid, Job, Manager};
 use std::path::PathBuf;
 
 /// Which queue the command works on: `--queue DIR`, else the default directory
@@ -58,8 +58,37 @@ impl Queue {
     /// Errors (exit code 2): not a GUID (`E_INVALIDARG`), no such group
     /// (`QM_E_ITEM_NOT_FOUND`).
     pub fn group(&self, text: &str) -> Result<Group, Failure> {
-        let id = Guid::parse(text.trim())?;
-        Ok(self.manager.get_group(id)?)
+        Ok(self.manager.get_group(parse_guid(text)?)?)
+    }
+
+    /// The job named by `text` (a GUID) and its group, found by enumerating the groups.
+    ///
+    /// Errors (exit code 2): not a GUID (`E_INVALIDARG`), no group holds such a job
+    /// (`QM_E_ITEM_NOT_FOUND`).
+    pub fn find_job(&self, text: &str) -> Result<(Group, Job), Failure> {
+        let id = parse_guid(text)?;
+        for group_id in self.manager.enum_groups(0)? {
+            let Ok(group) = self.manager.get_group(group_id) else { continue };
+            if let Ok(job) = group.get_job(id) {
+                return Ok((group, job));
+            }
+        }
+        Err(Error::not_found(format!("no group of the queue has a job {id}")).into())
+    }
+}
+
+/// A GUID given on the command line (braces optional, surrounding spaces ignored).
+///
+/// Errors (exit code 2): `E_INVALIDARG` naming the text.
+pub fn parse_guid(text: &str) -> Result<Guid, Failure> {
+    Ok(Guid::parse(text.trim())?)
+}
+
+/// Cancels a group this command created but could not finish setting up, so that nothing
+/// half-made stays in the queue; a failure is only logged (the original error matters).
+pub fn cancel_quietly(group: &Group) {
+    if let Err(e) = group.cancel() {
+        log::warn!("cancelling group {}: {e}", group.id());
     }
 }
 

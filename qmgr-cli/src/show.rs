@@ -1,6 +1,7 @@
-//! `qmgr list` and `qmgr info`: what the queue holds, as text or JSON.
+//! `qmgr list` and `qmgr info`: what the queue holds, as text or JSON (and the group
+//! summaries and JSON objects that `monitor`, `create` and `add` reuse).
 
-use crate::exit::{CmdResult, Exit};
+use crate::exit::{CmdResult, Exit, Failure};
 use crate::queue::Queue;
 use crate::watch::{win32_as_hresult, win32_text};
 use qmgr_core::hresult::{describe, QM_E_INVALID_STATE};
@@ -8,16 +9,22 @@ use qmgr_core::model::{notify, progress, protocol, status, GroupState, PropId, P
 use qmgr_core::{Error, Group, Guid, Job};
 use serde_json::{json, Value};
 
-/// One group as `qmgr list` shows it.
+/// One group as `qmgr list` and `qmgr monitor` show it.
 #[derive(Debug)]
-struct Summary {
-    id: Guid,
-    state: GroupState,
+pub struct Summary {
+    /// The group's GUID.
+    pub id: Guid,
+    /// Its state.
+    pub state: GroupState,
     status: u32,
-    done: u64,
-    total: Option<u64>,
-    percent: u32,
-    display_name: String,
+    /// Bytes done.
+    pub done: u64,
+    /// Total bytes, `None` while unknown.
+    pub total: Option<u64>,
+    /// `GetProgress(QM_PROGRESS_PERCENT_DONE)`.
+    pub percent: u32,
+    /// Display name.
+    pub display_name: String,
     jobs: usize,
 }
 
@@ -42,7 +49,7 @@ impl Summary {
     }
 
     /// `{id, state, status, bytes_done, bytes_total, percent, display_name, jobs}`.
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         json!({
             "id": self.id.to_string(),
             "state": self.state.name(),
@@ -59,18 +66,7 @@ impl Summary {
 /// `qmgr list [--json]`: the groups in creation order, one line each (GUID, state, bytes
 /// done/total, percent, display name), or a JSON array of [`Summary::json`] objects.
 pub fn list(queue: &Queue, as_json: bool) -> CmdResult {
-    let mut rows = Vec::new();
-    for id in queue.manager.enum_groups(0)? {
-        // A group cancelled since the snapshot is skipped.
-        let Ok(group) = queue.manager.get_group(id) else {
-            continue;
-        };
-        match Summary::of(&group) {
-            Ok(s) => rows.push(s),
-            Err(e) if e.hr == QM_E_INVALID_STATE => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let rows = summaries(queue)?;
     if as_json {
         let all: Vec<Value> = rows.iter().map(Summary::json).collect();
         println!("{}", pretty(&Value::Array(all)));
@@ -90,6 +86,23 @@ pub fn list(queue: &Queue, as_json: bool) -> CmdResult {
     Ok(Exit::Success)
 }
 
+/// The summaries of the live groups, in creation order (groups cancelled meanwhile are
+/// skipped).
+pub fn summaries(queue: &Queue) -> Result<Vec<Summary>, Failure> {
+    let mut rows = Vec::new();
+    for id in queue.manager.enum_groups(0)? {
+        let Ok(group) = queue.manager.get_group(id) else {
+            continue;
+        };
+        match Summary::of(&group) {
+            Ok(s) => rows.push(s),
+            Err(e) if e.hr == QM_E_INVALID_STATE => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(rows)
+}
+
 /// `qmgr info GROUP [--json]`: properties, status, progress, jobs and files of one group.
 pub fn info(queue: &Queue, text: &str, as_json: bool) -> CmdResult {
     let group = queue.group(text)?;
@@ -102,7 +115,8 @@ pub fn info(queue: &Queue, text: &str, as_json: bool) -> CmdResult {
     Ok(Exit::Success)
 }
 
-fn pretty(v: &Value) -> String {
+/// `v` as indented JSON (keys in alphabetical order).
+pub fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).expect("a serde_json::Value always serializes")
 }
 
@@ -145,7 +159,8 @@ const JOB_BITS: &[(u32, &str)] = &[
     (status::JOB_FOREGROUND, "foreground"),
 ];
 
-const NOTIFY_BITS: &[(u32, &str)] = &[
+/// Names of the `QM_NOTIFY_*` bits, as `info` shows them and `--notify-flags` takes them.
+pub const NOTIFY_BITS: &[(u32, &str)] = &[
     (notify::FILE_DONE, "file_done"),
     (notify::JOB_DONE, "job_done"),
     (notify::GROUP_DONE, "group_done"),
@@ -173,7 +188,7 @@ fn protocol_name(p: u32) -> &'static str {
 }
 
 /// The whole group as JSON (the shape is in the README).
-fn group_json(group: &Group) -> qmgr_core::Result<Value> {
+pub fn group_json(group: &Group) -> qmgr_core::Result<Value> {
     let (word, job_index) = group.status()?;
     let (done, total) = bytes(group.progress64()?);
     let notify_flags = int_prop(group, PropId::NotifyFlags)?;
@@ -251,7 +266,7 @@ fn job_json(job: &Job) -> qmgr_core::Result<Value> {
 }
 
 /// `done/total`, with `?` for an unknown total.
-fn bytes_text(done: u64, total: Option<u64>) -> String {
+pub fn bytes_text(done: u64, total: Option<u64>) -> String {
     match total {
         Some(t) => format!("{done}/{t}"),
         None => format!("{done}/?"),
@@ -259,7 +274,7 @@ fn bytes_text(done: u64, total: Option<u64>) -> String {
 }
 
 /// `s` on one line: control characters escaped.
-fn one_line(s: &str) -> String {
+pub fn one_line(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 

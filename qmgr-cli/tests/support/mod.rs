@@ -257,6 +257,16 @@ impl Running {
         Running { child, out, err }
     }
 
+    /// Starts `cmd` (made by [`qmgr`]) with `input` on its standard input, then end of file.
+    pub fn start_with_input(mut cmd: Command, input: &[u8]) -> Running {
+        cmd.stdin(Stdio::piped());
+        let mut running = Running::start(cmd);
+        let mut stdin = running.child.stdin.take().unwrap();
+        let input = input.to_vec();
+        std::thread::spawn(move || stdin.write_all(&input));
+        running
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
