@@ -248,7 +248,7 @@ fn d6_progress_is_checkpointed_at_least_every_mib_and_at_state_changes_never_ahe
 }
 
 #[test]
-fn d6_progress_is_checkpointed_once_a_second_of_transfer_brought_new_bytes() {
+fn d6_d10_progress_is_checkpointed_every_250_ms_of_transfer_that_brought_new_bytes() {
     let fake = Fake::new();
     let clock = fake.clock();
     let store = SharedStore::new();
@@ -266,7 +266,7 @@ fn d6_progress_is_checkpointed_once_a_second_of_transfer_brought_new_bytes() {
     // (100 more bytes, then advance) and the checkpoint the store then holds: the transport's
     // heartbeat makes the engine look at the clock even while no byte arrives.
     let steps =
-        [(100, 0, (0, 0)), (200, 999, (0, 0)), (300, 1, (300, 1000)), (400, 999, (300, 1000)), (500, 1, (500, 2000))];
+        [(100, 0, (0, 0)), (200, 249, (0, 0)), (300, 1, (300, 250)), (400, 249, (300, 250)), (500, 1, (500, 500))];
     for (pos, advance, want) in steps {
         fake.allow(&url("a"), 100);
         fake.wait_reported(&url("a"), pos);
@@ -279,7 +279,7 @@ fn d6_progress_is_checkpointed_once_a_second_of_transfer_brought_new_bytes() {
     // Time alone, without new bytes, has nothing to save.
     clock.advance(Duration::from_secs(5));
     sched_pass(&mgr, &fake);
-    assert_eq!(saved(), (500, 2000));
+    assert_eq!(saved(), (500, 500));
     g.cancel().unwrap();
 }
 

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 /// Checkpoint when this many bytes arrived since the last one (DESIGN "Engine")…
 const CHECKPOINT_BYTES: u64 = 1 << 20;
-/// …or when this much time passed with new bytes.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// …or when this much time passed with new bytes: other processes see progress through the
+/// store, within 250 ms (DECISIONS D10).
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// Longest retry delay (DECISIONS D5).
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(600);
 
