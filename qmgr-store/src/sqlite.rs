@@ -4,13 +4,13 @@ use crate::error::{db_error, io_error};
 use crate::fsutil;
 use crate::schema;
 use qmgr_core::guid::Guid;
-use qmgr_core::hresult::Result;
+use qmgr_core::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
 use qmgr_core::model::{
     ErrorClass, FileRecord, GroupProps, GroupRecord, GroupState, JobError, JobRecord, QueueImage, Validators,
 };
 use qmgr_core::store::{Op, Store};
 use rusqlite::types::Type;
-use rusqlite::{params, Connection, OpenFlags, Row, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, Row, Transaction, TransactionBehavior, MAIN_DB};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -145,6 +145,17 @@ impl SqliteStore {
         // No SQLITE_OPEN_CREATE: the file exists (created above with its mode).
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(&db, flags).map_err(|e| db_error(&db, "opening", e))?;
+        // SQLite falls back to read-only when it cannot write the file (read-only file system,
+        // no permission) and would only fail later, with an unhelpful "cannot open".
+        if conn.is_readonly(MAIN_DB).unwrap_or(false) {
+            return Err(Error::new(
+                QM_E_SERVICE_UNAVAILABLE,
+                format!(
+                    "queue database {}: the database is read-only (a read-only file system, or no write permission)",
+                    db.display()
+                ),
+            ));
+        }
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| db_error(&db, "setting the busy timeout", e))?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let mode: String = conn

@@ -6,7 +6,8 @@
 //! thread, by the threads it starts afterwards (a queue manager opened on it, with its
 //! scheduler and transfer threads) and by the processes it spawns afterwards (`qmgr` children);
 //! the rest of the test process and the host never see them, and they vanish with the last
-//! thread or process using the namespace, even when the test panics or is killed.
+//! thread or process using the namespace, even when the test panics or is killed ([`Mount`]
+//! also undoes each mount when dropped).
 //!
 //! This needs `CAP_SYS_ADMIN` (root in a VM or a privileged container). Where it is not
 //! possible, [`private_mounts`] follows the policy of [`crate::require_tool`]: it fails the test
@@ -15,7 +16,7 @@
 use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn c_path(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other)
@@ -54,8 +55,7 @@ pub fn private_mounts(why: &str) -> bool {
         check(unsafe { libc::unshare(libc::CLONE_NEWNS) })?;
         mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, None)?;
         let probe = tempfile::tempdir()?;
-        mount_tmpfs(probe.path(), 64 * 1024)?;
-        unmount(probe.path())
+        mount_tmpfs(probe.path(), 64 * 1024)?.unmount()
     };
     match attempt() {
         Ok(()) => true,
@@ -67,21 +67,56 @@ pub fn private_mounts(why: &str) -> bool {
     }
 }
 
+/// A mount made by this module; unmounted (lazily) when dropped, so that a test's temporary
+/// directory can be removed after it, also when the test thread is the process's main thread
+/// (`--test-threads=1`) and its namespace outlives the test.
+#[must_use = "the mount is undone when this is dropped"]
+#[derive(Debug)]
+pub struct Mount {
+    dir: Option<PathBuf>,
+}
+
+impl Mount {
+    /// Unmounts now, reporting failure.
+    pub fn unmount(mut self) -> io::Result<()> {
+        let dir = self.dir.take().expect("mounted");
+        unmount(&dir)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = unmount(&dir);
+        }
+    }
+}
+
 /// Mounts a tmpfs of `size` bytes on `dir` (mode 0755). Call after [`private_mounts`].
-pub fn mount_tmpfs(dir: &Path, size: u64) -> io::Result<()> {
-    mount(Some("tmpfs"), dir, Some("tmpfs"), libc::MS_NOSUID | libc::MS_NODEV, Some(&format!("size={size},mode=0755")))
+pub fn mount_tmpfs(dir: &Path, size: u64) -> io::Result<Mount> {
+    mount(
+        Some("tmpfs"),
+        dir,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some(&format!("size={size},mode=0755")),
+    )?;
+    Ok(Mount { dir: Some(dir.to_path_buf()) })
 }
 
 /// Makes `dir` read-only from now on by bind-mounting it onto itself read-only (files already
 /// open for writing keep writing to the directory underneath; every path lookup from now on
-/// sees a read-only file system, `EROFS`). [`unmount`] undoes it. Call after [`private_mounts`].
-pub fn bind_read_only(dir: &Path) -> io::Result<()> {
+/// sees a read-only file system, `EROFS`). Dropping the result undoes it. Call after
+/// [`private_mounts`].
+pub fn bind_read_only(dir: &Path) -> io::Result<Mount> {
     mount(Some(&dir.to_string_lossy()), dir, None, libc::MS_BIND, None)?;
-    mount(None, dir, None, libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY, None)
+    let guard = Mount { dir: Some(dir.to_path_buf()) };
+    mount(None, dir, None, libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY, None)?;
+    Ok(guard)
 }
 
 /// Unmounts what is mounted on `dir` (lazily: also while files on it are still open).
-pub fn unmount(dir: &Path) -> io::Result<()> {
+fn unmount(dir: &Path) -> io::Result<()> {
     let target = c_path(dir)?;
     // SAFETY: `target` is a NUL-terminated path that outlives the call.
     check(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) })
