@@ -3,6 +3,7 @@
 
 use crate::classify::{local_error, network_error, status_error};
 use crate::exchange::{Event, Exchange};
+use crate::local::Writeback;
 use crate::url::{self, redact};
 use crate::MAX_REDIRECTS;
 use qmgr_core::hresult::win32;
@@ -307,6 +308,7 @@ fn receive(
     file.seek(SeekFrom::Start(start)).map_err(|e| local_error(&e, "cannot seek in temporary file", path))?;
     obs.on_start(start, v);
     let mut done = start;
+    let mut writeback = Writeback::new(file, start);
     loop {
         // While the server stalls, a heartbeat lets the engine count active time.
         match exchange.next(req.cancel, &mut || obs.on_progress(done)) {
@@ -317,6 +319,7 @@ fn receive(
                 }
                 file.write_all(&chunk).map_err(|e| local_error(&e, "cannot write temporary file", path))?;
                 done += chunk.len() as u64;
+                writeback.wrote(done);
                 obs.on_progress(done);
             }
             Some(Event::End) => return Ok(Some(done)),
