@@ -3,7 +3,7 @@
 use crate::clock::Clock;
 use crate::guid::Guid;
 use crate::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
-use crate::model::{progress, status, FileRecord, GroupRecord, GroupState, JobRecord, Options, QueueImage};
+use crate::model::{notify, progress, status, FileRecord, GroupRecord, GroupState, JobRecord, Options, QueueImage};
 use crate::rate::RateLimiter;
 use crate::store::{Op, Store};
 use crate::transport::{CancelFlag, Transport};
@@ -373,6 +373,7 @@ impl State {
         }
         let mut old = std::mem::take(&mut self.groups);
         let mut transitions = Vec::new();
+        let mut observed: Vec<(Guid, Observed)> = Vec::new();
         self.order.clear();
         self.job_owner.clear();
         for rec in image.groups {
@@ -399,16 +400,21 @@ impl State {
             for mut jr in job_recs {
                 self.next_seq = self.next_seq.max(jr.seq + 1);
                 let mut files = files_by_job.remove(&jr.id).unwrap_or_default();
-                let (inc, active_since) = match old_jobs.remove(&jr.id) {
+                let prev = old_jobs.remove(&jr.id);
+                let (inc, active_since) = match &prev {
                     Some(prev) if transferring => {
-                        keep_newer_progress(&mut jr, &mut files, &prev);
+                        keep_newer_progress(&mut jr, &mut files, prev);
                         (prev.inc, prev.active_since)
                     }
                     Some(prev) => (prev.inc, None),
                     None => (self.inc(), None),
                 };
                 self.job_owner.insert(jr.id, id);
-                jobs.push(JobEntry { active_since, ..JobEntry::new(inc, jr, files) });
+                let job = JobEntry { active_since, ..JobEntry::new(inc, jr, files) };
+                if let Some(prev) = prev.filter(|_| !transferring) {
+                    observed.extend(observe_remote_progress(&entry, &prev, &job, now).into_iter().map(|o| (id, o)));
+                }
+                jobs.push(job);
             }
             entry.jobs = jobs;
             self.order.push(id);
@@ -418,6 +424,12 @@ impl State {
         for (_, g) in old {
             if let Some(w) = &g.worker {
                 w.cancel.cancel();
+            }
+        }
+        for (id, o) in observed {
+            match o {
+                Observed::Status(ev) => self.push_event(id, ev),
+                Observed::Progress(ev) => self.push_progress(id, ev),
             }
         }
         for id in transitions {
@@ -451,6 +463,72 @@ impl State {
         };
         self.push_event(id, ev);
     }
+}
+
+/// A notification owed for what another process's transfer did (DECISIONS D10: callbacks fire
+/// in the process that registered them).
+enum Observed {
+    Status(StatusEvent),
+    Progress(ProgressEvent),
+}
+
+/// The notifications that a job's progress, made by another process between two loads of the
+/// queue, calls for in this one: `QM_NOTIFY_FILE_DONE` / `JOB_DONE` for files and jobs that
+/// completed, and a progress notification for each threshold whose multiple was crossed (a
+/// coarse view: the store is updated every 250 ms of transfer).
+fn observe_remote_progress(group: &GroupEntry, prev: &JobEntry, job: &JobEntry, now: Instant) -> Vec<Observed> {
+    let props = &group.rec.props;
+    let mut out = Vec::new();
+    if group.callback.is_none() || props.notify_flags & notify::DISABLE_NOTIFY != 0 {
+        return out; // Completion events do not hold later; progress is never delivered late.
+    }
+    let word = group.status_word();
+    let jref = Some((job.rec.id, job.inc));
+    if props.notify_flags & notify::FILE_DONE != 0 {
+        for f in job.files.iter().filter(|f| f.complete) {
+            if prev.files.get(f.index as usize).is_some_and(|p| !p.complete) {
+                let status = word | status::FILE_COMPLETE;
+                out.push(Observed::Status(new_event(
+                    now,
+                    EventKind::FileDone,
+                    jref,
+                    f.index,
+                    status,
+                    job.rec.retries,
+                    0,
+                    0,
+                )));
+            }
+        }
+    }
+    if props.notify_flags & notify::JOB_DONE != 0 && job.complete() && !prev.complete() {
+        let status = word | status::JOB_COMPLETE;
+        out.push(Observed::Status(new_event(now, EventKind::JobDone, jref, u32::MAX, status, job.rec.retries, 0, 0)));
+    }
+    let file_index = job.files.iter().find(|f| !f.complete).or(job.files.last()).map_or(u32::MAX, |f| f.index);
+    let thresholds = [
+        (progress::SIZE_DONE, props.progress_size),
+        (progress::PERCENT_DONE, props.progress_percent),
+        (progress::TIME_DONE, props.progress_time),
+    ];
+    for (kind, threshold) in thresholds.into_iter().filter(|(_, t)| *t > 0) {
+        let amount = |j: &JobEntry| match kind {
+            progress::SIZE_DONE => j.bytes().0,
+            progress::TIME_DONE => j.rec.active_ms,
+            _ => u64::from(j.progress_value(kind, now)),
+        };
+        if amount(job) / u64::from(threshold) > amount(prev) / u64::from(threshold) {
+            out.push(Observed::Progress(ProgressEvent {
+                seq: 0,
+                kind,
+                job: (job.rec.id, job.inc),
+                file_index,
+                value: job.progress_value(kind, now),
+                record: job.progress_record(),
+            }));
+        }
+    }
+    out
 }
 
 /// For a job this process is transferring: keeps the in-memory bytes and active time when they
