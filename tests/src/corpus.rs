@@ -1,6 +1,7 @@
 //! Content to download in end-to-end tests and benchmarks: real files copied from the system
 //! (`/usr/share/doc`, `.so` files from `/usr/lib`) and large pseudo-random files, created once
-//! per test process in one temporary directory, which is removed when the process exits.
+//! per test process in one directory under the cargo target directory, which the next test
+//! process that creates a corpus removes (see [`corpus`]).
 //!
 //! Every file sits at the top of [`Corpus::root`], so a server whose document root is that
 //! directory serves it as `/<name>`.
@@ -17,9 +18,10 @@ pub const BIG_SIZE: u64 = 256 << 20;
 /// Size of [`Corpus::medium`]: 48 MiB (several seconds through a rate-limited location).
 pub const MEDIUM_SIZE: u64 = 48 << 20;
 
-/// Prefix of the corpus directory in the system temporary directory; the process id follows,
-/// so directories left by killed test processes can be recognised and removed.
-const DIR_PREFIX: &str = "qmgr-tests-corpus-";
+/// Directory, in the cargo profile directory ([`crate::profile_dir`]), holding the corpus
+/// directory of each test process: `<pid>-<random>`, so that the directories of processes that
+/// have ended can be recognised and removed.
+const PARENT_DIR: &str = "qmgr-tests-corpus";
 
 /// One file of the corpus.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +39,7 @@ pub struct CorpusFile {
 
 /// The files of the corpus (see the module documentation).
 pub struct Corpus {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
     real: Vec<CorpusFile>,
     big: CorpusFile,
     medium: CorpusFile,
@@ -46,7 +48,7 @@ pub struct Corpus {
 impl Corpus {
     /// The directory holding every file of the corpus, and nothing else.
     pub fn root(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// Path of `file` in [`Corpus::root`].
@@ -77,31 +79,32 @@ impl Corpus {
 }
 
 /// The corpus of this test process, created on first use (a few seconds: the big file is
-/// generated and hashed) and removed when the process exits.
+/// generated and hashed) in `<profile dir>/qmgr-tests-corpus/<pid>-<random>/`.
+///
+/// That directory outlives the process (≈ 310 MiB) and is removed by the next test process that
+/// creates a corpus, once this one has ended. Removing it at exit would need `atexit` (unsafe;
+/// this crate forbids unsafe code): statics are never dropped. So it lives in the target
+/// directory, on disk, where `cargo clean` also removes it, rather than in a possibly RAM-backed
+/// `/tmp`. Each process keeps its own directory rather than reusing one across runs: test
+/// processes of the same profile may run at once, and a shared corpus would need them to agree
+/// on who checks and rewrites it while the others serve it.
 pub fn corpus() -> &'static Corpus {
     static CORPUS: OnceLock<Corpus> = OnceLock::new();
-    extern "C" fn remove_at_exit() {
-        if let Some(corpus) = CORPUS.get() {
-            let _ = std::fs::remove_dir_all(corpus.root());
-        }
-    }
     CORPUS.get_or_init(|| {
-        remove_stale_directories();
+        let parent = crate::profile_dir().join(PARENT_DIR);
+        remove_stale_directories(&parent);
+        std::fs::create_dir_all(&parent).unwrap_or_else(|e| panic!("create {}: {e}", parent.display()));
         let dir = tempfile::Builder::new()
-            .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
-            .tempdir()
-            .expect("corpus directory");
-        // Statics are never dropped, so the TempDir would stay; remove it when the process exits.
-        // SAFETY: remove_at_exit is an `extern "C" fn()` that does not unwind (remove_dir_all
-        // reports errors as values, which are ignored), as atexit requires.
-        let registered = unsafe { libc::atexit(remove_at_exit) };
-        assert_eq!(registered, 0, "atexit failed");
+            .prefix(&format!("{}-", std::process::id()))
+            .tempdir_in(&parent)
+            .expect("corpus directory")
+            .keep();
         let (medium, big) = std::thread::scope(|s| {
-            let medium = s.spawn(|| generate(dir.path(), "medium.bin", MEDIUM_SIZE, 0x6d65_6469_756d_0001));
-            let big = s.spawn(|| generate(dir.path(), "big.bin", BIG_SIZE, 0x6269_6762_6967_0001));
+            let medium = s.spawn(|| generate(&dir, "medium.bin", MEDIUM_SIZE, 0x6d65_6469_756d_0001));
+            let big = s.spawn(|| generate(&dir, "big.bin", BIG_SIZE, 0x6269_6762_6967_0001));
             (medium.join().expect("generate medium.bin"), big.join().expect("generate big.bin"))
         });
-        let real = copy_real_files(dir.path());
+        let real = copy_real_files(&dir);
         assert!(real.len() >= 3, "found only {} real files to serve: {real:?}", real.len());
         Corpus { dir, real, big, medium }
     })
@@ -200,12 +203,11 @@ fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
     entries
 }
 
-/// Removes corpus directories of test processes that no longer exist (killed before their exit
-/// handler ran).
-fn remove_stale_directories() {
-    for p in sorted_entries(&std::env::temp_dir()) {
+/// Removes the corpus directories in `parent` of test processes that no longer exist.
+fn remove_stale_directories(parent: &Path) {
+    for p in sorted_entries(parent) {
         let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(DIR_PREFIX).and_then(|rest| rest.split('-').next()) else { continue };
+        let Some(pid) = name.split('-').next() else { continue };
         if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
             let _ = std::fs::remove_dir_all(&p);
         }

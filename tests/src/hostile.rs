@@ -755,20 +755,9 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
 
 /// Makes the next close of `tcp` send RST instead of FIN (`SO_LINGER` with a zero timeout).
 fn reset_on_close(tcp: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
-    // SAFETY: the descriptor is open for as long as `tcp` lives, and the option value is a
-    // properly initialised `linger` whose exact size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            tcp.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "setsockopt(SO_LINGER): {}", std::io::Error::last_os_error());
+    // l_onoff = 1, l_linger = 0.
+    rustix::net::sockopt::set_socket_linger(tcp, Some(Duration::ZERO))
+        .unwrap_or_else(|e| panic!("setsockopt(SO_LINGER): {e}"));
 }
 
 fn reason(status: u16) -> &'static str {

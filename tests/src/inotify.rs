@@ -4,12 +4,14 @@
 //!
 //! The mask bits are those of `libc` (`libc::IN_CREATE`, `libc::IN_MOVED_TO`, …).
 
-use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 
 /// One event: the watched directory, the event bits, and the entry's name (empty for events
 /// on the directory itself).
@@ -40,25 +42,13 @@ pub struct Inotify {
 impl Inotify {
     /// A new instance (non-blocking, close-on-exec).
     pub fn new() -> io::Result<Inotify> {
-        // SAFETY: inotify_init1 takes flags only; a non-negative result is a new descriptor
-        // that this object then owns.
-        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor owned by nothing else.
-        Ok(Inotify { fd: unsafe { OwnedFd::from_raw_fd(fd) }, watches: Vec::new() })
+        let fd = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC)?;
+        Ok(Inotify { fd, watches: Vec::new() })
     }
 
     /// Watches `dir` for the `IN_*` events in `mask`.
     pub fn watch(&mut self, dir: &Path, mask: u32) -> io::Result<()> {
-        let c = CString::new(dir.as_os_str().as_bytes()).map_err(io::Error::other)?;
-        // SAFETY: `c` is a valid NUL-terminated path that outlives the call; the descriptor is
-        // owned by `self`.
-        let wd = unsafe { libc::inotify_add_watch(self.fd.as_raw_fd(), c.as_ptr(), mask) };
-        if wd < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let wd = inotify::add_watch(&self.fd, dir, WatchFlags::from_bits_retain(mask))?;
         self.watches.push((wd, dir.to_path_buf()));
         Ok(())
     }
@@ -66,39 +56,31 @@ impl Inotify {
     /// Waits up to `timeout` for events and returns those available (empty on time-out).
     /// An `IN_Q_OVERFLOW` event (lost events) is returned like any other, with an empty `dir`.
     pub fn read(&mut self, timeout: Duration) -> io::Result<Vec<Event>> {
-        let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd, count 1.
-        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted { Ok(Vec::new()) } else { Err(e) };
+        // Whole milliseconds, at most i32::MAX of them: the time-outs of poll(2).
+        let ms = Duration::from_millis(timeout.as_millis().min(i32::MAX as u128) as u64);
+        let limit = Timespec::try_from(ms).map_err(io::Error::other)?;
+        match rustix::event::poll(&mut [PollFd::new(&self.fd, PollFlags::IN)], Some(&limit)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => return Ok(Vec::new()),
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
         }
-        if r == 0 {
-            return Ok(Vec::new());
-        }
-        let mut buf = vec![0u8; 64 * 1024];
-        // SAFETY: `buf` is writable for its whole length.
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::WouldBlock { Ok(Vec::new()) } else { Err(e) };
-        }
+        // One read(2) of whatever is pending, then the events it brought.
+        let mut buf = vec![MaybeUninit::<u8>::uninit(); 64 * 1024];
+        let mut reader = inotify::Reader::new(&self.fd, &mut buf);
         let mut events = Vec::new();
-        let header = std::mem::size_of::<libc::inotify_event>();
-        let mut at = 0usize;
-        while at + header <= n as usize {
-            // SAFETY: the kernel wrote whole records; `read_unaligned` copes with the byte
-            // buffer's alignment.
-            let ev: libc::inotify_event = unsafe { std::ptr::read_unaligned(buf[at..].as_ptr().cast()) };
-            let name_bytes = &buf[at + header..at + header + ev.len as usize];
-            let name_end = name_bytes.iter().position(|&b| b == 0).unwrap_or(name_bytes.len());
-            let name = String::from_utf8_lossy(&name_bytes[..name_end]).into_owned();
-            let dir = self.watches.iter().find(|(wd, _)| *wd == ev.wd).map(|(_, d)| d.clone()).unwrap_or_default();
-            events.push(Event { dir, mask: ev.mask, name });
-            at += header + ev.len as usize;
+        loop {
+            let ev = match reader.next() {
+                Ok(ev) => ev,
+                Err(rustix::io::Errno::WOULDBLOCK) => return Ok(events), // nothing pending after all
+                Err(e) => return Err(e.into()),
+            };
+            let name = ev.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let dir = self.watches.iter().find(|(wd, _)| *wd == ev.wd()).map(|(_, d)| d.clone()).unwrap_or_default();
+            events.push(Event { dir, mask: ev.events().bits(), name });
+            if reader.is_buffer_empty() {
+                return Ok(events);
+            }
         }
-        Ok(events)
     }
 
     /// Waits until an event satisfies `wanted` or `timeout` passes; returns that event.

@@ -1,8 +1,12 @@
 //! Support for qmgr's end-to-end tests: locating and building the library, the `qmgr` command
 //! and C programs against `include/qmgr.h`, and deciding whether a missing tool may skip a test.
 //!
-//! Every test of this crate drives the real artefacts a user gets (`libqmgr.so.0`, the `qmgr`
-//! binary, programs compiled by `cc`), never the Rust crates directly.
+//! The tests drive the real artefacts a user gets — `libqmgr.so.0`, the `qmgr` binary, programs
+//! compiled by `cc` — and, where a test needs to script the queue closely (hostile servers,
+//! crashes, local failures), the Rust API of `qmgr-rs`: always the full composition with the
+//! SQLite store and the HTTP transport, never a fake.
+
+#![forbid(unsafe_code)]
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -15,35 +15,19 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-fn c_path(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other)
-}
+use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 
-fn check(r: libc::c_int) -> io::Result<()> {
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-fn mount(
-    source: Option<&str>,
-    target: &Path,
-    fstype: Option<&str>,
-    flags: libc::c_ulong,
-    data: Option<&str>,
-) -> io::Result<()> {
-    let source = source.map(CString::new).transpose().map_err(io::Error::other)?;
-    let fstype = fstype.map(CString::new).transpose().map_err(io::Error::other)?;
-    let data = data.map(CString::new).transpose().map_err(io::Error::other)?;
-    let target = c_path(target)?;
-    let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
-    // SAFETY: every pointer is NULL or a NUL-terminated string that outlives the call.
-    check(unsafe { libc::mount(ptr(&source), target.as_ptr(), ptr(&fstype), flags, ptr(&data).cast()) })
+/// `unshare(CLONE_NEWNS)`: a private mount namespace for the calling thread.
+///
+/// rustix 1.1 deprecated its safe `unshare` in favour of `unshare_unsafe`, because
+/// `CLONE_FILES` would let other threads' descriptors dangle in this one. `CLONE_NEWNS` alone
+/// (which implies `CLONE_FS`: cwd, root and umask become the thread's own) leaves the descriptor
+/// table shared, so the safe call is sound here and the crate keeps `forbid(unsafe_code)`.
+#[allow(deprecated)]
+fn unshare_mount_namespace() -> io::Result<()> {
+    Ok(rustix::thread::unshare(rustix::thread::UnshareFlags::NEWNS)?)
 }
 
 /// Gives the calling thread a private mount namespace and checks that it can mount there.
@@ -51,9 +35,8 @@ fn mount(
 /// then skips the test. Under CI ([`crate::in_ci`]) that is a failure instead.
 pub fn private_mounts(why: &str) -> bool {
     let attempt = || -> io::Result<()> {
-        // SAFETY: unshare with CLONE_NEWNS affects only the calling thread's namespaces.
-        check(unsafe { libc::unshare(libc::CLONE_NEWNS) })?;
-        mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, None)?;
+        unshare_mount_namespace()?;
+        rustix::mount::mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)?;
         let probe = tempfile::tempdir()?;
         mount_tmpfs(probe.path(), 64 * 1024)?.unmount()
     };
@@ -94,13 +77,8 @@ impl Drop for Mount {
 
 /// Mounts a tmpfs of `size` bytes on `dir` (mode 0755). Call after [`private_mounts`].
 pub fn mount_tmpfs(dir: &Path, size: u64) -> io::Result<Mount> {
-    mount(
-        Some("tmpfs"),
-        dir,
-        Some("tmpfs"),
-        libc::MS_NOSUID | libc::MS_NODEV,
-        Some(&format!("size={size},mode=0755")),
-    )?;
+    let data = CString::new(format!("size={size},mode=0755")).map_err(io::Error::other)?;
+    rustix::mount::mount("tmpfs", dir, "tmpfs", MountFlags::NOSUID | MountFlags::NODEV, data.as_c_str())?;
     Ok(Mount { dir: Some(dir.to_path_buf()) })
 }
 
@@ -109,15 +87,14 @@ pub fn mount_tmpfs(dir: &Path, size: u64) -> io::Result<Mount> {
 /// sees a read-only file system, `EROFS`). Dropping the result undoes it. Call after
 /// [`private_mounts`].
 pub fn bind_read_only(dir: &Path) -> io::Result<Mount> {
-    mount(Some(&dir.to_string_lossy()), dir, None, libc::MS_BIND, None)?;
+    rustix::mount::mount_bind(dir, dir)?;
     let guard = Mount { dir: Some(dir.to_path_buf()) };
-    mount(None, dir, None, libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY, None)?;
+    // MS_REMOUNT | MS_BIND | MS_RDONLY; the kernel ignores the (empty) data of a bind remount.
+    rustix::mount::mount_remount(dir, MountFlags::BIND | MountFlags::RDONLY, "")?;
     Ok(guard)
 }
 
 /// Unmounts what is mounted on `dir` (lazily: also while files on it are still open).
 fn unmount(dir: &Path) -> io::Result<()> {
-    let target = c_path(dir)?;
-    // SAFETY: `target` is a NUL-terminated path that outlives the call.
-    check(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) })
+    Ok(rustix::mount::unmount(dir, UnmountFlags::DETACH)?)
 }

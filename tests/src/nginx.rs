@@ -251,8 +251,7 @@ fn supports_error_log_option(binary: &Path) -> bool {
 /// Whether nginx needs `user root;`: as root without a `user` directive it would look up
 /// `nobody`/`nogroup` and hand its temporary directories to them.
 fn running_as_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 fn configuration(prefix: &Path, root: &Path, port: u16, limits: &[RateLimit]) -> String {

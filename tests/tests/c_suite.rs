@@ -9,6 +9,8 @@
 //! and "still reachable" blocks (thread-locals and detached helper threads of Rust's std,
 //! which live until the process exits) are reported but do not fail it.
 
+#![forbid(unsafe_code)]
+
 use qmgr_tests::{compile, require_tool, wait_until, workspace_root, Lang};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -29,6 +29,8 @@
 //! The kill schedule comes from a seeded RNG; the seed is printed (rerun with
 //! `QMGR_CRASH_SEED=<seed>`). The figures are printed at the end (`--nocapture` shows them).
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -576,8 +578,9 @@ fn sigkill_at_any_moment_loses_nothing_and_never_exposes_partial_files() {
 
     // The queue database is intact and the last process stops cleanly.
     drop((big, small, m));
-    // SAFETY: sending SIGTERM to our own child, which has not been reaped yet.
-    assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0, "SIGTERM qmgr serve");
+    // Our own child, not reaped yet: the pid is still its own.
+    let pid = rustix::process::Pid::from_child(&child.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM qmgr serve");
     let mut exit = None;
     let stopped = wait_until(Duration::from_secs(10), || {
         exit = child.0.try_wait().unwrap();

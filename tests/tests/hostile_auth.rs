@@ -2,6 +2,8 @@
 //! sent only in answer to a 401 challenge, only to the challenging origin, and never over plain
 //! `http://` unless `allow_credentials_over_http` is 1 (DECISIONS D1, D11).
 
+#![forbid(unsafe_code)]
+
 use std::time::Duration;
 
 use qmgr_rs::model::{status, GroupState, PropId, PropValue};

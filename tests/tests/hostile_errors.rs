@@ -3,6 +3,8 @@
 //! `Retry-After`, the no-progress timeout, stalls cut by `read_timeout_ms`, and `OnStatus`
 //! (DECISIONS D3, D5, D7, D11).
 
+#![forbid(unsafe_code)]
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 

@@ -6,6 +6,8 @@
 //! sampled every 20 ms), as the least-squares slope over a 6 s window after 1 s of warm-up;
 //! the server side would also count what sits in socket buffers.
 
+#![forbid(unsafe_code)]
+
 use std::time::{Duration, Instant};
 
 use qmgr_rs::model::GroupState;

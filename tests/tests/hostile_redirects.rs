@@ -2,6 +2,8 @@
 //! followed, up to 10 hops; an 11th, a loop, or https→http is fatal with `dwWin32Result` 12156
 //! and `dwTransportResult` the last 3xx status (DECISIONS D5, D11).
 
+#![forbid(unsafe_code)]
+
 use std::time::Duration;
 
 use qmgr_rs::hresult::win32;

@@ -2,6 +2,8 @@
 //! and `If-Range`, restart from zero exactly when the server's answers or validators say so,
 //! never append foreign bytes (DECISIONS D4, D5, D11).
 
+#![forbid(unsafe_code)]
+
 use std::time::Duration;
 
 use qmgr_rs::hresult::win32;

@@ -3,6 +3,8 @@
 //! the temporary file, and a reopened queue continues a retrying group from its checkpoint and
 //! stored validators (DECISIONS D3, D4, D6, D11).
 
+#![forbid(unsafe_code)]
+
 use std::time::{Duration, Instant};
 
 use qmgr_rs::hresult::QM_E_INVALID_STATE;

@@ -29,6 +29,8 @@
 //! (`qmgr_tests::mount_ns`), invisible to the host and gone with the test; they need root.
 //! Without root (or `setpriv`) the tests are skipped with a message, except under CI.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -240,8 +242,7 @@ fn describe(out: &Output) -> String {
 
 #[test]
 fn destination_not_writable_for_the_user_fails_with_access_denied_and_resumes_once_writable() {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = rustix::process::geteuid().is_root();
     if !root {
         assert!(!in_ci(), "this test runs `qmgr` as nobody and needs root; under CI this is a failure");
         eprintln!("SKIPPED: switching to the user nobody needs root (under CI this is a failure)");

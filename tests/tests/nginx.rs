@@ -5,6 +5,8 @@
 //!
 //! Skipped (with a message) when nginx is not installed, except under CI where that fails.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -246,9 +248,10 @@ fn qmgr_get_interrupted_by_ctrl_c_resumes_with_a_range_request() {
     if !grown || exited.is_some() {
         panic!("temporary file never grew past {quarter} bytes (exit: {exited:?})\n{}", output_so_far());
     }
-    // SAFETY: kill has no memory-safety preconditions; the pid is our own child, not yet reaped.
-    let sent = unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGINT) };
-    assert_eq!(sent, 0, "kill -INT {}", child.0.id());
+    // Our own child, not reaped yet: the pid is still its own.
+    let pid = rustix::process::Pid::from_child(&child.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT)
+        .unwrap_or_else(|e| panic!("kill -INT {}: {e}", child.0.id()));
     let mut status = None;
     let ended = wait_until(Duration::from_secs(60), || {
         status = child.0.try_wait().unwrap();

@@ -1,4 +1,7 @@
 //! The C example builds against the installed header and library and reports bad usage.
+
+#![forbid(unsafe_code)]
+
 use qmgr_tests::{compile, workspace_root, Lang};
 
 #[test]
