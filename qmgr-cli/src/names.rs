@@ -14,7 +14,7 @@ pub fn file_name_from_url(url: &str) -> Result<String, String> {
     let rest = rest.split(['?', '#']).next().unwrap_or("");
     let path = rest.find('/').map_or("", |i| &rest[i..]);
     let raw = path.rsplit('/').next().unwrap_or("");
-    let name = percent_decode(raw).unwrap_or_else(|| raw.to_string());
+    let name = percent_encoding::percent_decode_str(raw).decode_utf8().map_or_else(|_| raw.to_string(), String::from);
     let unsafe_name =
         name.is_empty() || name == "." || name == ".." || name.chars().any(|c| c == '/' || c.is_control());
     if unsafe_name {
@@ -24,24 +24,6 @@ pub fn file_name_from_url(url: &str) -> Result<String, String> {
         ));
     }
     Ok(name)
-}
-
-/// `%XX` sequences decoded; `None` when a sequence is malformed or the result is not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// `url` with the password of its user information replaced by `***`, for messages.
