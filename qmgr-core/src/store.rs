@@ -5,7 +5,7 @@
 
 use crate::guid::Guid;
 use crate::hresult::Result;
-use crate::model::{FileRecord, GroupRecord, JobRecord, QueueImage, Validators};
+use crate::model::{FileRecord, GroupRecord, GroupState, JobRecord, QueueImage, Validators};
 
 /// One change to the queue. A slice of them is applied atomically by [`Store::apply`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +33,15 @@ pub enum Op {
         validators: Validators,
         /// Milliseconds of active transfer time of the job.
         job_active_ms: u64,
+    },
+    /// A state change made by a transfer (completion, fatal error): updates only an existing
+    /// group and only while it is still RUNNING, so that it never resurrects a group another
+    /// process cancelled, nor overrides a suspend another process wrote meanwhile (D10).
+    TransferEnded {
+        /// The group.
+        group_id: Guid,
+        /// Its new state (COMPLETE or ERROR).
+        state: GroupState,
     },
     /// Set a queue option (text form, already validated).
     SetOption {
@@ -144,6 +153,12 @@ impl Store for MemStore {
                     }
                     if let Some(j) = img.jobs.iter_mut().find(|x| x.id == *job_id) {
                         j.active_ms = *job_active_ms;
+                    }
+                }
+                Op::TransferEnded { group_id, state } => {
+                    if let Some(g) = img.groups.iter_mut().find(|g| g.id == *group_id && g.state == GroupState::Running)
+                    {
+                        g.state = *state;
                     }
                 }
                 Op::SetOption { name, value } => match img.options.iter_mut().find(|(n, _)| n == name) {

@@ -73,6 +73,8 @@ const CHECKPOINT_FILE: &str = "
 UPDATE files SET bytes_done = ?3, etag = ?4, last_modified = ?5, total = ?6
 WHERE job_id = ?1 AND idx = ?2";
 const CHECKPOINT_JOB: &str = "UPDATE jobs SET active_ms = ?2 WHERE id = ?1";
+// Only a group that still exists and is still RUNNING (Op::TransferEnded).
+const TRANSFER_ENDED: &str = "UPDATE groups SET state = ?2 WHERE id = ?1 AND state = ?3";
 const SET_OPTION: &str = "
 INSERT INTO options (name, value) VALUES (?1, ?2)
 ON CONFLICT (name) DO UPDATE SET value = excluded.value";
@@ -204,6 +206,7 @@ fn describe(op: &Op) -> String {
         Op::Checkpoint { job_id, index, .. } => {
             format!("checkpointing file {index} of job {job_id}")
         }
+        Op::TransferEnded { group_id, .. } => format!("recording the end of group {group_id}'s transfer"),
         Op::SetOption { name, .. } => format!("setting option {name}"),
     }
 }
@@ -279,6 +282,13 @@ fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
                 validators.total.map(|t| t as i64),
             ])?;
             tx.prepare_cached(CHECKPOINT_JOB)?.execute(params![job_id.to_bytes(), *job_active_ms as i64])?;
+        }
+        Op::TransferEnded { group_id, state } => {
+            tx.prepare_cached(TRANSFER_ENDED)?.execute(params![
+                group_id.to_bytes(),
+                state.code(),
+                GroupState::Running.code()
+            ])?;
         }
         Op::SetOption { name, value } => {
             tx.prepare_cached(SET_OPTION)?.execute(params![name, value])?;

@@ -118,7 +118,7 @@ fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag) -> Next 
     // Every file is committed: the group is complete (DECISIONS D3).
     let mut rec = g.rec.clone();
     rec.state = GroupState::Complete;
-    if let Err(e) = inner.persist(&[Op::PutGroup(rec.clone())]) {
+    if let Err(e) = inner.persist(&[Op::TransferEnded { group_id: group, state: rec.state }]) {
         log::error!("group {group}: completion not saved: {e}");
         return Next::Stop;
     }
@@ -387,11 +387,18 @@ fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, mut e: TransferErro
     if e.class == ErrorClass::Fatal {
         rec.state = GroupState::Error;
     }
+    let state_changes = rec.state != g.rec.state;
     let Some(j) = g.job_mut(task.job, task.job_inc) else { return };
     let mut job = j.rec.clone();
     job.retries = job.retries.saturating_add(1);
     job.error = Some(e.to_job_error(Some(task.index)));
-    if let Err(pe) = inner.persist(&[Op::PutGroup(rec.clone()), Op::PutJob(job.clone())]) {
+    // A transient error leaves the group as it is: only the job is written, so that a state
+    // another process gave the group meanwhile (a suspend) is not overwritten (DECISIONS D10).
+    let mut ops = vec![Op::PutJob(job.clone())];
+    if state_changes {
+        ops.insert(0, Op::TransferEnded { group_id: group, state: rec.state });
+    }
+    if let Err(pe) = inner.persist(&ops) {
         log::error!("group {group}: error state not saved: {pe}");
     }
     let retries = job.retries;
