@@ -5,14 +5,14 @@
 //! Every method follows DECISIONS D3 for what it may do in each state; errors carry the
 //! HRESULT the C API returns and a message naming the method, the argument and the problem.
 
-use super::state::{sat32, unavailable, GroupEntry, Inner, JobEntry, NotifyMsg, SchedMsg, State};
+use super::state::{partial_temp_files, sat32, unavailable, GroupEntry, Inner, JobEntry, NotifyMsg, SchedMsg, State};
 use super::{notify as notifier, scheduler};
 use crate::clock::{Clock, SystemClock};
 use crate::guid::Guid;
 use crate::hresult::{Error, HResult, Result, BG_E_EMPTY, E_NOTIMPL, QM_E_DOWNLOADER_UNAVAILABLE, S_OK};
 use crate::model::{
-    notify, progress, protocol, status, temp_path_for, FileRecord, GroupProps, GroupRecord, GroupState, JobRecord,
-    Options, PropId, PropValue, Validators,
+    notify, progress, protocol, status, FileRecord, GroupProps, GroupRecord, GroupState, JobRecord, Options, PropId,
+    PropValue, Validators,
 };
 use crate::rate::RateLimiter;
 use crate::store::{Op, Store};
@@ -289,7 +289,7 @@ impl Manager {
             return Err(Error::invalid_arg("CreateGroup: group_id is the all-zero GUID"));
         }
         let inner = self.inner();
-        let mut st = inner.lock();
+        let mut st = inner.lock_current();
         if st.groups.contains_key(&id) {
             return Err(Error::invalid_arg(format!("CreateGroup: group_id {id} is already in the queue")));
         }
@@ -337,7 +337,7 @@ impl Manager {
     /// `QM_E_SERVICE_UNAVAILABLE` when it cannot be persisted.
     pub fn set_option(&self, name: &str, value: &str) -> Result<()> {
         let inner = self.inner();
-        let mut st = inner.lock();
+        let mut st = inner.lock_current();
         let mut options = st.options.clone();
         options.set(name, value).map_err(|e| e.context("SetOption"))?;
         inner.transport.check_option(name, value).map_err(|e| e.context("SetOption"))?;
@@ -462,7 +462,7 @@ impl Group {
             PropValue::Int(_) => Err(Error::invalid_arg(format!("{M}: {prop:?} takes a string, not an integer"))),
         };
         let inner = self.inner();
-        let mut st = inner.lock();
+        let mut st = inner.lock_current();
         let g = live(&mut st, self.id, self.inc, M)?;
         if matches!(prop, PropId::LocalUserId | PropId::LocalUserPwd) {
             return Err(not_impersonating(M, prop));
@@ -609,7 +609,7 @@ impl Group {
     /// Changes the group's state record, persisting it first.
     fn set_state(&self, method: &str, f: impl FnOnce(&mut GroupEntry) -> Result<Option<GroupState>>) -> Result<()> {
         let inner = self.inner();
-        let mut st = inner.lock();
+        let mut st = inner.lock_current();
         let min_retry = Duration::from_millis(st.options.min_retry_delay_ms);
         let g = live(&mut st, self.id, self.inc, method)?;
         let Some(new_state) = f(g)? else { return Ok(()) };
@@ -689,7 +689,7 @@ impl Group {
     /// the removal cannot be persisted (the group then stays).
     pub fn cancel(&self) -> Result<()> {
         let inner = self.inner();
-        let mut st = inner.lock();
+        let mut st = inner.lock_current();
         live(&mut st, self.id, self.inc, "CancelGroup")?;
         inner.persist(&[Op::DeleteGroup(self.id)]).map_err(|e| e.context("CancelGroup"))?;
         let g = st.groups.remove(&self.id).expect("checked live");
@@ -697,7 +697,7 @@ impl Group {
         for j in &g.jobs {
             st.job_owner.remove(&j.rec.id);
         }
-        let temps = partial_files(&g.jobs);
+        let temps = partial_temp_files(&g.jobs);
         st.discarding.extend(temps.iter().cloned());
         let direct = match &g.worker {
             Some(w) => {
@@ -730,7 +730,7 @@ impl Group {
     pub fn create_job(&self, id: Guid) -> Result<Job> {
         const M: &str = "CreateJob";
         let inner = self.inner();
-        let mut st = inner.lock();
+        let mut st = inner.lock_current();
         let seq = st.next_seq;
         let taken = st.job_owner.contains_key(&id);
         let g = live(&mut st, self.id, self.inc, M)?;
@@ -770,7 +770,7 @@ impl Group {
     /// Errors: `QM_E_INVALID_STATE` once cancelled.
     pub fn switch_to_foreground(&self) -> Result<()> {
         let inner = self.inner();
-        let mut st = inner.lock();
+        let mut st = inner.lock_current();
         let g = live(&mut st, self.id, self.inc, "SwitchToForeground")?;
         if g.rec.foreground {
             return Ok(());
@@ -825,13 +825,6 @@ impl Group {
             st = inner.changed.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
-}
-
-/// Temporary files of the incomplete files of `jobs`.
-fn partial_files(jobs: &[JobEntry]) -> Vec<PathBuf> {
-    jobs.iter()
-        .flat_map(|j| j.files.iter().filter(|f| !f.complete).map(|f| temp_path_for(&f.local_path, f.job_id, f.index)))
-        .collect()
 }
 
 /// The error for `LOCALUSERID` / `LOCALUSERPWD` (DECISIONS D1: an in-process library cannot
@@ -907,7 +900,7 @@ impl Job {
     pub fn cancel(&self) -> Result<()> {
         const M: &str = "CancelJob";
         let inner = self.inner();
-        let mut st = inner.lock();
+        let mut st = inner.lock_current();
         let g = live(&mut st, self.group, self.group_inc, M)?;
         let pos = g
             .jobs
@@ -916,7 +909,7 @@ impl Job {
             .ok_or_else(|| Error::invalid_state(format!("{M}: job {} was cancelled", self.id)))?;
         inner.persist(&[Op::DeleteJob(self.id)]).map_err(|e| e.context(M))?;
         let job = g.jobs.remove(pos);
-        let temps = partial_files(std::slice::from_ref(&job));
+        let temps = partial_temp_files(std::slice::from_ref(&job));
         let worker = g.worker.as_ref().map(|w| (w.cancel.clone(), w.discard.clone()));
         st.discarding.extend(temps.iter().cloned());
         let direct = match worker {
@@ -993,7 +986,7 @@ impl Job {
     pub fn add_files(&self, files: &[FileSpec]) -> Result<()> {
         const M: &str = "AddFiles";
         let inner = self.inner();
-        let mut st = inner.lock();
+        let mut st = inner.lock_current();
         let g = live(&mut st, self.group, self.group_inc, M)?;
         if matches!(g.rec.state, GroupState::Running | GroupState::Complete) {
             return Err(Error::invalid_state(format!("{M}: group {} is {}", self.group, g.rec.state.name())));
@@ -1082,7 +1075,7 @@ impl Job {
     pub fn switch_to_foreground(&self) -> Result<()> {
         const M: &str = "SwitchToForeground";
         let inner = self.inner();
-        let mut st = inner.lock();
+        let mut st = inner.lock_current();
         let g = live(&mut st, self.group, self.group_inc, M)?;
         let j = g
             .job(self.id, self.inc)

@@ -115,35 +115,18 @@ fn schedule(inner: &Arc<Inner>) -> Duration {
 /// queue when another process changed it (or when the lock was just taken, to continue from
 /// the last holder's checkpoints). Failures are logged and retried at the next pass.
 fn sync_with_store(inner: &Inner, st: &mut State) {
-    let mut store = inner.store.lock().unwrap_or_else(|e| e.into_inner());
-    let mut reload = false;
+    let mut took_lock = false;
     if !st.holder {
+        let mut store = inner.store.lock().unwrap_or_else(|e| e.into_inner());
         match store.try_lock_transfers() {
             Ok(true) => {
                 log::info!("took the transfer lock of {}", inner.dir.display());
                 st.holder = true;
-                reload = true;
+                took_lock = true;
             }
             Ok(false) => {}
             Err(e) => log::warn!("transfer lock: {e}"),
         }
     }
-    if !reload {
-        match store.changed_by_others() {
-            Ok(changed) => reload = changed,
-            Err(e) => log::warn!("checking the queue for changes: {e}"),
-        }
-    }
-    if !reload {
-        return;
-    }
-    match store.load() {
-        Ok(image) => {
-            drop(store);
-            st.load_image(image, inner.now());
-            inner.changed.notify_all();
-            inner.kick_notifier();
-        }
-        Err(e) => log::warn!("reloading the queue: {e}"),
-    }
+    inner.reload_if_changed(st, took_lock);
 }

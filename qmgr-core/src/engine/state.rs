@@ -354,7 +354,7 @@ impl State {
     /// workers of groups and jobs that still exist (DECISIONS D10). Bytes of a file that a
     /// worker here holds beyond the last checkpoint are kept; a group that another process
     /// moved into ERROR or COMPLETE gets the `OnStatus` event of that state.
-    pub fn load_image(&mut self, image: QueueImage, now: Instant) {
+    pub fn load_image(&mut self, image: QueueImage, now: Instant) -> Vec<PathBuf> {
         let mut options = Options::default();
         for (name, value) in &image.options {
             if let Err(e) = options.set(name, value) {
@@ -389,6 +389,11 @@ impl State {
                     e
                 }
                 None => {
+                    // First seen here (queue opened, or created by another process): an error
+                    // or completion it already holds is owed to a callback registered later (D7).
+                    if matches!(rec.state, GroupState::Error | GroupState::Complete) {
+                        transitions.push(id);
+                    }
                     let inc = self.inc();
                     GroupEntry::new(inc, rec, Vec::new(), min_retry)
                 }
@@ -420,10 +425,17 @@ impl State {
             self.order.push(id);
             self.groups.insert(id, entry);
         }
-        // Groups that vanished from the store were cancelled elsewhere: stop their workers.
+        // Groups that vanished from the store were cancelled elsewhere: stop their workers,
+        // which then delete their temporary files; those of idle groups are returned.
+        let mut vanished = Vec::new();
         for (_, g) in old {
-            if let Some(w) = &g.worker {
-                w.cancel.cancel();
+            let temps = partial_temp_files(&g.jobs);
+            match &g.worker {
+                Some(w) => {
+                    w.cancel.cancel();
+                    w.discard.lock().unwrap_or_else(|e| e.into_inner()).extend(temps);
+                }
+                None => vanished.extend(temps),
             }
         }
         for (id, o) in observed {
@@ -435,6 +447,7 @@ impl State {
         for id in transitions {
             self.push_state_event(id, now);
         }
+        vanished
     }
 
     /// Queues the `OnStatus` event that a group's current state calls for, if any: the error
@@ -463,6 +476,18 @@ impl State {
         };
         self.push_event(id, ev);
     }
+}
+
+/// The temporary files of the incomplete files of `jobs` (DECISIONS D4).
+pub(crate) fn partial_temp_files(jobs: &[JobEntry]) -> Vec<PathBuf> {
+    jobs.iter()
+        .flat_map(|j| {
+            j.files
+                .iter()
+                .filter(|f| !f.complete)
+                .map(|f| crate::model::temp_path_for(&f.local_path, f.job_id, f.index))
+        })
+        .collect()
 }
 
 /// A notification owed for what another process's transfer did (DECISIONS D10: callbacks fire
@@ -589,6 +614,43 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The state, first brought up to date with what other processes changed in the store
+    /// (DECISIONS D10): methods that change the queue decide on the current queue, not on a
+    /// copy up to 250 ms old. One `changed_by_others` check (cheap) when nothing changed.
+    pub fn lock_current(&self) -> MutexGuard<'_, State> {
+        let mut st = self.lock();
+        self.reload_if_changed(&mut st, false);
+        st
+    }
+
+    /// Reloads the queue into `st` when another process changed the store, or always with
+    /// `force`. Failures are logged: the in-memory copy stays and the next look retries.
+    pub fn reload_if_changed(&self, st: &mut State, force: bool) {
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = force
+            || store.changed_by_others().unwrap_or_else(|e| {
+                log::warn!("checking the queue for changes: {e}");
+                false
+            });
+        if !changed {
+            return;
+        }
+        match store.load() {
+            Ok(image) => {
+                drop(store);
+                let vanished = st.load_image(image, self.now());
+                // Temporary files of groups another process cancelled: a worker here stops
+                // and deletes its own; the others are deleted now.
+                for p in vanished {
+                    self.transport.discard(&p);
+                }
+                self.changed.notify_all();
+                self.kick_notifier();
+            }
+            Err(e) => log::warn!("reloading the queue: {e}"),
+        }
+    }
+
     /// The engine clock's current instant.
     pub fn now(&self) -> Instant {
         self.clock.now()
