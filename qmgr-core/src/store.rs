@@ -10,8 +10,12 @@ use crate::model::{FileRecord, GroupRecord, GroupState, JobRecord, QueueImage, V
 /// One change to the queue. A slice of them is applied atomically by [`Store::apply`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    /// Insert or replace a group (properties, state, foreground).
-    PutGroup(GroupRecord),
+    /// Insert a new group. Fails with `E_INVALIDARG` when the queue holds the GUID already
+    /// (another process may have created it meanwhile; DECISIONS D3, D10).
+    CreateGroup(GroupRecord),
+    /// Replace an existing group's record (properties, state, foreground). Ignored when the
+    /// group no longer exists, so that a group cancelled by another process stays cancelled.
+    UpdateGroup(GroupRecord),
     /// Delete a group with its jobs and files (cancel).
     DeleteGroup(Guid),
     /// Insert or replace a job. Ignored when its group no longer exists.
@@ -111,13 +115,25 @@ impl Store for MemStore {
     }
 
     fn apply(&mut self, ops: &[Op]) -> Result<()> {
-        let img = &mut self.image;
+        // All or nothing: the ops change a copy, which replaces the image once all applied.
+        let mut next = self.image.clone();
+        let img = &mut next;
         for op in ops {
             match op {
-                Op::PutGroup(g) => match img.groups.iter_mut().find(|x| x.id == g.id) {
-                    Some(x) => *x = g.clone(),
-                    None => img.groups.push(g.clone()),
-                },
+                Op::CreateGroup(g) => {
+                    if img.groups.iter().any(|x| x.id == g.id) {
+                        return Err(crate::hresult::Error::invalid_arg(format!(
+                            "group {} already exists in the queue",
+                            g.id
+                        )));
+                    }
+                    img.groups.push(g.clone())
+                }
+                Op::UpdateGroup(g) => {
+                    if let Some(x) = img.groups.iter_mut().find(|x| x.id == g.id) {
+                        *x = g.clone();
+                    }
+                }
                 Op::DeleteGroup(id) => {
                     img.groups.retain(|g| g.id != *id);
                     let gone: Vec<Guid> = img.jobs.iter().filter(|j| j.group_id == *id).map(|j| j.id).collect();
@@ -171,6 +187,7 @@ impl Store for MemStore {
             let pos = img.jobs.iter().position(|j| j.id == f.job_id).unwrap_or(usize::MAX);
             (pos, f.index)
         });
+        self.image = next;
         Ok(())
     }
 }

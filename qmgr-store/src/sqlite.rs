@@ -28,19 +28,21 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements kept per connection (more than this crate uses, so none is evicted).
 const STATEMENT_CACHE: usize = 32;
 
-const PUT_GROUP: &str = "
+// A plain INSERT: a group that exists already (created by another process) is a constraint
+// violation, reported as E_INVALIDARG (Op::CreateGroup).
+const CREATE_GROUP: &str = "
 INSERT INTO groups (id, seq, state, foreground, priority, remote_user, remote_password,
                     protocol, notify_flags, notify_clsid, progress_size, progress_percent,
                     progress_time, display_name, description)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-ON CONFLICT (id) DO UPDATE SET
-    seq = excluded.seq, state = excluded.state, foreground = excluded.foreground,
-    priority = excluded.priority, remote_user = excluded.remote_user,
-    remote_password = excluded.remote_password, protocol = excluded.protocol,
-    notify_flags = excluded.notify_flags, notify_clsid = excluded.notify_clsid,
-    progress_size = excluded.progress_size, progress_percent = excluded.progress_percent,
-    progress_time = excluded.progress_time, display_name = excluded.display_name,
-    description = excluded.description";
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+// Only an existing group: one cancelled by another process stays gone (Op::UpdateGroup).
+const UPDATE_GROUP: &str = "
+UPDATE groups SET
+    seq = ?2, state = ?3, foreground = ?4, priority = ?5, remote_user = ?6, remote_password = ?7,
+    protocol = ?8, notify_flags = ?9, notify_clsid = ?10, progress_size = ?11,
+    progress_percent = ?12, progress_time = ?13, display_name = ?14, description = ?15
+WHERE id = ?1";
 
 // INSERT … SELECT … WHERE EXISTS: nothing happens when the group is gone (Op::PutJob).
 // An UPSERT, never INSERT OR REPLACE: REPLACE deletes the row first, which would cascade.
@@ -102,8 +104,10 @@ ORDER BY j.seq, j.rowid, f.idx";
 ///   as [`qmgr_core::store::MemStore`] orders it: options in the order first set, groups and
 ///   jobs by `seq` (ties in insertion order), files by their job's position then index.
 /// * [`Store::apply`] runs all its ops in one `BEGIN IMMEDIATE` transaction with cached
-///   prepared statements: all or nothing. `PutGroup`/`PutJob`/`PutFile` are UPSERTs (an
-///   existing row is updated in place, its children are kept); `PutJob`/`PutFile` whose parent
+///   prepared statements: all or nothing. `CreateGroup` is a plain INSERT (a duplicate GUID is
+///   `E_INVALIDARG`); `UpdateGroup` and `TransferEnded` only update an existing group;
+///   `PutJob`/`PutFile` are UPSERTs (an existing row is updated in place, its children are
+///   kept); `PutJob`/`PutFile` whose parent
 ///   row is gone do nothing; `DeleteGroup`/`DeleteJob` cascade to jobs and files; `Checkpoint`
 ///   only updates existing rows. With WAL and `synchronous=NORMAL` a committed transaction
 ///   survives a crash of the process (`kill -9`); a power failure may lose the last ones.
@@ -198,7 +202,8 @@ impl SqliteStore {
 /// What an op is, for error messages (never the password).
 fn describe(op: &Op) -> String {
     match op {
-        Op::PutGroup(g) => format!("storing group {}", g.id),
+        Op::CreateGroup(g) => format!("creating group {}", g.id),
+        Op::UpdateGroup(g) => format!("storing group {}", g.id),
         Op::DeleteGroup(id) => format!("deleting group {id}"),
         Op::PutJob(j) => format!("storing job {}", j.id),
         Op::DeleteJob(id) => format!("deleting job {id}"),
@@ -213,9 +218,10 @@ fn describe(op: &Op) -> String {
 
 fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
     match op {
-        Op::PutGroup(g) => {
+        Op::CreateGroup(g) | Op::UpdateGroup(g) => {
             let p = &g.props;
-            tx.prepare_cached(PUT_GROUP)?.execute(params![
+            let sql = if matches!(op, Op::CreateGroup(_)) { CREATE_GROUP } else { UPDATE_GROUP };
+            tx.prepare_cached(sql)?.execute(params![
                 g.id.to_bytes(),
                 g.seq as i64,
                 g.state.code(),
@@ -418,7 +424,12 @@ impl Store for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| db_error(db, &format!("starting a transaction for {n} changes"), e))?;
         for (i, op) in ops.iter().enumerate() {
-            apply_one(&tx, op).map_err(|e| db_error(db, &format!("change {} of {n}, {}", i + 1, describe(op)), e))?;
+            apply_one(&tx, op).map_err(|e| match (op, e.sqlite_error_code()) {
+                (Op::CreateGroup(g), Some(rusqlite::ErrorCode::ConstraintViolation)) => {
+                    Error::invalid_arg(format!("group {} already exists in the queue", g.id))
+                }
+                _ => db_error(db, &format!("change {} of {n}, {}", i + 1, describe(op)), e),
+            })?;
         }
         tx.commit().map_err(|e| db_error(db, &format!("committing {n} changes"), e))
     }
@@ -469,10 +480,10 @@ mod tests {
     fn read_only_database_is_reported_and_nothing_applied() {
         let tmp = tempfile::tempdir().unwrap();
         let mut s = SqliteStore::open(tmp.path()).unwrap();
-        s.apply(&[Op::PutGroup(group(1))]).unwrap();
+        s.apply(&[Op::CreateGroup(group(1))]).unwrap();
         // Root ignores file modes, so make the connection itself refuse writes.
         s.conn.pragma_update(None, "query_only", true).unwrap();
-        let err = s.apply(&[Op::PutGroup(group(2)), Op::DeleteGroup(group(1).id)]).unwrap_err();
+        let err = s.apply(&[Op::CreateGroup(group(2)), Op::DeleteGroup(group(1).id)]).unwrap_err();
         assert_eq!(err.hr, QM_E_SERVICE_UNAVAILABLE);
         assert!(err.message.contains("the database is read-only"), "{}", err.message);
         // Refused as early as BEGIN IMMEDIATE, which already asks for the write lock.
@@ -487,7 +498,7 @@ mod tests {
     fn corrupt_rows_fail_load() {
         let tmp = tempfile::tempdir().unwrap();
         let mut s = SqliteStore::open(tmp.path()).unwrap();
-        s.apply(&[Op::PutGroup(group(1))]).unwrap();
+        s.apply(&[Op::CreateGroup(group(1))]).unwrap();
         s.conn.execute("UPDATE groups SET state = 9", []).unwrap();
         let err = s.load().unwrap_err();
         assert_eq!(err.hr, QM_E_SERVICE_UNAVAILABLE);
@@ -501,7 +512,7 @@ mod tests {
     fn op_descriptions_hold_no_secrets() {
         let mut g = group(1);
         g.props.remote_password = "s3cret".into();
-        assert!(!describe(&Op::PutGroup(g)).contains("s3cret"));
+        assert!(!describe(&Op::CreateGroup(g)).contains("s3cret"));
     }
 
     /// `load` uses indexes, no per-row lookups by scan.

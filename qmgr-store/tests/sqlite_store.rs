@@ -56,7 +56,7 @@ fn every_field_round_trips_through_reopen() {
     let mut ops = Vec::new();
     for (i, state) in states.iter().enumerate() {
         let i = i as u8;
-        ops.push(Op::PutGroup(GroupRecord {
+        ops.push(Op::CreateGroup(GroupRecord {
             id: g(i + 1),
             seq: [0, 1, 7, u32::MAX as u64 + 5, i64::MAX as u64][i as usize],
             state: *state,
@@ -190,7 +190,11 @@ fn same_results_as_memstore_on_random_op_sequences() {
                     let mut gr = group(n, group_seq(g(n)));
                     gr.props.priority = rnd(3) as u32;
                     gr.state = GroupState::from_code(rnd(4) as i64).unwrap();
-                    Op::PutGroup(gr)
+                    // Create a new group, update an existing one (or a vanished one: ignored).
+                    match now.groups.iter().any(|x| x.id == gr.id) || rnd(4) == 0 {
+                        true => Op::UpdateGroup(gr),
+                        false => Op::CreateGroup(gr),
+                    }
                 }
                 1 => Op::DeleteGroup(g(rnd(6) as u8)),
                 2 | 3 => {
@@ -239,13 +243,13 @@ fn same_results_as_memstore_on_random_op_sequences() {
 fn put_of_existing_parent_keeps_children() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = SqliteStore::open(tmp.path()).unwrap();
-    s.apply(&[Op::PutGroup(group(1, 1)), Op::PutJob(job(10, 1, 2)), Op::PutFile(file(10, 0))]).unwrap();
+    s.apply(&[Op::CreateGroup(group(1, 1)), Op::PutJob(job(10, 1, 2)), Op::PutFile(file(10, 0))]).unwrap();
     let mut gr = group(1, 1);
     gr.state = GroupState::Running;
     gr.props.display_name = "renamed".into();
     let mut j = job(10, 1, 2);
     j.retries = 9;
-    s.apply(&[Op::PutGroup(gr.clone()), Op::PutJob(j.clone())]).unwrap();
+    s.apply(&[Op::UpdateGroup(gr.clone()), Op::PutJob(j.clone())]).unwrap();
     let img = reopen_load(tmp.path());
     assert_eq!(img.groups, vec![gr]);
     assert_eq!(img.jobs, vec![j]);
@@ -257,8 +261,8 @@ fn deletes_cascade() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = SqliteStore::open(tmp.path()).unwrap();
     s.apply(&[
-        Op::PutGroup(group(1, 1)),
-        Op::PutGroup(group(2, 2)),
+        Op::CreateGroup(group(1, 1)),
+        Op::CreateGroup(group(2, 2)),
         Op::PutJob(job(10, 1, 3)),
         Op::PutJob(job(11, 1, 4)),
         Op::PutJob(job(12, 2, 5)),
@@ -292,7 +296,7 @@ fn put_of_orphan_job_or_file_is_ignored() {
     s.apply(&[
         Op::PutJob(job(10, 1, 1)), // no group 1
         Op::PutFile(file(10, 0)),  // no job 10
-        Op::PutGroup(group(2, 2)),
+        Op::CreateGroup(group(2, 2)),
         Op::PutJob(job(11, 2, 3)),
         Op::DeleteGroup(g(2)),
         Op::PutJob(job(11, 2, 4)), // group deleted earlier in the same transaction
@@ -302,7 +306,7 @@ fn put_of_orphan_job_or_file_is_ignored() {
     assert_eq!(reopen_load(tmp.path()), QueueImage::default());
 
     // Moving an existing job to a group that does not exist is ignored too (as MemStore).
-    s.apply(&[Op::PutGroup(group(3, 5)), Op::PutJob(job(12, 3, 6))]).unwrap();
+    s.apply(&[Op::CreateGroup(group(3, 5)), Op::PutJob(job(12, 3, 6))]).unwrap();
     s.apply(&[Op::PutJob(job(12, 4, 7))]).unwrap();
     assert_eq!(s.load().unwrap().jobs, vec![job(12, 3, 6)]);
 }
@@ -312,7 +316,7 @@ fn checkpoint_updates_only_existing_rows() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = SqliteStore::open(tmp.path()).unwrap();
     s.apply(&[
-        Op::PutGroup(group(1, 1)),
+        Op::CreateGroup(group(1, 1)),
         Op::PutJob(job(10, 1, 2)),
         Op::PutFile(file(10, 0)),
         Op::PutFile(file(10, 1)),
@@ -360,10 +364,10 @@ fn load_order() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = SqliteStore::open(tmp.path()).unwrap();
     s.apply(&[
-        Op::PutGroup(group(3, 30)),
-        Op::PutGroup(group(1, 10)),
-        Op::PutGroup(group(4, 10)),
-        Op::PutGroup(group(2, 20)),
+        Op::CreateGroup(group(3, 30)),
+        Op::CreateGroup(group(1, 10)),
+        Op::CreateGroup(group(4, 10)),
+        Op::CreateGroup(group(2, 20)),
         Op::PutJob(job(13, 1, 5)),
         Op::PutJob(job(12, 2, 3)),
         Op::PutJob(job(11, 1, 4)),
@@ -380,7 +384,7 @@ fn load_order() {
     .unwrap();
     // Updating rows does not move them.
     s.apply(&[
-        Op::PutGroup(group(1, 10)),
+        Op::UpdateGroup(group(1, 10)),
         Op::PutJob(job(11, 1, 4)),
         Op::SetOption { name: "b".into(), value: "3".into() },
     ])
@@ -400,7 +404,7 @@ fn load_order() {
 fn failed_apply_applies_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = SqliteStore::open(tmp.path()).unwrap();
-    s.apply(&[Op::PutGroup(group(1, 1))]).unwrap();
+    s.apply(&[Op::CreateGroup(group(1, 1))]).unwrap();
     {
         let raw = rusqlite::Connection::open(tmp.path().join(DB_FILE_NAME)).unwrap();
         raw.execute_batch(
@@ -414,8 +418,8 @@ fn failed_apply_applies_nothing() {
     gr.state = GroupState::Running;
     let err = s
         .apply(&[
-            Op::PutGroup(gr),
-            Op::PutGroup(group(2, 2)),
+            Op::UpdateGroup(gr),
+            Op::CreateGroup(group(2, 2)),
             Op::PutJob(job(10, 2, 3)),
             Op::PutFile(file(10, 0)),
             Op::DeleteGroup(g(1)),
@@ -430,7 +434,7 @@ fn failed_apply_applies_nothing() {
     assert_eq!(s.load().unwrap(), before);
     assert_eq!(reopen_load(tmp.path()), before);
 
-    s.apply(&[Op::PutGroup(group(2, 2))]).unwrap();
+    s.apply(&[Op::CreateGroup(group(2, 2))]).unwrap();
     assert_eq!(s.load().unwrap().groups.len(), 2);
 }
 
@@ -446,7 +450,7 @@ fn created_directories_are_0700_and_files_0600() {
     for d in ["a", "a/b", "a/b/c"] {
         assert_eq!(mode(&existing.join(d)), 0o700, "{d}");
     }
-    s.apply(&[Op::PutGroup(group(1, 1))]).unwrap();
+    s.apply(&[Op::CreateGroup(group(1, 1))]).unwrap();
     assert!(s.try_lock_transfers().unwrap());
     for f in [DB_FILE_NAME, "queue.sqlite-wal", "queue.sqlite-shm", LOCK_FILE_NAME] {
         let p = dir.join(f);
@@ -535,7 +539,7 @@ fn transfer_lock_is_exclusive_until_the_holder_is_dropped() {
     assert!(!b.try_lock_transfers().unwrap());
     assert!(!b.try_lock_transfers().unwrap());
     // The store without the lock still reads and writes the queue.
-    b.apply(&[Op::PutGroup(group(1, 1))]).unwrap();
+    b.apply(&[Op::CreateGroup(group(1, 1))]).unwrap();
     assert_eq!(a.load().unwrap().groups, vec![group(1, 1)]);
     drop(a);
     assert!(b.try_lock_transfers().unwrap());
@@ -553,9 +557,9 @@ fn changed_by_others_sees_only_foreign_commits() {
     assert!(a.changed_by_others().unwrap(), "never loaded");
     a.load().unwrap();
     assert!(!a.changed_by_others().unwrap());
-    a.apply(&[Op::PutGroup(group(1, 1))]).unwrap();
+    a.apply(&[Op::CreateGroup(group(1, 1))]).unwrap();
     assert!(!a.changed_by_others().unwrap(), "own change");
-    b.apply(&[Op::PutGroup(group(2, 2))]).unwrap();
+    b.apply(&[Op::CreateGroup(group(2, 2))]).unwrap();
     assert!(a.changed_by_others().unwrap());
     assert!(a.changed_by_others().unwrap(), "until the next load");
     assert_eq!(a.load().unwrap().groups.len(), 2);
@@ -567,7 +571,7 @@ fn changed_by_others_sees_only_foreign_commits() {
 #[test]
 fn concurrent_writers_are_serialized() {
     let tmp = tempfile::tempdir().unwrap();
-    SqliteStore::open(tmp.path()).unwrap().apply(&[Op::PutGroup(group(1, 0))]).unwrap();
+    SqliteStore::open(tmp.path()).unwrap().apply(&[Op::CreateGroup(group(1, 0))]).unwrap();
     let handles: Vec<_> = (0..2u8)
         .map(|t| {
             let dir = tmp.path().to_path_buf();

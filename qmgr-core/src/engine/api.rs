@@ -300,7 +300,7 @@ impl Manager {
             foreground: false,
             props: GroupProps::default(),
         };
-        inner.persist(&[Op::PutGroup(rec.clone())]).map_err(|e| e.context("CreateGroup"))?;
+        inner.persist(&[Op::CreateGroup(rec.clone())]).map_err(|e| e.context("CreateGroup"))?;
         st.next_seq += 1;
         let inc = st.inc();
         let min_retry = Duration::from_millis(st.options.min_retry_delay_ms);
@@ -551,7 +551,7 @@ impl Group {
         }
         let mut rec = g.rec.clone();
         rec.props = props;
-        inner.persist(&[Op::PutGroup(rec.clone())]).map_err(|e| e.context(M))?;
+        inner.persist(&[Op::UpdateGroup(rec.clone())]).map_err(|e| e.context(M))?;
         g.rec = rec;
         drop(st);
         inner.kick_scheduler();
@@ -615,7 +615,7 @@ impl Group {
         let Some(new_state) = f(g)? else { return Ok(()) };
         let mut rec = g.rec.clone();
         rec.state = new_state;
-        let mut ops = vec![Op::PutGroup(rec.clone())];
+        let mut ops = vec![Op::UpdateGroup(rec.clone())];
         let cleared: Vec<usize> = if new_state == GroupState::Running {
             g.jobs.iter().enumerate().filter(|(_, j)| j.rec.error.is_some()).map(|(i, _)| i).collect()
         } else {
@@ -777,7 +777,7 @@ impl Group {
         }
         let mut rec = g.rec.clone();
         rec.foreground = true;
-        inner.persist(&[Op::PutGroup(rec.clone())]).map_err(|e| e.context("SwitchToForeground"))?;
+        inner.persist(&[Op::UpdateGroup(rec.clone())]).map_err(|e| e.context("SwitchToForeground"))?;
         g.rec = rec;
         drop(st);
         inner.kick_scheduler();
@@ -1084,7 +1084,7 @@ impl Job {
         jrec.foreground = true;
         let mut grec = g.rec.clone();
         grec.foreground = true;
-        inner.persist(&[Op::PutGroup(grec.clone()), Op::PutJob(jrec.clone())]).map_err(|e| e.context(M))?;
+        inner.persist(&[Op::UpdateGroup(grec.clone()), Op::PutJob(jrec.clone())]).map_err(|e| e.context(M))?;
         g.rec = grec;
         g.job_mut(self.id, self.inc).expect("checked").rec = jrec;
         drop(st);
