@@ -19,6 +19,7 @@ pub mod corpus;
 pub mod hostile;
 pub mod inotify;
 pub mod mount_ns;
+pub mod multiprocess;
 pub mod nginx;
 pub mod range_server;
 
