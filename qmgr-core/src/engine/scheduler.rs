@@ -15,13 +15,28 @@ const POLL: Duration = Duration::from_millis(250);
 /// Sleep when nothing is due.
 const IDLE: Duration = Duration::from_secs(3600);
 
-/// Runs until [`SchedMsg::Shutdown`].
+/// Runs until [`SchedMsg::Shutdown`]. A full scheduling pass runs when kicked (something
+/// changed here), when the store changed, or when a retry falls due; the other 250 ms polls
+/// only look at the store, so that an idle queue of any size costs one cheap check.
 pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<SchedMsg>) {
+    let mut kicked = true;
+    let mut due = inner.now();
     loop {
-        let wait = schedule(&inner);
+        let wait = {
+            let mut st = inner.lock();
+            let synced = !st.shutting_down && sync_with_store(&inner, &mut st);
+            if kicked || synced || inner.now() >= due {
+                let next = schedule(&inner, &mut st);
+                due = inner.now() + next;
+                next.min(POLL)
+            } else {
+                due.saturating_duration_since(inner.now()).min(POLL)
+            }
+        };
         match rx.recv_timeout(wait) {
             Ok(SchedMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
-            Ok(SchedMsg::Kick) | Err(RecvTimeoutError::Timeout) => {
+            Ok(SchedMsg::Kick) => {
+                kicked = true;
                 // Coalesce a burst of kicks into one pass.
                 while let Ok(m) = rx.try_recv() {
                     if matches!(m, SchedMsg::Shutdown) {
@@ -29,6 +44,7 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<SchedMsg>) {
                     }
                 }
             }
+            Err(RecvTimeoutError::Timeout) => kicked = false,
         }
     }
 }
@@ -39,15 +55,10 @@ fn rank(st: &State, id: &crate::Guid) -> (bool, u32, u64) {
     (!g.rec.foreground, g.rec.props.priority, g.rec.seq)
 }
 
-/// One scheduling pass; returns how long to sleep before the next one.
-fn schedule(inner: &Arc<Inner>) -> Duration {
-    let mut st = inner.lock();
-    if st.shutting_down {
+/// One scheduling pass; returns how long until a retry falls due (at most [`IDLE`]).
+fn schedule(inner: &Arc<Inner>, st: &mut State) -> Duration {
+    if st.shutting_down || !st.holder {
         return IDLE;
-    }
-    sync_with_store(inner, &mut st);
-    if !st.holder {
-        return POLL;
     }
     st.workers.retain(|h| !h.is_finished());
     let now = inner.now();
@@ -63,7 +74,7 @@ fn schedule(inner: &Arc<Inner>) -> Duration {
             _ => runnable.push(*id),
         }
     }
-    runnable.sort_by_key(|id| rank(&st, id));
+    runnable.sort_by_key(|id| rank(st, id));
     let max = st.options.max_active_groups as usize;
     let chosen = &runnable[..runnable.len().min(max)];
     // Pre-empt running groups that are no longer among the chosen (they keep their data).
@@ -108,13 +119,14 @@ fn schedule(inner: &Arc<Inner>) -> Duration {
             }
         }
     }
-    next_wake.min(POLL)
+    next_wake
 }
 
 /// Follows the store (DECISIONS D10): takes the transfer lock when it is free, and reloads the
 /// queue when another process changed it (or when the lock was just taken, to continue from
-/// the last holder's checkpoints). Failures are logged and retried at the next pass.
-fn sync_with_store(inner: &Inner, st: &mut State) {
+/// the last holder's checkpoints); returns whether the queue was reloaded. Failures are
+/// logged and retried at the next poll.
+fn sync_with_store(inner: &Inner, st: &mut State) -> bool {
     let mut took_lock = false;
     if !st.holder {
         let mut store = inner.store.lock().unwrap_or_else(|e| e.into_inner());
@@ -128,5 +140,5 @@ fn sync_with_store(inner: &Inner, st: &mut State) {
             Err(e) => log::warn!("transfer lock: {e}"),
         }
     }
-    inner.reload_if_changed(st, took_lock);
+    inner.reload_if_changed(st, took_lock)
 }

@@ -624,8 +624,9 @@ impl Inner {
     }
 
     /// Reloads the queue into `st` when another process changed the store, or always with
-    /// `force`. Failures are logged: the in-memory copy stays and the next look retries.
-    pub fn reload_if_changed(&self, st: &mut State, force: bool) {
+    /// `force`; returns whether it did. Failures are logged: the in-memory copy stays and the
+    /// next look retries.
+    pub fn reload_if_changed(&self, st: &mut State, force: bool) -> bool {
         let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
         let changed = force
             || store.changed_by_others().unwrap_or_else(|e| {
@@ -633,7 +634,7 @@ impl Inner {
                 false
             });
         if !changed {
-            return;
+            return false;
         }
         match store.load() {
             Ok(image) => {
@@ -646,8 +647,12 @@ impl Inner {
                 }
                 self.changed.notify_all();
                 self.kick_notifier();
+                true
             }
-            Err(e) => log::warn!("reloading the queue: {e}"),
+            Err(e) => {
+                log::warn!("reloading the queue: {e}");
+                false
+            }
         }
     }
 
