@@ -47,28 +47,6 @@ static qmgr_group *file_group(uint32_t flags, int njobs, int files_per_job, int 
     return g;
 }
 
-static qmgr_guid id_of(qmgr_group *g) {
-    qmgr_guid id;
-    memset(&id, 0, sizeof id);
-    CHECK_HR(qmgr_group_get_group_id(g, &id), QMGR_S_OK);
-    return id;
-}
-
-static qmgr_guid job_id_of(qmgr_job *j) {
-    qmgr_guid id;
-    memset(&id, 0, sizeof id);
-    CHECK_HR(qmgr_job_get_job_id(j, &id), QMGR_S_OK);
-    return id;
-}
-
-static void finish(qmgr_group *g) {
-    uint32_t s;
-    if (qmgr_group_get_status(g, &s, &s) == QMGR_S_OK) {
-        CHECK_HR(qmgr_group_cancel_group(g), QMGR_S_OK);
-    }
-    qmgr_group_release(g);
-}
-
 /* Status events of group `g` recorded so far, into out. */
 static int status_events_of(recorder *r, const qmgr_guid *g, rec_event *out, int max) {
     rec_event all[REC_MAX];
@@ -91,11 +69,11 @@ static int count_for(recorder *r, const qmgr_guid *g) {
    delivered by then. */
 static void sentinel(recorder *r) {
     qmgr_group *s = file_group(QM_NOTIFY_GROUP_DONE, 1, 1, -1, NULL);
-    qmgr_guid id = id_of(s);
+    qmgr_guid id = qm_group_id(s);
     rec_register(s, r);
     CHECK_HR(qmgr_group_resume_group(s), QMGR_S_OK);
     CHECK_WAIT(count_for(r, &id) == 1, CHECK_DEADLINE_MS);
-    finish(s);
+    qm_finish(s);
 }
 
 static void test_error_by_default(httpd *server) {
@@ -104,7 +82,7 @@ static void test_error_by_default(httpd *server) {
     rec_init(&r);
     qmgr_job *jobs[1];
     qmgr_group *g = file_group(0, 1, 2, 1, jobs); /* file 1 has no source */
-    qmgr_guid gid = id_of(g), jid = job_id_of(jobs[0]);
+    qmgr_guid gid = qm_group_id(g), jid = qm_job_id(jobs[0]);
     rec_register(g, &r);
     CHECK_HR(qmgr_group_resume_group(g), QMGR_S_OK);
     CHECK_EQ(qm_wait(g), 0x380);
@@ -126,13 +104,13 @@ static void test_error_by_default(httpd *server) {
     CHECK_EQ(r.on_registering_thread, 0);
     CHECK_EQ(r.max_in_flight, 1);
     qmgr_job_release(jobs[0]);
-    finish(g);
+    qm_finish(g);
     CHECK_WAIT(rec_releases(&r) == 2, CHECK_DEADLINE_MS); /* g's and the sentinel's */
 
     /* An HTTP failure: the status in dwTransportResult, BG_E_HTTP_ERROR_nnn in dwWin32Result. */
     rec_reset(&r);
     g = qm_group(mgr);
-    gid = id_of(g);
+    gid = qm_group_id(g);
     qmgr_job *j = qm_job(g);
     char url[256], out[PATH_MAX];
     httpd_route(server, "/cb/404", 404, 0, 1);
@@ -149,10 +127,10 @@ static void test_error_by_default(httpd *server) {
     CHECK_EQ(e.transport, 404);
     CHECK_EQ(e.win32, BG_E_HTTP_ERROR_BASE | 404u);
     CHECK_EQ(e.retries, 1);
-    qmgr_guid jid404 = job_id_of(j);
+    qmgr_guid jid404 = qm_job_id(j);
     CHECK(e.has_job && e.job_ok && qm_guid_eq(&e.job_id, &jid404));
     qmgr_job_release(j);
-    finish(g);
+    qm_finish(g);
     CHECK_WAIT(rec_releases(&r) == 1, CHECK_DEADLINE_MS);
     rec_destroy(&r);
 }
@@ -163,7 +141,7 @@ static void test_done_flags(void) {
     rec_init(&r);
     qmgr_job *jobs[2];
     qmgr_group *g = file_group(QM_NOTIFY_FILE_DONE | QM_NOTIFY_JOB_DONE | QM_NOTIFY_GROUP_DONE, 2, 2, -1, jobs);
-    qmgr_guid gid = id_of(g), j0 = job_id_of(jobs[0]), j1 = job_id_of(jobs[1]);
+    qmgr_guid gid = qm_group_id(g), j0 = qm_job_id(jobs[0]), j1 = qm_job_id(jobs[1]);
     rec_register(g, &r);
     CHECK_HR(qmgr_group_resume_group(g), QMGR_S_OK);
     CHECK_EQ(qm_wait(g), 0x140);
@@ -204,13 +182,13 @@ static void test_done_flags(void) {
     CHECK_EQ(r.max_in_flight, 1);
     qmgr_job_release(jobs[0]);
     qmgr_job_release(jobs[1]);
-    finish(g);
+    qm_finish(g);
 
     /* GROUP_DONE alone: one call, job NULL, index 0xFFFFFFFF (D11). */
     CHECK_WAIT(rec_releases(&r) == 1, CHECK_DEADLINE_MS);
     rec_reset(&r);
     g = file_group(QM_NOTIFY_GROUP_DONE, 2, 1, -1, NULL);
-    gid = id_of(g);
+    gid = qm_group_id(g);
     rec_register(g, &r);
     CHECK_HR(qmgr_group_resume_group(g), QMGR_S_OK);
     CHECK_EQ(qm_wait(g), 0x140);
@@ -221,19 +199,19 @@ static void test_done_flags(void) {
     CHECK_EQ(e.status, 0x140);
     CHECK(!e.has_job);
     CHECK_EQ(e.file_index, 0xFFFFFFFFu);
-    finish(g);
+    qm_finish(g);
 
     /* No flags and no error: nothing at all. */
     CHECK_WAIT(rec_releases(&r) == 2, CHECK_DEADLINE_MS);
     rec_reset(&r);
     g = file_group(0, 1, 2, -1, NULL);
-    gid = id_of(g);
+    gid = qm_group_id(g);
     rec_register(g, &r);
     CHECK_HR(qmgr_group_resume_group(g), QMGR_S_OK);
     CHECK_EQ(qm_wait(g), 0x140);
     sentinel(&r);
     CHECK_EQ(count_for(&r, &gid), 0);
-    finish(g);
+    qm_finish(g);
     CHECK_WAIT(rec_releases(&r) == 2, CHECK_DEADLINE_MS);
     rec_destroy(&r);
 }
@@ -245,7 +223,7 @@ static void test_disable_and_late_registration(void) {
 
     /* Completion while disabled: nothing; re-enabled: delivered. */
     qmgr_group *g = file_group(QM_NOTIFY_GROUP_DONE | QM_NOTIFY_DISABLE_NOTIFY, 1, 1, -1, NULL);
-    qmgr_guid gid = id_of(g);
+    qmgr_guid gid = qm_group_id(g);
     rec_register(g, &r);
     CHECK_HR(qmgr_group_resume_group(g), QMGR_S_OK);
     CHECK_EQ(qm_wait(g), 0x140);
@@ -253,11 +231,11 @@ static void test_disable_and_late_registration(void) {
     CHECK_EQ(count_for(&r, &gid), 0);
     CHECK_HR(qm_set_int(g, GROUPPROP_NOTIFYFLAGS, QMGR_VT_UI4, QM_NOTIFY_GROUP_DONE), QMGR_S_OK);
     CHECK_WAIT(count_for(&r, &gid) == 1, CHECK_DEADLINE_MS);
-    finish(g);
+    qm_finish(g);
 
     /* An error while disabled, re-enabled while still in ERROR: delivered. */
     g = file_group(QM_NOTIFY_DISABLE_NOTIFY, 1, 1, 0, NULL);
-    gid = id_of(g);
+    gid = qm_group_id(g);
     rec_register(g, &r);
     CHECK_HR(qmgr_group_resume_group(g), QMGR_S_OK);
     CHECK_EQ(qm_wait(g), 0x380);
@@ -270,29 +248,29 @@ static void test_disable_and_late_registration(void) {
         CHECK_EQ(ev[0].status, 0x380);
         CHECK_EQ(ev[0].file_index, 0);
     }
-    finish(g);
+    qm_finish(g);
 
     /* No callback when it happened: delivered on registration. */
     g = file_group(QM_NOTIFY_GROUP_DONE, 1, 1, -1, NULL);
-    gid = id_of(g);
+    gid = qm_group_id(g);
     CHECK_HR(qmgr_group_resume_group(g), QMGR_S_OK);
     CHECK_EQ(qm_wait(g), 0x140);
     rec_register(g, &r);
     CHECK_WAIT(count_for(&r, &gid) == 1, CHECK_DEADLINE_MS);
-    finish(g);
+    qm_finish(g);
     g = file_group(0, 1, 1, 0, NULL);
-    gid = id_of(g);
+    gid = qm_group_id(g);
     CHECK_HR(qmgr_group_resume_group(g), QMGR_S_OK);
     CHECK_EQ(qm_wait(g), 0x380);
     rec_register(g, &r);
     CHECK_WAIT(count_for(&r, &gid) == 1, CHECK_DEADLINE_MS);
-    finish(g);
+    qm_finish(g);
 
     /* …but not when the state it described no longer holds: the error was fixed and the
        group completed before anyone listened (no completion flag). */
     qmgr_job *jobs[1];
     g = file_group(0, 1, 1, 0, jobs);
-    gid = id_of(g);
+    gid = qm_group_id(g);
     CHECK_HR(qmgr_group_resume_group(g), QMGR_S_OK);
     CHECK_EQ(qm_wait(g), 0x380);
     qmgr_fileset_info info;
@@ -305,7 +283,7 @@ static void test_disable_and_late_registration(void) {
     sentinel(&r);
     CHECK_EQ(count_for(&r, &gid), 0);
     qmgr_job_release(jobs[0]);
-    finish(g);
+    qm_finish(g);
     CHECK_WAIT(rec_releases(&r) == 8, CHECK_DEADLINE_MS);
     rec_destroy(&r);
 }
@@ -316,7 +294,7 @@ static void test_redelivery(void) {
     rec_init(&r);
     r.fail_status = 2;
     qmgr_group *g = file_group(QM_NOTIFY_GROUP_DONE, 1, 1, -1, NULL);
-    qmgr_guid gid = id_of(g);
+    qmgr_guid gid = qm_group_id(g);
     rec_register(g, &r);
     CHECK_HR(qmgr_group_resume_group(g), QMGR_S_OK);
     CHECK_EQ(qm_wait(g), 0x140);
@@ -329,7 +307,7 @@ static void test_redelivery(void) {
         CHECK(ev[1].at_ms - ev[0].at_ms >= 900);  /* 1 s */
         CHECK(ev[2].at_ms - ev[1].at_ms >= 1900); /* doubling: 2 s */
     }
-    finish(g);
+    qm_finish(g);
 
     /* Re-delivery stops when the callback is replaced: the old one is released once and
        never called again. */
@@ -339,7 +317,7 @@ static void test_redelivery(void) {
     rec_init(&r2);
     r.fail_status = 1000000;
     g = file_group(QM_NOTIFY_GROUP_DONE, 1, 1, -1, NULL);
-    gid = id_of(g);
+    gid = qm_group_id(g);
     rec_register(g, &r);
     CHECK_HR(qmgr_group_resume_group(g), QMGR_S_OK);
     CHECK_EQ(qm_wait(g), 0x140);
@@ -349,14 +327,14 @@ static void test_redelivery(void) {
     int calls = rec_n(&r);
     CHECK_WAIT(count_for(&r2, &gid) == 1, CHECK_DEADLINE_MS); /* still true: the new one gets it */
     CHECK_EQ(rec_n(&r), calls);
-    finish(g);
+    qm_finish(g);
     CHECK_WAIT(rec_releases(&r2) == 1, CHECK_DEADLINE_MS);
 
     /* …when the group is cancelled. */
     rec_reset(&r);
     r.fail_status = 1000000;
     g = file_group(QM_NOTIFY_GROUP_DONE, 1, 1, -1, NULL);
-    gid = id_of(g);
+    gid = qm_group_id(g);
     rec_register(g, &r);
     CHECK_HR(qmgr_group_resume_group(g), QMGR_S_OK);
     CHECK_EQ(qm_wait(g), 0x140);
@@ -374,7 +352,7 @@ static void test_redelivery(void) {
     r.fail_status = 1000000;
     qmgr_job *jobs[1];
     g = file_group(0, 1, 1, 0, jobs);
-    gid = id_of(g);
+    gid = qm_group_id(g);
     rec_register(g, &r);
     CHECK_HR(qmgr_group_resume_group(g), QMGR_S_OK);
     CHECK_EQ(qm_wait(g), 0x380);
@@ -394,7 +372,7 @@ static void test_redelivery(void) {
     sentinel(&r2);
     CHECK_EQ(count_for(&r, &gid), 1);
     qmgr_job_release(jobs[0]);
-    finish(g);
+    qm_finish(g);
     CHECK_WAIT(rec_releases(&r) == 1, CHECK_DEADLINE_MS);
     rec_destroy(&r);
     rec_destroy(&r2);
@@ -407,7 +385,7 @@ static void test_reentrancy(void) {
     r.reenter = 1;
     r.keep_group = 1;
     qmgr_group *g = file_group(QM_NOTIFY_FILE_DONE | QM_NOTIFY_JOB_DONE | QM_NOTIFY_GROUP_DONE, 2, 2, -1, NULL);
-    qmgr_guid gid = id_of(g);
+    qmgr_guid gid = qm_group_id(g);
     rec_register(g, &r);
     CHECK_HR(qmgr_group_resume_group(g), QMGR_S_OK);
     CHECK_EQ(qm_wait(g), 0x140);
@@ -426,14 +404,14 @@ static void test_reentrancy(void) {
         CHECK_EQ(qm_status(kept), 0x140);
         CHECK_EQ(qmgr_group_release(kept), 0);
     }
-    finish(g);
+    qm_finish(g);
 
     /* Cancelling its own group from OnStatus: no deadlock, release() once, afterwards. */
     CHECK_WAIT(rec_releases(&r) == 1, CHECK_DEADLINE_MS);
     rec_reset(&r);
     r.cancel_own_group = 1;
     g = file_group(QM_NOTIFY_GROUP_DONE, 1, 1, -1, NULL);
-    gid = id_of(g);
+    gid = qm_group_id(g);
     rec_register(g, &r);
     CHECK_HR(qmgr_group_resume_group(g), QMGR_S_OK);
     CHECK_WAIT(rec_releases(&r) == 1, CHECK_DEADLINE_MS);
@@ -489,7 +467,7 @@ static void test_release_from_callback(void) {
     rec_init(&o.rec);
     o.m = qm_open(dir);
     o.g = qm_file_group(o.m);
-    qmgr_guid gid = id_of(o.g);
+    qmgr_guid gid = qm_group_id(o.g);
     CHECK_HR(qm_set_int(o.g, GROUPPROP_NOTIFYFLAGS, QMGR_VT_UI4, QM_NOTIFY_GROUP_DONE), QMGR_S_OK);
     qmgr_job *j = qm_job(o.g);
     char src[PATH_MAX], url[PATH_MAX + 8], out[PATH_MAX];
@@ -514,7 +492,7 @@ static void test_release_from_callback(void) {
     CHECK_HR(qmgr_manager_get_group(m, gid, &g), QMGR_S_OK);
     if (g) {
         CHECK_EQ(qm_status(g), 0x140);
-        finish(g);
+        qm_finish(g);
     }
     CHECK(check_file_matches(out, 9, 5000));
     CHECK_EQ(qmgr_manager_release(m), 0);
@@ -553,7 +531,7 @@ static void test_release_at_manager_release(void) {
     CHECK_HR(qmgr_group_set_notification_pointer(n, &IID_IBackgroundCopyCallback1, &cb), QMGR_S_OK);
     CHECK_HR(qmgr_group_resume_group(n), QMGR_S_OK);
     CHECK_EQ(qm_wait(n), 0x140);
-    finish(n);
+    qm_finish(n);
 }
 
 static void test_serialized(void) {
@@ -573,7 +551,7 @@ static void test_serialized(void) {
     CHECK_EQ(r.on_registering_thread, 0);
     /* Per group: its three FILE_DONE in file order, then its GROUP_DONE. */
     for (int i = 0; i < 4; i++) {
-        qmgr_guid id = id_of(g[i]);
+        qmgr_guid id = qm_group_id(g[i]);
         rec_event ev[8];
         int n = status_events_of(&r, &id, ev, 8);
         CHECK_EQ(n, 4);
@@ -583,7 +561,7 @@ static void test_serialized(void) {
         if (n == 4) {
             CHECK_EQ(ev[3].status, 0x140);
         }
-        finish(g[i]);
+        qm_finish(g[i]);
     }
     CHECK_WAIT(rec_releases(&r) == 4, CHECK_DEADLINE_MS);
     rec_destroy(&r);

@@ -42,21 +42,6 @@ static qmgr_group *file_group(uint32_t flags, int njobs, int files, uint32_t siz
     return g;
 }
 
-static qmgr_guid id_of(qmgr_group *g) {
-    qmgr_guid id;
-    memset(&id, 0, sizeof id);
-    CHECK_HR(qmgr_group_get_group_id(g, &id), QMGR_S_OK);
-    return id;
-}
-
-static void finish(qmgr_group *g) {
-    uint32_t s;
-    if (qmgr_group_get_status(g, &s, &s) == QMGR_S_OK) {
-        CHECK_HR(qmgr_group_cancel_group(g), QMGR_S_OK);
-    }
-    qmgr_group_release(g);
-}
-
 /* Runs `g` (callback `r` registered, QM_NOTIFY_GROUP_DONE set by the caller) to completion
    and waits for its GROUP_DONE OnStatus: progress notifications queued before it have been
    delivered by then. */
@@ -108,7 +93,7 @@ static void test_size_threshold(void) {
     recorder r;
     rec_init(&r);
     qmgr_group *g = file_group(QM_NOTIFY_GROUP_DONE, 1, 1, MIB, NULL);
-    qmgr_guid gid = id_of(g);
+    qmgr_guid gid = qm_group_id(g);
     CHECK_HR(qm_set_int(g, GROUPPROP_PROGRESSSIZE, QMGR_VT_UI4, 256 * 1024), QMGR_S_OK);
     run_to_done(g, &r);
     rec_event ev[REC_MAX];
@@ -121,7 +106,7 @@ static void test_size_threshold(void) {
         CHECK(ev[i].file_index == 0 || ev[i].file_index == 0xFFFFFFFFu);
     }
     CHECK_EQ(rec_count(&r, EV_PROGRESS_EX, 0), 0);
-    finish(g);
+    qm_finish(g);
     rec_destroy(&r);
 }
 
@@ -132,7 +117,7 @@ static void test_percent_threshold(void) {
     hinted = 1;
     qmgr_group *g = file_group(QM_NOTIFY_GROUP_DONE, 2, 1, MIB, NULL);
     hinted = 0;
-    qmgr_guid gid = id_of(g);
+    qmgr_guid gid = qm_group_id(g);
     CHECK_HR(qm_set_int(g, GROUPPROP_PROGRESSPERCENT, QMGR_VT_I4, 25), QMGR_S_OK);
     run_to_done(g, &r);
     rec_event ev[REC_MAX];
@@ -143,7 +128,7 @@ static void test_percent_threshold(void) {
     for (int i = 0; i < n; i++) {
         CHECK(ev[i].value >= 25);
     }
-    finish(g);
+    qm_finish(g);
     rec_destroy(&r);
 }
 
@@ -152,7 +137,7 @@ static void test_time_threshold(httpd *server) {
     recorder r;
     rec_init(&r);
     qmgr_group *g = qm_group(mgr);
-    qmgr_guid gid = id_of(g);
+    qmgr_guid gid = qm_group_id(g);
     CHECK_HR(qm_set_int(g, GROUPPROP_NOTIFYFLAGS, QMGR_VT_UI4, QM_NOTIFY_GROUP_DONE), QMGR_S_OK);
     CHECK_HR(qm_set_int(g, GROUPPROP_PROGRESSTIME, QMGR_VT_I4, 100), QMGR_S_OK);
     qmgr_job *j = qm_job(g);
@@ -183,7 +168,7 @@ static void test_time_threshold(httpd *server) {
         CHECK(ev[i].value >= 100);
     }
     qmgr_job_release(j);
-    finish(g);
+    qm_finish(g);
     rec_destroy(&r);
 }
 
@@ -193,7 +178,7 @@ static void test_progress_ex(void) {
     rec_init(&r);
     qmgr_job *jobs[2];
     qmgr_group *g = file_group(QM_NOTIFY_GROUP_DONE | QM_NOTIFY_USE_PROGRESSEX, 2, 2, MIB / 2, jobs);
-    qmgr_guid gid = id_of(g), jid[2];
+    qmgr_guid gid = qm_group_id(g), jid[2];
     CHECK_HR(qmgr_job_get_job_id(jobs[0], &jid[0]), QMGR_S_OK);
     CHECK_HR(qmgr_job_get_job_id(jobs[1], &jid[1]), QMGR_S_OK);
     CHECK_HR(qm_set_int(g, GROUPPROP_PROGRESSSIZE, QMGR_VT_UI4, 256 * 1024), QMGR_S_OK);
@@ -241,7 +226,7 @@ static void test_progress_ex(void) {
     }
     qmgr_job_release(jobs[0]);
     qmgr_job_release(jobs[1]);
-    finish(g);
+    qm_finish(g);
     rec_destroy(&r);
 }
 
@@ -252,7 +237,7 @@ static void test_off_and_disabled(void) {
     qmgr_group *g = file_group(QM_NOTIFY_GROUP_DONE, 1, 2, MIB, NULL);
     run_to_done(g, &r);
     CHECK_EQ(rec_count(&r, EV_PROGRESS, 0) + rec_count(&r, EV_PROGRESS_EX, 0), 0);
-    finish(g);
+    qm_finish(g);
     CHECK_WAIT(rec_releases(&r) == 1, CHECK_DEADLINE_MS);
     rec_reset(&r);
 
@@ -268,8 +253,8 @@ static void test_off_and_disabled(void) {
     qmgr_group *s = file_group(QM_NOTIFY_GROUP_DONE, 1, 1, 1000, NULL);
     run_to_done(s, &r);
     CHECK_EQ(rec_n(&r), 1);
-    finish(s);
-    finish(g);
+    qm_finish(s);
+    qm_finish(g);
     CHECK_WAIT(rec_releases(&r) == 2, CHECK_DEADLINE_MS);
     rec_destroy(&r);
 }
@@ -279,7 +264,7 @@ static void test_all_thresholds(void) {
     recorder r;
     rec_init(&r);
     qmgr_group *g = file_group(QM_NOTIFY_GROUP_DONE, 1, 1, 2 * MIB, NULL);
-    qmgr_guid gid = id_of(g);
+    qmgr_guid gid = qm_group_id(g);
     CHECK_HR(qm_set_int(g, GROUPPROP_PROGRESSSIZE, QMGR_VT_UI4, 512 * 1024), QMGR_S_OK);
     CHECK_HR(qm_set_int(g, GROUPPROP_PROGRESSPERCENT, QMGR_VT_UI4, 50), QMGR_S_OK);
     run_to_done(g, &r);
@@ -300,7 +285,7 @@ static void test_all_thresholds(void) {
     }
     CHECK(sizes >= 1);
     CHECK(percents >= 1);
-    finish(g);
+    qm_finish(g);
     rec_destroy(&r);
 }
 

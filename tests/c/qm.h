@@ -156,6 +156,30 @@ static inline void qm_source(const char *dir, const char *name, unsigned seed, u
 
 /* Queue options every transfer test wants: no proxy from the environment, quick retries
    are NOT wanted (each test sets what it needs). */
+/* The GUID of a live group / job (checked). */
+static inline qmgr_guid qm_group_id(qmgr_group *g) {
+    qmgr_guid id;
+    memset(&id, 0, sizeof id);
+    CHECK_HR(qmgr_group_get_group_id(g, &id), QMGR_S_OK);
+    return id;
+}
+
+static inline qmgr_guid qm_job_id(qmgr_job *j) {
+    qmgr_guid id;
+    memset(&id, 0, sizeof id);
+    CHECK_HR(qmgr_job_get_job_id(j, &id), QMGR_S_OK);
+    return id;
+}
+
+/* Cancels `g` unless it is cancelled already, then releases the handle. */
+static inline void qm_finish(qmgr_group *g) {
+    uint32_t s;
+    if (qmgr_group_get_status(g, &s, &s) == QMGR_S_OK) {
+        CHECK_HR(qmgr_group_cancel_group(g), QMGR_S_OK);
+    }
+    qmgr_group_release(g);
+}
+
 static inline void qm_no_proxy(qmgr_manager *m) {
     CHECK_HR(qmgr_manager_set_option(m, "proxy", ""), QMGR_S_OK);
 }

@@ -31,7 +31,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -165,20 +165,41 @@ fn disk_full_stops_with_error_disk_full_keeps_the_partial_data_and_resumes_once_
     eprintln!("disk full: {message}; kept {done} bytes, resumed with Range: bytes={done}-");
 }
 
+/// A one-file group from a paced server, resumed and waited on until its temporary file in
+/// `dest_dir` holds part of the body: the starting point of the mid-transfer failures.
+struct MidTransfer {
+    dest_dir: PathBuf,
+    dest: PathBuf,
+    want: String,
+    server: RangeServer,
+    _queue: Manager,
+    group: Group,
+    job: Job,
+}
+
+impl MidTransfer {
+    /// Starts it: queue in `queue_dir`, destination `work/dest`, body seeded with `seed`.
+    fn start(work: &Path, queue_dir: &Path, seed: u64) -> MidTransfer {
+        let dest_dir = work.join("dest");
+        std::fs::create_dir(&dest_dir).unwrap();
+        let body = payload(MID_SIZE, seed);
+        let want = sha256(&body);
+        let server = RangeServer::start();
+        server.add("/four.bin", Resource::new(body).rate(RATE));
+        let m = qmgr_rs::open(Some(queue_dir)).expect("open queue");
+        let dest = dest_dir.join("four.bin");
+        let (group, job) = one_file_group(&m, &server.url("/four.bin"), &dest);
+        group.resume().unwrap();
+        wait_for_partial(&dest_dir, PARTIAL);
+        MidTransfer { dest_dir, dest, want, server, _queue: m, group, job }
+    }
+}
+
 #[test]
 fn destination_directory_removed_mid_transfer_fails_with_path_not_found_and_resumes_once_recreated() {
     let work = tempfile::tempdir().unwrap();
-    let dest_dir = work.path().join("dest");
-    std::fs::create_dir(&dest_dir).unwrap();
-    let body = payload(MID_SIZE, 12);
-    let want = sha256(&body);
-    let server = RangeServer::start();
-    server.add("/four.bin", Resource::new(body).rate(RATE));
-    let m = qmgr_rs::open(Some(&work.path().join("queue"))).expect("open queue");
-    let dest = dest_dir.join("four.bin");
-    let (group, job) = one_file_group(&m, &server.url("/four.bin"), &dest);
-    group.resume().unwrap();
-    wait_for_partial(&dest_dir, PARTIAL);
+    let MidTransfer { dest_dir, dest, want, server: _server, _queue, group, job } =
+        MidTransfer::start(work.path(), &work.path().join("queue"), 12);
     std::fs::remove_dir_all(&dest_dir).unwrap();
     settle(&group);
 
@@ -197,17 +218,8 @@ fn destination_made_read_only_mid_transfer_fails_with_write_protect_and_resumes_
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let dest_dir = work.path().join("dest");
-    std::fs::create_dir(&dest_dir).unwrap();
-    let body = payload(MID_SIZE, 13);
-    let want = sha256(&body);
-    let server = RangeServer::start();
-    server.add("/four.bin", Resource::new(body).rate(RATE));
-    let m = qmgr_rs::open(Some(&work.path().join("queue"))).expect("open queue");
-    let dest = dest_dir.join("four.bin");
-    let (group, job) = one_file_group(&m, &server.url("/four.bin"), &dest);
-    group.resume().unwrap();
-    wait_for_partial(&dest_dir, PARTIAL);
+    let MidTransfer { dest_dir, dest, want, server, _queue, group, job } =
+        MidTransfer::start(work.path(), &work.path().join("queue"), 13);
     let read_only = bind_read_only(&dest_dir).expect("read-only bind mount over the destination");
     settle(&group);
 
@@ -463,17 +475,9 @@ fn queue_database_filling_up_during_a_transfer_stops_the_group_visibly_and_resum
     std::fs::create_dir(&fs).unwrap();
     let _disk = mount_tmpfs(&fs, 2 << 20).expect("mount a 2 MiB tmpfs");
     let dir = fs.join("queue");
-    let dest_dir = work.path().join("dest");
-    std::fs::create_dir(&dest_dir).unwrap();
-    let body = payload(MID_SIZE, 15);
-    let want = sha256(&body);
-    let server = RangeServer::start();
-    server.add("/four.bin", Resource::new(body).rate(RATE));
-    let m = qmgr_rs::open(Some(&dir)).expect("open queue");
-    let dest = dest_dir.join("four.bin");
-    let (group, job) = one_file_group(&m, &server.url("/four.bin"), &dest);
-    group.resume().unwrap();
-    wait_for_partial(&dest_dir, PARTIAL);
+    // Every field bound: the server and the queue must live until the end of the test.
+    let MidTransfer { dest_dir: _, dest, want, server: _server, _queue: m, group, job } =
+        MidTransfer::start(work.path(), &dir, 15);
     let filler_path = fs.join("filler");
     let mut filler = std::fs::File::create(&filler_path).unwrap();
     let page = vec![7u8; 4096];
