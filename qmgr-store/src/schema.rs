@@ -76,8 +76,36 @@ CREATE TABLE files (
 ) WITHOUT ROWID;
 ";
 
+/// Version 2: change tracking, so that a process following the queue reads only what changed
+/// (DECISIONS D10; `Store::load_changes`).
+///
+/// * `revision` (one row) counts committed write transactions: `rev` is the revision of the
+///   last one; `pruned` the highest revision whose deletion records were dropped (a reader
+///   that saw an older revision must load the whole queue).
+/// * `groups.rev` is the revision of the last transaction that changed the group, its jobs or
+///   its files.
+/// * `deleted_groups` records the GUID and revision of every deleted group (dropped after a
+///   while, see `pruned`; removed when the GUID is created again).
+const V2: &str = "
+CREATE TABLE revision (
+    id     INTEGER PRIMARY KEY CHECK (id = 0),
+    rev    INTEGER NOT NULL,
+    pruned INTEGER NOT NULL
+);
+INSERT INTO revision (id, rev, pruned) VALUES (0, 0, 0);
+
+ALTER TABLE groups ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX groups_by_rev ON groups (rev);
+
+CREATE TABLE deleted_groups (
+    id  BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    rev INTEGER NOT NULL
+);
+CREATE INDEX deleted_groups_by_rev ON deleted_groups (rev);
+";
+
 /// Every migration, in order (see the module documentation).
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this code writes and understands (`PRAGMA user_version` after
 /// [`SqliteStore::open`](crate::SqliteStore::open)). A database with a higher version was

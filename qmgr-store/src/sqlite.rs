@@ -8,9 +8,10 @@ use qmgr_core::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
 use qmgr_core::model::{
     ErrorClass, FileRecord, GroupProps, GroupRecord, GroupState, JobError, JobRecord, QueueImage, Validators,
 };
-use qmgr_core::store::{Op, Store};
+use qmgr_core::store::{Loaded, Op, Store};
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OpenFlags, Row, Transaction, TransactionBehavior, MAIN_DB};
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -82,20 +83,66 @@ INSERT INTO options (name, value) VALUES (?1, ?2)
 ON CONFLICT (name) DO UPDATE SET value = excluded.value";
 
 const LOAD_OPTIONS: &str = "SELECT name, value FROM options ORDER BY rowid";
-const LOAD_GROUPS: &str = "
-SELECT id, seq, state, foreground, priority, remote_user, remote_password, protocol,
-       notify_flags, notify_clsid, progress_size, progress_percent, progress_time,
-       display_name, description
-FROM groups ORDER BY seq, rowid";
-const LOAD_JOBS: &str = "
-SELECT id, group_id, seq, foreground, retries, active_ms, error_class, error_win32,
-       error_transport, error_file_index, error_message
-FROM jobs ORDER BY seq, rowid";
-const LOAD_FILES: &str = "
-SELECT f.job_id, f.idx, f.url, f.local_path, f.size_hint, f.bytes_done, f.etag,
-       f.last_modified, f.total, f.complete
-FROM files AS f JOIN jobs AS j ON j.id = f.job_id
-ORDER BY j.seq, j.rowid, f.idx";
+
+// The columns `group_row`, `job_row` and `file_row` read, in their order.
+macro_rules! group_columns {
+    () => {
+        "SELECT id, seq, state, foreground, priority, remote_user, remote_password, protocol,
+                notify_flags, notify_clsid, progress_size, progress_percent, progress_time,
+                display_name, description"
+    };
+}
+macro_rules! job_columns {
+    () => {
+        "SELECT j.id, j.group_id, j.seq, j.foreground, j.retries, j.active_ms, j.error_class,
+                j.error_win32, j.error_transport, j.error_file_index, j.error_message
+         FROM jobs AS j"
+    };
+}
+macro_rules! file_columns {
+    () => {
+        "SELECT f.job_id, f.idx, f.url, f.local_path, f.size_hint, f.bytes_done, f.etag,
+                f.last_modified, f.total, f.complete
+         FROM files AS f JOIN jobs AS j ON j.id = f.job_id"
+    };
+}
+
+const LOAD_GROUPS: &str = concat!(group_columns!(), " FROM groups ORDER BY seq, rowid");
+const LOAD_JOBS: &str = concat!(job_columns!(), " ORDER BY j.seq, j.rowid");
+const LOAD_FILES: &str = concat!(file_columns!(), " ORDER BY j.seq, j.rowid, f.idx");
+
+// What changed after revision ?1 (Store::load_changes; schema version 2). INDEXED BY: without
+// statistics the planner would rather scan in `seq` order than sort a few rows.
+const CHANGED_GROUPS: &str =
+    concat!(group_columns!(), " FROM groups INDEXED BY groups_by_rev WHERE rev > ?1 ORDER BY seq, rowid");
+const CHANGED_JOBS: &str = concat!(
+    job_columns!(),
+    " JOIN groups AS g INDEXED BY groups_by_rev ON g.id = j.group_id WHERE g.rev > ?1 ORDER BY j.seq, j.rowid"
+);
+const CHANGED_FILES: &str = concat!(
+    file_columns!(),
+    " JOIN groups AS g INDEXED BY groups_by_rev ON g.id = j.group_id WHERE g.rev > ?1",
+    " ORDER BY j.seq, j.rowid, f.idx"
+);
+const DELETED_GROUPS: &str = "SELECT id FROM deleted_groups WHERE rev > ?1";
+
+// Change tracking, in every write transaction (SqliteStore::apply).
+const READ_REVISION: &str = "SELECT rev, pruned FROM revision WHERE id = 0";
+const WRITE_REVISION: &str = "UPDATE revision SET rev = ?1, pruned = ?2 WHERE id = 0";
+const GROUP_OF_JOB: &str = "SELECT group_id FROM jobs WHERE id = ?1";
+const TOUCH_GROUP: &str = "UPDATE groups SET rev = ?2 WHERE id = ?1";
+const RECORD_DELETION: &str = "
+INSERT INTO deleted_groups (id, rev) VALUES (?1, ?2)
+ON CONFLICT (id) DO UPDATE SET rev = excluded.rev";
+const FORGET_DELETION: &str = "DELETE FROM deleted_groups WHERE id = ?1";
+const PRUNE_DELETIONS: &str = "DELETE FROM deleted_groups WHERE rev <= ?1";
+
+/// Deletion records are kept for this many revisions: a process that last looked at the queue
+/// longer ago than that loads it whole (`Store::load_changes`). Followers look every 200 ms.
+const KEEP_DELETIONS: i64 = 10_000;
+
+/// Deletion records are pruned once every this many revisions.
+const PRUNE_EVERY: i64 = 1_000;
 
 /// The queue's [`Store`] on SQLite: one connection to `<queue_dir>/queue.sqlite` plus, once
 /// taken, the transfer lock on `<queue_dir>/queue.lock` (DESIGN "Layers"; DECISIONS D6, D10).
@@ -126,6 +173,9 @@ pub struct SqliteStore {
     db: PathBuf,
     lock: Option<File>,
     seen_data_version: Option<i64>,
+    /// The revision (schema version 2) the engine's image reflects: loaded, plus this store's
+    /// own writes made while no one else wrote.
+    seen_rev: Option<i64>,
 }
 
 impl SqliteStore {
@@ -178,7 +228,7 @@ impl SqliteStore {
             .map_err(|e| db_error(&db, "setting synchronous=NORMAL", e))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| db_error(&db, "setting foreign_keys=ON", e))?;
         schema::migrate(&mut conn, &db)?;
-        Ok(SqliteStore { conn, dir, db, lock: None, seen_data_version: None })
+        Ok(SqliteStore { conn, dir, db, lock: None, seen_data_version: None, seen_rev: None })
     }
 
     /// The queue directory, canonicalized (absolute, symbolic links resolved) when opened;
@@ -190,6 +240,30 @@ impl SqliteStore {
     /// The database file: `canonical_dir()/queue.sqlite`.
     pub fn db_path(&self) -> &Path {
         &self.db
+    }
+
+    /// One consistent read of the queue: what changed since the revision last seen when
+    /// `changes` and that is possible, else the whole queue.
+    fn read(&mut self, changes: bool) -> Result<Loaded> {
+        // Read before the snapshot: a commit in between only causes one extra reload.
+        let version = self.data_version()?;
+        let db = &self.db;
+        let tx = self.conn.transaction().map_err(|e| db_error(db, "starting to load the queue", e))?;
+        let (loaded, rev) = (|| {
+            let (rev, pruned) = read_revision(&tx)?;
+            let since = self.seen_rev.filter(|&s| changes && s >= pruned && s <= rev);
+            let image = load_image(&tx, since)?;
+            let loaded = match since {
+                None => Loaded::Full(image),
+                Some(s) => Loaded::Changes { image, deleted: rows(&tx, DELETED_GROUPS, [s], |r| guid(r, 0))? },
+            };
+            Ok((loaded, rev))
+        })()
+        .map_err(|e| db_error(db, "loading the queue", e))?;
+        tx.commit().map_err(|e| db_error(db, "finishing loading the queue", e))?;
+        self.seen_data_version = Some(version);
+        self.seen_rev = Some(rev);
+        Ok(loaded)
     }
 
     fn data_version(&self) -> Result<i64> {
@@ -380,32 +454,101 @@ fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRecord> {
     })
 }
 
-fn load_all(tx: &Transaction<'_>) -> rusqlite::Result<QueueImage> {
-    let options = tx
-        .prepare_cached(LOAD_OPTIONS)?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let groups = tx.prepare_cached(LOAD_GROUPS)?.query_map([], group_row)?.collect::<rusqlite::Result<_>>()?;
-    let jobs = tx.prepare_cached(LOAD_JOBS)?.query_map([], job_row)?.collect::<rusqlite::Result<_>>()?;
-    let files = tx.prepare_cached(LOAD_FILES)?.query_map([], file_row)?.collect::<rusqlite::Result<_>>()?;
-    Ok(QueueImage { options, groups, jobs, files })
+/// Every row of a query, through a cached statement.
+fn rows<T>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    tx.prepare_cached(sql)?.query_map(params, f)?.collect()
+}
+
+/// The whole queue (`since` None), or the options and the groups changed after revision
+/// `since`, with all their jobs and files.
+fn load_image(tx: &Transaction<'_>, since: Option<i64>) -> rusqlite::Result<QueueImage> {
+    let options = rows(tx, LOAD_OPTIONS, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(match since {
+        None => QueueImage {
+            options,
+            groups: rows(tx, LOAD_GROUPS, [], group_row)?,
+            jobs: rows(tx, LOAD_JOBS, [], job_row)?,
+            files: rows(tx, LOAD_FILES, [], file_row)?,
+        },
+        Some(rev) => QueueImage {
+            options,
+            groups: rows(tx, CHANGED_GROUPS, [rev], group_row)?,
+            jobs: rows(tx, CHANGED_JOBS, [rev], job_row)?,
+            files: rows(tx, CHANGED_FILES, [rev], file_row)?,
+        },
+    })
+}
+
+/// (revision of the last write transaction, highest revision whose deletion records are gone).
+fn read_revision(tx: &Transaction<'_>) -> rusqlite::Result<(i64, i64)> {
+    tx.prepare_cached(READ_REVISION)?.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+}
+
+/// The groups an op changes (read before the op: `DeleteJob` removes the job row, `PutJob`
+/// may move a job to another group). `DeleteGroup` records the deletion and `CreateGroup`
+/// forgets an older one of its GUID.
+fn groups_changed_by(tx: &Transaction<'_>, op: &Op, rev: i64) -> rusqlite::Result<[Option<Guid>; 2]> {
+    use rusqlite::OptionalExtension;
+    let of_job = |job: &Guid| tx.prepare_cached(GROUP_OF_JOB)?.query_row([job.to_bytes()], |r| guid(r, 0)).optional();
+    Ok(match op {
+        Op::CreateGroup(g) => {
+            tx.prepare_cached(FORGET_DELETION)?.execute([g.id.to_bytes()])?;
+            [Some(g.id), None]
+        }
+        Op::UpdateGroup(g) => [Some(g.id), None],
+        Op::TransferEnded { group_id, .. } => [Some(*group_id), None],
+        Op::PutJob(j) => [Some(j.group_id), of_job(&j.id)?],
+        Op::DeleteJob(job) | Op::PutFile(FileRecord { job_id: job, .. }) | Op::Checkpoint { job_id: job, .. } => {
+            [of_job(job)?, None]
+        }
+        Op::DeleteGroup(id) => {
+            tx.prepare_cached(RECORD_DELETION)?.execute(params![id.to_bytes(), rev])?;
+            [None, None]
+        }
+        Op::SetOption { .. } => [None, None],
+    })
+}
+
+/// Ends a write transaction at revision `rev`: stamps the changed groups, prunes old deletion
+/// records now and then, and stores the revision.
+fn finish_revision(tx: &Transaction<'_>, rev: i64, pruned: i64, changed: &HashSet<Guid>) -> rusqlite::Result<i64> {
+    for id in changed {
+        tx.prepare_cached(TOUCH_GROUP)?.execute(params![id.to_bytes(), rev])?;
+    }
+    let mut pruned = pruned;
+    if rev % PRUNE_EVERY == 0 && rev - KEEP_DELETIONS > pruned {
+        pruned = rev - KEEP_DELETIONS;
+        tx.prepare_cached(PRUNE_DELETIONS)?.execute([pruned])?;
+    }
+    tx.prepare_cached(WRITE_REVISION)?.execute([rev, pruned])?;
+    Ok(pruned)
 }
 
 impl Store for SqliteStore {
     /// See [`SqliteStore`]. Errors: `QM_E_SERVICE_UNAVAILABLE` when the database cannot be read
     /// or holds a value the model cannot represent (unknown state code, GUID not 16 bytes…).
     fn load(&mut self) -> Result<QueueImage> {
-        // Read before the snapshot: a commit in between only causes one extra reload.
-        let version = self.data_version()?;
-        let db = &self.db;
-        let tx = self.conn.transaction().map_err(|e| db_error(db, "starting to load the queue", e))?;
-        let image = load_all(&tx).map_err(|e| db_error(db, "loading the queue", e))?;
-        tx.commit().map_err(|e| db_error(db, "finishing loading the queue", e))?;
-        self.seen_data_version = Some(version);
-        Ok(image)
+        match self.read(false)? {
+            Loaded::Full(image) => Ok(image),
+            Loaded::Changes { .. } => unreachable!("read(false) loads the whole queue"),
+        }
     }
 
-    /// Cheap: one `PRAGMA data_version`, no table read (DECISIONS D10).
+    /// Reads only the groups whose `rev` is above the revision last seen, and the deletion
+    /// records above it: a few indexed rows per change, whatever the size of the queue. The
+    /// whole queue when nothing was loaded yet, when deletion records that old were pruned,
+    /// or when the database went back in time (restored from a copy).
+    fn load_changes(&mut self) -> Result<Loaded> {
+        self.read(true)
+    }
+
+    /// Cheap: one `PRAGMA data_version`, no table read (DECISIONS D10). SQLite changes it
+    /// for every transaction committed by another connection, never for this one's.
     fn changed_by_others(&mut self) -> Result<bool> {
         let v = self.data_version()?;
         Ok(self.seen_data_version != Some(v))
@@ -423,15 +566,27 @@ impl Store for SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| db_error(db, &format!("starting a transaction for {n} changes"), e))?;
+        let tracking = |e| db_error(db, &format!("recording the revision of {n} changes"), e);
+        let (before, pruned) = read_revision(&tx).map_err(tracking)?;
+        let rev = before + 1;
+        let mut changed = HashSet::new();
         for (i, op) in ops.iter().enumerate() {
+            let what = |e| db_error(db, &format!("change {} of {n}, {}", i + 1, describe(op)), e);
+            changed.extend(groups_changed_by(&tx, op, rev).map_err(what)?.into_iter().flatten());
             apply_one(&tx, op).map_err(|e| match (op, e.sqlite_error_code()) {
                 (Op::CreateGroup(g), Some(rusqlite::ErrorCode::ConstraintViolation)) => {
                     Error::invalid_arg(format!("group {} already exists in the queue", g.id))
                 }
-                _ => db_error(db, &format!("change {} of {n}, {}", i + 1, describe(op)), e),
+                _ => what(e),
             })?;
         }
-        tx.commit().map_err(|e| db_error(db, &format!("committing {n} changes"), e))
+        finish_revision(&tx, rev, pruned, &changed).map_err(tracking)?;
+        tx.commit().map_err(|e| db_error(db, &format!("committing {n} changes"), e))?;
+        // Nobody else wrote since this store last looked: its image is current at `rev`.
+        if self.seen_rev == Some(before) {
+            self.seen_rev = Some(rev);
+        }
+        Ok(())
     }
 
     /// See [`SqliteStore`]. The lock file is created with mode 0600 when missing.
@@ -525,6 +680,23 @@ mod tests {
             let plan: Vec<String> =
                 st.query_map([], |r| r.get::<_, String>(3)).unwrap().collect::<rusqlite::Result<_>>().unwrap();
             assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{sql}: {plan:?}");
+        }
+    }
+
+    /// `load_changes` reads only changed rows: no query scans a table.
+    #[test]
+    fn change_queries_scan_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(tmp.path()).unwrap();
+        for sql in [CHANGED_GROUPS, CHANGED_JOBS, CHANGED_FILES, DELETED_GROUPS, GROUP_OF_JOB, TOUCH_GROUP] {
+            let mut st = s.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let params = vec![0; st.parameter_count()];
+            let plan: Vec<String> = st
+                .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{sql}: {plan:?}");
         }
     }
 }

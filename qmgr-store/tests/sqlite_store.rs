@@ -6,7 +6,7 @@ use qmgr_core::hresult::QM_E_SERVICE_UNAVAILABLE;
 use qmgr_core::model::{
     ErrorClass, FileRecord, GroupProps, GroupRecord, GroupState, JobError, JobRecord, QueueImage, Validators,
 };
-use qmgr_core::store::{MemStore, Op, Store};
+use qmgr_core::store::{Loaded, MemStore, Op, Store};
 use qmgr_store::{SqliteStore, DB_FILE_NAME, LOCK_FILE_NAME, SCHEMA_VERSION};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -175,6 +175,10 @@ fn same_results_as_memstore_on_random_op_sequences() {
         x % n
     };
     let mut shadow = MemStore::new();
+    // A second store follows the queue as another process's engine would: by load_changes.
+    let mut follower = SqliteStore::open(tmp.path()).unwrap();
+    let mut followed = QueueImage::default();
+    let mut partial_loads = 0;
     let mut next_seq = 0u64;
     let (mut most, mut files_seen) = ((0, 0), 0);
     for _batch in 0..150 {
@@ -229,12 +233,129 @@ fn same_results_as_memstore_on_random_op_sequences() {
         s.apply(&ops).unwrap();
         let img = s.load().unwrap();
         assert_eq!(img, mem.load().unwrap(), "after {ops:?}");
+        let loaded = follower.load_changes().unwrap();
+        partial_loads += usize::from(matches!(loaded, Loaded::Changes { .. }));
+        merge(&mut followed, loaded);
+        assert_eq!(followed, img, "follower, after {ops:?}");
         most.0 = most.0.max(img.groups.len());
         most.1 = most.1.max(img.jobs.len());
         files_seen += img.files.len();
     }
     // The sequence really exercised nested records.
     assert!(most.0 >= 3 && most.1 >= 5 && files_seen >= 100, "{most:?} {files_seen}");
+    assert_eq!(partial_loads, 149, "only the first load is full");
+}
+
+/// What an engine does with `load_changes`: replaces its image, or replaces the changed
+/// groups (with their jobs and files) and removes the deleted ones, keeping creation order
+/// (seqs are unique in these tests).
+fn merge(image: &mut QueueImage, loaded: Loaded) {
+    let (changes, deleted) = match loaded {
+        Loaded::Full(full) => {
+            *image = full;
+            return;
+        }
+        Loaded::Changes { image, deleted } => (image, deleted),
+    };
+    let replaced: Vec<Guid> = changes.groups.iter().map(|g| g.id).chain(deleted).collect();
+    let jobs_gone: Vec<Guid> = image.jobs.iter().filter(|j| replaced.contains(&j.group_id)).map(|j| j.id).collect();
+    image.groups.retain(|g| !replaced.contains(&g.id));
+    image.jobs.retain(|j| !replaced.contains(&j.group_id));
+    image.files.retain(|f| !jobs_gone.contains(&f.job_id));
+    image.options = changes.options;
+    image.groups.extend(changes.groups);
+    image.jobs.extend(changes.jobs);
+    image.files.extend(changes.files);
+    image.groups.sort_by_key(|g| g.seq);
+    image.jobs.sort_by_key(|j| j.seq);
+    let jobs = &image.jobs;
+    image.files.sort_by_key(|f| (jobs.iter().position(|j| j.id == f.job_id), f.index));
+}
+
+/// `load_changes` returns the groups changed since the last look — by a create, an update,
+/// a job or file put, a checkpoint, a job delete — whole, and the deleted ones; nothing for
+/// the store's own writes when nobody else wrote meanwhile; a GUID deleted and created again
+/// as a changed group, not a deletion.
+#[test]
+fn load_changes_returns_changed_groups_whole_and_deletions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = SqliteStore::open(tmp.path()).unwrap();
+    let mut b = SqliteStore::open(tmp.path()).unwrap();
+    let changes = |s: &mut SqliteStore| match s.load_changes().unwrap() {
+        Loaded::Changes { image, deleted } => (image, deleted),
+        Loaded::Full(_) => panic!("full load where changes were expected"),
+    };
+    b.apply(&[Op::CreateGroup(group(1, 1)), Op::CreateGroup(group(2, 2)), Op::PutJob(job(10, 1, 3))]).unwrap();
+    b.apply(&[Op::PutFile(file(10, 0)), Op::PutFile(file(10, 1)), Op::PutJob(job(11, 2, 4))]).unwrap();
+    assert!(matches!(a.load_changes().unwrap(), Loaded::Full(_)), "first look");
+    let (img, deleted) = changes(&mut a);
+    assert_eq!((img, deleted), (QueueImage::default(), vec![]), "nothing changed");
+
+    // A checkpoint changes group 1: it comes back with its job and both files.
+    let ckpt =
+        Op::Checkpoint { job_id: g(10), index: 1, bytes_done: 77, validators: Validators::default(), job_active_ms: 5 };
+    b.apply(&[ckpt]).unwrap();
+    let (img, deleted) = changes(&mut a);
+    assert_eq!(img.groups, vec![group(1, 1)]);
+    assert_eq!(img.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), vec![g(10)]);
+    assert_eq!(img.files.iter().map(|f| (f.index, f.bytes_done)).collect::<Vec<_>>(), vec![(0, 0), (1, 77)]);
+    assert!(deleted.is_empty());
+
+    // Deleting a job changes its group; deleting a group is a deletion.
+    b.apply(&[Op::DeleteJob(g(11))]).unwrap();
+    b.apply(&[Op::DeleteGroup(g(1)), Op::SetOption { name: "x".into(), value: "1".into() }]).unwrap();
+    let (img, deleted) = changes(&mut a);
+    assert_eq!((img.groups, img.jobs.len(), img.options), (vec![group(2, 2)], 0, vec![("x".into(), "1".into())]));
+    assert_eq!(deleted, vec![g(1)]);
+
+    // Own writes while nobody else writes: nothing to read back.
+    a.apply(&[Op::CreateGroup(group(3, 5))]).unwrap();
+    let (img, deleted) = changes(&mut a);
+    assert!(img.groups.is_empty() && deleted.is_empty(), "{img:?}");
+
+    // Own and foreign writes interleaved: both are read back.
+    b.apply(&[Op::CreateGroup(group(1, 6))]).unwrap();
+    a.apply(&[Op::UpdateGroup(group(3, 5))]).unwrap();
+    let (img, deleted) = changes(&mut a);
+    assert_eq!(img.groups, vec![group(3, 5), group(1, 6)], "GUID 1 created again is a change");
+    assert!(deleted.is_empty());
+}
+
+/// A follower that last looked before the oldest kept deletion record, or at a revision the
+/// database never reached (restored from an older copy), loads the whole queue.
+#[test]
+fn load_changes_falls_back_to_a_full_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = SqliteStore::open(tmp.path()).unwrap();
+    let mut b = SqliteStore::open(tmp.path()).unwrap();
+    a.load().unwrap();
+    b.apply(&[Op::CreateGroup(group(1, 1))]).unwrap();
+    let raw = rusqlite::Connection::open(tmp.path().join(DB_FILE_NAME)).unwrap();
+    raw.execute("UPDATE revision SET pruned = rev", []).unwrap();
+    assert!(matches!(a.load_changes().unwrap(), Loaded::Full(img) if img.groups == vec![group(1, 1)]));
+    assert!(matches!(a.load_changes().unwrap(), Loaded::Changes { .. }));
+    raw.execute("UPDATE revision SET rev = 0, pruned = 0", []).unwrap();
+    assert!(matches!(a.load_changes().unwrap(), Loaded::Full(img) if img.groups == vec![group(1, 1)]));
+}
+
+/// Deletion records older than the kept window are pruned: the table does not grow with
+/// every group ever cancelled.
+#[test]
+fn deletion_records_are_pruned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(tmp.path()).unwrap();
+    for n in 0..12_000u64 {
+        let gr = group((n % 200) as u8, n);
+        s.apply(&[Op::CreateGroup(gr.clone()), Op::DeleteGroup(gr.id)]).unwrap();
+    }
+    let raw = rusqlite::Connection::open(tmp.path().join(DB_FILE_NAME)).unwrap();
+    let (rev, pruned): (i64, i64) =
+        raw.query_row("SELECT rev, pruned FROM revision", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let kept: i64 = raw.query_row("SELECT count(*) FROM deleted_groups", [], |r| r.get(0)).unwrap();
+    assert_eq!((rev, pruned), (12_000, 2_000));
+    assert_eq!(kept, 200, "one record per GUID");
+    let oldest: i64 = raw.query_row("SELECT min(rev) FROM deleted_groups", [], |r| r.get(0)).unwrap();
+    assert!(oldest > pruned);
 }
 
 /// Re-putting a group or a job updates it in place: its jobs and files stay (an UPSERT, not

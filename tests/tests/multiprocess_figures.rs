@@ -147,7 +147,7 @@ fn takeover_after_sigkill_20_kills() {
 /// Phase of [`visibility_of_100_changes`]: `writer` renames each group to `name`, one every
 /// `SPACING`, while `watcher` polls; returns the latency of each change.
 fn renames_seen(writer: &mut Agent, watcher: &mut Agent, groups: &[String], name: &str) -> Vec<Duration> {
-    // Not a divisor of the 250 ms poll: the changes fall at every phase of it.
+    // Not a divisor of the 200 ms poll: the changes fall at every phase of it.
     const SPACING: Duration = Duration::from_millis(23);
     watcher.ok(&format!("watch_name {name} {}", groups.join(" ")));
     let start = Instant::now();
@@ -290,7 +290,7 @@ fn idle_cost_of_watching_10000_groups() {
     let mut latencies = Vec::new();
     let cpu0: Vec<u64> = pids.iter().map(|&pid| cpu_ticks(pid)).collect();
     for round in 0..CHANGES {
-        // Each change at another phase of the watcher's 250 ms poll.
+        // Each change at another phase of the watcher's 200 ms poll.
         std::thread::sleep(Duration::from_millis(round as u64 * 67));
         let name = format!("r{round}");
         w.ok(&format!("watch_name {name} {}", ids[0]));

@@ -15,7 +15,7 @@ use crate::model::{
     PropValue, Validators,
 };
 use crate::rate::RateLimiter;
-use crate::store::{Op, Store};
+use crate::store::{Loaded, Op, Store};
 use crate::transport::Transport;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -201,7 +201,7 @@ impl Manager {
             workers: Vec::new(),
             discarding: Default::default(),
         };
-        st.load_image(image, clock.now());
+        st.load_image(Loaded::Full(image), clock.now());
         if let Err(e) = transport.configure(&st.options) {
             log::warn!("stored options not usable, using defaults for the transport: {e}");
             transport.configure(&Options::default())?;

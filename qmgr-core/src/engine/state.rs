@@ -3,9 +3,9 @@
 use crate::clock::Clock;
 use crate::guid::Guid;
 use crate::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
-use crate::model::{notify, progress, status, FileRecord, GroupRecord, GroupState, JobRecord, Options, QueueImage};
+use crate::model::{notify, progress, status, FileRecord, GroupRecord, GroupState, JobRecord, Options};
 use crate::rate::RateLimiter;
-use crate::store::{Op, Store};
+use crate::store::{Loaded, Op, Store};
 use crate::transport::{CancelFlag, Transport};
 use crossbeam_channel::Sender;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -350,11 +350,19 @@ impl State {
         }
     }
 
-    /// Replaces the in-memory queue with a store image, keeping incarnations, callbacks and
-    /// workers of groups and jobs that still exist (DECISIONS D10). Bytes of a file that a
-    /// worker here holds beyond the last checkpoint are kept; a group that another process
-    /// moved into ERROR or COMPLETE gets the `OnStatus` event of that state.
-    pub fn load_image(&mut self, image: QueueImage, now: Instant) -> Vec<PathBuf> {
+    /// Brings the in-memory queue up to date with what the store loaded: the whole queue
+    /// ([`Loaded::Full`]: groups not in it are gone) or only what changed
+    /// ([`Loaded::Changes`]: the changed groups are replaced, the deleted ones removed, the
+    /// others left untouched, so that following another process costs per change, not per
+    /// group; DECISIONS D10). Incarnations, callbacks and workers of groups and jobs that still
+    /// exist are kept. Bytes of a file that a worker here holds beyond the last checkpoint are
+    /// kept; a group that another process moved into ERROR or COMPLETE gets the `OnStatus`
+    /// event of that state. Returns the temporary files of vanished idle groups, to delete.
+    pub fn load_image(&mut self, loaded: Loaded, now: Instant) -> Vec<PathBuf> {
+        let (image, deleted) = match loaded {
+            Loaded::Full(image) => (image, None),
+            Loaded::Changes { image, deleted } => (image, Some(deleted)),
+        };
         let mut options = Options::default();
         for (name, value) in &image.options {
             if let Err(e) = options.set(name, value) {
@@ -371,16 +379,58 @@ impl State {
         for j in image.jobs {
             jobs_by_group.entry(j.group_id).or_default().push(j);
         }
-        let mut old = std::mem::take(&mut self.groups);
+        // The groups being replaced or removed leave the maps; `old` holds them.
+        let mut old = match &deleted {
+            None => {
+                self.order.clear();
+                self.job_owner.clear();
+                std::mem::take(&mut self.groups)
+            }
+            Some(deleted) => {
+                let mut old = HashMap::new();
+                for id in image.groups.iter().map(|g| &g.id).chain(deleted) {
+                    if let Some(g) = self.groups.remove(id) {
+                        for j in &g.jobs {
+                            self.job_owner.remove(&j.rec.id);
+                        }
+                        old.insert(*id, g);
+                    }
+                }
+                let gone: HashSet<&Guid> = deleted.iter().collect();
+                if !gone.is_empty() {
+                    self.order.retain(|id| !gone.contains(id));
+                }
+                old
+            }
+        };
         let mut transitions = Vec::new();
         let mut observed: Vec<(Guid, Observed)> = Vec::new();
-        self.order.clear();
-        self.job_owner.clear();
+        let mut changed = Vec::new();
+        let mut replaced = Vec::new();
         for rec in image.groups {
             let id = rec.id;
             self.next_seq = self.next_seq.max(rec.seq + 1);
             let job_recs = jobs_by_group.remove(&id).unwrap_or_default();
-            let mut entry = match old.remove(&id) {
+            changed.push(id);
+            let mut known = old.remove(&id);
+            // Another seq: the GUID was cancelled and created again elsewhere; the group known
+            // here is gone (its handles answer QM_E_INVALID_STATE) and this is a new one.
+            if let Some(e) = known.take_if(|e| e.rec.seq != rec.seq) {
+                replaced.push(e);
+                if deleted.is_some() {
+                    self.order.retain(|g| *g != id);
+                }
+            }
+            // Creation order: a full image comes in that order; in a partial one, a new group
+            // takes its place by `seq` and a known one keeps its own.
+            if deleted.is_none() {
+                self.order.push(id);
+            } else if known.is_none() {
+                let groups = &self.groups;
+                let at = self.order.partition_point(|g| groups.get(g).is_some_and(|g| g.rec.seq <= rec.seq));
+                self.order.insert(at, id);
+            }
+            let mut entry = match known {
                 Some(mut e) => {
                     if e.rec.state != rec.state {
                         transitions.push(id);
@@ -422,14 +472,23 @@ impl State {
                 jobs.push(job);
             }
             entry.jobs = jobs;
-            self.order.push(id);
             self.groups.insert(id, entry);
         }
-        // Groups that vanished from the store were cancelled elsewhere: stop their workers,
-        // which then delete their temporary files; those of idle groups are returned.
+        // Groups that vanished from the store (left in `old`, or replaced by a new group of the
+        // same GUID) were cancelled elsewhere: stop their workers, which then delete their
+        // temporary files; those of idle groups are returned. Never a temporary file that a
+        // group in the queue now uses (a GUID reused with the same job GUIDs names the same).
+        let gone: Vec<GroupEntry> = old.into_values().chain(replaced).collect();
+        let in_use: HashSet<PathBuf> = match gone.is_empty() {
+            true => HashSet::new(),
+            false => {
+                changed.iter().filter_map(|id| self.groups.get(id)).flat_map(|g| partial_temp_files(&g.jobs)).collect()
+            }
+        };
         let mut vanished = Vec::new();
-        for (_, g) in old {
-            let temps = partial_temp_files(&g.jobs);
+        for g in gone {
+            let mut temps = partial_temp_files(&g.jobs);
+            temps.retain(|t| !in_use.contains(t));
             match &g.worker {
                 Some(w) => {
                     w.cancel.cancel();
@@ -636,10 +695,10 @@ impl Inner {
         if !changed {
             return false;
         }
-        match store.load() {
-            Ok(image) => {
+        match store.load_changes() {
+            Ok(loaded) => {
                 drop(store);
-                let vanished = st.load_image(image, self.now());
+                let vanished = st.load_image(loaded, self.now());
                 // Temporary files of groups another process cancelled: a worker here stops
                 // and deletes its own; the others are deleted now.
                 for p in vanished {

@@ -21,7 +21,7 @@
 use qmgr_core::clock::{Clock, ManualClock};
 use qmgr_core::hresult::{E_ACCESSDENIED, E_FAIL, E_INVALIDARG, QM_E_SERVICE_UNAVAILABLE, S_OK};
 use qmgr_core::model::{ErrorClass, Options, PropId, PropValue, QueueImage, Validators};
-use qmgr_core::store::{MemStore, Op, Store};
+use qmgr_core::store::{Loaded, MemStore, Op, Store};
 use qmgr_core::transport::{CancelFlag, FetchObserver, FetchOutcome, FetchRequest, TransferError, Transport};
 use qmgr_core::{Callback, Error, FileSpec, Group, Guid, HResult, Job, Manager, Result};
 use std::collections::{HashMap, VecDeque};
@@ -707,6 +707,9 @@ impl Store for PassCounter {
     fn changed_by_others(&mut self) -> Result<bool> {
         self.fake.passes.fetch_add(1, Ordering::SeqCst);
         self.store.changed_by_others()
+    }
+    fn load_changes(&mut self) -> Result<Loaded> {
+        self.store.load_changes()
     }
 }
 
