@@ -124,7 +124,8 @@ impl TransferError {
 /// How a fetch ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FetchOutcome {
-    /// The temporary file holds the whole remote file (`bytes` long), flushed and `fsync`ed.
+    /// The temporary file holds the whole remote file (`bytes` long), written to the kernel
+    /// but not necessarily flushed to disk: [`Transport::commit_batch`] flushes it.
     Complete {
         /// Size of the file in bytes.
         bytes: u64,
@@ -174,6 +175,27 @@ pub trait Transport: Send + Sync {
         last_modified: Option<&str>,
     ) -> std::result::Result<(), TransferError>;
 
+    /// Commits several complete temporary files at once, with the guarantees of
+    /// [`Transport::commit`] for each: no final name ever shows a file that is not entirely on
+    /// disk (DECISIONS D4). Returns one result per request, in order; a failure of one does not
+    /// stop the others. Implementations flush the files together (one `fsync` per file is a
+    /// disk round trip; many at once share one), then rename them in order, then flush each
+    /// directory once. The default commits them one by one.
+    fn commit_batch(&self, requests: &[CommitRequest<'_>]) -> Vec<std::result::Result<(), TransferError>> {
+        requests.iter().map(|r| self.commit(r.temp_path, r.final_path, r.last_modified)).collect()
+    }
+
     /// Deletes a temporary file (cancel); a missing file is not an error.
     fn discard(&self, temp_path: &Path);
+}
+
+/// One complete temporary file to commit ([`Transport::commit_batch`]).
+#[derive(Clone, Copy, Debug)]
+pub struct CommitRequest<'a> {
+    /// The temporary file, complete.
+    pub temp_path: &'a Path,
+    /// Its final name.
+    pub final_path: &'a Path,
+    /// The HTTP date to give the file as modification time, if any.
+    pub last_modified: Option<&'a str>,
 }

@@ -42,7 +42,8 @@ fn d1_group_status_job_index_is_the_job_being_processed_then_the_last_one() {
     assert_eq!(g.status().unwrap().1, 0);
     fake.open_gate(&url("a"));
     fake.wait_requests(&url("b"), 1);
-    assert_eq!(g.status().unwrap().1, 1);
+    // `a` is committed beside the transfer of `b`, in the next batch (DECISIONS D4).
+    wait_until("job a committed", || g.status().unwrap().1 == 1);
     fake.open_gate(&url("b"));
     assert_eq!(settle(&g), 0x140);
     assert_eq!(g.status().unwrap(), (0x140, 2), "the last job's index once complete");
@@ -147,6 +148,8 @@ fn d1_cancel_job_keeps_finished_files_deletes_partial_data_and_the_group_goes_on
     fake.allow(&url("part"), 300);
     g.resume().unwrap();
     fake.wait_pos(&url("part"), 300);
+    // `done` is committed beside the transfer of `part` (DECISIONS D4).
+    wait_until("done is committed", || fake.committed(&dest("done")).is_some());
     let temp = fake.temps_of(&url("part"))[0].0.clone();
     j1.cancel().unwrap();
     assert_eq!(hr(j1.status()), QM_E_INVALID_STATE);
@@ -291,7 +294,9 @@ fn d4_each_file_goes_to_its_own_hidden_temporary_file_and_is_committed_once_comp
     let j = add_job(&g, &fake, vec![("a", Script::new(10)), ("b", Script::new(1000).chunk(100).gated())]);
     g.resume().unwrap();
     fake.wait_requests(&url("b"), 1);
-    assert_eq!(fake.committed(&dest("a")).unwrap().len, 10, "committed as soon as it is complete");
+    // Committed beside the transfer of the next file, without waiting for it (DECISIONS D4).
+    wait_until("a is committed", || fake.committed(&dest("a")).is_some());
+    assert_eq!(fake.committed(&dest("a")).unwrap().len, 10);
     assert!(fake.committed(&dest("b")).is_none());
     let r = fake.requests();
     let jid = j.id().to_string();

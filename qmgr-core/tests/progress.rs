@@ -195,6 +195,8 @@ fn d9_use_progressex_delivers_the_28_byte_record_instead_of_on_progress() {
     feed(&fake, "a", 100, &j, 100);
     progress_calls(&log, 1);
     feed(&fake, "a", 50, &j, 150);
+    // `a` is committed beside the transfer of `b` (DECISIONS D4): the record counts it once done.
+    wait_until("file a committed", || j.file_progress(0).unwrap().2);
     feed(&fake, "b", 50, &j, 200);
     progress_calls(&log, 2);
     feed(&fake, "b", 100, &j, 300);

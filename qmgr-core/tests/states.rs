@@ -283,6 +283,8 @@ fn d3_d4_cancel_running_group_aborts_the_transfer_keeps_committed_files_and_dele
     fake.allow(&url("part"), 200);
     g.resume().unwrap();
     fake.wait_pos(&url("part"), 200);
+    // `done` is committed beside the transfer of `part` (DECISIONS D4).
+    wait_until("done is committed", || fake.committed(&dest("done")).is_some());
     let temp = fake.temps_of(&url("part"))[0].0.clone();
     let t0 = Instant::now();
     g.cancel().unwrap();

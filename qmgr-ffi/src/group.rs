@@ -141,13 +141,15 @@ pub extern "C" fn qmgr_group_get_status(
     job_index_out: *mut u32,
 ) -> qmgr_hresult {
     guard("qmgr_group_get_status", || {
-        let g = handles::get(group, "group")?;
-        let s = out_ptr(status_out, "status_out")?;
-        let j = out_ptr(job_index_out, "job_index_out")?;
-        let (status, index) = g.status()?;
-        write_out(s, status);
-        write_out(j, index);
-        Ok(S_OK)
+        // Borrowed, not referenced: the hot path of pollers (issue #6, GetStatus < 1 µs).
+        handles::with(group, "group", |g| {
+            let s = out_ptr(status_out, "status_out")?;
+            let j = out_ptr(job_index_out, "job_index_out")?;
+            let (status, index) = g.status()?;
+            write_out(s, status);
+            write_out(j, index);
+            Ok(S_OK)
+        })?
     })
 }
 

@@ -40,7 +40,10 @@ pub(crate) trait Castable {
     /// The Rust object behind a handle of this type.
     type Target: Clone;
     fn wrap(target: Self::Target) -> Object;
-    fn unwrap(object: &Object) -> Option<Self::Target>;
+    fn borrow(object: &Object) -> Option<&Self::Target>;
+    fn unwrap(object: &Object) -> Option<Self::Target> {
+        Self::borrow(object).cloned()
+    }
 }
 
 /// Registers a new handle with one reference and returns it.
@@ -60,9 +63,29 @@ pub(crate) fn get<C: Castable>(ptr: *const C, arg: &str) -> Result<C::Target, Er
         return Err(null(arg));
     }
     let t = table().read().unwrap_or_else(|e| e.into_inner());
-    t.get(&(ptr as usize)).and_then(|e| C::unwrap(&e.object)).ok_or_else(|| {
-        Error::new(E_HANDLE, format!("{arg} is not a live {} handle (released, foreign or of another type)", C::KIND))
-    })
+    t.get(&(ptr as usize)).and_then(|e| C::unwrap(&e.object)).ok_or_else(|| not_live::<C>(arg))
+}
+
+/// Runs `f` on the object behind a handle argument without taking a reference to it: the
+/// path of the frequent getters (`GetStatus`, `GetProgress`), which then touch no reference
+/// count shared with other threads. `f` runs under the table's read lock: it must not create
+/// or release handles.
+///
+/// Errors: as [`get`].
+pub(crate) fn with<C: Castable, R>(ptr: *const C, arg: &str, f: impl FnOnce(&C::Target) -> R) -> Result<R, Error> {
+    if ptr.is_null() {
+        return Err(null(arg));
+    }
+    let t = table().read().unwrap_or_else(|e| e.into_inner());
+    match t.get(&(ptr as usize)).and_then(|e| C::borrow(&e.object)) {
+        Some(target) => Ok(f(target)),
+        None => Err(not_live::<C>(arg)),
+    }
+}
+
+/// `QMGR_E_HANDLE` for `arg`.
+fn not_live<C: Castable>(arg: &str) -> Error {
+    Error::new(E_HANDLE, format!("{arg} is not a live {} handle (released, foreign or of another type)", C::KIND))
 }
 
 /// `add_ref`: the new count, 0 for an invalid handle.
@@ -104,9 +127,9 @@ macro_rules! castable {
             fn wrap(target: $target) -> Object {
                 Object::$variant(target)
             }
-            fn unwrap(object: &Object) -> Option<$target> {
+            fn borrow(object: &Object) -> Option<&$target> {
                 match object {
-                    Object::$variant(t) => Some(t.clone()),
+                    Object::$variant(t) => Some(t),
                     _ => None,
                 }
             }

@@ -6,8 +6,10 @@ use qmgr_core::hresult::{Error, E_ACCESSDENIED, QM_E_DOWNLOADER_UNAVAILABLE};
 use qmgr_core::model::protocol;
 use qmgr_core::Result;
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// EPERM, EACCES, EROFS (Linux errno values).
 const EPERM: i32 = 1;
@@ -105,9 +107,28 @@ pub(crate) fn check_destination(local_path: &str) -> Result<()> {
     })
 }
 
+/// A directory found writable stays trusted this long: `AddFiles` of thousands of files into
+/// one directory probes it once, not once per file (each probe is a create and an unlink).
+const PROBE_TRUSTED: Duration = Duration::from_secs(1);
+
+/// Whether `dir` is writable: [`probe`], unless the same directory passed one less than
+/// [`PROBE_TRUSTED`] ago.
+fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    static LAST_OK: Mutex<Option<(PathBuf, Instant)>> = Mutex::new(None);
+    let fresh = |last: &Option<(PathBuf, Instant)>| {
+        last.as_ref().is_some_and(|(d, at)| d == dir && at.elapsed() < PROBE_TRUSTED)
+    };
+    if fresh(&LAST_OK.lock().unwrap_or_else(|e| e.into_inner())) {
+        return Ok(());
+    }
+    probe(dir)?;
+    *LAST_OK.lock().unwrap_or_else(|e| e.into_inner()) = Some((dir.to_path_buf(), Instant::now()));
+    Ok(())
+}
+
 /// Creates and removes a uniquely named hidden file in `dir`: the honest writability test
 /// (permission bits say nothing for root, ACLs or read-only mounts).
-fn probe_writable(dir: &Path) -> std::io::Result<()> {
+fn probe(dir: &Path) -> std::io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);

@@ -1,4 +1,4 @@
-//! One HTTP exchange run on a helper thread, so that the transfer thread can watch the
+//! One HTTP exchange run on a helper thread (kept in a pool between exchanges), so that the transfer thread can watch the
 //! cancel flag while the network is slow or stalled.
 //!
 //! ureq's reads block (up to the read timeout); a suspend or cancel must be honoured within
@@ -12,7 +12,9 @@
 use crate::CHUNK_SIZE;
 use qmgr_core::transport::CancelFlag;
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::OnceLock;
 use std::time::Duration;
 use ureq::http::HeaderMap;
 
@@ -21,6 +23,58 @@ pub(crate) const POLL: Duration = Duration::from_millis(50);
 
 /// Body chunks buffered between the threads (at most 4 × [`CHUNK_SIZE`]).
 const DEPTH: usize = 4;
+
+/// An idle helper thread waits this long for another exchange, then ends.
+const IDLE_EXIT: Duration = Duration::from_secs(30);
+
+/// The work of one exchange, given the helper thread's read buffer ([`CHUNK_SIZE`] bytes).
+type Job = Box<dyn FnOnce(&mut [u8]) + Send>;
+
+/// Helper threads kept between exchanges: starting a thread (and zeroing its buffer) for
+/// every file would cost more than fetching a small file over a kept-alive connection.
+/// `idle` counts the threads waiting on `jobs`; a job is sent only after claiming one of
+/// them, so it never waits for a busy thread.
+struct Pool {
+    jobs: (crossbeam_channel::Sender<Job>, crossbeam_channel::Receiver<Job>),
+    idle: AtomicUsize,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool { jobs: crossbeam_channel::unbounded(), idle: AtomicUsize::new(0) })
+}
+
+/// Takes one from `count` if it is not zero; true when it did.
+fn claim(count: &AtomicUsize) -> bool {
+    count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
+}
+
+/// Runs `job` on an idle helper thread, or on a new one when none is idle.
+fn run_on_helper(job: Job) -> io::Result<()> {
+    let pool = pool();
+    if claim(&pool.idle) {
+        // The pool holds a receiver itself: the channel is never disconnected.
+        let _ = pool.jobs.0.send(job);
+        return Ok(());
+    }
+    std::thread::Builder::new().name("qmgr-net-http".into()).spawn(move || {
+        let mut buf = vec![0u8; CHUNK_SIZE];
+        let mut job = job;
+        loop {
+            job(&mut buf);
+            pool.idle.fetch_add(1, Ordering::AcqRel);
+            job = loop {
+                match pool.jobs.1.recv_timeout(IDLE_EXIT) {
+                    Ok(next) => break next,
+                    // Retire, unless a job was promised to an idle thread meanwhile.
+                    Err(_) if claim(&pool.idle) => return,
+                    Err(_) => continue,
+                }
+            };
+        }
+    })?;
+    Ok(())
+}
 
 /// What the helper thread reports, in this order: one `Head`, then `Data`… and `End` or
 /// `Failed`.
@@ -41,12 +95,12 @@ pub(crate) struct Exchange {
 }
 
 impl Exchange {
-    /// Sends `GET url` with `headers` on a helper thread.
+    /// Sends `GET url` with `headers` on a helper thread (one of the [`pool`]'s).
     pub(crate) fn start(agent: &ureq::Agent, url: &str, headers: Vec<(&'static str, String)>) -> io::Result<Exchange> {
         let (tx, rx) = sync_channel(DEPTH);
         let agent = agent.clone();
         let url = url.to_string();
-        std::thread::Builder::new().name("qmgr-net-http".into()).spawn(move || {
+        run_on_helper(Box::new(move |buf: &mut [u8]| {
             let mut req = agent.get(&url);
             for (name, value) in headers {
                 req = req.header(name, value);
@@ -63,9 +117,8 @@ impl Exchange {
                 return;
             }
             let mut reader = body.into_reader();
-            let mut buf = vec![0u8; CHUNK_SIZE];
             loop {
-                let event = match reader.read(&mut buf) {
+                let event = match reader.read(buf) {
                     Ok(0) => Event::End,
                     Ok(n) => Event::Data(buf[..n].to_vec()),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -76,7 +129,7 @@ impl Exchange {
                     return;
                 }
             }
-        })?;
+        }))?;
         Ok(Exchange { rx })
     }
 

@@ -55,7 +55,7 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
         }
         0
     };
-    out.set_len(start).map_err(|e| local_error(&e, "cannot truncate temporary file", temp))?;
+    crate::local::truncate(&out, start, temp)?;
     out.seek(SeekFrom::Start(start)).map_err(|e| local_error(&e, "cannot seek in temporary file", temp))?;
     source.seek(SeekFrom::Start(start)).map_err(|e| source_error(&e, &source_path))?;
     obs.on_start(start, &v);
@@ -88,7 +88,6 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
             format!("source \"{}\" changed during the copy ({done} bytes copied)", source_path.display()),
         ));
     }
-    out.sync_all().map_err(|e| local_error(&e, "cannot flush temporary file", temp))?;
     Ok(FetchOutcome::Complete { bytes: done, validators: v })
 }
 

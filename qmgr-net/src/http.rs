@@ -77,7 +77,9 @@ fn run(
         );
         0
     };
-    file.set_len(held).map_err(|e| local_error(&e, "cannot truncate temporary file", path))?;
+    if len != held {
+        file.set_len(held).map_err(|e| local_error(&e, "cannot truncate temporary file", path))?;
+    }
     let mut resume = Resume { held, stored: req.validators.clone(), ranged: held > 0, restarts: 0 };
 
     let mut url = req.url.to_string();
@@ -211,7 +213,6 @@ fn run(
                     v.last_modified = v.last_modified.or_else(|| resume.stored.last_modified.clone());
                     obs.on_start(resume.held, &v);
                     obs.on_progress(resume.held);
-                    file.sync_all().map_err(|e| local_error(&e, "cannot flush temporary file", path))?;
                     return Ok(FetchOutcome::Complete { bytes: resume.held, validators: v });
                 }
                 resume.restart(
@@ -281,7 +282,6 @@ fn run(
                             _ => {}
                         }
                         v.total = Some(done);
-                        file.sync_all().map_err(|e| local_error(&e, "cannot flush temporary file", path))?;
                         return Ok(FetchOutcome::Complete { bytes: done, validators: v });
                     }
                 }
@@ -304,7 +304,7 @@ fn receive(
     path: &Path,
     shown: &str,
 ) -> Result<Option<u64>, TransferError> {
-    file.set_len(start).map_err(|e| local_error(&e, "cannot truncate temporary file", path))?;
+    crate::local::truncate(file, start, path)?;
     file.seek(SeekFrom::Start(start)).map_err(|e| local_error(&e, "cannot seek in temporary file", path))?;
     obs.on_start(start, v);
     let mut done = start;

@@ -1,10 +1,12 @@
 //! Committing and discarding temporary files (DECISIONS D4).
 
 use crate::classify::local_error;
-use qmgr_core::transport::TransferError;
+use qmgr_core::transport::{CommitRequest, TransferError};
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 /// Bytes written between two early write-backs of a temporary file.
@@ -42,10 +44,76 @@ impl Writeback {
     }
 }
 
-pub(crate) fn commit(temp: &Path, final_path: &Path, last_modified: Option<&str>) -> Result<(), TransferError> {
+/// Most flushes run at once by [`commit_batch`]: enough for the file system to fold them into
+/// few journal commits (ext4 measured here: 3.5 ms per `fsync` one after the other, 0.13 ms
+/// each with 16 at once).
+const PARALLEL_FLUSHES: usize = 16;
+
+/// Commits complete temporary files (DECISIONS D4; `Transport::commit_batch`): sets each one's
+/// modification time and flushes it — all at once, on up to [`PARALLEL_FLUSHES`] threads —,
+/// then renames the flushed ones onto their final names in order, then flushes each
+/// directory once. One result per request.
+pub(crate) fn commit_batch(requests: &[CommitRequest<'_>]) -> Vec<Result<(), TransferError>> {
+    let mut results: Vec<Result<(), TransferError>> = match requests {
+        [one] => vec![flush(one)],
+        _ => {
+            let next = AtomicUsize::new(0);
+            let slots: Vec<Mutex<Option<Result<(), TransferError>>>> =
+                requests.iter().map(|_| Mutex::new(None)).collect();
+            std::thread::scope(|scope| {
+                for _ in 0..requests.len().min(PARALLEL_FLUSHES) {
+                    scope.spawn(|| loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(r) = requests.get(i) else { break };
+                        *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(flush(r));
+                    });
+                }
+            });
+            slots
+                .into_iter()
+                .map(|s| s.into_inner().unwrap_or_else(|e| e.into_inner()).expect("every request flushed"))
+                .collect()
+        }
+    };
+    let mut dirs: Vec<(&Path, Vec<usize>)> = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        if results[i].is_err() {
+            continue;
+        }
+        results[i] = std::fs::rename(r.temp_path, r.final_path).map_err(|e| {
+            let mut err = local_error(&e, "cannot rename the temporary file onto", r.final_path);
+            err.message.push_str(&format!(" (from \"{}\")", r.temp_path.display()));
+            err
+        });
+        if results[i].is_ok() {
+            let dir = match r.final_path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            match dirs.iter_mut().find(|(d, _)| *d == dir) {
+                Some((_, items)) => items.push(i),
+                None => dirs.push((dir, vec![i])),
+            }
+        }
+    }
+    for (dir, items) in dirs {
+        if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+            let err = local_error(&e, "cannot flush directory", dir);
+            for i in items {
+                results[i] = Err(err.clone());
+            }
+        }
+    }
+    results
+}
+
+/// Sets the modification time of a temporary file (before the rename, so the final name
+/// never shows another time) and flushes it to disk.
+fn flush(r: &CommitRequest<'_>) -> Result<(), TransferError> {
+    let temp = r.temp_path;
     let file =
         OpenOptions::new().write(true).open(temp).map_err(|e| local_error(&e, "cannot open temporary file", temp))?;
-    if let Some(date) = last_modified {
+    if let Some(date) = r.last_modified {
         match httpdate::parse_http_date(date) {
             Ok(time) => {
                 if let Err(e) = file.set_modified(time) {
@@ -56,18 +124,17 @@ pub(crate) fn commit(temp: &Path, final_path: &Path, last_modified: Option<&str>
             Err(_) => log::debug!("Last-Modified \"{date}\" is not an HTTP date; the file keeps its own time"),
         }
     }
-    file.sync_all().map_err(|e| local_error(&e, "cannot flush temporary file", temp))?;
-    drop(file);
-    std::fs::rename(temp, final_path).map_err(|e| {
-        let mut err = local_error(&e, "cannot rename the temporary file onto", final_path);
-        err.message.push_str(&format!(" (from \"{}\")", temp.display()));
-        err
-    })?;
-    let dir = match final_path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| local_error(&e, "cannot flush directory", dir))?;
+    file.sync_all().map_err(|e| local_error(&e, "cannot flush temporary file", temp))
+}
+
+/// Truncates the temporary file `file` (at `path`) to `len` bytes, unless it has that length
+/// already: on ext4 a truncated file is flushed when it is closed (`auto_da_alloc`), which
+/// would cost a disk write for every new small file.
+pub(crate) fn truncate(file: &File, len: u64, path: &Path) -> Result<(), TransferError> {
+    let held = file.metadata().map_err(|e| local_error(&e, "cannot read the size of temporary file", path))?.len();
+    if held != len {
+        file.set_len(len).map_err(|e| local_error(&e, "cannot truncate temporary file", path))?;
+    }
     Ok(())
 }
 

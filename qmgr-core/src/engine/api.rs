@@ -18,7 +18,8 @@ use crate::rate::RateLimiter;
 use crate::store::{Loaded, Op, Store};
 use crate::transport::Transport;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -138,7 +139,7 @@ impl Drop for Shared {
                 let _ = h.join();
             }
         }
-        inner.changed.notify_all();
+        inner.notify_changed();
         // Each callback's release runs here, after the notifier stopped (DECISIONS D12).
         drop(callbacks);
         let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
@@ -209,7 +210,9 @@ impl Manager {
         let rate = RateLimiter::new(st.options.background_rate_limit);
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
-            state: Mutex::new(st),
+            state: RwLock::new(st),
+            changes: AtomicU64::new(0),
+            waiters: Mutex::new(()),
             changed: Condvar::new(),
             store: Mutex::new(store),
             clock: clock.clone(),
@@ -277,7 +280,7 @@ impl Manager {
     /// True while this process holds the queue's transfer lock and so runs its transfers
     /// (DECISIONS D10).
     pub fn is_transferring_process(&self) -> bool {
-        self.inner().lock().holder
+        self.inner().read().holder
     }
 
     /// `CreateGroup`: a new group, SUSPENDED, with default properties, persisted at once.
@@ -313,7 +316,7 @@ impl Manager {
     ///
     /// Errors: `QM_E_ITEM_NOT_FOUND` when no live group has that GUID.
     pub fn get_group(&self, id: Guid) -> Result<Group> {
-        let st = self.inner().lock();
+        let st = self.inner().read();
         match st.groups.get(&id) {
             Some(g) => Ok(Group::from_parts(self.shared.clone(), id, g.inc)),
             None => Err(Error::not_found(format!("GetGroup: no group {id} in the queue"))),
@@ -327,7 +330,7 @@ impl Manager {
         if flags != 0 {
             return Err(Error::not_impl(format!("EnumGroups: flags {flags:#x} must be 0")));
         }
-        let ids = self.inner().lock().order.clone();
+        let ids = self.inner().read().order.clone();
         Ok(GuidEnum(GuidCursor::new(ids)))
     }
 
@@ -357,7 +360,7 @@ impl Manager {
     ///
     /// Errors: `E_INVALIDARG` for an unknown name.
     pub fn get_option(&self, name: &str) -> Result<String> {
-        self.inner().lock().options.get(name).map_err(|e| e.context("GetOption"))
+        self.inner().read().options.get(name).map_err(|e| e.context("GetOption"))
     }
 }
 
@@ -378,7 +381,17 @@ impl std::fmt::Debug for Group {
 
 /// Looks up the live entry of a group handle, or the cancelled-state error.
 fn live<'a>(st: &'a mut State, id: Guid, inc: u64, method: &str) -> Result<&'a mut GroupEntry> {
-    st.group_mut(id, inc).ok_or_else(|| Error::invalid_state(format!("{method}: group {id} was cancelled")))
+    st.group_mut(id, inc).ok_or_else(|| cancelled(method, id))
+}
+
+/// [`live`], to read.
+fn live_ref<'a>(st: &'a State, id: Guid, inc: u64, method: &str) -> Result<&'a GroupEntry> {
+    st.group(id, inc).ok_or_else(|| cancelled(method, id))
+}
+
+/// The error of a method called on a cancelled group (DECISIONS D3, D12).
+fn cancelled(method: &str, id: Guid) -> Error {
+    Error::invalid_state(format!("{method}: group {id} was cancelled"))
 }
 
 fn check_len(method: &str, what: &str, s: &str, max: usize) -> Result<()> {
@@ -415,9 +428,8 @@ impl Group {
 
     /// Reads a group's entry under the lock.
     fn read<R>(&self, method: &str, f: impl FnOnce(&GroupEntry, &State) -> R) -> Result<R> {
-        let mut st = self.inner().lock();
-        live(&mut st, self.id, self.inc, method)?;
-        let g = st.group(self.id, self.inc).expect("checked live");
+        let st = self.inner().read();
+        let g = live_ref(&st, self.id, self.inc, method)?;
         Ok(f(g, &st))
     }
 
@@ -646,7 +658,7 @@ impl Group {
             }
         }
         drop(st);
-        inner.changed.notify_all();
+        inner.notify_changed();
         inner.kick_scheduler();
         inner.kick_notifier();
         Ok(())
@@ -710,7 +722,7 @@ impl Group {
         drop(st);
         inner.discard_temps(direct);
         drop(g); // releases the callback, outside any lock
-        inner.changed.notify_all();
+        inner.notify_changed();
         inner.kick_scheduler();
         Ok(())
     }
@@ -808,13 +820,18 @@ impl Group {
     pub fn wait(&self, timeout: Option<Duration>) -> Result<(bool, u32)> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let inner = self.inner();
-        let mut st = inner.lock();
         loop {
-            let g = live(&mut st, self.id, self.inc, "Wait")?;
-            let word = g.status_word();
-            if g.rec.state != GroupState::Running {
-                return Ok((true, word));
-            }
+            // The change count is read before the state: a change after the look bumps it, and
+            // then the sleep below does not begin (Inner::notify_changed).
+            let seen = inner.changes.load(Ordering::SeqCst);
+            let word = {
+                let st = inner.read();
+                let g = live_ref(&st, self.id, self.inc, "Wait")?;
+                if g.rec.state != GroupState::Running {
+                    return Ok((true, g.status_word()));
+                }
+                g.status_word()
+            };
             let left = match deadline {
                 Some(d) => match d.checked_duration_since(Instant::now()) {
                     Some(l) if !l.is_zero() => l,
@@ -822,7 +839,10 @@ impl Group {
                 },
                 None => Duration::from_secs(3600),
             };
-            st = inner.changed.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
+            let guard = inner.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            if inner.changes.load(Ordering::SeqCst) == seen {
+                drop(inner.changed.wait_timeout(guard, left).unwrap_or_else(|e| e.into_inner()));
+            }
         }
     }
 }
@@ -884,8 +904,8 @@ impl Job {
     }
 
     fn read<R>(&self, method: &str, f: impl FnOnce(&GroupEntry, &JobEntry) -> R) -> Result<R> {
-        let mut st = self.inner().lock();
-        let g = live(&mut st, self.group, self.group_inc, method)?;
+        let st = self.inner().read();
+        let g = live_ref(&st, self.group, self.group_inc, method)?;
         let j = g
             .job(self.id, self.inc)
             .ok_or_else(|| Error::invalid_state(format!("{method}: job {} was cancelled", self.id)))?;
@@ -925,7 +945,7 @@ impl Job {
         st.job_owner.remove(&self.id);
         drop(st);
         inner.discard_temps(direct);
-        inner.changed.notify_all();
+        inner.notify_changed();
         inner.kick_scheduler();
         Ok(())
     }

@@ -10,7 +10,8 @@ use crate::transport::{CancelFlag, Transport};
 use crossbeam_channel::Sender;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -371,11 +372,12 @@ impl State {
         }
         self.options = options;
         let min_retry = Duration::from_millis(self.options.min_retry_delay_ms);
-        let mut files_by_job: HashMap<Guid, Vec<FileRecord>> = HashMap::new();
+        let job_count = image.jobs.len();
+        let mut files_by_job: HashMap<Guid, Vec<FileRecord>> = HashMap::with_capacity(job_count);
         for f in image.files {
             files_by_job.entry(f.job_id).or_default().push(f);
         }
-        let mut jobs_by_group: HashMap<Guid, Vec<JobRecord>> = HashMap::new();
+        let mut jobs_by_group: HashMap<Guid, Vec<JobRecord>> = HashMap::with_capacity(image.groups.len());
         for j in image.jobs {
             jobs_by_group.entry(j.group_id).or_default().push(j);
         }
@@ -407,6 +409,8 @@ impl State {
         let mut observed: Vec<(Guid, Observed)> = Vec::new();
         let mut changed = Vec::new();
         let mut replaced = Vec::new();
+        self.groups.reserve(image.groups.len());
+        self.job_owner.reserve(job_count);
         for rec in image.groups {
             let id = rec.id;
             self.next_seq = self.next_seq.max(rec.seq + 1);
@@ -455,6 +459,8 @@ impl State {
             for mut jr in job_recs {
                 self.next_seq = self.next_seq.max(jr.seq + 1);
                 let mut files = files_by_job.remove(&jr.id).unwrap_or_default();
+                // Grown by pushes: an idle queue of 100,000 groups keeps these (issue #6, memory).
+                files.shrink_to_fit();
                 let prev = old_jobs.remove(&jr.id);
                 let (inc, active_since) = match &prev {
                     Some(prev) if transferring => {
@@ -660,7 +666,13 @@ pub(crate) fn new_event(
 pub(crate) struct Inner {
     /// Canonical queue directory (identity of the manager); empty for an in-memory queue.
     pub dir: PathBuf,
-    pub state: Mutex<State>,
+    /// Read-mostly: getters (`GetStatus`, `GetProgress`…) take it shared, so that threads
+    /// reading the queue do not wait for each other.
+    pub state: RwLock<State>,
+    /// Counts state changes; with `waiters` and `changed`, lets `wait` sleep until the next
+    /// one without holding the state lock ([`Inner::notify_changed`]).
+    pub changes: AtomicU64,
+    pub waiters: Mutex<()>,
     /// Signalled on every group state change (for `wait`).
     pub changed: Condvar,
     pub store: Mutex<Box<dyn Store>>,
@@ -676,7 +688,7 @@ impl Inner {
     /// The state, first brought up to date with what other processes changed in the store
     /// (DECISIONS D10): methods that change the queue decide on the current queue, not on a
     /// copy up to 250 ms old. One `changed_by_others` check (cheap) when nothing changed.
-    pub fn lock_current(&self) -> MutexGuard<'_, State> {
+    pub fn lock_current(&self) -> RwLockWriteGuard<'_, State> {
         let mut st = self.lock();
         self.reload_if_changed(&mut st, false);
         st
@@ -704,7 +716,7 @@ impl Inner {
                 for p in vanished {
                     self.transport.discard(&p);
                 }
-                self.changed.notify_all();
+                self.notify_changed();
                 self.kick_notifier();
                 true
             }
@@ -720,8 +732,22 @@ impl Inner {
         self.clock.now()
     }
 
-    pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// The state, to change it.
+    pub fn lock(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The state, to read it (shared with other readers).
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the threads in `wait` after a state change. May be called with the state lock
+    /// held or not: a waiter never holds `waiters` while taking the state lock.
+    pub fn notify_changed(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        drop(self.waiters.lock().unwrap_or_else(|e| e.into_inner()));
+        self.changed.notify_all();
     }
 
     /// Applies `ops` to the store atomically (call with the state lock held, so memory and

@@ -5,9 +5,14 @@ use super::state::{new_event, EventKind, Inner, ProgressEvent};
 use crate::guid::Guid;
 use crate::model::{notify, progress as unit, status, temp_path_for, ErrorClass, GroupState, Validators};
 use crate::store::Op;
-use crate::transport::{CancelFlag, Credentials, FetchObserver, FetchOutcome, FetchRequest, TransferError};
+use crate::transport::{
+    CancelFlag, CommitRequest, Credentials, FetchObserver, FetchOutcome, FetchRequest, TransferError,
+};
+use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SendError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Checkpoint when this many bytes arrived since the last one (DESIGN "Engine")…
@@ -37,10 +42,17 @@ struct Task {
 
 enum Next {
     Fetch(Box<Task>),
+    /// Nothing left to fetch, but files wait for their commit.
+    Wait,
     Stop,
 }
 
 /// Runs the worker of `group` (incarnation `inc`) until it has nothing more to do.
+///
+/// Fetching and committing overlap: each complete file goes to a [`Committer`] thread, which
+/// flushes and renames the files in batches while the worker fetches the next ones, so that
+/// the flush before each commit (DECISIONS D4) costs one shared disk round trip per batch
+/// instead of one per file.
 pub(crate) fn run(
     inner: Arc<Inner>,
     group: Guid,
@@ -49,13 +61,23 @@ pub(crate) fn run(
     cancel: Arc<CancelFlag>,
     discard: DiscardList,
 ) {
-    while let Next::Fetch(task) = next_task(&inner, group, inc, &cancel) {
-        let go_on = transfer(&inner, group, inc, &cancel, &task);
-        stop_active_time(&inner, group, inc, &task);
-        if !go_on {
-            break;
+    let committer = Committer::start(&inner, group, inc, &cancel);
+    loop {
+        match next_task(&inner, group, inc, &cancel, &committer.pending) {
+            Next::Fetch(task) => {
+                let (job, job_inc) = (task.job, task.job_inc);
+                let go_on = transfer(&inner, group, inc, &cancel, task, &committer);
+                stop_active_time(&inner, group, inc, job, job_inc);
+                if !go_on {
+                    break;
+                }
+            }
+            Next::Wait => committer.wait_idle(),
+            Next::Stop => break,
         }
     }
+    // Files fetched before a stop are still committed; a cancelled group's are not.
+    committer.finish();
     // Leave: free the slot (if it is still ours) and let the scheduler decide again.
     {
         let mut st = inner.lock();
@@ -67,21 +89,22 @@ pub(crate) fn run(
     }
     let paths = std::mem::take(&mut *discard.lock().unwrap_or_else(|e| e.into_inner()));
     inner.discard_temps(paths);
-    inner.changed.notify_all();
+    inner.notify_changed();
     inner.kick_scheduler();
 }
 
-/// The transfer of `task` ended: the job's active time stops counting.
-fn stop_active_time(inner: &Inner, group: Guid, inc: u64, task: &Task) {
+/// The transfer of a file of `job` ended: the job's active time stops counting.
+fn stop_active_time(inner: &Inner, group: Guid, inc: u64, job: Guid, job_inc: u64) {
     let now = inner.now();
     let mut st = inner.lock();
-    if let Some(j) = st.group_mut(group, inc).and_then(|g| g.job_mut(task.job, task.job_inc)) {
+    if let Some(j) = st.group_mut(group, inc).and_then(|g| g.job_mut(job, job_inc)) {
         j.stop_active_time(now);
     }
 }
 
-/// Picks the next incomplete file, or completes the group when none is left.
-fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag) -> Next {
+/// Picks the next incomplete file that is not waiting for its commit; with none left, waits
+/// for the commits, then completes the group.
+fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, pending: &Pending) -> Next {
     let mut st = inner.lock();
     if cancel.is_cancelled() || st.shutting_down {
         return Next::Stop;
@@ -90,7 +113,10 @@ fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag) -> Next 
     if g.rec.state != GroupState::Running {
         return Next::Stop;
     }
-    let found = g.jobs.iter().find_map(|j| j.files.iter().find(|f| !f.complete).map(|f| (j, f)));
+    let committing = pending.files.lock().unwrap_or_else(|e| e.into_inner());
+    let found = g.jobs.iter().find_map(|j| {
+        j.files.iter().find(|f| !f.complete && !committing.contains(&(j.rec.id, f.index))).map(|f| (j, f))
+    });
     if let Some((j, f)) = found {
         let creds = (!g.rec.props.remote_user.is_empty()).then(|| Credentials {
             user: g.rec.props.remote_user.clone(),
@@ -115,6 +141,10 @@ fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag) -> Next 
         }
         return Next::Fetch(task);
     }
+    if !committing.is_empty() {
+        return Next::Wait;
+    }
+    drop(committing);
     // Every file is committed: the group is complete (DECISIONS D3).
     let mut rec = g.rec.clone();
     rec.state = GroupState::Complete;
@@ -127,7 +157,7 @@ fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag) -> Next 
     let word = g.status_word();
     st.push_event(group, new_event(inner.now(), EventKind::GroupDone, None, u32::MAX, word, 0, 0, 0));
     drop(st);
-    inner.changed.notify_all();
+    inner.notify_changed();
     inner.kick_notifier();
     Next::Stop
 }
@@ -137,6 +167,9 @@ struct Progress<'a> {
     inner: &'a Inner,
     group: Guid,
     inc: u64,
+    /// Told to commit what it holds when the transfer stalls (a heartbeat without bytes), so
+    /// that finished files never wait for a slow one.
+    committer: &'a Committer,
     task: &'a Task,
     /// The job's active milliseconds when progress was last mirrored.
     active: u64,
@@ -233,14 +266,18 @@ impl FetchObserver for Progress<'_> {
         self.bytes = start;
         self.validators = validators.clone();
         self.mirror(false);
-        if start != self.task.offset || validators != &self.task.validators {
-            // Restarted from zero or new validators: record it at once, so that a crash
-            // never pairs held bytes with the wrong validators.
+        if start != self.task.offset || (start > 0 && validators != &self.task.validators) {
+            // Restarted from zero or new validators for held bytes: record it at once, so
+            // that a crash never pairs held bytes with the wrong validators. (A file starting
+            // from zero holds nothing to mispair: its first checkpoint records them.)
             self.save();
         }
     }
 
     fn on_progress(&mut self, bytes_done: u64) {
+        if bytes_done == self.bytes {
+            self.committer.flush();
+        }
         let progressed = bytes_done > self.high_water;
         self.high_water = self.high_water.max(bytes_done);
         self.bytes = bytes_done;
@@ -254,13 +291,15 @@ impl FetchObserver for Progress<'_> {
     }
 }
 
-/// Transfers one file and records the outcome. Returns true to go on with the next file.
-fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: &Task) -> bool {
+/// Transfers one file; a complete one goes to the committer. Returns true to go on with the
+/// next file.
+fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: Box<Task>, committer: &Committer) -> bool {
     let mut progress = Progress {
         inner,
         group,
         inc,
-        task,
+        committer,
+        task: &task,
         active: 0,
         validators: task.validators.clone(),
         bytes: task.offset,
@@ -279,28 +318,26 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: &Ta
         rate_limiter: &inner.rate,
         cancel,
     };
-    let outcome = inner.transport.fetch(&request, &mut progress);
-    let outcome = match outcome {
+    match inner.transport.fetch(&request, &mut progress) {
         FetchOutcome::Complete { bytes, validators } if !cancel.is_cancelled() => {
-            progress.bytes = bytes;
-            progress.validators = validators.clone();
-            match inner.transport.commit(
-                &task.temp,
-                std::path::Path::new(&task.local),
-                validators.last_modified.as_deref(),
-            ) {
-                Ok(()) => return file_done(inner, group, inc, task, bytes, validators),
-                Err(e) => FetchOutcome::Failed(e),
+            // A file came in whole: the next failure waits the shortest retry delay again
+            // (DECISIONS D5), whenever its commit completes.
+            {
+                let mut st = inner.lock();
+                let min_retry = Duration::from_millis(st.options.min_retry_delay_ms);
+                if let Some(g) = st.group_mut(group, inc) {
+                    g.retry_delay = min_retry;
+                }
             }
+            committer.submit(Finished { task, bytes, validators });
+            true
         }
-        FetchOutcome::Complete { .. } => FetchOutcome::Cancelled,
-        other => other,
-    };
-    match outcome {
         FetchOutcome::Failed(e) if !cancel.is_cancelled() => {
             progress.mirror(false);
             progress.save();
-            failed(inner, group, inc, task, e);
+            // The files before this one are committed before its failure is recorded.
+            committer.wait_idle();
+            failed(inner, group, inc, &task, e);
             false
         }
         _ => {
@@ -314,58 +351,269 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: &Ta
     }
 }
 
-/// Records a committed file; queues FILE_DONE / JOB_DONE notifications when asked for.
-fn file_done(inner: &Inner, group: Guid, inc: u64, task: &Task, bytes: u64, validators: Validators) -> bool {
+/// A fetched file waiting for its commit.
+struct Finished {
+    task: Box<Task>,
+    bytes: u64,
+    validators: Validators,
+}
+
+/// The files a worker handed to its committer and that are not recorded as committed yet,
+/// as (job, file index): the worker does not fetch them again, and waits for them before it
+/// completes the group.
+#[derive(Default)]
+struct Pending {
+    files: Mutex<HashSet<(Guid, u32)>>,
+    /// Signalled when `files` becomes empty.
+    idle: Condvar,
+}
+
+impl Pending {
+    fn remove(&self, keys: &[(Guid, u32)]) {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        for k in keys {
+            files.remove(k);
+        }
+        if files.is_empty() {
+            self.idle.notify_all();
+        }
+    }
+}
+
+/// Files handed over while a batch is being committed wait here; beyond this many the worker
+/// waits too (the files are on disk already; this only bounds the next batch).
+const COMMIT_QUEUE: usize = 1024;
+
+/// A batch is committed once this many files are in it…
+const BATCH_FILES: usize = 1024;
+/// …or this long after its first file arrived, or as soon as the worker has nothing more to
+/// fetch. Committing in the middle of a burst of small files would stall the burst: creating
+/// the next temporary file waits for the journal commit of the directory's flush.
+const BATCH_WINDOW: Duration = Duration::from_millis(200);
+
+/// What a worker tells its committer.
+enum ToCommitter {
+    /// A complete file to commit.
+    File(Finished),
+    /// Commit what has arrived now: the worker waits for it.
+    Flush,
+}
+
+/// Commits the files of one worker, in batches, on its own thread (DECISIONS D4; see [`run`]).
+struct Committer {
+    tx: Option<SyncSender<ToCommitter>>,
+    thread: Option<JoinHandle<()>>,
+    pending: Arc<Pending>,
+    /// For committing on the worker's thread when no commit thread could be started.
+    inline: (Arc<Inner>, Guid, u64, Arc<CancelFlag>),
+}
+
+impl Committer {
+    fn start(inner: &Arc<Inner>, group: Guid, inc: u64, cancel: &Arc<CancelFlag>) -> Committer {
+        let (tx, rx) = sync_channel::<ToCommitter>(COMMIT_QUEUE);
+        let pending = Arc::new(Pending::default());
+        let inline = (inner.clone(), group, inc, cancel.clone());
+        let (inner, cancel, shared) = (inner.clone(), cancel.clone(), pending.clone());
+        let thread = std::thread::Builder::new().name("qmgr-commit".into()).spawn(move || {
+            let mut batch: Vec<Finished> = Vec::new();
+            // The batch window runs on the real clock: it only groups disk flushes.
+            let mut due = Instant::now();
+            loop {
+                let msg = match batch.is_empty() {
+                    true => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    false => rx.recv_timeout(due.saturating_duration_since(Instant::now())),
+                };
+                let done = match msg {
+                    Ok(ToCommitter::File(f)) => {
+                        if batch.is_empty() {
+                            due = Instant::now() + BATCH_WINDOW;
+                        }
+                        batch.push(f);
+                        if batch.len() < BATCH_FILES {
+                            continue;
+                        }
+                        false
+                    }
+                    Ok(ToCommitter::Flush) | Err(RecvTimeoutError::Timeout) => false,
+                    Err(RecvTimeoutError::Disconnected) => true,
+                };
+                if !batch.is_empty() {
+                    let keys: Vec<(Guid, u32)> = batch.iter().map(|f| (f.task.job, f.task.index)).collect();
+                    commit_files(&inner, group, inc, &cancel, std::mem::take(&mut batch));
+                    shared.remove(&keys);
+                }
+                if done {
+                    break;
+                }
+            }
+        });
+        match thread {
+            Ok(thread) => Committer { tx: Some(tx), thread: Some(thread), pending, inline },
+            Err(e) => {
+                log::warn!("group {group}: no commit thread ({e}); committing on the transfer thread");
+                Committer { tx: None, thread: None, pending, inline }
+            }
+        }
+    }
+
+    /// Hands a complete file over for its commit.
+    fn submit(&self, f: Finished) {
+        let key = (f.task.job, f.task.index);
+        self.pending.files.lock().unwrap_or_else(|e| e.into_inner()).insert(key);
+        // Without a commit thread (it could not start, or ended), the file is committed here.
+        let f = match &self.tx {
+            Some(tx) => {
+                let Err(SendError(ToCommitter::File(f))) = tx.send(ToCommitter::File(f)) else { return };
+                f
+            }
+            None => f,
+        };
+        let (inner, group, inc, cancel) = &self.inline;
+        commit_files(inner, *group, *inc, cancel, vec![f]);
+        self.pending.remove(&[key]);
+    }
+
+    /// Asks for the files handed over so far to be committed now, without waiting.
+    fn flush(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.try_send(ToCommitter::Flush);
+        }
+    }
+
+    /// Waits until every file handed over is committed (or failed).
+    fn wait_idle(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(ToCommitter::Flush);
+        }
+        let mut files = self.pending.files.lock().unwrap_or_else(|e| e.into_inner());
+        while !files.is_empty() {
+            files = self.pending.idle.wait(files).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Commits what is left and stops the thread.
+    fn finish(mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Commits a batch of fetched files of `group` and records them: one `commit_batch` of the
+/// transport, one store transaction. Files of a group or job cancelled meanwhile are not
+/// committed (the cancel discards their temporary files; DECISIONS D4). A failed commit fails
+/// its file as a failed fetch would, and stops the worker.
+fn commit_files(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, batch: Vec<Finished>) {
+    let batch: Vec<Finished> = {
+        let st = inner.lock();
+        let Some(g) = st.group(group, inc) else { return };
+        batch.into_iter().filter(|f| g.job(f.task.job, f.task.job_inc).is_some()).collect()
+    };
+    let requests: Vec<CommitRequest<'_>> = batch
+        .iter()
+        .map(|f| CommitRequest {
+            temp_path: &f.task.temp,
+            final_path: std::path::Path::new(&f.task.local),
+            last_modified: f.validators.last_modified.as_deref(),
+        })
+        .collect();
+    let results = inner.transport.commit_batch(&requests);
+    let mut committed = Vec::with_capacity(batch.len());
+    let mut failure = None;
+    for (f, r) in batch.iter().zip(results) {
+        match r {
+            Ok(()) => committed.push(f),
+            Err(e) => {
+                failure.get_or_insert((f, e));
+            }
+        }
+    }
+    if let Err(e) = record_committed(inner, group, inc, &committed) {
+        failure = failure.or(Some(e));
+    }
+    if let Some((f, e)) = failure {
+        cancel.cancel();
+        failed(inner, group, inc, &f.task, e);
+    }
+}
+
+/// Records committed files in one store transaction (with their jobs, whose error clears)
+/// and queues their FILE_DONE / JOB_DONE notifications when asked for.
+///
+/// Errors: the first file with a fatal `ERROR_WRITE_FAULT` when the store cannot record them
+/// (they are committed on disk; only the record failed, and the group fails visibly).
+fn record_committed<'a>(
+    inner: &Inner,
+    group: Guid,
+    inc: u64,
+    committed: &[&'a Finished],
+) -> std::result::Result<(), (&'a Finished, TransferError)> {
+    let Some(first) = committed.first() else { return Ok(()) };
     let now = inner.now();
     let mut st = inner.lock();
-    let min_retry = Duration::from_millis(st.options.min_retry_delay_ms);
-    let Some(g) = st.group_mut(group, inc) else { return false };
+    let Some(g) = st.group_mut(group, inc) else { return Ok(()) };
+    let failed_group = g.rec.state == GroupState::Error;
+    let mut ops = Vec::with_capacity(committed.len() + 1);
+    let mut jobs: Vec<Guid> = Vec::new();
+    for f in committed {
+        let Some(j) = g.job_mut(f.task.job, f.task.job_inc) else { continue };
+        let Some(file) = j.files.get(f.task.index as usize) else { continue };
+        let mut file = file.clone();
+        file.bytes_done = f.bytes;
+        file.validators = f.validators.clone();
+        file.complete = true;
+        ops.push(Op::PutFile(file));
+        if !jobs.contains(&f.task.job) {
+            jobs.push(f.task.job);
+            j.fold_active_time(now);
+            let mut job = j.rec.clone();
+            // A success clears the job's last (transient) error, not the fatal error of a
+            // later file that put the group in ERROR meanwhile.
+            if !failed_group {
+                job.error = None;
+            }
+            ops.push(Op::PutJob(job));
+        }
+    }
+    if let Err(e) = inner.persist(&ops) {
+        let e = TransferError::win32(ErrorClass::Fatal, crate::hresult::win32::ERROR_WRITE_FAULT, e.message);
+        return Err((first, e));
+    }
     let flags = g.rec.props.notify_flags;
-    let Some(j) = g.job_mut(task.job, task.job_inc) else { return true };
-    let Some(f) = j.files.get(task.index as usize) else { return true };
-    let mut file = f.clone();
-    file.bytes_done = bytes;
-    file.validators = validators;
-    file.complete = true;
-    j.stop_active_time(now);
-    let mut job = j.rec.clone();
-    job.error = None;
-    if let Err(e) = inner.persist(&[Op::PutFile(file.clone()), Op::PutJob(job.clone())]) {
-        // The file is committed on disk; only the record failed. Fail the group visibly.
-        drop(st);
-        failed(
-            inner,
-            group,
-            inc,
-            task,
-            TransferError::win32(ErrorClass::Fatal, crate::hresult::win32::ERROR_WRITE_FAULT, e.message),
-        );
-        return false;
-    }
-    j.files[task.index as usize] = file;
-    j.rec = job;
-    j.active_since = None;
-    let job_complete = j.complete();
-    let retries = j.rec.retries;
-    g.retry_delay = min_retry;
     let word = g.status_word();
-    let jref = Some((task.job, task.job_inc));
-    if flags & notify::FILE_DONE != 0 {
-        st.push_event(
-            group,
-            new_event(now, EventKind::FileDone, jref, task.index, word | status::FILE_COMPLETE, retries, 0, 0),
-        );
+    let mut events = Vec::new();
+    for op in ops {
+        match op {
+            Op::PutJob(job) => {
+                if let Some(j) = g.jobs.iter_mut().find(|j| j.rec.id == job.id) {
+                    j.rec.error = job.error;
+                }
+            }
+            Op::PutFile(file) => {
+                let Some(j) = g.jobs.iter_mut().find(|j| j.rec.id == file.job_id) else { continue };
+                let (index, was_complete) = (file.index, j.complete());
+                j.files[index as usize] = file;
+                let (jref, retries) = (Some((j.rec.id, j.inc)), j.rec.retries);
+                if flags & notify::FILE_DONE != 0 {
+                    let word = word | status::FILE_COMPLETE;
+                    events.push(new_event(now, EventKind::FileDone, jref, index, word, retries, 0, 0));
+                }
+                if !was_complete && j.complete() && flags & notify::JOB_DONE != 0 {
+                    let word = word | status::JOB_COMPLETE;
+                    events.push(new_event(now, EventKind::JobDone, jref, u32::MAX, word, retries, 0, 0));
+                }
+            }
+            _ => {}
+        }
     }
-    if job_complete && flags & notify::JOB_DONE != 0 {
-        st.push_event(
-            group,
-            new_event(now, EventKind::JobDone, jref, u32::MAX, word | status::JOB_COMPLETE, retries, 0, 0),
-        );
+    for ev in events {
+        st.push_event(group, ev);
     }
     drop(st);
-    inner.changed.notify_all();
+    inner.notify_changed();
     inner.kick_notifier();
-    true
+    Ok(())
 }
 
 /// Records a failed attempt: a transient error waits for the retry delay, a fatal one (or a
@@ -417,6 +665,6 @@ fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, mut e: TransferErro
         st.push_event(group, new_event(now, EventKind::Error, jref, task.index, word, retries, e.win32, e.http_status));
     }
     drop(st);
-    inner.changed.notify_all();
+    inner.notify_changed();
     inner.kick_notifier();
 }
