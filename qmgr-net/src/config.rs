@@ -35,8 +35,12 @@ pub(crate) fn build_agent(options: &Options) -> Result<Agent> {
         .timeout_per_call(None)
         .timeout_recv_body(None)
         .timeout_send_body(None)
-        // Name resolution and connection set-up (TCP, proxy, TLS handshake).
-        .timeout_resolve(Some(connect))
+        // Name resolution is bounded by the system resolver (resolv.conf `timeout`/`attempts`),
+        // not here: with a limit ureq resolves on a new thread for every request, even to a
+        // kept-alive connection, which costs more than fetching a small file. The transfer
+        // stays cancellable meanwhile (exchange.rs runs it on a helper thread).
+        .timeout_resolve(None)
+        // Connection set-up (TCP, proxy, TLS handshake).
         .timeout_connect(Some(connect))
         // Request head out, answer head in.
         .timeout_send_request(Some(read))

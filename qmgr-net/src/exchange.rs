@@ -27,8 +27,22 @@ const DEPTH: usize = 4;
 /// An idle helper thread waits this long for another exchange, then ends.
 const IDLE_EXIT: Duration = Duration::from_secs(30);
 
-/// The work of one exchange, given the helper thread's read buffer ([`CHUNK_SIZE`] bytes).
-type Job = Box<dyn FnOnce(&mut [u8]) + Send>;
+/// The work of one exchange, given the helper thread's read buffer ([`CHUNK_SIZE`] bytes)
+/// and a [`Finishing`] to call just before its last message.
+type Job = Box<dyn FnOnce(&mut [u8], &mut Finishing) + Send>;
+
+/// Counts the helper thread as idle once (early, or when its job returns): the transfer
+/// thread starts its next exchange as soon as it has the last message of this one, and then
+/// finds this thread idle instead of starting another.
+struct Finishing(bool);
+
+impl Finishing {
+    fn now(&mut self) {
+        if !std::mem::replace(&mut self.0, true) {
+            pool().idle.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
 
 /// Helper threads kept between exchanges: starting a thread (and zeroing its buffer) for
 /// every file would cost more than fetching a small file over a kept-alive connection.
@@ -61,8 +75,9 @@ fn run_on_helper(job: Job) -> io::Result<()> {
         let mut buf = vec![0u8; CHUNK_SIZE];
         let mut job = job;
         loop {
-            job(&mut buf);
-            pool.idle.fetch_add(1, Ordering::AcqRel);
+            let mut finishing = Finishing(false);
+            job(&mut buf, &mut finishing);
+            finishing.now();
             job = loop {
                 match pool.jobs.1.recv_timeout(IDLE_EXIT) {
                     Ok(next) => break next,
@@ -100,7 +115,7 @@ impl Exchange {
         let (tx, rx) = sync_channel(DEPTH);
         let agent = agent.clone();
         let url = url.to_string();
-        run_on_helper(Box::new(move |buf: &mut [u8]| {
+        run_on_helper(Box::new(move |buf: &mut [u8], finishing: &mut Finishing| {
             let mut req = agent.get(&url);
             for (name, value) in headers {
                 req = req.header(name, value);
@@ -108,6 +123,7 @@ impl Exchange {
             let response = match req.call() {
                 Ok(r) => r,
                 Err(e) => {
+                    finishing.now();
                     let _ = tx.send(Event::Head(Err(e)));
                     return;
                 }
@@ -125,6 +141,9 @@ impl Exchange {
                     Err(e) => Event::Failed(ureq::Error::from(e)),
                 };
                 let last = !matches!(event, Event::Data(_));
+                if last {
+                    finishing.now();
+                }
                 if tx.send(event).is_err() || last {
                     return;
                 }
