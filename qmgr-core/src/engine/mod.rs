@@ -2,9 +2,14 @@
 //! workers and the notifier thread, and the Rust API that mirrors the QMGR interfaces.
 //!
 //! Threads (DESIGN "Engine"): one scheduler decides what runs; one worker thread per active
-//! group transfers its files one after another; one notifier delivers callbacks. Shared state
-//! sits behind one mutex that is never held across a transfer or a callback. Lock order:
-//! state, then store.
+//! group transfers its files one after another, with a committer thread beside it that
+//! commits the fetched files in batches (flushed together, renamed, recorded in one store
+//! transaction; within 200 ms, at once when the transfer stalls, fails or ends); one notifier
+//! delivers callbacks. Shared state sits behind one read-write lock (getters share it) that is
+//! never held across a transfer or a callback. Lock order: state, then store.
+//!
+//! Other processes' changes are followed through [`crate::store::Store::load_changes`]: only
+//! the groups changed since the last look are read and merged (DECISIONS D10).
 
 mod api;
 mod notify;
