@@ -247,3 +247,23 @@ fn d1_background_transfers_share_the_rate_limiter_of_the_option() {
     let r = &fake.requests_for(&url("a"))[0];
     assert_eq!((r.rate, r.foreground), (1_000_000, false));
 }
+
+/// A group whose files are all fetched and only wait for their commit (a slow flush to disk)
+/// no longer holds one of the `max_active_groups` places: the next group transfers meanwhile,
+/// and the first completes once its commit does (DESIGN "Engine": commits beside transfers).
+#[test]
+fn d1_a_group_waiting_only_for_its_commits_lets_the_next_group_run() {
+    let (mgr, fake) = open();
+    one_slot(&mgr);
+    let (a, _) = group_with(&mgr, &fake, vec![("a", Script::new(100).hold_commit())]);
+    let (b, _) = group_with(&mgr, &fake, vec![("b", Script::new(100))]);
+    a.resume().unwrap();
+    fake.wait_requests(&url("a"), 1);
+    b.resume().unwrap();
+    assert_eq!(settle(&b), 0x140, "b ran while a's commit was held");
+    assert!(fake.committed(&dest("a")).is_none());
+    assert_eq!(a.status().unwrap().0, 0x080, "a is still running: its file is not committed");
+    fake.release_commit(&url("a"));
+    assert_eq!(settle(&a), 0x140);
+    assert_eq!(fake.committed(&dest("a")).unwrap().len, 100);
+}

@@ -67,7 +67,8 @@ fn schedule(inner: &Arc<Inner>, st: &mut State) -> Duration {
     let mut runnable = Vec::new();
     for id in &st.order {
         let g = &st.groups[id];
-        if g.rec.state != GroupState::Running || g.blocked_by(&st.discarding) {
+        let finishing = g.worker.as_ref().is_some_and(|w| w.finishing);
+        if g.rec.state != GroupState::Running || finishing || g.blocked_by(&st.discarding) {
             continue;
         }
         match g.retry_at {
@@ -78,15 +79,16 @@ fn schedule(inner: &Arc<Inner>, st: &mut State) -> Duration {
     runnable.sort_by_key(|id| rank(st, id));
     let max = st.options.max_active_groups as usize;
     let chosen = &runnable[..runnable.len().min(max)];
-    // Pre-empt running groups that are no longer among the chosen (they keep their data).
+    // Pre-empt running groups that are no longer among the chosen (they keep their data);
+    // finishing ones only wait for their commits and hold no place.
     for (id, g) in st.groups.iter() {
-        if let Some(w) = &g.worker {
+        if let Some(w) = g.worker.as_ref().filter(|w| !w.finishing) {
             if !chosen.contains(id) {
                 w.cancel.cancel();
             }
         }
     }
-    let mut active = st.groups.values().filter(|g| g.worker.is_some()).count();
+    let mut active = st.groups.values().filter(|g| g.worker.as_ref().is_some_and(|w| !w.finishing)).count();
     for &id in chosen {
         if active >= max {
             break;
@@ -102,7 +104,8 @@ fn schedule(inner: &Arc<Inner>, st: &mut State) -> Duration {
         g.retry_at = None;
         let cancel = Arc::new(CancelFlag::new());
         let discard = DiscardList::default();
-        g.worker = Some(WorkerSlot { cancel: cancel.clone(), id: worker_id, discard: discard.clone() });
+        g.worker =
+            Some(WorkerSlot { cancel: cancel.clone(), id: worker_id, discard: discard.clone(), finishing: false });
         let inc = g.inc;
         let inner2 = inner.clone();
         let spawned = std::thread::Builder::new()

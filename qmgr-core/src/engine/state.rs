@@ -88,6 +88,9 @@ pub(crate) struct WorkerSlot {
     pub id: u64,
     /// Temporary files the worker deletes once it has stopped (cancel while transferring).
     pub discard: super::worker::DiscardList,
+    /// Every file is fetched; the worker only waits for the last commits: it no longer takes
+    /// one of the `max_active_groups` places, so the next group starts meanwhile.
+    pub finishing: bool,
 }
 
 /// One job in memory.

@@ -1,6 +1,8 @@
 //! A transfer worker: moves the files of one group, one after another, until the group is
 //! complete, fails, or is stopped (suspend, cancel, pre-emption, shutdown).
 
+#[cfg(doc)]
+use super::state::WorkerSlot;
 use super::state::{new_event, EventKind, Inner, ProgressEvent};
 use crate::guid::Guid;
 use crate::model::{notify, progress as unit, status, temp_path_for, ErrorClass, GroupState, Validators};
@@ -72,7 +74,11 @@ pub(crate) fn run(
                     break;
                 }
             }
-            Next::Wait => committer.wait_idle(),
+            Next::Wait => {
+                set_finishing(&inner, group, inc, worker_id, true);
+                committer.wait_idle();
+                set_finishing(&inner, group, inc, worker_id, false);
+            }
             Next::Stop => break,
         }
     }
@@ -91,6 +97,20 @@ pub(crate) fn run(
     inner.discard_temps(paths);
     inner.notify_changed();
     inner.kick_scheduler();
+}
+
+/// Marks this worker's slot as only waiting for commits (or no longer), and lets the
+/// scheduler give its place to another group meanwhile (see
+/// [`super::state::WorkerSlot::finishing`]).
+fn set_finishing(inner: &Inner, group: Guid, inc: u64, worker_id: u64, finishing: bool) {
+    let mut st = inner.lock();
+    if let Some(w) = st.group_mut(group, inc).and_then(|g| g.worker.as_mut()).filter(|w| w.id == worker_id) {
+        w.finishing = finishing;
+    }
+    drop(st);
+    if finishing {
+        inner.kick_scheduler();
+    }
 }
 
 /// The transfer of a file of `job` ended: the job's active time stops counting.

@@ -123,6 +123,9 @@ pub struct Script {
     /// A cancelled fetch returns only once [`Fake::release_cancelled`] is called (a transport
     /// still stopping, e.g. blocked in a slow write).
     pub hold_cancel: bool,
+    /// `commit` of this URL's temporary file waits until [`Fake::release_commit`] (a slow
+    /// flush to disk).
+    pub hold_commit: bool,
 }
 
 impl Script {
@@ -139,6 +142,7 @@ impl Script {
             failures: VecDeque::new(),
             commit_error: None,
             hold_cancel: false,
+            hold_commit: false,
         }
     }
     pub fn chunk(mut self, chunk: u64) -> Script {
@@ -167,6 +171,10 @@ impl Script {
     }
     pub fn hold_cancel(mut self) -> Script {
         self.hold_cancel = true;
+        self
+    }
+    pub fn hold_commit(mut self) -> Script {
+        self.hold_commit = true;
         self
     }
     fn validators(&self) -> Validators {
@@ -321,6 +329,11 @@ impl Fake {
     pub fn allow(&self, url: &str, n: u64) {
         *self.lock().budget.entry(url.to_string()).or_default() += n;
         self.cv.notify_all();
+    }
+
+    /// Lets the held commit of `url`'s temporary file complete.
+    pub fn release_commit(&self, url: &str) {
+        self.edit(url, |s| s.hold_commit = false);
     }
 
     /// Removes the gate of `url`: the rest flows freely.
@@ -635,6 +648,9 @@ impl Transport for Fake {
         let Some(t) = st.temps.get(temp_path).cloned() else {
             return Err(TransferError::win32(ErrorClass::Fatal, 2, "temporary file missing"));
         };
+        while st.scripts.get(&t.url).is_some_and(|s| s.hold_commit) {
+            st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
         if let Some(e) = st.scripts.get(&t.url).and_then(|s| s.commit_error.clone()) {
             return Err(e);
         }
