@@ -671,6 +671,34 @@ pub(crate) fn new_event(
     }
 }
 
+/// The state locked to change it ([`Inner::lock`]). Dropping it counts one more
+/// [`Inner::epoch`] before the lock is released, so that no reader can see the change
+/// without seeing the new epoch.
+pub(crate) struct StateGuard<'a> {
+    guard: RwLockWriteGuard<'a, State>,
+    epoch: &'a AtomicU64,
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        // Runs before the field `guard` is dropped, i.e. while the lock is still held.
+        self.epoch.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
+}
+
 /// The parts of a manager shared by its threads and handles.
 pub(crate) struct Inner {
     /// Canonical queue directory (identity of the manager); empty for an in-memory queue.
@@ -678,6 +706,10 @@ pub(crate) struct Inner {
     /// Read-mostly: getters (`GetStatus`, `GetProgress`…) take it shared, so that threads
     /// reading the queue do not wait for each other.
     pub state: RwLock<State>,
+    /// Counts the sections that held the state lock to change it, each counted just before
+    /// it ends ([`StateGuard`]): a value read from the state is still current while this has
+    /// not moved (the `GetStatus` cache of a group handle).
+    pub epoch: AtomicU64,
     /// Counts state changes; with `waiters` and `changed`, lets `wait` sleep until the next
     /// one without holding the state lock ([`Inner::notify_changed`]).
     pub changes: AtomicU64,
@@ -697,7 +729,7 @@ impl Inner {
     /// The state, first brought up to date with what other processes changed in the store
     /// (DECISIONS D10): methods that change the queue decide on the current queue, not on a
     /// copy up to 250 ms old. One `changed_by_others` check (cheap) when nothing changed.
-    pub fn lock_current(&self) -> RwLockWriteGuard<'_, State> {
+    pub fn lock_current(&self) -> StateGuard<'_> {
         let mut st = self.lock();
         self.reload_if_changed(&mut st, false);
         st
@@ -742,8 +774,8 @@ impl Inner {
     }
 
     /// The state, to change it.
-    pub fn lock(&self) -> RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+    pub fn lock(&self) -> StateGuard<'_> {
+        StateGuard { guard: self.state.write().unwrap_or_else(|e| e.into_inner()), epoch: &self.epoch }
     }
 
     /// The state, to read it (shared with other readers).
