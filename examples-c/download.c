@@ -126,6 +126,9 @@ int main(int argc, char **argv) {
     int rc = 2;
     qmgr_group *group = NULL;
     qmgr_job *job = NULL;
+    qmgr_fileset_info *infos = NULL;
+    char (*locals)[PATH_MAX + NAME_MAX + 2] = NULL;
+    const qmgr_fileset_info **set = NULL;
     qmgr_guid group_id, job_id;
     qmgr_guid_generate(&group_id);
     qmgr_guid_generate(&job_id);
@@ -149,20 +152,27 @@ int main(int argc, char **argv) {
         fail("CreateJob", hr);
         goto out;
     }
+    /* All files in one AddFiles call: one check and one queue transaction for the set. */
+    infos = calloc((size_t)count, sizeof *infos);
+    locals = calloc((size_t)count, sizeof *locals);
+    set = calloc((size_t)count, sizeof *set);
+    if (!infos || !locals || !set) {
+        fprintf(stderr, "download: out of memory for %d files\n", count);
+        goto cancel;
+    }
     for (int i = 0; i < count; i++) {
         char leaf[NAME_MAX + 1];
-        char local[PATH_MAX + NAME_MAX + 2];
         if (file_name(argv[arg + i], leaf, sizeof leaf) != 0) {
             fprintf(stderr, "download: cannot name a file after URL %s\n", argv[arg + i]);
             goto cancel;
         }
-        snprintf(local, sizeof local, "%s/%s", dest, leaf);
-        qmgr_fileset_info info = {argv[arg + i], local, 0};
-        const qmgr_fileset_info *set[1] = {&info};
-        if ((hr = qmgr_job_add_files(job, 1, set)) < 0) {
-            fail("AddFiles", hr);
-            goto cancel;
-        }
+        snprintf(locals[i], sizeof locals[i], "%s/%s", dest, leaf);
+        infos[i] = (qmgr_fileset_info){argv[arg + i], locals[i], 0};
+        set[i] = &infos[i];
+    }
+    if ((hr = qmgr_job_add_files(job, (uint32_t)count, set)) < 0) {
+        fail("AddFiles", hr);
+        goto cancel;
     }
     if ((hr = qmgr_group_resume_group(group)) < 0) {
         fail("ResumeGroup", hr);
@@ -220,6 +230,9 @@ cancel:
         fail("CancelGroup", hr);
     }
 out:
+    free(infos);
+    free(locals);
+    free(set);
     qmgr_job_release(job);
     qmgr_group_release(group);
     qmgr_manager_release(manager);
