@@ -25,9 +25,16 @@ struct Entry {
     object: Arc<Object>,
 }
 
-fn table() -> &'static RwLock<HashMap<usize, Entry>> {
-    static TABLE: OnceLock<RwLock<HashMap<usize, Entry>>> = OnceLock::new();
-    TABLE.get_or_init(Default::default)
+/// Shards of the table: threads that use different handles take different locks, so that a
+/// read lock's shared counter does not bounce between CPUs (issue #6: `GetStatus` scaling
+/// across threads).
+const SHARDS: usize = 64;
+
+/// The shard of handle number `id` (numbers step by 16).
+fn table(id: usize) -> &'static RwLock<HashMap<usize, Entry>> {
+    static TABLE: OnceLock<Vec<RwLock<HashMap<usize, Entry>>>> = OnceLock::new();
+    let shards = TABLE.get_or_init(|| (0..SHARDS).map(|_| RwLock::default()).collect());
+    &shards[(id >> 4) % SHARDS]
 }
 
 /// Handle numbers: multiples of 16 (aligned like a real pointer), never 0, never reused.
@@ -50,7 +57,7 @@ pub(crate) trait Castable {
 pub(crate) fn new_handle<C: Castable>(target: C::Target) -> *mut C {
     let id = NEXT.fetch_add(16, Ordering::Relaxed);
     let entry = Entry { refs: AtomicUsize::new(1), object: Arc::new(C::wrap(target)) };
-    table().write().unwrap_or_else(|e| e.into_inner()).insert(id, entry);
+    table(id).write().unwrap_or_else(|e| e.into_inner()).insert(id, entry);
     id as *mut C
 }
 
@@ -62,7 +69,7 @@ pub(crate) fn get<C: Castable>(ptr: *const C, arg: &str) -> Result<C::Target, Er
     if ptr.is_null() {
         return Err(null(arg));
     }
-    let t = table().read().unwrap_or_else(|e| e.into_inner());
+    let t = table(ptr as usize).read().unwrap_or_else(|e| e.into_inner());
     t.get(&(ptr as usize)).and_then(|e| C::unwrap(&e.object)).ok_or_else(|| not_live::<C>(arg))
 }
 
@@ -76,7 +83,7 @@ pub(crate) fn with<C: Castable, R>(ptr: *const C, arg: &str, f: impl FnOnce(&C::
     if ptr.is_null() {
         return Err(null(arg));
     }
-    let t = table().read().unwrap_or_else(|e| e.into_inner());
+    let t = table(ptr as usize).read().unwrap_or_else(|e| e.into_inner());
     match t.get(&(ptr as usize)).and_then(|e| C::borrow(&e.object)) {
         Some(target) => Ok(f(target)),
         None => Err(not_live::<C>(arg)),
@@ -90,7 +97,7 @@ fn not_live<C: Castable>(arg: &str) -> Error {
 
 /// `add_ref`: the new count, 0 for an invalid handle.
 pub(crate) fn add_ref<C: Castable>(ptr: *const C) -> u32 {
-    let t = table().read().unwrap_or_else(|e| e.into_inner());
+    let t = table(ptr as usize).read().unwrap_or_else(|e| e.into_inner());
     match t.get(&(ptr as usize)) {
         Some(e) if C::unwrap(&e.object).is_some() => (e.refs.fetch_add(1, Ordering::AcqRel) + 1) as u32,
         _ => 0,
@@ -104,7 +111,7 @@ pub(crate) fn release<C: Castable>(ptr: *const C) -> u32 {
         return 0;
     }
     let dead = {
-        let mut t = table().write().unwrap_or_else(|e| e.into_inner());
+        let mut t = table(ptr as usize).write().unwrap_or_else(|e| e.into_inner());
         let Some(e) = t.get(&(ptr as usize)) else { return 0 };
         if C::unwrap(&e.object).is_none() {
             return 0;

@@ -18,7 +18,7 @@ use crate::rate::RateLimiter;
 use crate::store::{Loaded, Op, Store};
 use crate::transport::Transport;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -375,11 +375,50 @@ pub struct Group {
     /// The last `GetStatus` answer and the [`Inner::epoch`] it was read at: while the epoch
     /// has not moved it is still the answer, given without touching the queue's lock (issue
     /// #6: `GetStatus` < 1 µs, scaling across threads). Shared by clones of the handle.
-    status_cache: Arc<Mutex<Option<CachedStatus>>>,
+    status_cache: Arc<StatusCache>,
 }
 
-/// (the [`Inner::epoch`] it was read at, (status word, job index)).
-type CachedStatus = (u64, (u32, u32));
+/// A group handle's last `GetStatus` answer with the [`Inner::epoch`] it was read at, which
+/// any number of threads read without writing shared memory: a sequence lock over atomics
+/// (`seq` odd while one thread writes; 0 until first written).
+#[derive(Default)]
+struct StatusCache {
+    seq: AtomicU64,
+    epoch: AtomicU64,
+    /// Status word in the high half, job index in the low half.
+    answer: AtomicU64,
+}
+
+impl StatusCache {
+    /// The cached answer when it was read at `epoch`.
+    fn get(&self, epoch: u64) -> Option<(u32, u32)> {
+        let before = self.seq.load(Ordering::Acquire);
+        if before == 0 || before % 2 == 1 {
+            return None;
+        }
+        let (at, answer) = (self.epoch.load(Ordering::Relaxed), self.answer.load(Ordering::Relaxed));
+        fence(Ordering::Acquire);
+        if self.seq.load(Ordering::Relaxed) != before || at != epoch {
+            return None;
+        }
+        Some(((answer >> 32) as u32, answer as u32))
+    }
+
+    /// Caches `answer`, read at `epoch`, unless another thread is writing the cache or an
+    /// answer of a later epoch is cached.
+    fn put(&self, epoch: u64, answer: (u32, u32)) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        if seq % 2 == 1 || self.seq.compare_exchange(seq, seq + 1, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            return;
+        }
+        fence(Ordering::Release);
+        if seq == 0 || self.epoch.load(Ordering::Relaxed) <= epoch {
+            self.epoch.store(epoch, Ordering::Relaxed);
+            self.answer.store(u64::from(answer.0) << 32 | u64::from(answer.1), Ordering::Relaxed);
+        }
+        self.seq.store(seq + 2, Ordering::Release);
+    }
+}
 
 impl std::fmt::Debug for Group {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -605,12 +644,8 @@ impl Group {
     /// Errors: `QM_E_INVALID_STATE` once cancelled.
     pub fn status(&self) -> Result<(u32, u32)> {
         let inner = self.inner();
-        let cache = || self.status_cache.lock().unwrap_or_else(|e| e.into_inner());
-        let now = inner.epoch.load(Ordering::Acquire);
-        if let Some((epoch, answer)) = *cache() {
-            if epoch == now {
-                return Ok(answer);
-            }
+        if let Some(answer) = self.status_cache.get(inner.epoch.load(Ordering::Acquire)) {
+            return Ok(answer);
         }
         let st = inner.read();
         // Stable while the read lock is held: writers count it before they unlock.
@@ -618,10 +653,7 @@ impl Group {
         let g = live_ref(&st, self.id, self.inc, "GetStatus")?;
         let answer = (g.status_word(), g.job_index());
         drop(st);
-        let mut cached = cache();
-        if cached.is_none_or(|(e, _)| e <= epoch) {
-            *cached = Some((epoch, answer));
-        }
+        self.status_cache.put(epoch, answer);
         Ok(answer)
     }
 
@@ -1232,5 +1264,50 @@ impl Iterator for GuidEnum {
     type Item = Guid;
     fn next(&mut self) -> Option<Guid> {
         self.0.next(1).first().copied()
+    }
+}
+
+#[cfg(test)]
+mod status_cache_tests {
+    use super::StatusCache;
+
+    /// An answer is given back only for the epoch it was read at; a later epoch's answer is
+    /// never replaced by an earlier one's.
+    #[test]
+    fn answers_only_for_their_epoch() {
+        let c = StatusCache::default();
+        assert_eq!(c.get(0), None, "empty");
+        c.put(5, (0x080, 2));
+        assert_eq!(c.get(5), Some((0x080, 2)));
+        assert_eq!(c.get(6), None);
+        c.put(7, (0x140, u32::MAX));
+        assert_eq!(c.get(7), Some((0x140, u32::MAX)));
+        c.put(6, (0x180, 0));
+        assert_eq!(c.get(7), Some((0x140, u32::MAX)), "an older answer does not replace a newer one");
+        assert_eq!(c.get(6), None);
+    }
+
+    /// Readers racing a writer see a whole answer of one epoch or none, never a mix.
+    #[test]
+    fn readers_never_see_a_torn_answer() {
+        let c = std::sync::Arc::new(StatusCache::default());
+        let writer = {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                for e in 1..200_000u64 {
+                    c.put(e, (e as u32, !(e as u32)));
+                }
+            })
+        };
+        while !writer.is_finished() {
+            for e in 1..200_000u64 {
+                if let Some((s, i)) = c.get(e) {
+                    assert_eq!((s, i), (e as u32, !(e as u32)));
+                    break;
+                }
+            }
+        }
+        writer.join().unwrap();
+        assert_eq!(c.get(199_999), Some((199_999, !199_999)));
     }
 }
