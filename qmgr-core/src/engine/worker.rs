@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 
 /// Checkpoint when this many bytes arrived since the last one (DESIGN "Engine")…
 const CHECKPOINT_BYTES: u64 = 1 << 20;
+/// …but not more often than this: at 1 GB/s a checkpoint per MiB would be a thousand store
+/// transactions a second (13 % of the throughput, bench/RESULTS.md 5a); a crash then costs at
+/// most this long of transfer, or the MiB, whichever is more.
+const CHECKPOINT_MIN_GAP: Duration = Duration::from_millis(20);
 /// …or when this much time passed with new bytes: other processes see progress through the
 /// store, within 250 ms (DECISIONS D10).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
@@ -302,9 +306,9 @@ impl FetchObserver for Progress<'_> {
         self.high_water = self.high_water.max(bytes_done);
         self.bytes = bytes_done;
         self.mirror(progressed);
-        if self.bytes - self.saved_bytes.min(self.bytes) >= CHECKPOINT_BYTES
-            || (self.bytes != self.saved_bytes
-                && self.inner.now().saturating_duration_since(self.saved_at) >= CHECKPOINT_INTERVAL)
+        let since = self.inner.now().saturating_duration_since(self.saved_at);
+        if (self.bytes - self.saved_bytes.min(self.bytes) >= CHECKPOINT_BYTES && since >= CHECKPOINT_MIN_GAP)
+            || (self.bytes != self.saved_bytes && since >= CHECKPOINT_INTERVAL)
         {
             self.save();
         }
