@@ -1,0 +1,340 @@
+//! Scenarios 1–3: one large file, many small files in one job, many groups — qmgr (the
+//! `qmgr` command and the C API) side by side with curl, wget and aria2 on the same nginx.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use crate::data::{check_dir, DataFile};
+use crate::report::{num, target, Row};
+use crate::runner::{alternate, cmd, note_cpu, os, stdout_value, Contender, Ctx, Plan, Run, RunDir};
+
+/// `1 GiB`, `128 MiB`, `64 KiB`.
+pub fn size_label(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// `curl -q -sS -f -o FILE URL`.
+fn curl_o(url: &str, file: &Path) -> Command {
+    cmd("curl", [os("-q"), os("-sS"), os("-f"), os("-o"), os(file), os(url)])
+}
+
+/// aria2c without configuration, progress output or preallocation, overwriting.
+fn aria2c(extra: &[&str]) -> Command {
+    let mut c = cmd(
+        "aria2c",
+        [
+            os("--no-conf"),
+            os("-q"),
+            os("--file-allocation=none"),
+            os("--allow-overwrite=true"),
+            os("--auto-file-renaming=false"),
+        ],
+    );
+    c.args(extra);
+    c
+}
+
+/// `sync FILE…` (coreutils: fsync of each file).
+fn sync_files<'f>(files: impl IntoIterator<Item = &'f Path>) -> Command {
+    let mut c = Command::new("sync");
+    c.args(files);
+    c
+}
+
+/// A curl configuration (`-K`) downloading `files` into `out`, one process, one connection
+/// kept alive.
+fn curl_config(ctx: &Ctx, rd: &RunDir, files: &[DataFile]) -> Result<Command, String> {
+    let mut text = String::new();
+    for f in files {
+        let _ = writeln!(text, "url = \"{}\"\noutput = \"{}\"", ctx.url(&f.path), rd.out.join(f.leaf()).display());
+    }
+    let path = rd.dir.join("curl.cfg");
+    std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
+    Ok(cmd("curl", [os("-q"), os("-sS"), os("-f"), os("-K"), os(&path)]))
+}
+
+/// A list of the URLs of `files`, one a line (wget `-i`, aria2c `-i`), in the work directory.
+fn url_list(ctx: &Ctx, name: &str, files: &[DataFile]) -> Result<std::path::PathBuf, String> {
+    let text: String = files.iter().map(|f| ctx.url(&f.path) + "\n").collect();
+    let path = ctx.work.join(name);
+    std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+fn mb_per_s(bytes: u64, run: &Run) -> f64 {
+    bytes as f64 / 1e6 / run.wall.as_secs_f64()
+}
+
+/// Scenario 1: one large file to disk.
+pub fn large(ctx: &Ctx) -> Result<Vec<Row>, String> {
+    let file = ctx.data.big.as_ref().ok_or("the large file was not generated")?;
+    let scenario = format!("1. one {} file", size_label(file.size));
+    let url = ctx.url(&file.path);
+    let name = file.leaf();
+    let q = &ctx.bins.qmgr;
+    let check = |rd: &RunDir, hash: bool| check_dir(&rd.out, &[file], hash);
+    let contenders = vec![
+        Contender::new(
+            "qmgr get",
+            |rd| {
+                let out = rd.out.join(name);
+                Ok(Plan::timed(vec![cmd(
+                    q,
+                    [os("--queue"), os(&rd.queue), os("get"), os(&url), os("--output"), os(&out)],
+                )]))
+            },
+            check,
+        ),
+        Contender::new(
+            "qmgr C API (examples-c/download.c)",
+            |rd| Ok(Plan::timed(vec![cmd(&ctx.bins.download, [os("--queue"), os(&rd.queue), os(&rd.out), os(&url)])])),
+            check,
+        ),
+        Contender::new("curl -o", |rd| Ok(Plan::timed(vec![curl_o(&url, &rd.out.join(name))])), check),
+        Contender::new(
+            "curl -o, then sync FILE",
+            |rd| {
+                let out = rd.out.join(name);
+                Ok(Plan::timed(vec![curl_o(&url, &out), sync_files([out.as_path()])]))
+            },
+            check,
+        ),
+        Contender::new(
+            "wget -O",
+            |rd| {
+                Ok(Plan::timed(vec![cmd(
+                    "wget",
+                    [os("-q"), os("--no-config"), os("-O"), os(&rd.out.join(name)), os(&url)],
+                )]))
+            },
+            check,
+        ),
+        Contender::new(
+            "aria2c -x1",
+            |rd| {
+                let mut c = aria2c(&["-x1", "-d"]);
+                c.args([os(&rd.out), os("-o"), os(name), os(&url)]);
+                Ok(Plan::timed(vec![c]))
+            },
+            check,
+        ),
+        Contender::new(
+            "aria2c -x4 -s4",
+            |rd| {
+                let mut c = aria2c(&["-x4", "-s4", "-d"]);
+                c.args([os(&rd.out), os("-o"), os(name), os(&url)]);
+                Ok(Plan::timed(vec![c]))
+            },
+            check,
+        ),
+    ];
+    let show = |r: &Run| {
+        format!("{:.2} s, {:.0} MB/s, CPU {:.2} s", r.wall.as_secs_f64(), mb_per_s(file.size, r), r.cpu.as_secs_f64())
+    };
+    let runs = alternate(ctx, &scenario, &contenders, &show)?;
+    let samples: Vec<Vec<f64>> = runs.iter().map(|rs| rs.iter().map(|r| mb_per_s(file.size, r)).collect()).collect();
+    let mut rows: Vec<Row> =
+        contenders.iter().zip(samples).map(|(c, s)| Row::new(&scenario, &c.tool, "throughput", "MB/s", s)).collect();
+    let qmgr = rows[0].median;
+    let curl = rows[2].median;
+    rows[1] = rows[1].clone().noted(format!("C API / curl -o = {:.2}×", rows[1].median / curl));
+    for (i, row) in rows.iter_mut().enumerate().skip(2) {
+        let ratio = qmgr / row.median;
+        let note = if i == 3 {
+            format!("same durability as qmgr (fsync); {}", target("qmgr get ≥ 1.0×", ratio >= 1.0))
+        } else {
+            target("qmgr get ≥ 1.0×", ratio >= 1.0)
+        };
+        *row = row.clone().compared(ratio, note);
+    }
+    rows[0].note = "reference; ratios are qmgr get / peer".into();
+    note_cpu(&mut rows, &runs);
+    Ok(rows)
+}
+
+/// Scenario 2: many small files in one job.
+pub fn small(ctx: &Ctx) -> Result<Vec<Row>, String> {
+    let files = &ctx.data.small;
+    if files.is_empty() {
+        return Err("the small files were not generated".into());
+    }
+    let scenario = format!("2. {} × {} in one job", files.len(), size_label(files[0].size));
+    let urls: Vec<String> = files.iter().map(|f| ctx.url(&f.path)).collect();
+    let list = url_list(ctx, "small.list", files)?;
+    let expected: Vec<&DataFile> = files.iter().collect();
+    let check = |rd: &RunDir, hash: bool| check_dir(&rd.out, &expected, hash);
+    let q = &ctx.bins.qmgr;
+    let contenders = vec![
+        Contender::new(
+            "qmgr get URL… -o DIR",
+            |rd| {
+                let mut c = cmd(q, [os("--queue"), os(&rd.queue), os("get"), os("-o"), os(&rd.out)]);
+                c.args(&urls);
+                Ok(Plan::timed(vec![c]))
+            },
+            check,
+        ),
+        Contender::new(
+            "qmgr C API (examples-c/download.c)",
+            |rd| {
+                let mut c = cmd(&ctx.bins.download, [os("--queue"), os(&rd.queue), os(&rd.out)]);
+                c.args(&urls);
+                Ok(Plan::timed(vec![c]))
+            },
+            check,
+        ),
+        Contender::new(
+            "curl -K (one process, keep-alive)",
+            |rd| Ok(Plan::timed(vec![curl_config(ctx, rd, files)?])),
+            check,
+        ),
+        Contender::new(
+            "curl -K, then sync FILE…",
+            |rd| {
+                let outs: Vec<_> = files.iter().map(|f| rd.out.join(f.leaf())).collect();
+                Ok(Plan::timed(vec![curl_config(ctx, rd, files)?, sync_files(outs.iter().map(|p| p.as_path()))]))
+            },
+            check,
+        ),
+        Contender::new(
+            "wget -i",
+            |rd| {
+                Ok(Plan::timed(vec![cmd(
+                    "wget",
+                    [os("-q"), os("--no-config"), os("-i"), os(&list), os("-P"), os(&rd.out)],
+                )]))
+            },
+            check,
+        ),
+        Contender::new(
+            "aria2c -i -j16",
+            |rd| {
+                let mut c = aria2c(&["-j16", "-i"]);
+                c.args([os(&list), os("-d"), os(&rd.out)]);
+                Ok(Plan::timed(vec![c]))
+            },
+            check,
+        ),
+    ];
+    let n = files.len() as f64;
+    let show = |r: &Run| {
+        format!(
+            "{:.2} s, {:.0} files/s, CPU {:.2} s",
+            r.wall.as_secs_f64(),
+            n / r.wall.as_secs_f64(),
+            r.cpu.as_secs_f64()
+        )
+    };
+    let runs = alternate(ctx, &scenario, &contenders, &show)?;
+    let mut rows: Vec<Row> = contenders
+        .iter()
+        .zip(&runs)
+        .map(|(c, rs)| {
+            let s = rs.iter().map(|r| n / r.wall.as_secs_f64()).collect();
+            Row::new(&scenario, &c.tool, "files/s", "files/s", s)
+        })
+        .collect();
+    let qmgr = rows[0].median;
+    let curl = rows[2].median;
+    rows[0].note = "reference (fsync before each commit); ratios are qmgr get / peer".into();
+    rows[1].note =
+        format!("one AddFiles call per URL (as download.c does); C API / curl -K = {:.2}×", rows[1].median / curl);
+    for (i, row) in rows.iter_mut().enumerate().skip(2) {
+        let ratio = qmgr / row.median;
+        let note = match i {
+            2 => target("qmgr get ≥ 1.0× curl", ratio >= 1.0),
+            3 => "curl with every file fsynced once at the end".to_string(),
+            _ => String::new(),
+        };
+        *row = row.clone().compared(ratio, note);
+    }
+    note_cpu(&mut rows, &runs);
+    Ok(rows)
+}
+
+/// Scenario 3: many groups of a few files, with `max_active_groups` 1, 4, 16.
+pub fn groups(ctx: &Ctx) -> Result<Vec<Row>, String> {
+    let files = &ctx.data.mid;
+    let s = &ctx.sizes;
+    if files.len() != s.groups * s.files_per_group {
+        return Err("the files of the groups were not generated".into());
+    }
+    let file_size = files[0].size;
+    let scenario = format!("3. {} groups × {} × {}", s.groups, s.files_per_group, size_label(file_size));
+    let expected: Vec<&DataFile> = files.iter().collect();
+    let check = |rd: &RunDir, hash: bool| check_dir(&rd.out, &expected, hash);
+    let prefix = ctx.url("mid/");
+    let (groups, per_group) = (s.groups.to_string(), s.files_per_group.to_string());
+    let settings: Vec<String> = s.max_active.iter().map(|n| n.to_string()).collect();
+    let mut contenders: Vec<Contender<'_>> = settings
+        .iter()
+        .map(|n| {
+            Contender::new(
+                format!("qmgr C API, max_active_groups {n}"),
+                |rd: &RunDir| {
+                    Ok(Plan::timed(vec![cmd(
+                        &ctx.bins.many_groups,
+                        [
+                            os("--queue"),
+                            os(&rd.queue),
+                            os("--groups"),
+                            os(&groups),
+                            os("--files"),
+                            os(&per_group),
+                            os("--url-prefix"),
+                            os(&prefix),
+                            os("--name-prefix"),
+                            os("m"),
+                            os("--dest"),
+                            os(&rd.out),
+                            os("--max-active"),
+                            os(n),
+                        ],
+                    )]))
+                },
+                check,
+            )
+        })
+        .collect();
+    contenders.push(Contender::new(
+        "curl -K (one process, keep-alive)",
+        |rd| Ok(Plan::timed(vec![curl_config(ctx, rd, files)?])),
+        check,
+    ));
+    let n = files.len() as f64;
+    let mb = n * file_size as f64 / 1e6;
+    // The qmgr runs are timed by the program (first resume → last group complete); curl by wall.
+    let download_s = |r: &Run| stdout_value(&r.stdout, "download_s").unwrap_or(r.wall.as_secs_f64());
+    let show = |r: &Run| format!("{:.2} s, {:.0} files/s", download_s(r), n / download_s(r));
+    let runs = alternate(ctx, &scenario, &contenders, &show)?;
+    let curl_runs = runs.last().expect("curl ran");
+    let curl = Row::new(&scenario, &contenders.last().expect("curl").tool, "files/s", "files/s", {
+        curl_runs.iter().map(|r| n / r.wall.as_secs_f64()).collect()
+    });
+    let mut rows = Vec::new();
+    let mut create = Vec::new();
+    for (c, rs) in contenders.iter().zip(&runs).take(settings.len()) {
+        let mut samples = Vec::new();
+        for r in rs {
+            samples.push(n / stdout_value(&r.stdout, "download_s")?);
+            create.push(s.groups as f64 / stdout_value(&r.stdout, "create_s")?);
+        }
+        let row = Row::new(&scenario, &c.tool, "files/s (resume → all complete)", "files/s", samples);
+        let ratio = row.median / curl.median;
+        let note = format!("{} MB/s; ratio = qmgr / curl", num(row.median * mb / n));
+        rows.push(row.compared(ratio, note));
+    }
+    let note = format!("{} MB/s; reference", num(curl.median * mb / n));
+    rows.push(curl.noted(note));
+    rows.push(
+        Row::new(&scenario, "qmgr C API: CreateGroup + CreateJob + AddFiles", "groups created/s", "groups/s", create)
+            .noted(format!("{} files per group; all settings' runs", s.files_per_group)),
+    );
+    Ok(rows)
+}
