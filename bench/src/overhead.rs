@@ -65,7 +65,7 @@ fn checkpoints(ctx: &Ctx) -> Result<Vec<Row>, String> {
     let check = |rd: &RunDir, hash: bool| check_dir(&rd.out, &[file], hash);
     let contenders = vec![
         Contender::new(
-            "qmgr get (checkpoint every 1 MiB / 250 ms)",
+            "qmgr get (checkpoint per MiB, ≥ 20 ms apart, or 250 ms)",
             |rd| Ok(Plan::timed(vec![qmgr_get(&ctx.bins.qmgr, rd, &url, &rd.out.join(file.leaf()))])),
             check,
         ),
