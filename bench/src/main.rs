@@ -282,21 +282,7 @@ fn compile(root: &Path, lib: &Path, work: &Path, qmgr: PathBuf, nockpt: Option<P
     std::os::unix::fs::symlink("libqmgr.so", libdir.join("libqmgr.so.0")).map_err(|e| format!("symlink: {e}"))?;
     let build = |src: &str, name: &str| -> Result<PathBuf, String> {
         let exe = bindir.join(name);
-        let out = Command::new("cc")
-            .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I"])
-            .arg(root.join("include"))
-            .arg(root.join(src))
-            .arg("-o")
-            .arg(&exe)
-            .arg("-L")
-            .arg(&libdir)
-            .arg("-lqmgr")
-            .arg(format!("-Wl,-rpath,{}", libdir.display()))
-            .output()
-            .map_err(|e| format!("cannot run cc: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("cc {src} failed:\n{}", String::from_utf8_lossy(&out.stderr)));
-        }
+        runner::compile_c(root, src, &exe, &libdir, &[])?;
         Ok(exe)
     };
     Ok(Bins {

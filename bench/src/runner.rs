@@ -246,6 +246,30 @@ fn children_cpu() -> Result<Duration, String> {
 
 /// Runs `cmd` to its end (at most [`COMMAND_DEADLINE`]), stdout appended to `stdout`, stderr
 /// to `stderr`; a non-zero exit is an error quoting the end of stderr.
+/// Compiles the C program `src` (relative to the workspace `root`) into `exe` against the
+/// libqmgr.so in `libdir` (found at run time through an rpath), with `-Werror` and `extra`
+/// flags. Errors: the compiler's output.
+pub fn compile_c(root: &Path, src: &str, exe: &Path, libdir: &Path, extra: &[&str]) -> Result<(), String> {
+    let out = Command::new("cc")
+        .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"])
+        .args(extra)
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg(root.join(src))
+        .arg("-o")
+        .arg(exe)
+        .arg("-L")
+        .arg(libdir)
+        .arg("-lqmgr")
+        .arg(format!("-Wl,-rpath,{}", libdir.display()))
+        .output()
+        .map_err(|e| format!("cannot run cc: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cc {src} failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(())
+}
+
 pub fn run_command(mut cmd: Command, stdout: &Path, stderr: &Path) -> Result<(), String> {
     let what = describe(&cmd);
     let out = append(stdout)?;

@@ -220,21 +220,7 @@ fn rows(groups: usize, s: &Samples, cpus: usize) -> Result<Vec<Row>, String> {
 fn compile(cfg: &Config, dir: &Path) -> Result<PathBuf, String> {
     let libdir = lib_dir(cfg, dir)?;
     let exe = dir.join("scale");
-    let out = Command::new("cc")
-        .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread", "-I"])
-        .arg(cfg.root.join("include"))
-        .arg(cfg.root.join("bench/c/scale.c"))
-        .arg("-o")
-        .arg(&exe)
-        .arg("-L")
-        .arg(&libdir)
-        .arg("-lqmgr")
-        .arg(format!("-Wl,-rpath,{}", libdir.display()))
-        .output()
-        .map_err(|e| format!("cannot run cc: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("cc bench/c/scale.c failed:\n{}", String::from_utf8_lossy(&out.stderr)));
-    }
+    crate::runner::compile_c(&cfg.root, "bench/c/scale.c", &exe, &libdir, &["-pthread"])?;
     Ok(exe)
 }
 
