@@ -20,24 +20,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "qmgr.h"
+#define BENCH_PROGRAM "callback_cost"
+#include "bench.h"
 
 static atomic_uint_fast64_t calls;
 static atomic_uint_fast32_t last_value;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int fail(const char *what, qmgr_hresult hr) {
-    char *msg = NULL;
-    qmgr_get_last_error_message(&msg);
-    fprintf(stderr, "callback_cost: %s failed: HRESULT 0x%08X: %s\n", what, (unsigned)hr, msg ? msg : "");
-    qmgr_string_free(msg);
-    return 2;
-}
 
 static qmgr_hresult on_progress(void *context, uint32_t progress_type, qmgr_group *group, qmgr_job *job,
                                 uint32_t file_index, uint32_t progress_value) {

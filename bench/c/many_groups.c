@@ -22,21 +22,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "qmgr.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int fail(const char *what, qmgr_hresult hr) {
-    char *msg = NULL;
-    qmgr_get_last_error_message(&msg);
-    fprintf(stderr, "many_groups: %s failed: HRESULT 0x%08X: %s\n", what, (unsigned)hr, msg ? msg : "");
-    qmgr_string_free(msg);
-    return 2;
-}
+#define BENCH_PROGRAM "many_groups"
+#include "bench.h"
 
 static void usage(const char *argv0) {
     fprintf(stderr,

@@ -40,15 +40,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "qmgr.h"
+#define BENCH_PROGRAM "scale"
+#include "bench.h"
 
 /* ---- helpers ------------------------------------------------------------------------- */
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void metric(const char *name, double value, const char *unit) {
     printf("metric=%s value=%.6g unit=%s\n", name, value, unit);
