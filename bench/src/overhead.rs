@@ -15,7 +15,7 @@ use crate::runner::{
     alternate, cmd, median_cpu, os, remove_all, run_command, stdout_value, tail, wait_deadline, Contender, Ctx, Plan,
     Run, RunDir,
 };
-use crate::throughput::size_label;
+use crate::throughput::{mb_per_s, size_label, throughput_rows};
 
 /// Which parts of scenario 5 to run.
 #[derive(Clone, Copy, Debug, Default)]
@@ -42,10 +42,6 @@ pub fn run(ctx: &Ctx, parts: Parts) -> Result<Vec<Row>, String> {
         rows.extend(idle(ctx)?);
     }
     Ok(rows)
-}
-
-fn mb_per_s(bytes: u64, run: &Run) -> f64 {
-    bytes as f64 / 1e6 / run.wall.as_secs_f64()
 }
 
 /// `qmgr --queue Q get URL --output FILE` with the given binary.
@@ -79,13 +75,7 @@ fn checkpoints(ctx: &Ctx) -> Result<Vec<Row>, String> {
         format!("{:.2} s, {:.0} MB/s, CPU {:.2} s", r.wall.as_secs_f64(), mb_per_s(file.size, r), r.cpu.as_secs_f64())
     };
     let runs = alternate(ctx, &scenario, &contenders, &show)?;
-    let mut rows: Vec<Row> = contenders
-        .iter()
-        .zip(&runs)
-        .map(|(c, rs)| {
-            Row::new(&scenario, &c.tool, "throughput", "MB/s", rs.iter().map(|r| mb_per_s(file.size, r)).collect())
-        })
-        .collect();
+    let mut rows = throughput_rows(&scenario, &contenders, &runs, file.size);
     let ratio = rows[0].median / rows[1].median;
     let loss = (1.0 - ratio) * 100.0;
     rows[0] = rows[0]
@@ -135,13 +125,7 @@ fn callbacks(ctx: &Ctx) -> Result<Vec<Row>, String> {
         )
     };
     let runs = alternate(ctx, &scenario, &contenders, &show)?;
-    let mut rows: Vec<Row> = contenders
-        .iter()
-        .zip(&runs)
-        .map(|(c, rs)| {
-            Row::new(&scenario, &c.tool, "throughput", "MB/s", rs.iter().map(|r| mb_per_s(file.size, r)).collect())
-        })
-        .collect();
+    let mut rows = throughput_rows(&scenario, &contenders, &runs, file.size);
     let ratio = rows[1].median / rows[0].median;
     rows[1] = rows[1].clone().compared(ratio, format!("with / without; cost {:+.1} %", (1.0 - ratio) * 100.0));
     rows[0].note = "reference".into();

@@ -67,8 +67,20 @@ fn url_list(ctx: &Ctx, name: &str, files: &[DataFile]) -> Result<std::path::Path
     Ok(path)
 }
 
-fn mb_per_s(bytes: u64, run: &Run) -> f64 {
+/// Throughput of a run that moved `bytes`, in MB/s (10^6 bytes).
+pub fn mb_per_s(bytes: u64, run: &Run) -> f64 {
     bytes as f64 / 1e6 / run.wall.as_secs_f64()
+}
+
+/// One "throughput" row (MB/s) per contender, from its runs that each moved `bytes`.
+pub fn throughput_rows(scenario: &str, contenders: &[Contender<'_>], runs: &[Vec<Run>], bytes: u64) -> Vec<Row> {
+    contenders
+        .iter()
+        .zip(runs)
+        .map(|(c, rs)| {
+            Row::new(scenario, &c.tool, "throughput", "MB/s", rs.iter().map(|r| mb_per_s(bytes, r)).collect())
+        })
+        .collect()
 }
 
 /// Scenario 1: one large file to disk.
@@ -138,9 +150,7 @@ pub fn large(ctx: &Ctx) -> Result<Vec<Row>, String> {
         format!("{:.2} s, {:.0} MB/s, CPU {:.2} s", r.wall.as_secs_f64(), mb_per_s(file.size, r), r.cpu.as_secs_f64())
     };
     let runs = alternate(ctx, &scenario, &contenders, &show)?;
-    let samples: Vec<Vec<f64>> = runs.iter().map(|rs| rs.iter().map(|r| mb_per_s(file.size, r)).collect()).collect();
-    let mut rows: Vec<Row> =
-        contenders.iter().zip(samples).map(|(c, s)| Row::new(&scenario, &c.tool, "throughput", "MB/s", s)).collect();
+    let mut rows = throughput_rows(&scenario, &contenders, &runs, file.size);
     let qmgr = rows[0].median;
     let curl = rows[2].median;
     rows[1] = rows[1].clone().noted(format!("C API / curl -o = {:.2}×", rows[1].median / curl));
