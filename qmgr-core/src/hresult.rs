@@ -198,12 +198,21 @@ pub struct Error {
     pub hr: HResult,
     /// Human-readable description; never contains a password.
     pub message: String,
+    /// The Win32 code (reference §5.8) of the operating-system failure behind the error, when
+    /// known: e.g. `ERROR_DISK_FULL` for a queue database on a full disk, which a transfer it
+    /// stops then reports as its job's error.
+    pub win32: Option<u32>,
 }
 
 impl Error {
     /// An error with the given HRESULT and message.
     pub fn new(hr: HResult, message: impl Into<String>) -> Self {
-        Error { hr, message: message.into() }
+        Error { hr, message: message.into(), win32: None }
+    }
+    /// The same error, caused by the Win32 failure `code` (see [`Error::win32`]).
+    pub fn with_win32(mut self, code: u32) -> Self {
+        self.win32 = Some(code);
+        self
     }
     /// `E_INVALIDARG` with a message.
     pub fn invalid_arg(message: impl Into<String>) -> Self {

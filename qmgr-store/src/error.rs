@@ -9,27 +9,32 @@ use std::path::Path;
 /// The cause names the conditions a person can act on (disk full, read-only, locked, not a
 /// database) in words, followed by SQLite's own text.
 pub(crate) fn db_error(db: &Path, what: &str, e: rusqlite::Error) -> Error {
-    let cause = match &e {
+    use qmgr_core::hresult::win32::{ERROR_ACCESS_DENIED, ERROR_DISK_FULL, ERROR_WRITE_FAULT, ERROR_WRITE_PROTECT};
+    let (cause, code) = match &e {
         rusqlite::Error::SqliteFailure(f, _) => match f.code {
-            ErrorCode::DiskFull => Some("the disk is full"),
-            ErrorCode::ReadOnly => Some("the database is read-only"),
+            ErrorCode::DiskFull => (Some("the disk is full"), Some(ERROR_DISK_FULL)),
+            ErrorCode::ReadOnly => (Some("the database is read-only"), Some(ERROR_WRITE_PROTECT)),
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
-                Some("the database stayed locked by another connection for longer than the busy timeout")
+                (Some("the database stayed locked by another connection for longer than the busy timeout"), None)
             }
-            ErrorCode::NotADatabase => Some("the file is not an SQLite database"),
-            ErrorCode::DatabaseCorrupt => Some("the database file is corrupt"),
-            ErrorCode::CannotOpen => Some("the database file cannot be opened"),
-            ErrorCode::PermissionDenied => Some("permission denied"),
-            ErrorCode::SystemIoFailure => Some("I/O error"),
-            _ => None,
+            ErrorCode::NotADatabase => (Some("the file is not an SQLite database"), None),
+            ErrorCode::DatabaseCorrupt => (Some("the database file is corrupt"), None),
+            ErrorCode::CannotOpen => (Some("the database file cannot be opened"), None),
+            ErrorCode::PermissionDenied => (Some("permission denied"), Some(ERROR_ACCESS_DENIED)),
+            ErrorCode::SystemIoFailure => (Some("I/O error"), Some(ERROR_WRITE_FAULT)),
+            _ => (None, None),
         },
-        _ => None,
+        _ => (None, None),
     };
     let message = match cause {
         Some(cause) => format!("queue database {}: {what}: {cause} ({e})", db.display()),
         None => format!("queue database {}: {what}: {e}", db.display()),
     };
-    Error::new(QM_E_SERVICE_UNAVAILABLE, message)
+    let error = Error::new(QM_E_SERVICE_UNAVAILABLE, message);
+    match code {
+        Some(code) => error.with_win32(code),
+        None => error,
+    }
 }
 
 /// `<what> <path>: <io error>` with `QM_E_SERVICE_UNAVAILABLE`; a full disk or read-only file
@@ -40,7 +45,11 @@ pub(crate) fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
         Some(30) => "the file system is read-only: ",
         _ => "",
     };
-    Error::new(QM_E_SERVICE_UNAVAILABLE, format!("{what} {}: {words}{e}", path.display()))
+    let error = Error::new(QM_E_SERVICE_UNAVAILABLE, format!("{what} {}: {words}{e}", path.display()));
+    match e.raw_os_error() {
+        Some(errno) => error.with_win32(qmgr_core::hresult::win32::from_errno(errno)),
+        None => error,
+    }
 }
 
 #[cfg(test)]
@@ -57,6 +66,7 @@ mod tests {
         let db = Path::new("/q/queue.sqlite");
         let e = db_error(db, "applying 2 changes", failure(ffi::SQLITE_FULL));
         assert_eq!(e.hr, QM_E_SERVICE_UNAVAILABLE);
+        assert_eq!(e.win32, Some(qmgr_core::hresult::win32::ERROR_DISK_FULL));
         assert!(
             e.message.starts_with("queue database /q/queue.sqlite: applying 2 changes: the disk is full"),
             "{}",

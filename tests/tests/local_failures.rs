@@ -21,7 +21,7 @@
 //!   nothing in memory or on disk; once space is freed, calls work again and a reopened queue
 //!   holds exactly the changes that succeeded (`PRAGMA integrity_check` passes).
 //! * Queue database filling up during a transfer: the file's record cannot be stored, so the
-//!   group stops in ERROR with a job error saying the disk is full (never COMPLETE without a
+//!   group stops in ERROR with a job error saying the disk is full, Win32 112 (never COMPLETE without a
 //!   record); once space is freed, `resume` completes it byte-identically and a reopened queue
 //!   agrees.
 //!
@@ -488,7 +488,7 @@ fn queue_database_filling_up_during_a_transfer_stops_the_group_visibly_and_resum
     let js = job.status().unwrap();
     let message = job.error_message().unwrap().unwrap_or_default();
     assert_ne!(js.status & status::JOB_ERROR, 0, "{js:?}");
-    assert_ne!(js.win32_result, 0, "{js:?}");
+    assert_eq!(js.win32_result, win32::ERROR_DISK_FULL, "{js:?}");
     assert!(message.contains("the disk is full"), "the job's error says why: {message}");
 
     drop(filler);

@@ -565,7 +565,8 @@ fn commit_files(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, batch
 /// Records committed files in one store transaction (with their jobs, whose error clears)
 /// and queues their FILE_DONE / JOB_DONE notifications when asked for.
 ///
-/// Errors: the first file with a fatal `ERROR_WRITE_FAULT` when the store cannot record them
+/// Errors: the first file with a fatal error when the store cannot record them: the store's
+/// Win32 cause (`ERROR_DISK_FULL` for a full disk), else `ERROR_WRITE_FAULT`
 /// (they are committed on disk; only the record failed, and the group fails visibly).
 fn record_committed<'a>(
     inner: &Inner,
@@ -601,7 +602,8 @@ fn record_committed<'a>(
         }
     }
     if let Err(e) = inner.persist(&ops) {
-        let e = TransferError::win32(ErrorClass::Fatal, crate::hresult::win32::ERROR_WRITE_FAULT, e.message);
+        let code = e.win32.unwrap_or(crate::hresult::win32::ERROR_WRITE_FAULT);
+        let e = TransferError::win32(ErrorClass::Fatal, code, e.message);
         return Err((first, e));
     }
     let flags = g.rec.props.notify_flags;
