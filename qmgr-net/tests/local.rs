@@ -4,7 +4,7 @@ mod support;
 
 use qmgr_core::hresult::{win32, E_ACCESSDENIED, E_INVALIDARG};
 use qmgr_core::model::{ErrorClass, Options};
-use qmgr_core::transport::{FetchOutcome, Transport};
+use qmgr_core::transport::{CommitRequest, FetchOutcome, Transport};
 use qmgr_net::NetTransport;
 use std::time::{Duration, SystemTime};
 use support::{content, options, Fetch};
@@ -117,6 +117,57 @@ fn commit_errors_are_fatal_local_errors() {
     assert_eq!(e.class, ErrorClass::Fatal);
     assert!(e.message.contains("no-dir"), "{}", e.message);
     assert!(temp.exists(), "the temporary file stays for a later retry");
+}
+
+/// `commit_batch` commits many files at once (more than its 16 parallel flushes, into two
+/// directories, with and without a date) with one result per request, in order: a failed
+/// request (a missing temporary file, a missing directory) fails alone and leaves the others
+/// committed.
+#[test]
+fn commit_batch_commits_each_file_and_fails_only_the_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let date = "Wed, 21 Oct 2015 07:28:00 GMT";
+    let mut paths = Vec::new();
+    for i in 0..40 {
+        let d = if i % 2 == 0 { dir.path() } else { sub.as_path() };
+        let temp = d.join(format!(".f{i}.part"));
+        if i != 7 {
+            std::fs::write(&temp, format!("file {i}")).unwrap();
+        }
+        let fin = if i == 13 { d.join("missing-dir").join("f13") } else { d.join(format!("f{i}")) };
+        paths.push((temp, fin));
+    }
+    let requests: Vec<CommitRequest<'_>> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, (temp, fin))| CommitRequest {
+            temp_path: temp,
+            final_path: fin,
+            last_modified: (i % 3 == 0).then_some(date),
+        })
+        .collect();
+    let results = transport().commit_batch(&requests);
+    assert_eq!(results.len(), 40);
+    for (i, ((temp, fin), r)) in paths.iter().zip(&results).enumerate() {
+        match i {
+            7 => assert_eq!(r.as_ref().unwrap_err().win32, win32::ERROR_PATH_NOT_FOUND, "missing temporary file"),
+            13 => {
+                assert_eq!(r.as_ref().unwrap_err().class, ErrorClass::Fatal, "missing directory");
+                assert!(temp.exists(), "a failed commit keeps its temporary file");
+            }
+            _ => {
+                r.as_ref().unwrap();
+                assert_eq!(std::fs::read_to_string(fin).unwrap(), format!("file {i}"));
+                assert!(!temp.exists());
+                if i % 3 == 0 {
+                    let mtime = std::fs::metadata(fin).unwrap().modified().unwrap();
+                    assert_eq!(mtime, httpdate::parse_http_date(date).unwrap());
+                }
+            }
+        }
+    }
 }
 
 #[test]
