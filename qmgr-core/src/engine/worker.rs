@@ -511,7 +511,15 @@ impl Committer {
         }
         let mut files = self.pending.files.lock().unwrap_or_else(|e| e.into_inner());
         while !files.is_empty() {
-            files = self.pending.idle.wait(files).unwrap_or_else(|e| e.into_inner());
+            // A commit thread that ended (a bug made it panic) never empties the set: the files
+            // then stay incomplete, to be fetched again, rather than the group hanging.
+            if self.thread.as_ref().is_none_or(|t| t.is_finished()) {
+                log::error!("the commit thread ended with {} files not recorded", files.len());
+                files.clear();
+                break;
+            }
+            files =
+                self.pending.idle.wait_timeout(files, Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 
