@@ -8,6 +8,16 @@
 
 #include <sys/types.h>
 
+/* A failing call with an out-pointer: `out` is set to a sentinel first, then the call must
+ * fail as CHECK_ERR says and leave NULL in `out` (D8: outputs are cleared on failure). Needs a
+ * local `sentinel`. */
+#define CHECK_ERR_NULLS(out, expr, expected, needle)                                               \
+    do {                                                                                           \
+        (out) = (void *)&sentinel;                                                                 \
+        CHECK_ERR(expr, expected, needle);                                                         \
+        CHECK((out) == NULL);                                                                      \
+    } while (0)
+
 static char root[CHECK_ROOT_MAX];
 
 /* ---- version and constants ------------------------------------------------------------- */
@@ -277,15 +287,11 @@ static void test_create_instance(void) {
     m = (qmgr_manager *)(void *)&sentinel;
     CHECK_ERR(qmgr_create_instance("", &m), QMGR_E_INVALIDARG, "queue_dir");
     CHECK(m == NULL); /* handle out-parameters are set to NULL first (D8) */
-    m = (qmgr_manager *)(void *)&sentinel;
-    CHECK_ERR(qmgr_create_instance("/tmp/\xff\xfe-not-utf8", &m), QMGR_E_INVALIDARG, "queue_dir");
-    CHECK(m == NULL);
+    CHECK_ERR_NULLS(m, qmgr_create_instance("/tmp/\xff\xfe-not-utf8", &m), QMGR_E_INVALIDARG, "queue_dir");
     snprintf(path, sizeof path, "%s/plain-file", root);
     CHECK(check_write_file(path, 1, 10) == 0);
     snprintf(path, sizeof path, "%s/plain-file/queue", root);
-    m = (qmgr_manager *)(void *)&sentinel;
-    CHECK_ERR(qmgr_create_instance(path, &m), QM_E_SERVICE_UNAVAILABLE, NULL);
-    CHECK(m == NULL);
+    CHECK_ERR_NULLS(m, qmgr_create_instance(path, &m), QM_E_SERVICE_UNAVAILABLE, NULL);
 
     /* Missing parents are created with mode 0700; queue.sqlite gets 0600 (D6, D12). */
     snprintf(dir, sizeof dir, "%s/a/b/queue", root);
@@ -558,15 +564,9 @@ static void test_manager_object(void) {
 
     /* CreateGroup. */
     CHECK_ERR(qmgr_manager_create_group(m, id, NULL), QMGR_E_POINTER, "group_out");
-    g = (qmgr_group *)(void *)&sentinel;
-    CHECK_ERR(qmgr_manager_create_group(NULL, id, &g), QMGR_E_POINTER, "manager");
-    CHECK(g == NULL);
-    g = (qmgr_group *)(void *)&sentinel;
-    CHECK_ERR(qmgr_manager_create_group(foreign, id, &g), QMGR_E_HANDLE, "manager");
-    CHECK(g == NULL);
-    g = (qmgr_group *)(void *)&sentinel;
-    CHECK_ERR(qmgr_manager_create_group(m, nil, &g), QMGR_E_INVALIDARG, "group_id");
-    CHECK(g == NULL);
+    CHECK_ERR_NULLS(g, qmgr_manager_create_group(NULL, id, &g), QMGR_E_POINTER, "manager");
+    CHECK_ERR_NULLS(g, qmgr_manager_create_group(foreign, id, &g), QMGR_E_HANDLE, "manager");
+    CHECK_ERR_NULLS(g, qmgr_manager_create_group(m, nil, &g), QMGR_E_INVALIDARG, "group_id");
     g = qm_group_with_id(m, id);
     uint32_t status = 0, index = 77;
     CHECK_HR(qmgr_group_get_status(g, &status, &index), QMGR_S_OK);
@@ -574,13 +574,10 @@ static void test_manager_object(void) {
     CHECK_EQ(index, 0);
     CHECK_HR(qmgr_group_get_group_id(g, &got), QMGR_S_OK);
     CHECK(qm_guid_eq(&got, &id));
-    g2 = (qmgr_group *)(void *)&sentinel;
-    CHECK_ERR(qmgr_manager_create_group(m, id, &g2), QMGR_E_INVALIDARG, NULL);
-    CHECK(g2 == NULL);
+    CHECK_ERR_NULLS(g2, qmgr_manager_create_group(m, id, &g2), QMGR_E_INVALIDARG, NULL);
     /* Wrong-type handle. */
-    g2 = (qmgr_group *)(void *)&sentinel;
-    CHECK_ERR(qmgr_manager_create_group((qmgr_manager *)(void *)g, qm_guid(), &g2), QMGR_E_HANDLE, "manager");
-    CHECK(g2 == NULL);
+    CHECK_ERR_NULLS(g2, qmgr_manager_create_group((qmgr_manager *)(void *)g, qm_guid(), &g2), QMGR_E_HANDLE,
+                    "manager");
 
     /* GetGroup: a new reference to the same group. */
     g2 = (qmgr_group *)(void *)&sentinel;
@@ -593,34 +590,18 @@ static void test_manager_object(void) {
     qmgr_variant_clear(&v);
     qmgr_group_release(g2);
     CHECK_HR(qmgr_group_get_status(g, &status, &index), QMGR_S_OK); /* g still valid */
-    g2 = (qmgr_group *)(void *)&sentinel;
-    CHECK_ERR(qmgr_manager_get_group(m, qm_guid(), &g2), QM_E_ITEM_NOT_FOUND, NULL);
-    CHECK(g2 == NULL);
-    g2 = (qmgr_group *)(void *)&sentinel;
-    CHECK_ERR(qmgr_manager_get_group(m, nil, &g2), QM_E_ITEM_NOT_FOUND, NULL);
-    CHECK(g2 == NULL);
+    CHECK_ERR_NULLS(g2, qmgr_manager_get_group(m, qm_guid(), &g2), QM_E_ITEM_NOT_FOUND, NULL);
+    CHECK_ERR_NULLS(g2, qmgr_manager_get_group(m, nil, &g2), QM_E_ITEM_NOT_FOUND, NULL);
     CHECK_ERR(qmgr_manager_get_group(m, id, NULL), QMGR_E_POINTER, "group_out");
-    g2 = (qmgr_group *)(void *)&sentinel;
-    CHECK_ERR(qmgr_manager_get_group(NULL, id, &g2), QMGR_E_POINTER, "manager");
-    CHECK(g2 == NULL);
-    g2 = (qmgr_group *)(void *)&sentinel;
-    CHECK_ERR(qmgr_manager_get_group(foreign, id, &g2), QMGR_E_HANDLE, "manager");
-    CHECK(g2 == NULL);
+    CHECK_ERR_NULLS(g2, qmgr_manager_get_group(NULL, id, &g2), QMGR_E_POINTER, "manager");
+    CHECK_ERR_NULLS(g2, qmgr_manager_get_group(foreign, id, &g2), QMGR_E_HANDLE, "manager");
 
     /* EnumGroups. */
-    e = (qmgr_enum_groups *)(void *)&sentinel;
-    CHECK_ERR(qmgr_manager_enum_groups(m, 1, &e), QMGR_E_NOTIMPL, "flags");
-    CHECK(e == NULL);
-    e = (qmgr_enum_groups *)(void *)&sentinel;
-    CHECK_ERR(qmgr_manager_enum_groups(m, 0x80000000u, &e), QMGR_E_NOTIMPL, NULL);
-    CHECK(e == NULL);
+    CHECK_ERR_NULLS(e, qmgr_manager_enum_groups(m, 1, &e), QMGR_E_NOTIMPL, "flags");
+    CHECK_ERR_NULLS(e, qmgr_manager_enum_groups(m, 0x80000000u, &e), QMGR_E_NOTIMPL, NULL);
     CHECK_ERR(qmgr_manager_enum_groups(m, 0, NULL), QMGR_E_POINTER, "enum_out");
-    e = (qmgr_enum_groups *)(void *)&sentinel;
-    CHECK_ERR(qmgr_manager_enum_groups(NULL, 0, &e), QMGR_E_POINTER, "manager");
-    CHECK(e == NULL);
-    e = (qmgr_enum_groups *)(void *)&sentinel;
-    CHECK_ERR(qmgr_manager_enum_groups(foreign, 0, &e), QMGR_E_HANDLE, "manager");
-    CHECK(e == NULL);
+    CHECK_ERR_NULLS(e, qmgr_manager_enum_groups(NULL, 0, &e), QMGR_E_POINTER, "manager");
+    CHECK_ERR_NULLS(e, qmgr_manager_enum_groups(foreign, 0, &e), QMGR_E_HANDLE, "manager");
     CHECK_HR(qmgr_manager_enum_groups(m, 0, &e), QMGR_S_OK);
     uint32_t count = 0;
     CHECK_HR(qmgr_enum_groups_get_count(e, &count), QMGR_S_OK);
@@ -629,9 +610,7 @@ static void test_manager_object(void) {
 
     /* Cancelled groups are not found; their GUID may be reused (D3). */
     CHECK_HR(qmgr_group_cancel_group(g), QMGR_S_OK);
-    g2 = (qmgr_group *)(void *)&sentinel;
-    CHECK_ERR(qmgr_manager_get_group(m, id, &g2), QM_E_ITEM_NOT_FOUND, NULL);
-    CHECK(g2 == NULL);
+    CHECK_ERR_NULLS(g2, qmgr_manager_get_group(m, id, &g2), QM_E_ITEM_NOT_FOUND, NULL);
     g2 = qm_group_with_id(m, id);
     CHECK_EQ(qm_status(g2), 0x180);
     CHECK_HR(qmgr_group_get_status(g, &status, &index), QM_E_INVALID_STATE); /* the old one stays cancelled */
