@@ -707,12 +707,10 @@ pub(crate) struct Inner {
     /// reading the queue do not wait for each other.
     pub state: RwLock<State>,
     /// Counts the sections that held the state lock to change it, each counted just before
-    /// it ends ([`StateGuard`]): a value read from the state is still current while this has
-    /// not moved (the `GetStatus` cache of a group handle).
+    /// it ends ([`StateGuard`]), and the wake-ups of [`Inner::notify_changed`]: a value read
+    /// from the state is still current while this has not moved (the `GetStatus` cache of a
+    /// group handle), and `wait` sleeps only while it has not (with `waiters` and `changed`).
     pub epoch: AtomicU64,
-    /// Counts state changes; with `waiters` and `changed`, lets `wait` sleep until the next
-    /// one without holding the state lock ([`Inner::notify_changed`]).
-    pub changes: AtomicU64,
     pub waiters: Mutex<()>,
     /// Signalled on every group state change (for `wait`).
     pub changed: Condvar,
@@ -786,7 +784,7 @@ impl Inner {
     /// Wakes the threads in `wait` after a state change. May be called with the state lock
     /// held or not: a waiter never holds `waiters` while taking the state lock.
     pub fn notify_changed(&self) {
-        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         drop(self.waiters.lock().unwrap_or_else(|e| e.into_inner()));
         self.changed.notify_all();
     }

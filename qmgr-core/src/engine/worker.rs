@@ -72,9 +72,9 @@ pub(crate) fn run(
         match next_task(&inner, group, inc, &cancel, &committer.pending) {
             Next::Fetch(task) => {
                 let (job, job_inc) = (task.job, task.job_inc);
-                let go_on = transfer(&inner, group, inc, &cancel, task, &committer);
-                stop_active_time(&inner, group, inc, job, job_inc);
-                if !go_on {
+                let fetched = transfer(&inner, group, inc, &cancel, task, &committer);
+                transfer_ended(&inner, group, inc, job, job_inc, fetched);
+                if !fetched {
                     break;
                 }
             }
@@ -118,10 +118,17 @@ fn set_finishing(inner: &Inner, group: Guid, inc: u64, worker_id: u64, finishing
 }
 
 /// The transfer of a file of `job` ended: the job's active time stops counting.
-fn stop_active_time(inner: &Inner, group: Guid, inc: u64, job: Guid, job_inc: u64) {
+/// When the file came in whole (`fetched`), the next failure waits the shortest retry delay
+/// again (DECISIONS D5), whenever its commit completes.
+fn transfer_ended(inner: &Inner, group: Guid, inc: u64, job: Guid, job_inc: u64, fetched: bool) {
     let now = inner.now();
     let mut st = inner.lock();
-    if let Some(j) = st.group_mut(group, inc).and_then(|g| g.job_mut(job, job_inc)) {
+    let min_retry = Duration::from_millis(st.options.min_retry_delay_ms);
+    let Some(g) = st.group_mut(group, inc) else { return };
+    if fetched {
+        g.retry_delay = min_retry;
+    }
+    if let Some(j) = g.job_mut(job, job_inc) {
         j.stop_active_time(now);
     }
 }
@@ -315,8 +322,8 @@ impl FetchObserver for Progress<'_> {
     }
 }
 
-/// Transfers one file; a complete one goes to the committer. Returns true to go on with the
-/// next file.
+/// Transfers one file; a complete one goes to the committer. Returns true when it did (the
+/// worker goes on with the next file), false when the transfer failed or was stopped.
 fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: Box<Task>, committer: &Committer) -> bool {
     let mut progress = Progress {
         inner,
@@ -344,15 +351,6 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: Box
     };
     match inner.transport.fetch(&request, &mut progress) {
         FetchOutcome::Complete { bytes, validators } if !cancel.is_cancelled() => {
-            // A file came in whole: the next failure waits the shortest retry delay again
-            // (DECISIONS D5), whenever its commit completes.
-            {
-                let mut st = inner.lock();
-                let min_retry = Duration::from_millis(st.options.min_retry_delay_ms);
-                if let Some(g) = st.group_mut(group, inc) {
-                    g.retry_delay = min_retry;
-                }
-            }
             committer.submit(Finished { task, bytes, validators });
             true
         }
