@@ -250,16 +250,24 @@ fn d7_onstatus_not_s_ok_is_redelivered_after_a_doubling_back_off() {
     assert_eq!(log.calls().len(), 4);
 }
 
-#[test]
-fn d7_redelivery_back_off_doubles_up_to_10_minutes() {
-    let (mgr, fake) = open();
-    let clock = fake.clock();
-    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, fatal(404)))]);
-    let log = Log::clocked(&clock);
+/// A group whose one file fails at once (fatal 404), resumed, with `log` registered as a
+/// callback that refuses every event (`OnStatus` answers an error): returns once the first
+/// delivery of the error arrived.
+fn refused_error(mgr: &qmgr_core::Manager, fake: &Fake, log: &Arc<Log>) -> qmgr_core::Group {
+    let (g, _j) = group_with(mgr, fake, vec![("a", Script::new(10).fail(0, fatal(404)))]);
     log.set_hook(|_, _, _| REFUSE);
     g.set_callback(Some(log.recorder())).unwrap();
     g.resume().unwrap();
     log.wait_for("the first delivery", 1, |_| true);
+    g
+}
+
+#[test]
+fn d7_redelivery_back_off_doubles_up_to_10_minutes() {
+    let (mgr, fake) = open();
+    let clock = fake.clock();
+    let log = Log::clocked(&clock);
+    let g = refused_error(&mgr, &fake, &log);
     // 1 s doubling: 1, 2 … 256, 512, then 600 s (the cap) instead of 1024, and 600 s again.
     let mut want = Vec::new();
     for n in 1..=12usize {
@@ -282,12 +290,8 @@ fn d7_redelivery_back_off_doubles_up_to_10_minutes() {
 fn d7_redelivery_stops_when_the_state_no_longer_holds() {
     let (mgr, fake) = open();
     let clock = fake.clock();
-    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, fatal(404)))]);
     let log = Log::new();
-    log.set_hook(|_, _, _| REFUSE);
-    g.set_callback(Some(log.recorder())).unwrap();
-    g.resume().unwrap();
-    log.wait_for("the first delivery", 1, |_| true);
+    let g = refused_error(&mgr, &fake, &log);
     fence(&mgr, &fake);
     fake.edit(&url("a"), |s| s.gated = true);
     g.resume().unwrap();
@@ -301,12 +305,8 @@ fn d7_redelivery_stops_when_the_state_no_longer_holds() {
 #[test]
 fn d7_redelivery_goes_to_the_replacing_callback_and_the_replaced_one_is_released() {
     let (mgr, fake) = open();
-    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, fatal(404)))]);
     let old = Log::new();
-    old.set_hook(|_, _, _| REFUSE);
-    g.set_callback(Some(old.recorder())).unwrap();
-    g.resume().unwrap();
-    old.wait_for("the first delivery", 1, |_| true);
+    let g = refused_error(&mgr, &fake, &old);
     fence(&mgr, &fake);
     let new = Log::new();
     g.set_callback(Some(new.recorder())).unwrap();
@@ -321,12 +321,8 @@ fn d7_redelivery_goes_to_the_replacing_callback_and_the_replaced_one_is_released
 #[test]
 fn d7_redelivery_stops_and_the_callback_is_released_when_the_group_is_cancelled() {
     let (mgr, fake) = open();
-    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, fatal(404)))]);
     let log = Log::new();
-    log.set_hook(|_, _, _| REFUSE);
-    g.set_callback(Some(log.recorder())).unwrap();
-    g.resume().unwrap();
-    log.wait_for("the first delivery", 1, |_| true);
+    let g = refused_error(&mgr, &fake, &log);
     fence(&mgr, &fake);
     g.cancel().unwrap();
     wait_until("the callback is released", || log.drops() == 1);
