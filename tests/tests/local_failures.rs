@@ -124,15 +124,22 @@ fn resume_to_completion(group: &Group, job: &Job, dest: &Path, want: &str) {
     assert_eq!(temporary_files(dir), Vec::<(String, u64)>::new(), "temporary files left in {}", dir.display());
 }
 
+/// A directory `small-disk` under `work` with a tmpfs of `bytes` mounted on it (in the test
+/// thread's private mount namespace), and the mount, which unmounts when dropped.
+fn small_disk(work: &Path, bytes: u64) -> (PathBuf, qmgr_tests::mount_ns::Mount) {
+    let dir = work.join("small-disk");
+    std::fs::create_dir(&dir).unwrap();
+    let disk = mount_tmpfs(&dir, bytes).unwrap_or_else(|e| panic!("mount a {} MiB tmpfs: {e}", bytes >> 20));
+    (dir, disk)
+}
+
 #[test]
 fn disk_full_stops_with_error_disk_full_keeps_the_partial_data_and_resumes_once_space_is_freed() {
     if !private_mounts("the disk-full test") {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let dest_dir = work.path().join("small-disk");
-    std::fs::create_dir(&dest_dir).unwrap();
-    let _disk = mount_tmpfs(&dest_dir, 8 << 20).expect("mount an 8 MiB tmpfs");
+    let (dest_dir, _disk) = small_disk(work.path(), 8 << 20);
     // Somebody else's 5 MiB leave less room than the 6 MiB download needs.
     let other = dest_dir.join("other.bin");
     std::fs::write(&other, vec![1u8; 5 << 20]).expect("fill the tmpfs");
@@ -400,9 +407,7 @@ fn queue_database_on_a_full_file_system_is_service_unavailable_changes_nothing_a
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let fs = work.path().join("small-disk");
-    std::fs::create_dir(&fs).unwrap();
-    let _disk = mount_tmpfs(&fs, 2 << 20).expect("mount a 2 MiB tmpfs");
+    let (fs, _disk) = small_disk(work.path(), 2 << 20);
     let dir = fs.join("queue");
     let expected = populate(&dir, work.path());
 
@@ -471,9 +476,7 @@ fn queue_database_filling_up_during_a_transfer_stops_the_group_visibly_and_resum
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let fs = work.path().join("small-disk");
-    std::fs::create_dir(&fs).unwrap();
-    let _disk = mount_tmpfs(&fs, 2 << 20).expect("mount a 2 MiB tmpfs");
+    let (fs, _disk) = small_disk(work.path(), 2 << 20);
     let dir = fs.join("queue");
     // Every field bound: the server and the queue must live until the end of the test.
     let MidTransfer { dest_dir: _, dest, want, server: _server, _queue: m, group, job } =
