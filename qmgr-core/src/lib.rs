@@ -17,6 +17,7 @@ pub mod guid;
 pub mod hresult;
 pub mod model;
 pub mod rate;
+pub mod rules;
 pub mod store;
 pub mod transport;
 
