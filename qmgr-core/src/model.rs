@@ -4,7 +4,7 @@
 //! beyond small derived values. The rules that change them live in the engine.
 
 use crate::guid::Guid;
-use crate::hresult::{Error, Result};
+use crate::hresult::{Error, Result, E_NOTIMPL, QM_E_DOWNLOADER_UNAVAILABLE};
 
 /// `QM_NOTIFY_*` bits of `GROUPPROP_NOTIFYFLAGS` (reference §1.1).
 pub mod notify {
@@ -216,6 +216,155 @@ impl Default for GroupProps {
     }
 }
 
+impl GroupProps {
+    /// Sets one property, checking its value (`SetProp`, reference §2.2.2; DECISIONS D1,
+    /// D12). `has_files` says whether the group has files (the protocol may change only while
+    /// it has none). On error `self` is unchanged.
+    ///
+    /// Errors: `E_INVALIDARG` for a value of the wrong kind or out of range (the message says
+    /// which); `E_NOTIMPL` for `LOCALUSERID`/`LOCALUSERPWD` and `QM_PROTOCOL_CUSTOM`;
+    /// `QM_E_DOWNLOADER_UNAVAILABLE` for `QM_PROTOCOL_FTP`; `QM_E_INVALID_STATE` when changing
+    /// the protocol of a group that has files. Messages name the property, not the method.
+    pub fn set(&mut self, prop: PropId, value: &PropValue, has_files: bool) -> Result<()> {
+        let int = || match value {
+            PropValue::Int(i) => Ok(*i),
+            PropValue::Str(_) => Err(Error::invalid_arg(format!("{prop:?} takes an integer, not a string"))),
+        };
+        let text = || match value {
+            PropValue::Str(s) => Ok(s.clone()),
+            PropValue::Int(_) => Err(Error::invalid_arg(format!("{prop:?} takes a string, not an integer"))),
+        };
+        match prop {
+            PropId::LocalUserId | PropId::LocalUserPwd => return Err(not_impersonating(prop)),
+            PropId::Priority => {
+                let v = int()?;
+                if v > 2 {
+                    return Err(Error::invalid_arg(format!("priority {v} is not 0 (high), 1 (normal) or 2 (low)")));
+                }
+                self.priority = v;
+            }
+            PropId::RemoteUserId => self.remote_user = check_len("REMOTEUSERID", text()?, 300)?,
+            PropId::RemoteUserPwd => self.remote_password = check_len("REMOTEUSERPWD", text()?, 65535)?,
+            PropId::ProtocolFlags => {
+                let v = int()?;
+                match v {
+                    _ if v == self.protocol => {}
+                    protocol::HTTP | protocol::SMB => {
+                        if has_files {
+                            return Err(Error::invalid_state("the protocol cannot change while the group has files"));
+                        }
+                        self.protocol = v;
+                    }
+                    protocol::FTP => {
+                        return Err(Error::new(QM_E_DOWNLOADER_UNAVAILABLE, "no FTP downloader is available"));
+                    }
+                    protocol::CUSTOM => return Err(Error::new(E_NOTIMPL, "QM_PROTOCOL_CUSTOM is not implemented")),
+                    _ => return Err(Error::invalid_arg(format!("protocol {v} is not a QM_PROTOCOL_* value (1-4)"))),
+                }
+            }
+            PropId::NotifyFlags => {
+                let v = int()?;
+                if v & !notify::ALL != 0 {
+                    return Err(Error::invalid_arg(format!("notify flags {v:#x} have undefined bits")));
+                }
+                self.notify_flags = v;
+            }
+            PropId::NotifyClsid => {
+                let v = text()?;
+                if !v.is_empty() {
+                    Guid::parse(&v).map_err(|e| e.context("NOTIFYCLSID"))?;
+                }
+                self.notify_clsid = v;
+            }
+            PropId::ProgressSize => self.progress_size = int()?,
+            PropId::ProgressPercent => {
+                let v = int()?;
+                if v > 100 {
+                    return Err(Error::invalid_arg(format!("progress percent {v} is above 100")));
+                }
+                self.progress_percent = v;
+            }
+            PropId::ProgressTime => self.progress_time = int()?,
+            PropId::DisplayName => self.display_name = check_len("DISPLAYNAME", text()?, 256)?,
+            PropId::Description => self.description = check_len("DESCRIPTION", text()?, 1024)?,
+        }
+        Ok(())
+    }
+
+    /// One property's value (`GetProp`, reference §2.2.1; DECISIONS D1, D12): integers as
+    /// [`PropValue::Int`], strings as [`PropValue::Str`]; the password reads as `""`.
+    ///
+    /// Errors: `E_NOTIMPL` for `LOCALUSERID`/`LOCALUSERPWD`.
+    pub fn get(&self, prop: PropId) -> Result<PropValue> {
+        Ok(match prop {
+            PropId::Priority => PropValue::Int(self.priority),
+            PropId::RemoteUserId => PropValue::Str(self.remote_user.clone()),
+            PropId::RemoteUserPwd => PropValue::Str(String::new()),
+            PropId::ProtocolFlags => PropValue::Int(self.protocol),
+            PropId::NotifyFlags => PropValue::Int(self.notify_flags),
+            PropId::NotifyClsid => PropValue::Str(self.notify_clsid.clone()),
+            PropId::ProgressSize => PropValue::Int(self.progress_size),
+            PropId::ProgressPercent => PropValue::Int(self.progress_percent),
+            PropId::ProgressTime => PropValue::Int(self.progress_time),
+            PropId::DisplayName => PropValue::Str(self.display_name.clone()),
+            PropId::Description => PropValue::Str(self.description.clone()),
+            PropId::LocalUserId | PropId::LocalUserPwd => return Err(not_impersonating(prop)),
+        })
+    }
+}
+
+/// The error for `LOCALUSERID` / `LOCALUSERPWD` (DECISIONS D1: an in-process library cannot
+/// impersonate).
+fn not_impersonating(prop: PropId) -> Error {
+    Error::not_impl(format!("{prop:?} is not supported (no impersonation in-process)"))
+}
+
+/// `s` when it has at most `max` Unicode scalar values (DECISIONS D2).
+fn check_len(what: &str, s: String, max: usize) -> Result<String> {
+    let n = s.chars().count();
+    if n > max {
+        return Err(Error::invalid_arg(format!("{what} has {n} characters, more than {max}")));
+    }
+    Ok(s)
+}
+
+/// URL checks that need no transport (`AddFiles`; DECISIONS D2): non-empty, ASCII without
+/// controls or spaces, at most 2200 characters.
+///
+/// Errors: `E_INVALIDARG` naming the problem.
+pub fn check_url(url: &str) -> Result<()> {
+    if url.is_empty() {
+        return Err(Error::invalid_arg("remote URL is empty"));
+    }
+    if url.len() > 2200 {
+        return Err(Error::invalid_arg(format!("remote URL has {} characters, more than 2200", url.len())));
+    }
+    if let Some(c) = url.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(Error::invalid_arg(format!(
+            "remote URL \"{}\" contains {c:?}: URLs must be ASCII without spaces (percent-encode the rest)",
+            url.escape_debug()
+        )));
+    }
+    Ok(())
+}
+
+/// Local path checks that need no file system (`AddFiles`; DECISIONS D2): absolute, at most
+/// 4096 bytes, naming a file (not ending in `/`, `/.` or `/..`).
+///
+/// Errors: `E_INVALIDARG` naming the path and the problem.
+pub fn check_local_path(path: &str) -> Result<()> {
+    if path.len() > 4096 {
+        return Err(Error::invalid_arg(format!("local path has {} bytes, more than 4096", path.len())));
+    }
+    if !path.starts_with('/') {
+        return Err(Error::invalid_arg(format!("local path \"{path}\" is not absolute")));
+    }
+    if path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..") {
+        return Err(Error::invalid_arg(format!("local path \"{path}\" does not name a file")));
+    }
+    Ok(())
+}
+
 /// Whether a transfer failure is retried (DECISIONS D5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -390,6 +539,16 @@ fn parse_decimal(name: &str, value: &str) -> Result<u64> {
 }
 
 impl Options {
+    /// `min_retry_delay_ms` as a duration: the first retry delay (DECISIONS D5).
+    pub fn min_retry_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.min_retry_delay_ms)
+    }
+
+    /// `no_progress_timeout_ms` as a duration (DECISIONS D5).
+    pub fn no_progress_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.no_progress_timeout_ms)
+    }
+
     /// Sets one option from its text form, checking it (DECISIONS D12).
     ///
     /// Errors: `E_INVALIDARG` for an unknown name or a bad value (the message names both).

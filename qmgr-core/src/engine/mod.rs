@@ -11,10 +11,21 @@
 //! Other processes' changes are followed through [`crate::store::Store::load_changes`]: only
 //! the groups changed since the last look are read and merged (DECISIONS D10).
 
-mod api;
+mod callback;
+mod commit;
+mod enums;
+mod group;
+mod inner;
+mod job;
+mod manager;
 mod notify;
 mod scheduler;
 mod state;
+mod status_cache;
 mod worker;
 
-pub use api::{Callback, FileSpec, Group, GroupEnum, GuidEnum, Job, JobEnum, JobStatus, Manager};
+pub use callback::Callback;
+pub use enums::{GroupEnum, GuidEnum, JobEnum};
+pub use group::Group;
+pub use job::{FileSpec, Job, JobStatus};
+pub use manager::Manager;

@@ -1,17 +1,17 @@
 //! The notifier thread: delivers `OnStatus` events one at a time, in event order, never while
 //! a lock is held (DECISIONS D7).
 
-use super::api::{Callback, Group, Job, Shared};
-use super::state::{EventKind, Inner, NotifyMsg, ProgressEvent, StatusEvent};
+use super::inner::{Inner, NotifyMsg};
+use super::manager::Shared;
+use super::{Callback, Group, Job};
 use crate::guid::Guid;
 use crate::hresult::S_OK;
-use crate::model::{notify, GroupState};
+use crate::model::notify;
+use crate::rules::notify::{ProgressEvent, StatusEvent};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-/// Longest re-delivery back-off (DECISIONS D7).
-const MAX_BACKOFF: Duration = Duration::from_secs(600);
 /// Sleep when nothing is pending.
 const IDLE: Duration = Duration::from_secs(3600);
 
@@ -66,16 +66,6 @@ pub(crate) fn run(inner: Arc<Inner>, shared: Weak<Shared>, rx: Receiver<NotifyMs
     }
 }
 
-/// True while an event still describes its group (DECISIONS D7: stale events are dropped).
-fn still_holds(kind: EventKind, state: GroupState, flags: u32) -> bool {
-    match kind {
-        EventKind::Error => state == GroupState::Error,
-        EventKind::GroupDone => state == GroupState::Complete && flags & notify::GROUP_DONE != 0,
-        EventKind::JobDone => flags & notify::JOB_DONE != 0,
-        EventKind::FileDone => flags & notify::FILE_DONE != 0,
-    }
-}
-
 /// Finds the oldest deliverable event, dropping stale ones (and progress notifications
 /// nobody listens to: they are never delivered late).
 fn next_step(inner: &Inner) -> Step {
@@ -89,8 +79,8 @@ fn next_step(inner: &Inner) -> Step {
     let mut best: Option<(u64, Guid, bool)> = None;
     for g in st.groups.values_mut() {
         let (state, flags) = (g.rec.state, g.rec.props.notify_flags);
-        g.pending.retain(|e| still_holds(e.kind, state, flags));
-        if g.callback.is_none() || flags & notify::DISABLE_NOTIFY != 0 {
+        g.pending.retain(|e| e.still_holds(state, flags));
+        if !g.listening() {
             g.progress_pending.clear();
             continue;
         }
@@ -129,8 +119,6 @@ fn settle(inner: &Inner, gid: Guid, inc: u64, seq: u64, hr: i32) {
     if hr == S_OK {
         g.pending.remove(pos);
     } else {
-        let e = &mut g.pending[pos];
-        e.next_at = inner.now() + e.backoff;
-        e.backoff = (e.backoff * 2).min(MAX_BACKOFF);
+        g.pending[pos].defer(inner.now());
     }
 }

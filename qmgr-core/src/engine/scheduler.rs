@@ -1,8 +1,11 @@
-//! The scheduler thread: decides which groups transfer (DECISIONS D1 "Scheduling").
+//! The scheduler thread: follows the store, and carries out the scheduling choice of
+//! [`crate::rules::schedule`] (DECISIONS D1 "Scheduling").
 
-use super::state::{Inner, SchedMsg, State, WorkerSlot};
-use super::worker::{self, DiscardList};
+use super::inner::{Inner, SchedMsg};
+use super::state::{DiscardList, State, WorkerSlot};
+use super::worker;
 use crate::model::GroupState;
+use crate::rules::schedule::{self, Candidate, Worker};
 use crate::transport::CancelFlag;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -50,57 +53,43 @@ pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<SchedMsg>) {
     }
 }
 
-/// Ranking key: foreground first, then lower priority value, then creation order.
-fn rank(st: &State, id: &crate::Guid) -> (bool, u32, u64) {
-    let g = &st.groups[id];
-    (!g.rec.foreground, g.rec.props.priority, g.rec.seq)
-}
-
-/// One scheduling pass; returns how long until a retry falls due (at most [`IDLE`]).
+/// One scheduling pass: the choice is [`schedule::plan`]'s; this carries it out (stops the
+/// pre-empted workers, starts threads for the chosen groups). Returns how long until a retry
+/// falls due (at most [`IDLE`]).
 fn schedule(inner: &Arc<Inner>, st: &mut State) -> Duration {
     if st.shutting_down || !st.holder {
         return IDLE;
     }
     st.workers.retain(|h| !h.is_finished());
-    let now = inner.now();
-    let mut next_wake = IDLE;
-    let mut runnable = Vec::new();
-    for id in &st.order {
-        let g = &st.groups[id];
-        let finishing = g.worker.as_ref().is_some_and(|w| w.finishing);
-        if g.rec.state != GroupState::Running || finishing || g.blocked_by(&st.discarding) {
-            continue;
-        }
-        match g.retry_at {
-            Some(t) if t > now => next_wake = next_wake.min(t - now),
-            _ => runnable.push(*id),
-        }
-    }
-    runnable.sort_by_key(|id| rank(st, id));
-    let max = st.options.max_active_groups as usize;
-    let chosen = &runnable[..runnable.len().min(max)];
-    // Pre-empt running groups that are no longer among the chosen (they keep their data);
-    // finishing ones only wait for their commits and hold no place.
-    for (id, g) in st.groups.iter() {
-        if let Some(w) = g.worker.as_ref().filter(|w| !w.finishing) {
-            if !chosen.contains(id) {
-                w.cancel.cancel();
-            }
+    let candidates: Vec<Candidate> = st
+        .groups
+        .values()
+        .filter(|g| g.rec.state == GroupState::Running || g.worker.is_some())
+        .map(|g| Candidate {
+            id: g.rec.id,
+            seq: g.rec.seq,
+            foreground: g.rec.foreground,
+            priority: g.rec.props.priority,
+            wants_to_run: g.rec.state == GroupState::Running && !g.blocked_by(&st.discarding),
+            retry_at: g.retry_at,
+            worker: match &g.worker {
+                None => Worker::Idle,
+                Some(w) if w.finishing => Worker::Finishing,
+                Some(_) => Worker::Active,
+            },
+        })
+        .collect();
+    let plan = schedule::plan(&candidates, st.options.max_active_groups as usize, inner.now(), IDLE);
+    for id in &plan.preempt {
+        if let Some(w) = &st.groups[id].worker {
+            w.cancel.cancel();
         }
     }
-    let mut active = st.groups.values().filter(|g| g.worker.as_ref().is_some_and(|w| !w.finishing)).count();
-    for &id in chosen {
-        if active >= max {
-            break;
-        }
-        let worker_id = {
-            st.next_worker += 1;
-            st.next_worker
-        };
+    let mut next_wake = plan.next_wake;
+    for id in plan.start {
+        st.next_worker += 1;
+        let worker_id = st.next_worker;
         let g = st.groups.get_mut(&id).expect("chosen from live groups");
-        if g.worker.is_some() {
-            continue;
-        }
         g.retry_at = None;
         let cancel = Arc::new(CancelFlag::new());
         let discard = DiscardList::default();
@@ -112,10 +101,7 @@ fn schedule(inner: &Arc<Inner>, st: &mut State) -> Duration {
             .name(format!("qmgr-transfer-{worker_id}"))
             .spawn(move || worker::run(inner2, id, inc, worker_id, cancel, discard));
         match spawned {
-            Ok(h) => {
-                st.workers.push(h);
-                active += 1;
-            }
+            Ok(h) => st.workers.push(h),
             Err(e) => {
                 log::error!("cannot start a transfer thread: {e}");
                 st.groups.get_mut(&id).expect("live").worker = None;

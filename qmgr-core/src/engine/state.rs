@@ -1,93 +1,30 @@
-//! The manager's shared state and the rules derived from it (status words, progress, sizes).
+//! The manager's in-memory queue (a cache of the store): groups, jobs and files with what
+//! only memory holds (incarnations, callbacks, workers, pending events, retry timers), and
+//! the merge of what the store loaded. Derived values call the rules layer ([`crate::rules`]).
 
-use crate::clock::Clock;
+use super::Callback;
 use crate::guid::Guid;
-use crate::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
-use crate::model::{notify, progress, status, FileRecord, GroupRecord, GroupState, JobRecord, Options};
-use crate::rate::RateLimiter;
-use crate::store::{Loaded, Op, Store};
-use crate::transport::{CancelFlag, Transport};
-use crossbeam_channel::Sender;
+use crate::model::{FileRecord, GroupRecord, GroupState, JobRecord, Options};
+use crate::rules::notify::{self, ProgressEvent, StatusEvent};
+use crate::rules::progress::{self, percent, Amounts, Mark};
+use crate::rules::{files, retry, states};
+use crate::store::Loaded;
+use crate::transport::CancelFlag;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::api::Callback;
-
-/// Messages to the scheduler thread.
-pub(crate) enum SchedMsg {
-    /// Something changed: recompute what runs.
-    Kick,
-    /// Stop.
-    Shutdown,
-}
-
-/// Messages to the notifier thread.
-pub(crate) enum NotifyMsg {
-    /// Events may be deliverable.
-    Kick,
-    /// Stop.
-    Shutdown,
-}
-
-/// What kind of `OnStatus` an event is (DECISIONS D1, D7, D11).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum EventKind {
-    /// Fatal error: valid while the group is in ERROR.
-    Error,
-    /// Group complete (`QM_NOTIFY_GROUP_DONE`): valid while the group is COMPLETE.
-    GroupDone,
-    /// Job complete (`QM_NOTIFY_JOB_DONE`).
-    JobDone,
-    /// File complete (`QM_NOTIFY_FILE_DONE`).
-    FileDone,
-}
-
-/// One pending `OnStatus` call.
-#[derive(Clone, Debug)]
-pub(crate) struct StatusEvent {
-    pub seq: u64,
-    pub kind: EventKind,
-    pub job: Option<(Guid, u64)>,
-    pub file_index: u32,
-    pub status: u32,
-    pub retries: u32,
-    pub win32: u32,
-    pub transport: u32,
-    /// Not before this instant (re-delivery back-off).
-    pub next_at: Instant,
-    /// Current re-delivery back-off.
-    pub backoff: Duration,
-}
-
-/// One pending progress notification (`OnProgress` / `OnProgressEx`; DECISIONS D1, D9).
-/// Best-effort: never re-delivered, dropped when nobody listens, and a newer one of the same
-/// type replaces an undelivered older one.
-#[derive(Clone, Debug)]
-pub(crate) struct ProgressEvent {
-    pub seq: u64,
-    /// `QM_PROGRESS_*`.
-    pub kind: u32,
-    pub job: (Guid, u64),
-    pub file_index: u32,
-    /// The job's progress in the unit of `kind`.
-    pub value: u32,
-    /// The D9 record for the job.
-    pub record: [u8; PROGRESS_RECORD_LEN],
-}
-
-/// Length of the version-1 `OnProgressEx` record (DECISIONS D9).
-pub(crate) const PROGRESS_RECORD_LEN: usize = 28;
+/// Temporary files to delete once a worker has stopped writing (set by a cancel).
+pub(crate) type DiscardList = Arc<Mutex<Vec<PathBuf>>>;
 
 /// A running transfer worker of a group.
 pub(crate) struct WorkerSlot {
     pub cancel: Arc<CancelFlag>,
     pub id: u64,
     /// Temporary files the worker deletes once it has stopped (cancel while transferring).
-    pub discard: super::worker::DiscardList,
+    pub discard: DiscardList,
     /// Every file is fetched; the worker only waits for the last commits: it no longer takes
     /// one of the `max_active_groups` places, so the next group starts meanwhile.
     pub finishing: bool,
@@ -140,31 +77,31 @@ impl JobEntry {
         self.active_since = None;
     }
 
-    /// The job's progress in a `QM_PROGRESS_*` unit at `now` (`GetProgress`; DECISIONS D1):
-    /// percent (floor; 100 once complete), bytes or active milliseconds, saturating at
-    /// `0xFFFFFFFF`.
-    pub fn progress_value(&self, kind: u32, now: Instant) -> u32 {
-        let (done, total) = self.bytes();
-        match kind {
-            progress::PERCENT_DONE => percent(done, total, self.complete()),
-            progress::SIZE_DONE => sat32(done),
-            _ => sat32(self.active_ms(now)),
-        }
+    /// The job's progress at `now` in the three `QM_PROGRESS_*` units (percent 100 once
+    /// complete).
+    pub fn amounts(&self, now: Instant) -> Amounts {
+        let (bytes, total) = self.bytes();
+        Amounts { bytes, percent: percent(bytes, total, self.complete()), active_ms: self.active_ms(now) }
     }
 
-    /// The version-1 `OnProgressEx` record of this job (DECISIONS D9): little-endian
-    /// `u32 version, u64 bytes_done, u64 bytes_total (u64::MAX unknown), u32 files_done,
-    /// u32 files_total`.
-    pub fn progress_record(&self) -> [u8; PROGRESS_RECORD_LEN] {
+    /// The job's progress in a `QM_PROGRESS_*` unit at `now` (`GetProgress`; DECISIONS D1).
+    pub fn progress_value(&self, kind: u32, now: Instant) -> u32 {
+        self.amounts(now).value(kind)
+    }
+
+    /// The progress notification of type `kind` for this job at `now`, naming `file_index`
+    /// (DECISIONS D1, D9).
+    pub fn progress_event(&self, kind: u32, file_index: u32, now: Instant) -> ProgressEvent {
         let (done, total) = self.bytes();
         let files_done = self.files.iter().filter(|f| f.complete).count() as u32;
-        let mut r = [0u8; PROGRESS_RECORD_LEN];
-        r[0..4].copy_from_slice(&1u32.to_le_bytes());
-        r[4..12].copy_from_slice(&done.to_le_bytes());
-        r[12..20].copy_from_slice(&total.unwrap_or(u64::MAX).to_le_bytes());
-        r[20..24].copy_from_slice(&files_done.to_le_bytes());
-        r[24..28].copy_from_slice(&(self.files.len() as u32).to_le_bytes());
-        r
+        ProgressEvent {
+            seq: 0,
+            kind,
+            job: (self.rec.id, self.inc),
+            file_index,
+            value: self.progress_value(kind, now),
+            record: progress::record(done, total, files_done, self.files.len() as u32),
+        }
     }
 }
 
@@ -207,39 +144,18 @@ impl GroupEntry {
 
     /// The `GetStatus` word (reference §3.4; DECISIONS D3).
     pub fn status_word(&self) -> u32 {
-        let mut s =
-            if self.rec.state == GroupState::Complete { status::GROUP_COMPLETE } else { status::GROUP_INCOMPLETE };
-        if self.rec.state != GroupState::Running {
-            s |= status::GROUP_SUSPENDED;
-        }
-        if self.rec.state == GroupState::Error {
-            s |= status::GROUP_ERROR;
-        }
-        if self.rec.foreground {
-            s |= status::GROUP_FOREGROUND;
-        }
-        s
+        states::group_status(self.rec.state, self.rec.foreground)
     }
 
-    /// Index of the job being processed or next to process (jobs without files are skipped:
-    /// there is nothing to process in them); the last job's once every file is done; 0 with
-    /// no jobs (DECISIONS D1).
+    /// Index of the job being processed or next to process (DECISIONS D1).
     pub fn job_index(&self) -> u32 {
-        let i = self
-            .jobs
-            .iter()
-            .position(|j| !j.files.is_empty() && !j.complete())
-            .unwrap_or(self.jobs.len().saturating_sub(1));
-        i as u32
+        progress::job_index(self.jobs.iter().map(|j| (!j.files.is_empty(), j.complete())))
     }
 
     /// True when a file this group would transfer still waits for the deletion of a
     /// temporary file of the same name (see [`State::discarding`]).
     pub fn blocked_by(&self, discarding: &HashSet<PathBuf>) -> bool {
-        !discarding.is_empty()
-            && self.jobs.iter().flat_map(|j| &j.files).any(|f| {
-                !f.complete && discarding.contains(&crate::model::temp_path_for(&f.local_path, f.job_id, f.index))
-            })
+        !discarding.is_empty() && files::partial_temp_files(files_of(&self.jobs)).any(|t| discarding.contains(&t))
     }
 
     /// (bytes done, total when every size is known) over all jobs.
@@ -256,12 +172,15 @@ impl GroupEntry {
 
     /// The group's progress in a `QM_PROGRESS_*` unit at `now`, over all jobs (`GetProgress`).
     pub fn progress_value(&self, kind: u32, now: Instant) -> u32 {
-        let (done, total) = self.bytes();
-        match kind {
-            progress::PERCENT_DONE => percent(done, total, self.rec.state == GroupState::Complete),
-            progress::SIZE_DONE => sat32(done),
-            _ => sat32(self.jobs.iter().map(|j| j.active_ms(now)).sum()),
-        }
+        let (bytes, total) = self.bytes();
+        let complete = self.rec.state == GroupState::Complete;
+        let active_ms = self.jobs.iter().map(|j| j.active_ms(now)).sum();
+        Amounts { bytes, percent: percent(bytes, total, complete), active_ms }.value(kind)
+    }
+
+    /// True when the group is listened to (DECISIONS D7).
+    pub fn listening(&self) -> bool {
+        notify::listening(self.callback.is_some(), self.rec.props.notify_flags)
     }
 
     /// True when the group has at least one file.
@@ -276,23 +195,6 @@ impl GroupEntry {
     pub fn job_mut(&mut self, id: Guid, inc: u64) -> Option<&mut JobEntry> {
         self.jobs.iter_mut().find(|j| j.rec.id == id && j.inc == inc)
     }
-}
-
-/// Percent of `done` in `total` (floor), 0 while unknown, 100 when complete (DECISIONS D1;
-/// reference §2.2.3).
-pub(crate) fn percent(done: u64, total: Option<u64>, complete: bool) -> u32 {
-    if complete {
-        return 100;
-    }
-    match total {
-        Some(t) if t > 0 => ((done.min(t) as u128 * 100) / t as u128) as u32,
-        _ => 0,
-    }
-}
-
-/// Saturates a 64-bit count to a DWORD.
-pub(crate) fn sat32(v: u64) -> u32 {
-    v.min(u32::MAX as u64) as u32
 }
 
 /// All mutable state of a manager.
@@ -336,10 +238,7 @@ impl State {
         self.next_event += 1;
         ev.seq = self.next_event;
         if let Some(g) = self.groups.get_mut(&group) {
-            // A newer error or completion replaces an older one of the same kind.
-            if matches!(ev.kind, EventKind::Error | EventKind::GroupDone) {
-                g.pending.retain(|e| e.kind != ev.kind);
-            }
+            g.pending.retain(|e| !ev.replaces(e));
             g.pending.push_back(ev);
         }
     }
@@ -374,7 +273,7 @@ impl State {
             }
         }
         self.options = options;
-        let min_retry = Duration::from_millis(self.options.min_retry_delay_ms);
+        let min_retry = retry::reset_delay(&self.options);
         let job_count = image.jobs.len();
         // Each job's file list is allocated at its exact size: with 100,000 idle groups in
         // memory, lists grown by pushes (and their freed slack) would cost 0.5 KiB per group.
@@ -497,20 +396,14 @@ impl State {
         let in_use: HashSet<PathBuf> = match gone.is_empty() {
             true => HashSet::new(),
             false => {
-                changed.iter().filter_map(|id| self.groups.get(id)).flat_map(|g| partial_temp_files(&g.jobs)).collect()
+                let live = changed.iter().filter_map(|id| self.groups.get(id));
+                files::partial_temp_files(live.flat_map(|g| files_of(&g.jobs))).collect()
             }
         };
         let mut vanished = Vec::new();
         for g in gone {
-            let mut temps = partial_temp_files(&g.jobs);
-            temps.retain(|t| !in_use.contains(t));
-            match &g.worker {
-                Some(w) => {
-                    w.cancel.cancel();
-                    w.discard.lock().unwrap_or_else(|e| e.into_inner()).extend(temps);
-                }
-                None => vanished.extend(temps),
-            }
+            let temps = files::cancel_cleanup(files_of(&g.jobs), &in_use);
+            vanished.extend(discard_after_stop(g.worker.as_ref(), temps));
         }
         for (id, o) in observed {
             match o {
@@ -525,43 +418,33 @@ impl State {
     }
 
     /// Queues the `OnStatus` event that a group's current state calls for, if any: the error
-    /// of its failing job in ERROR, group completion in COMPLETE (DECISIONS D7, D11).
-    fn push_state_event(&mut self, id: Guid, now: Instant) {
+    /// of its failing job in ERROR, group completion in COMPLETE ([`notify::state_event`]).
+    pub fn push_state_event(&mut self, id: Guid, now: Instant) {
         let Some(g) = self.groups.get(&id) else { return };
-        let word = g.status_word();
-        let ev = match g.rec.state {
-            GroupState::Error => {
-                let Some(j) = g.jobs.iter().find(|j| j.rec.error.is_some()) else { return };
-                let e = j.rec.error.as_ref().expect("found above");
-                let index = e.file_index.unwrap_or(u32::MAX);
-                new_event(
-                    now,
-                    EventKind::Error,
-                    Some((j.rec.id, j.inc)),
-                    index,
-                    word,
-                    j.rec.retries,
-                    e.win32,
-                    e.transport,
-                )
-            }
-            GroupState::Complete => new_event(now, EventKind::GroupDone, None, u32::MAX, word, 0, 0, 0),
-            _ => return,
-        };
-        self.push_event(id, ev);
+        let failing = g.jobs.iter().find_map(|j| j.rec.error.as_ref().map(|e| ((j.rec.id, j.inc), e, j.rec.retries)));
+        if let Some(ev) = notify::state_event(now, g.rec.state, g.status_word(), failing) {
+            self.push_event(id, ev);
+        }
     }
 }
 
-/// The temporary files of the incomplete files of `jobs` (DECISIONS D4).
-pub(crate) fn partial_temp_files(jobs: &[JobEntry]) -> Vec<PathBuf> {
-    jobs.iter()
-        .flat_map(|j| {
-            j.files
-                .iter()
-                .filter(|f| !f.complete)
-                .map(|f| crate::model::temp_path_for(&f.local_path, f.job_id, f.index))
-        })
-        .collect()
+/// The files of `jobs`.
+pub(crate) fn files_of(jobs: &[JobEntry]) -> impl Iterator<Item = &FileRecord> {
+    jobs.iter().flat_map(|j| &j.files)
+}
+
+/// Hands the temporary files of cancelled work to the group's worker, which deletes them once
+/// it has stopped writing (and is told to stop now); without a worker they are returned, to be
+/// deleted at once (DECISIONS D4).
+pub(crate) fn discard_after_stop(worker: Option<&WorkerSlot>, temps: Vec<PathBuf>) -> Vec<PathBuf> {
+    match worker {
+        Some(w) => {
+            w.cancel.cancel();
+            w.discard.lock().unwrap_or_else(|e| e.into_inner()).extend(temps);
+            Vec::new()
+        }
+        None => temps,
+    }
 }
 
 /// A notification owed for what another process's transfer did (DECISIONS D10: callbacks fire
@@ -572,60 +455,29 @@ enum Observed {
 }
 
 /// The notifications that a job's progress, made by another process between two loads of the
-/// queue, calls for in this one: `QM_NOTIFY_FILE_DONE` / `JOB_DONE` for files and jobs that
-/// completed, and a progress notification for each threshold whose multiple was crossed (a
-/// coarse view: the store is updated every 250 ms of transfer).
+/// queue, calls for in this one: the completion events of the files and the job that
+/// completed, and a progress notification for each threshold crossed (a coarse view: the store
+/// is updated every 250 ms of transfer). The same rules as this process's own transfers
+/// ([`notify::completion_events`], [`progress::crossed`]).
 fn observe_remote_progress(group: &GroupEntry, prev: &JobEntry, job: &JobEntry, now: Instant) -> Vec<Observed> {
+    if !group.listening() {
+        return Vec::new(); // Completion events do not hold later; progress is never delivered late.
+    }
     let props = &group.rec.props;
-    let mut out = Vec::new();
-    if group.callback.is_none() || props.notify_flags & notify::DISABLE_NOTIFY != 0 {
-        return out; // Completion events do not hold later; progress is never delivered late.
-    }
-    let word = group.status_word();
-    let jref = Some((job.rec.id, job.inc));
-    if props.notify_flags & notify::FILE_DONE != 0 {
-        for f in job.files.iter().filter(|f| f.complete) {
-            if prev.files.get(f.index as usize).is_some_and(|p| !p.complete) {
-                let status = word | status::FILE_COMPLETE;
-                out.push(Observed::Status(new_event(
-                    now,
-                    EventKind::FileDone,
-                    jref,
-                    f.index,
-                    status,
-                    job.rec.retries,
-                    0,
-                    0,
-                )));
-            }
-        }
-    }
-    if props.notify_flags & notify::JOB_DONE != 0 && job.complete() && !prev.complete() {
-        let status = word | status::JOB_COMPLETE;
-        out.push(Observed::Status(new_event(now, EventKind::JobDone, jref, u32::MAX, status, job.rec.retries, 0, 0)));
-    }
+    let done: Vec<u32> = job
+        .files
+        .iter()
+        .filter(|f| f.complete && prev.files.get(f.index as usize).is_some_and(|p| !p.complete))
+        .map(|f| f.index)
+        .collect();
+    let job_done = job.complete() && !prev.complete();
+    let (jref, word) = ((job.rec.id, job.inc), group.status_word());
+    let events = notify::completion_events(now, props.notify_flags, word, jref, job.rec.retries, &done, job_done);
+    let mut out: Vec<Observed> = events.into_iter().map(Observed::Status).collect();
     let file_index = job.files.iter().find(|f| !f.complete).or(job.files.last()).map_or(u32::MAX, |f| f.index);
-    let thresholds = [
-        (progress::SIZE_DONE, props.progress_size),
-        (progress::PERCENT_DONE, props.progress_percent),
-        (progress::TIME_DONE, props.progress_time),
-    ];
-    for (kind, threshold) in thresholds.into_iter().filter(|(_, t)| *t > 0) {
-        let amount = |j: &JobEntry| match kind {
-            progress::SIZE_DONE => j.bytes().0,
-            progress::TIME_DONE => j.rec.active_ms,
-            _ => u64::from(j.progress_value(kind, now)),
-        };
-        if amount(job) / u64::from(threshold) > amount(prev) / u64::from(threshold) {
-            out.push(Observed::Progress(ProgressEvent {
-                seq: 0,
-                kind,
-                job: (job.rec.id, job.inc),
-                file_index,
-                value: job.progress_value(kind, now),
-                record: job.progress_record(),
-            }));
-        }
+    let (before, after) = (Mark::new(props, prev.amounts(now)), Mark::new(props, job.amounts(now)));
+    for kind in progress::crossed(&before, &after) {
+        out.push(Observed::Progress(job.progress_event(kind, file_index, now)));
     }
     out
 }
@@ -641,200 +493,5 @@ fn keep_newer_progress(rec: &mut JobRecord, files: &mut [FileRecord], prev: &Job
                 f.validators = p.validators.clone();
             }
         }
-    }
-}
-
-/// A new status event, deliverable from `now` (sequence number assigned by
-/// [`State::push_event`]).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn new_event(
-    now: Instant,
-    kind: EventKind,
-    job: Option<(Guid, u64)>,
-    file_index: u32,
-    status: u32,
-    retries: u32,
-    win32: u32,
-    transport: u32,
-) -> StatusEvent {
-    StatusEvent {
-        seq: 0,
-        kind,
-        job,
-        file_index,
-        status,
-        retries,
-        win32,
-        transport,
-        next_at: now,
-        backoff: Duration::from_secs(1),
-    }
-}
-
-/// The state locked to change it ([`Inner::lock`]). Dropping it counts one more
-/// [`Inner::epoch`] before the lock is released, so that no reader can see the change
-/// without seeing the new epoch.
-pub(crate) struct StateGuard<'a> {
-    guard: RwLockWriteGuard<'a, State>,
-    epoch: &'a AtomicU64,
-}
-
-impl Drop for StateGuard<'_> {
-    fn drop(&mut self) {
-        // Runs before the field `guard` is dropped, i.e. while the lock is still held.
-        self.epoch.fetch_add(1, Ordering::Release);
-    }
-}
-
-impl std::ops::Deref for StateGuard<'_> {
-    type Target = State;
-    fn deref(&self) -> &State {
-        &self.guard
-    }
-}
-
-impl std::ops::DerefMut for StateGuard<'_> {
-    fn deref_mut(&mut self) -> &mut State {
-        &mut self.guard
-    }
-}
-
-/// The parts of a manager shared by its threads and handles.
-pub(crate) struct Inner {
-    /// Canonical queue directory (identity of the manager); empty for an in-memory queue.
-    pub dir: PathBuf,
-    /// Read-mostly: getters (`GetStatus`, `GetProgress`…) take it shared, so that threads
-    /// reading the queue do not wait for each other.
-    pub state: RwLock<State>,
-    /// Counts the sections that held the state lock to change it, each counted just before
-    /// it ends ([`StateGuard`]), and the wake-ups of [`Inner::notify_changed`]: a value read
-    /// from the state is still current while this has not moved (the `GetStatus` cache of a
-    /// group handle), and `wait` sleeps only while it has not (with `waiters` and `changed`).
-    pub epoch: AtomicU64,
-    pub waiters: Mutex<()>,
-    /// Signalled on every group state change (for `wait`).
-    pub changed: Condvar,
-    pub store: Mutex<Box<dyn Store>>,
-    /// The time of the queue's rules (retry delays, timeouts, back-offs, active time).
-    pub clock: Arc<dyn Clock>,
-    pub transport: Arc<dyn Transport>,
-    pub rate: RateLimiter,
-    pub sched_tx: Sender<SchedMsg>,
-    pub notify_tx: Sender<NotifyMsg>,
-}
-
-impl Inner {
-    /// The state, first brought up to date with what other processes changed in the store
-    /// (DECISIONS D10): methods that change the queue decide on the current queue, not on a
-    /// copy up to 250 ms old. One `changed_by_others` check (cheap) when nothing changed.
-    pub fn lock_current(&self) -> StateGuard<'_> {
-        let mut st = self.lock();
-        self.reload_if_changed(&mut st, false);
-        st
-    }
-
-    /// Reloads the queue into `st` when another process changed the store, or always with
-    /// `force`; returns whether it did. Failures are logged: the in-memory copy stays and the
-    /// next look retries.
-    pub fn reload_if_changed(&self, st: &mut State, force: bool) -> bool {
-        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        let changed = force
-            || store.changed_by_others().unwrap_or_else(|e| {
-                log::warn!("checking the queue for changes: {e}");
-                false
-            });
-        if !changed {
-            return false;
-        }
-        match store.load_changes() {
-            Ok(loaded) => {
-                drop(store);
-                let vanished = st.load_image(loaded, self.now());
-                // Temporary files of groups another process cancelled: a worker here stops
-                // and deletes its own; the others are deleted now.
-                for p in vanished {
-                    self.transport.discard(&p);
-                }
-                self.notify_changed();
-                self.kick_notifier();
-                true
-            }
-            Err(e) => {
-                log::warn!("reloading the queue: {e}");
-                false
-            }
-        }
-    }
-
-    /// The engine clock's current instant.
-    pub fn now(&self) -> Instant {
-        self.clock.now()
-    }
-
-    /// The state, to change it.
-    pub fn lock(&self) -> StateGuard<'_> {
-        StateGuard { guard: self.state.write().unwrap_or_else(|e| e.into_inner()), epoch: &self.epoch }
-    }
-
-    /// The state, to read it (shared with other readers).
-    pub fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Wakes the threads in `wait` after a state change. May be called with the state lock
-    /// held or not: a waiter never holds `waiters` while taking the state lock.
-    pub fn notify_changed(&self) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        drop(self.waiters.lock().unwrap_or_else(|e| e.into_inner()));
-        self.changed.notify_all();
-    }
-
-    /// Applies `ops` to the store atomically (call with the state lock held, so memory and
-    /// store change together).
-    pub fn persist(&self, ops: &[Op]) -> Result<()> {
-        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        store.apply(ops)
-    }
-
-    /// Persists without the state lock (progress checkpoints); failures are logged: a lost
-    /// checkpoint only means re-fetching those bytes.
-    pub fn checkpoint(&self, op: Op) {
-        if let Err(e) = self.persist(std::slice::from_ref(&op)) {
-            log::warn!("progress checkpoint not saved: {e}");
-        }
-    }
-
-    /// Deletes temporary files of cancelled work (registered in [`State::discarding`] by the
-    /// cancel), then lets the transfers that were waiting for those names start.
-    pub fn discard_temps(&self, paths: Vec<PathBuf>) {
-        if paths.is_empty() {
-            return;
-        }
-        for p in &paths {
-            self.transport.discard(p);
-        }
-        let mut st = self.lock();
-        for p in &paths {
-            st.discarding.remove(p);
-        }
-        drop(st);
-        self.kick_scheduler();
-    }
-
-    pub fn kick_scheduler(&self) {
-        let _ = self.sched_tx.send(SchedMsg::Kick);
-    }
-
-    pub fn kick_notifier(&self) {
-        let _ = self.notify_tx.send(NotifyMsg::Kick);
-    }
-}
-
-/// Maps a store failure while opening to `QM_E_SERVICE_UNAVAILABLE`.
-pub(crate) fn unavailable(e: Error) -> Error {
-    if e.hr == QM_E_SERVICE_UNAVAILABLE {
-        e
-    } else {
-        Error::new(QM_E_SERVICE_UNAVAILABLE, e.message)
     }
 }

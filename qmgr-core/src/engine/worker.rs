@@ -1,20 +1,21 @@
 //! A transfer worker: moves the files of one group, one after another, until the group is
 //! complete, fails, or is stopped (suspend, cancel, pre-emption, shutdown).
 
+use super::commit::{Committer, Finished, Pending};
+use super::inner::Inner;
+use super::state::DiscardList;
 #[cfg(doc)]
 use super::state::WorkerSlot;
-use super::state::{new_event, EventKind, Inner, ProgressEvent};
 use crate::guid::Guid;
-use crate::model::{notify, progress as unit, status, temp_path_for, ErrorClass, GroupState, Validators};
+use crate::model::{temp_path_for, Validators};
+use crate::rules::notify;
+use crate::rules::progress::{self, Mark};
+use crate::rules::retry::{self, Decision};
+use crate::rules::states::{self, Action, Transition};
 use crate::store::Op;
-use crate::transport::{
-    CancelFlag, CommitRequest, Credentials, FetchObserver, FetchOutcome, FetchRequest, TransferError,
-};
-use std::collections::HashSet;
+use crate::transport::{CancelFlag, Credentials, FetchObserver, FetchOutcome, FetchRequest, TransferError};
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, RecvTimeoutError, SendError, SyncSender};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Checkpoint when this many bytes arrived since the last one (DESIGN "Engine")…
@@ -26,24 +27,19 @@ const CHECKPOINT_MIN_GAP: Duration = Duration::from_millis(20);
 /// …or when this much time passed with new bytes: other processes see progress through the
 /// store, within 250 ms (DECISIONS D10).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
-/// Longest retry delay (DECISIONS D5).
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(600);
-
-/// Temporary files to delete once the worker has stopped writing (set by `CancelGroup`).
-pub(crate) type DiscardList = Arc<Mutex<Vec<PathBuf>>>;
 
 /// Everything a fetch needs, copied out of the state so that no lock is held during it.
-struct Task {
-    job: Guid,
-    job_inc: u64,
-    index: u32,
-    url: String,
-    local: String,
-    temp: PathBuf,
-    offset: u64,
-    validators: Validators,
-    credentials: Option<Credentials>,
-    foreground: bool,
+pub(super) struct Task {
+    pub(super) job: Guid,
+    pub(super) job_inc: u64,
+    pub(super) index: u32,
+    pub(super) url: String,
+    pub(super) local: String,
+    pub(super) temp: PathBuf,
+    pub(super) offset: u64,
+    pub(super) validators: Validators,
+    pub(super) credentials: Option<Credentials>,
+    pub(super) foreground: bool,
 }
 
 enum Next {
@@ -123,7 +119,7 @@ fn set_finishing(inner: &Inner, group: Guid, inc: u64, worker_id: u64, finishing
 fn transfer_ended(inner: &Inner, group: Guid, inc: u64, job: Guid, job_inc: u64, fetched: bool) {
     let now = inner.now();
     let mut st = inner.lock();
-    let min_retry = Duration::from_millis(st.options.min_retry_delay_ms);
+    let min_retry = retry::reset_delay(&st.options);
     let Some(g) = st.group_mut(group, inc) else { return };
     if fetched {
         g.retry_delay = min_retry;
@@ -141,9 +137,9 @@ fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, pending:
         return Next::Stop;
     }
     let Some(g) = st.group(group, inc) else { return Next::Stop };
-    if g.rec.state != GroupState::Running {
-        return Next::Stop;
-    }
+    let Ok(Transition::To(complete)) = states::transition(g.rec.state, Action::AllCommitted, true) else {
+        return Next::Stop; // no longer RUNNING
+    };
     let committing = pending.files.lock().unwrap_or_else(|e| e.into_inner());
     let found = g.jobs.iter().find_map(|j| {
         j.files.iter().find(|f| !f.complete && !committing.contains(&(j.rec.id, f.index))).map(|f| (j, f))
@@ -177,16 +173,12 @@ fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, pending:
     }
     drop(committing);
     // Every file is committed: the group is complete (DECISIONS D3).
-    let mut rec = g.rec.clone();
-    rec.state = GroupState::Complete;
-    if let Err(e) = inner.persist(&[Op::TransferEnded { group_id: group, state: rec.state }]) {
+    if let Err(e) = inner.persist(&[Op::TransferEnded { group_id: group, state: complete }]) {
         log::error!("group {group}: completion not saved: {e}");
         return Next::Stop;
     }
-    let g = st.group_mut(group, inc).expect("group checked above");
-    g.rec = rec;
-    let word = g.status_word();
-    st.push_event(group, new_event(inner.now(), EventKind::GroupDone, None, u32::MAX, word, 0, 0, 0));
+    st.group_mut(group, inc).expect("group checked above").rec.state = complete;
+    st.push_state_event(group, inner.now());
     drop(st);
     inner.notify_changed();
     inner.kick_notifier();
@@ -212,13 +204,10 @@ struct Progress<'a> {
     high_water: u64,
     saved_bytes: u64,
     saved_at: Instant,
-    /// Per progress threshold (size, percent, time): the threshold in force and the number of
-    /// whole steps the job had made when last looked at (DECISIONS D1 `GROUPPROP_PROGRESS*`).
-    marks: [Option<(u32, u64)>; 3],
+    /// The thresholds in force and the job's progress when last looked at (DECISIONS D1
+    /// `GROUPPROP_PROGRESS*`; [`progress::crossed`]).
+    mark: Option<Mark>,
 }
-
-/// The progress thresholds, in the order of [`Progress::marks`].
-const THRESHOLD_UNITS: [u32; 3] = [unit::SIZE_DONE, unit::PERCENT_DONE, unit::TIME_DONE];
 
 impl Progress<'_> {
     fn save(&mut self) {
@@ -244,43 +233,20 @@ impl Progress<'_> {
         if progressed {
             g.stalled_since = None;
         }
-        let props = &g.rec.props;
-        let thresholds = [props.progress_size, props.progress_percent, props.progress_time];
-        let listening = g.callback.is_some() && props.notify_flags & notify::DISABLE_NOTIFY == 0;
+        let (thresholds, listening) = (progress::thresholds(&g.rec.props), g.listening());
         let Some(j) = g.job_mut(self.task.job, self.task.job_inc) else { return };
         j.fold_active_time(now);
         self.active = j.rec.active_ms;
-        let active = self.active;
         if let Some(f) = j.files.get_mut(self.task.index as usize) {
             f.bytes_done = self.bytes;
             f.validators = self.validators.clone();
         }
-        let mut due = Vec::new();
-        for ((mark, threshold), kind) in self.marks.iter_mut().zip(thresholds).zip(THRESHOLD_UNITS) {
-            if threshold == 0 {
-                *mark = None;
-                continue;
-            }
-            // Steps counted in 64 bits, so that size and time thresholds keep firing beyond
-            // 4 GiB / 49 days even though the reported value saturates.
-            let amount = match kind {
-                unit::SIZE_DONE => j.bytes().0,
-                unit::TIME_DONE => active,
-                _ => u64::from(j.progress_value(kind, now)),
-            };
-            let steps = amount / u64::from(threshold);
-            if listening && matches!(*mark, Some((t, s)) if t == threshold && steps > s) {
-                due.push(ProgressEvent {
-                    seq: 0,
-                    kind,
-                    job: (self.task.job, self.task.job_inc),
-                    file_index: self.task.index,
-                    value: j.progress_value(kind, now),
-                    record: j.progress_record(),
-                });
-            }
-            *mark = Some((threshold, steps));
-        }
+        let mark = Mark { thresholds, amounts: j.amounts(now) };
+        let crossed = match self.mark.replace(mark) {
+            Some(before) if listening => progress::crossed(&before, &mark),
+            _ => Vec::new(),
+        };
+        let due: Vec<_> = crossed.into_iter().map(|kind| j.progress_event(kind, self.task.index, now)).collect();
         let notify = !due.is_empty();
         for ev in due {
             st.push_progress(self.group, ev);
@@ -337,7 +303,7 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: Box
         high_water: task.offset,
         saved_bytes: task.offset,
         saved_at: inner.now(),
-        marks: [None; 3],
+        mark: None,
     };
     let request = FetchRequest {
         url: &task.url,
@@ -373,301 +339,22 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: Box
     }
 }
 
-/// A fetched file waiting for its commit.
-struct Finished {
-    task: Box<Task>,
-    bytes: u64,
-    validators: Validators,
-}
-
-/// The files a worker handed to its committer and that are not recorded as committed yet,
-/// as (job, file index): the worker does not fetch them again, and waits for them before it
-/// completes the group.
-#[derive(Default)]
-struct Pending {
-    files: Mutex<HashSet<(Guid, u32)>>,
-    /// Signalled when `files` becomes empty.
-    idle: Condvar,
-}
-
-impl Pending {
-    fn remove(&self, keys: &[(Guid, u32)]) {
-        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        for k in keys {
-            files.remove(k);
-        }
-        if files.is_empty() {
-            self.idle.notify_all();
-        }
-    }
-}
-
-/// Files handed over while a batch is being committed wait here; beyond this many the worker
-/// waits too (the files are on disk already; this only bounds the next batch).
-const COMMIT_QUEUE: usize = 1024;
-
-/// A batch is committed once this many files are in it…
-const BATCH_FILES: usize = 1024;
-/// …or this long after its first file arrived, or as soon as the worker has nothing more to
-/// fetch. Committing in the middle of a burst of small files would stall the burst: creating
-/// the next temporary file waits for the journal commit of the directory's flush.
-const BATCH_WINDOW: Duration = Duration::from_millis(200);
-
-/// What a worker tells its committer.
-enum ToCommitter {
-    /// A complete file to commit.
-    File(Finished),
-    /// Commit what has arrived now: the worker waits for it.
-    Flush,
-}
-
-/// Commits the files of one worker, in batches, on its own thread (DECISIONS D4; see [`run`]).
-struct Committer {
-    tx: Option<SyncSender<ToCommitter>>,
-    thread: Option<JoinHandle<()>>,
-    pending: Arc<Pending>,
-    /// For committing on the worker's thread when no commit thread could be started.
-    inline: (Arc<Inner>, Guid, u64, Arc<CancelFlag>),
-}
-
-impl Committer {
-    fn start(inner: &Arc<Inner>, group: Guid, inc: u64, cancel: &Arc<CancelFlag>) -> Committer {
-        let (tx, rx) = sync_channel::<ToCommitter>(COMMIT_QUEUE);
-        let pending = Arc::new(Pending::default());
-        let inline = (inner.clone(), group, inc, cancel.clone());
-        let (inner, cancel, shared) = (inner.clone(), cancel.clone(), pending.clone());
-        let thread = std::thread::Builder::new().name("qmgr-commit".into()).spawn(move || {
-            let mut batch: Vec<Finished> = Vec::new();
-            // The batch window runs on the real clock: it only groups disk flushes.
-            let mut due = Instant::now();
-            loop {
-                let msg = match batch.is_empty() {
-                    true => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                    false => rx.recv_timeout(due.saturating_duration_since(Instant::now())),
-                };
-                let done = match msg {
-                    Ok(ToCommitter::File(f)) => {
-                        if batch.is_empty() {
-                            due = Instant::now() + BATCH_WINDOW;
-                        }
-                        batch.push(f);
-                        if batch.len() < BATCH_FILES {
-                            continue;
-                        }
-                        false
-                    }
-                    Ok(ToCommitter::Flush) | Err(RecvTimeoutError::Timeout) => false,
-                    Err(RecvTimeoutError::Disconnected) => true,
-                };
-                if !batch.is_empty() {
-                    let keys: Vec<(Guid, u32)> = batch.iter().map(|f| (f.task.job, f.task.index)).collect();
-                    commit_files(&inner, group, inc, &cancel, std::mem::take(&mut batch));
-                    shared.remove(&keys);
-                }
-                if done {
-                    break;
-                }
-            }
-        });
-        match thread {
-            Ok(thread) => Committer { tx: Some(tx), thread: Some(thread), pending, inline },
-            Err(e) => {
-                log::warn!("group {group}: no commit thread ({e}); committing on the transfer thread");
-                Committer { tx: None, thread: None, pending, inline }
-            }
-        }
-    }
-
-    /// Hands a complete file over for its commit.
-    fn submit(&self, f: Finished) {
-        let key = (f.task.job, f.task.index);
-        self.pending.files.lock().unwrap_or_else(|e| e.into_inner()).insert(key);
-        // Without a commit thread (it could not start, or ended), the file is committed here.
-        let f = match &self.tx {
-            Some(tx) => {
-                let Err(SendError(ToCommitter::File(f))) = tx.send(ToCommitter::File(f)) else { return };
-                f
-            }
-            None => f,
-        };
-        let (inner, group, inc, cancel) = &self.inline;
-        commit_files(inner, *group, *inc, cancel, vec![f]);
-        self.pending.remove(&[key]);
-    }
-
-    /// Asks for the files handed over so far to be committed now, without waiting.
-    fn flush(&self) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.try_send(ToCommitter::Flush);
-        }
-    }
-
-    /// Waits until every file handed over is committed (or failed).
-    fn wait_idle(&self) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(ToCommitter::Flush);
-        }
-        let mut files = self.pending.files.lock().unwrap_or_else(|e| e.into_inner());
-        while !files.is_empty() {
-            // A commit thread that ended (a bug made it panic) never empties the set: the files
-            // then stay incomplete, to be fetched again, rather than the group hanging.
-            if self.thread.as_ref().is_none_or(|t| t.is_finished()) {
-                log::error!("the commit thread ended with {} files not recorded", files.len());
-                files.clear();
-                break;
-            }
-            files =
-                self.pending.idle.wait_timeout(files, Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner()).0;
-        }
-    }
-
-    /// Commits what is left and stops the thread.
-    fn finish(mut self) {
-        drop(self.tx.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Commits a batch of fetched files of `group` and records them: one `commit_batch` of the
-/// transport, one store transaction. Files of a group or job cancelled meanwhile are not
-/// committed (the cancel discards their temporary files; DECISIONS D4). A failed commit fails
-/// its file as a failed fetch would, and stops the worker.
-fn commit_files(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, batch: Vec<Finished>) {
-    let batch: Vec<Finished> = {
-        let st = inner.lock();
-        let Some(g) = st.group(group, inc) else { return };
-        batch.into_iter().filter(|f| g.job(f.task.job, f.task.job_inc).is_some()).collect()
-    };
-    let requests: Vec<CommitRequest<'_>> = batch
-        .iter()
-        .map(|f| CommitRequest {
-            temp_path: &f.task.temp,
-            final_path: std::path::Path::new(&f.task.local),
-            last_modified: f.validators.last_modified.as_deref(),
-        })
-        .collect();
-    let results = inner.transport.commit_batch(&requests);
-    let mut committed = Vec::with_capacity(batch.len());
-    let mut failure = None;
-    for (f, r) in batch.iter().zip(results) {
-        match r {
-            Ok(()) => committed.push(f),
-            Err(e) => {
-                failure.get_or_insert((f, e));
-            }
-        }
-    }
-    if let Err(e) = record_committed(inner, group, inc, &committed) {
-        failure = failure.or(Some(e));
-    }
-    if let Some((f, e)) = failure {
-        cancel.cancel();
-        failed(inner, group, inc, &f.task, e);
-    }
-}
-
-/// Records committed files in one store transaction (with their jobs, whose error clears)
-/// and queues their FILE_DONE / JOB_DONE notifications when asked for.
-///
-/// Errors: the first file with a fatal error when the store cannot record them: the store's
-/// Win32 cause (`ERROR_DISK_FULL` for a full disk), else `ERROR_WRITE_FAULT`
-/// (they are committed on disk; only the record failed, and the group fails visibly).
-fn record_committed<'a>(
-    inner: &Inner,
-    group: Guid,
-    inc: u64,
-    committed: &[&'a Finished],
-) -> std::result::Result<(), (&'a Finished, TransferError)> {
-    let Some(first) = committed.first() else { return Ok(()) };
-    let now = inner.now();
-    let mut st = inner.lock();
-    let Some(g) = st.group_mut(group, inc) else { return Ok(()) };
-    let failed_group = g.rec.state == GroupState::Error;
-    let mut ops = Vec::with_capacity(committed.len() + 1);
-    let mut jobs: Vec<Guid> = Vec::new();
-    for f in committed {
-        let Some(j) = g.job_mut(f.task.job, f.task.job_inc) else { continue };
-        let Some(file) = j.files.get(f.task.index as usize) else { continue };
-        let mut file = file.clone();
-        file.bytes_done = f.bytes;
-        file.validators = f.validators.clone();
-        file.complete = true;
-        ops.push(Op::PutFile(file));
-        if !jobs.contains(&f.task.job) {
-            jobs.push(f.task.job);
-            j.fold_active_time(now);
-            let mut job = j.rec.clone();
-            // A success clears the job's last (transient) error, not the fatal error of a
-            // later file that put the group in ERROR meanwhile.
-            if !failed_group {
-                job.error = None;
-            }
-            ops.push(Op::PutJob(job));
-        }
-    }
-    if let Err(e) = inner.persist(&ops) {
-        let code = e.win32.unwrap_or(crate::hresult::win32::ERROR_WRITE_FAULT);
-        let e = TransferError::win32(ErrorClass::Fatal, code, e.message);
-        return Err((first, e));
-    }
-    let flags = g.rec.props.notify_flags;
-    let word = g.status_word();
-    let mut events = Vec::new();
-    for op in ops {
-        match op {
-            Op::PutJob(job) => {
-                if let Some(j) = g.jobs.iter_mut().find(|j| j.rec.id == job.id) {
-                    j.rec.error = job.error;
-                }
-            }
-            Op::PutFile(file) => {
-                let Some(j) = g.jobs.iter_mut().find(|j| j.rec.id == file.job_id) else { continue };
-                let (index, was_complete) = (file.index, j.complete());
-                j.files[index as usize] = file;
-                let (jref, retries) = (Some((j.rec.id, j.inc)), j.rec.retries);
-                if flags & notify::FILE_DONE != 0 {
-                    let word = word | status::FILE_COMPLETE;
-                    events.push(new_event(now, EventKind::FileDone, jref, index, word, retries, 0, 0));
-                }
-                if !was_complete && j.complete() && flags & notify::JOB_DONE != 0 {
-                    let word = word | status::JOB_COMPLETE;
-                    events.push(new_event(now, EventKind::JobDone, jref, u32::MAX, word, retries, 0, 0));
-                }
-            }
-            _ => {}
-        }
-    }
-    for ev in events {
-        st.push_event(group, ev);
-    }
-    drop(st);
-    inner.notify_changed();
-    inner.kick_notifier();
-    Ok(())
-}
-
 /// Records a failed attempt: a transient error waits for the retry delay, a fatal one (or a
 /// transient one without progress for the no-progress timeout) stops the group in ERROR
 /// (DECISIONS D5).
-fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, mut e: TransferError) {
+pub(super) fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, e: TransferError) {
     let mut st = inner.lock();
-    let no_progress = Duration::from_millis(st.options.no_progress_timeout_ms);
-    let min_retry = Duration::from_millis(st.options.min_retry_delay_ms);
     let now = inner.now();
+    let options = st.options.clone();
     let Some(g) = st.group_mut(group, inc) else { return };
-    if g.rec.state != GroupState::Running {
-        return;
-    }
+    let Ok(Transition::To(error_state)) = states::transition(g.rec.state, Action::FatalError, true) else {
+        return; // no longer RUNNING
+    };
     let stalled_since = *g.stalled_since.get_or_insert(now);
-    if e.class == ErrorClass::Transient && now.saturating_duration_since(stalled_since) >= no_progress {
-        e.class = ErrorClass::Fatal;
-        e.message = format!("{} (no progress for {} ms)", e.message, no_progress.as_millis());
-    }
+    let (e, decision) = retry::on_failure(e, stalled_since, g.retry_delay, now, &options);
     let mut rec = g.rec.clone();
-    if e.class == ErrorClass::Fatal {
-        rec.state = GroupState::Error;
+    if decision == Decision::Fatal {
+        rec.state = error_state;
     }
     let state_changes = rec.state != g.rec.state;
     let Some(j) = g.job_mut(task.job, task.job_inc) else { return };
@@ -683,18 +370,20 @@ fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, mut e: TransferErro
     if let Err(pe) = inner.persist(&ops) {
         log::error!("group {group}: error state not saved: {pe}");
     }
-    let retries = job.retries;
     j.rec = job;
     g.rec = rec;
     log::info!("group {group}: file {} of job {}: {:?} error: {}", task.index, task.job, e.class, e.message);
-    if e.class == ErrorClass::Transient {
-        let delay = g.retry_delay.max(e.retry_after.unwrap_or_default()).max(min_retry);
-        g.retry_at = Some(now + delay);
-        g.retry_delay = (g.retry_delay * 2).min(MAX_RETRY_DELAY);
-    } else {
-        let word = g.status_word();
-        let jref = Some((task.job, task.job_inc));
-        st.push_event(group, new_event(now, EventKind::Error, jref, task.index, word, retries, e.win32, e.http_status));
+    match decision {
+        Decision::Retry { at, next_delay } => {
+            g.retry_at = Some(at);
+            g.retry_delay = next_delay;
+        }
+        Decision::Fatal => {
+            let j = g.job(task.job, task.job_inc).expect("found above");
+            let failing = j.rec.error.as_ref().map(|e| ((j.rec.id, j.inc), e, j.rec.retries));
+            let ev = notify::state_event(now, g.rec.state, g.status_word(), failing).expect("an error event");
+            st.push_event(group, ev);
+        }
     }
     drop(st);
     inner.notify_changed();

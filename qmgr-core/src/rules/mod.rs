@@ -3,3 +3,21 @@
 //! reads a clock or touches the store or the network: threads, locks and I/O in
 //! [`crate::engine`] call these functions and carry out what they decide. Unit tests call them
 //! directly, table-style (quiche's habit; STYLE.md).
+//!
+//! | rule | where |
+//! |---|---|
+//! | D3 transitions: which method is allowed in which state, what it leads to | [`states::transition`] |
+//! | D3 status words of groups and jobs | [`states::group_status`], [`states::job_status`] |
+//! | D5 failure → retry at T / fatal / escalated after the no-progress timeout; retry delay | [`retry::on_failure`], [`retry::reset_delay`] |
+//! | D1 progress threshold crossing | [`progress::crossed`] |
+//! | D1/D9 progress values, job index, `OnProgressEx` record | [`progress`] |
+//! | D7/D11 completion and error events, which still hold, re-delivery back-off | [`notify::completion_events`], [`notify::state_event`], [`notify::StatusEvent`] |
+//! | D1 scheduling choice: which groups start, which are pre-empted | [`schedule::plan`] |
+//! | D4 cancel clean-up: which temporary files go | [`files::cancel_cleanup`] |
+
+pub mod files;
+pub mod notify;
+pub mod progress;
+pub mod retry;
+pub mod schedule;
+pub mod states;
