@@ -21,6 +21,9 @@ pub mod rules;
 pub mod store;
 pub mod transport;
 
-pub use engine::{Callback, FileSpec, Group, GroupEnum, GuidEnum, Job, JobEnum, JobStatus, Manager};
+pub use engine::{
+    Callback, FileSnapshot, FileSpec, Group, GroupEnum, GroupSnapshot, GuidEnum, Job, JobEnum, JobSnapshot, JobStatus,
+    Manager,
+};
 pub use guid::Guid;
 pub use hresult::{Error, HResult, Result};

@@ -45,7 +45,7 @@ use std::sync::Arc;
 
 pub use qmgr_core::{clock, guid, hresult, model};
 pub use qmgr_core::{Callback, Error, FileSpec, Group, GroupEnum, Guid, GuidEnum, HResult, Job, JobEnum, JobStatus};
-pub use qmgr_core::{Manager, Result};
+pub use qmgr_core::{FileSnapshot, GroupSnapshot, JobSnapshot, Manager, Result};
 
 use qmgr_core::model::Options;
 use qmgr_core::store::Store;

@@ -6,6 +6,7 @@ use super::enums::{GuidEnum, JobEnum};
 use super::inner::Inner;
 use super::job::Job;
 use super::manager::{Manager, Shared};
+use super::snapshot::GroupSnapshot;
 use super::state::{discard_after_stop, files_of, GroupEntry, JobEntry, State};
 use super::status_cache::StatusCache;
 use crate::guid::Guid;
@@ -119,6 +120,44 @@ impl Group {
         inner.kick_scheduler();
         inner.kick_notifier();
         Ok(())
+    }
+
+    /// Sets several properties at once, all or nothing: each is checked as by
+    /// [`Group::set_prop`] (in order, on the result of the ones before), and they are
+    /// persisted in one store transaction, so that no process ever sees some of them set
+    /// (DECISIONS D10). An empty list changes nothing.
+    ///
+    /// Errors: those of [`Group::set_prop`] for the first property refused (its message names
+    /// it); nothing is changed then.
+    pub fn set_props(&self, changes: &[(PropId, PropValue)]) -> Result<()> {
+        const M: &str = "SetProp";
+        let inner = self.inner();
+        let mut st = inner.lock_current();
+        let g = live(&mut st, self.id, self.inc, M)?;
+        let mut rec = g.rec.clone();
+        for (prop, value) in changes {
+            rec.props.set(*prop, value, g.has_files()).map_err(|e| e.context(M))?;
+        }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        inner.persist(&[Op::UpdateGroup(rec.clone())]).map_err(|e| e.context(M))?;
+        g.rec = rec;
+        drop(st);
+        inner.kick_scheduler();
+        inner.kick_notifier();
+        Ok(())
+    }
+
+    /// The group, its jobs and files at one moment, read under one lock: state, status word,
+    /// properties (password `""`), progress with `None` for unknown totals, and each job's
+    /// status and error. The Rust-shaped counterpart of `GetStatus`, `GetProp`, `GetProgress`
+    /// and the job getters.
+    ///
+    /// Errors: `QM_E_INVALID_STATE` once cancelled.
+    pub fn snapshot(&self) -> Result<GroupSnapshot> {
+        let now = self.inner().now();
+        self.read("GetStatus", |g, _| GroupSnapshot::of(g, now))
     }
 
     /// `GetProgress` (reference §2.2.3; DECISIONS D1): `QM_PROGRESS_PERCENT_DONE` (0–100),

@@ -6,7 +6,7 @@ use super::manager::Shared;
 use super::state::{discard_after_stop, GroupEntry, JobEntry};
 use crate::guid::Guid;
 use crate::hresult::{Error, Result};
-use crate::model::{check_local_path, check_url, ErrorClass, FileRecord, Validators};
+use crate::model::{check_local_path, check_url, ErrorClass, FileRecord, JobError, Validators};
 use crate::rules::files;
 use crate::rules::states::{self, Action};
 use crate::store::Op;
@@ -154,6 +154,15 @@ impl Job {
             let (win32, transport) = j.rec.error.as_ref().map_or((0, 0), |e| (e.win32, e.transport));
             JobStatus { status: s, win32_result: win32, transport_result: transport, num_of_retries: j.rec.retries }
         })
+    }
+
+    /// The job's current error — transient (being retried) or fatal (the group is in ERROR) —
+    /// with its class, Win32 code, HTTP status, file index and message; `None` without one
+    /// (DECISIONS D5, D11).
+    ///
+    /// Errors: `QM_E_INVALID_STATE` once cancelled.
+    pub fn error(&self) -> Result<Option<JobError>> {
+        self.read("GetStatus", |_, j| j.rec.error.clone())
     }
 
     /// The human-readable cause of the job's current error (transient or fatal), if any.

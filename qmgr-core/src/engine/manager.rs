@@ -4,6 +4,7 @@
 use super::enums::{GroupEnum, GuidEnum};
 use super::group::Group;
 use super::inner::{unavailable, Inner, NotifyMsg, SchedMsg};
+use super::job::Job;
 use super::state::{GroupEntry, State};
 use super::{notify as notifier, scheduler};
 use crate::clock::{Clock, SystemClock};
@@ -232,6 +233,23 @@ impl Manager {
         match st.groups.get(&id) {
             Some(g) => Ok(Group::from_parts(self.shared.clone(), id, g.inc)),
             None => Err(Error::not_found(format!("GetGroup: no group {id} in the queue"))),
+        }
+    }
+
+    /// The job with GUID `id`, wherever it is in the queue (job GUIDs are unique in the queue:
+    /// DECISIONS D3), with its group at [`Job::group`].
+    ///
+    /// Errors: `QM_E_ITEM_NOT_FOUND` when no live job has that GUID.
+    pub fn find_job(&self, id: Guid) -> Result<Job> {
+        let st = self.inner().read();
+        let found = st.job_owner.get(&id).and_then(|gid| {
+            let g = st.groups.get(gid)?;
+            let j = g.jobs.iter().find(|j| j.rec.id == id)?;
+            Some((g.rec.id, g.inc, j.inc))
+        });
+        match found {
+            Some((gid, ginc, jinc)) => Ok(Job::from_parts(self.shared.clone(), gid, ginc, id, jinc)),
+            None => Err(Error::not_found(format!("FindJob: no job {id} in the queue"))),
         }
     }
 
