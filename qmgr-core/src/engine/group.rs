@@ -108,18 +108,7 @@ impl Group {
     /// `QM_E_DOWNLOADER_UNAVAILABLE` for `QM_PROTOCOL_FTP`; `QM_E_INVALID_STATE` when changing
     /// the protocol of a group that has files, or once cancelled.
     pub fn set_prop(&self, prop: PropId, value: PropValue) -> Result<()> {
-        const M: &str = "SetProp";
-        let inner = self.inner();
-        let mut st = inner.lock_current();
-        let g = live(&mut st, self.id, self.inc, M)?;
-        let mut rec = g.rec.clone();
-        rec.props.set(prop, &value, g.has_files()).map_err(|e| e.context(M))?;
-        inner.persist(&[Op::UpdateGroup(rec.clone())]).map_err(|e| e.context(M))?;
-        g.rec = rec;
-        drop(st);
-        inner.kick_scheduler();
-        inner.kick_notifier();
-        Ok(())
+        self.set_props(&[(prop, value)])
     }
 
     /// Sets several properties at once, all or nothing: each is checked as by

@@ -8,25 +8,15 @@ use super::state::DiscardList;
 use super::state::WorkerSlot;
 use crate::guid::Guid;
 use crate::model::{temp_path_for, Validators};
-use crate::rules::notify;
 use crate::rules::progress::{self, Mark};
 use crate::rules::retry::{self, Decision};
 use crate::rules::states::{self, Action, Transition};
+use crate::rules::{checkpoint, notify};
 use crate::store::Op;
 use crate::transport::{CancelFlag, Credentials, FetchObserver, FetchOutcome, FetchRequest, TransferError};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// Checkpoint when this many bytes arrived since the last one (DESIGN "Engine")…
-const CHECKPOINT_BYTES: u64 = 1 << 20;
-/// …but not more often than this: at 1 GB/s a checkpoint per MiB would be a thousand store
-/// transactions a second (13 % of the throughput, bench/RESULTS.md 5a); a crash then costs at
-/// most this long of transfer, or the MiB, whichever is more.
-const CHECKPOINT_MIN_GAP: Duration = Duration::from_millis(20);
-/// …or when this much time passed with new bytes: other processes see progress through the
-/// store, within 250 ms (DECISIONS D10).
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+use std::time::Instant;
 
 /// Everything a fetch needs, copied out of the state so that no lock is held during it.
 pub(super) struct Task {
@@ -279,10 +269,7 @@ impl FetchObserver for Progress<'_> {
         self.high_water = self.high_water.max(bytes_done);
         self.bytes = bytes_done;
         self.mirror(progressed);
-        let since = self.inner.now().saturating_duration_since(self.saved_at);
-        if (self.bytes - self.saved_bytes.min(self.bytes) >= CHECKPOINT_BYTES && since >= CHECKPOINT_MIN_GAP)
-            || (self.bytes != self.saved_bytes && since >= CHECKPOINT_INTERVAL)
-        {
+        if checkpoint::due(self.saved_bytes, self.saved_at, self.bytes, self.inner.now()) {
             self.save();
         }
     }

@@ -14,7 +14,9 @@
 //! | D7/D11 completion and error events, which still hold, re-delivery back-off | [`notify::completion_events`], [`notify::state_event`], [`notify::StatusEvent`] |
 //! | D1 scheduling choice: which groups start, which are pre-empted | [`schedule::plan`] |
 //! | D4 cancel clean-up: which temporary files go | [`files::cancel_cleanup`] |
+//! | D6/D10 when progress is checkpointed | [`checkpoint::due`] |
 
+pub mod checkpoint;
 pub mod files;
 pub mod notify;
 pub mod progress;
