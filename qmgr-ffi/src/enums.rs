@@ -1,7 +1,7 @@
 //! `IEnumBackgroundCopyGroups` and `IEnumBackgroundCopyJobs1`.
 
-use crate::boundary::{guard, guard_value, null, out_ptr, write_out};
-use crate::handles::{self, new_handle, Castable};
+use crate::boundary::{guard, guard_value, ArrayOut, Done, HandleOut, Out, Outcome};
+use crate::handles::{self, Castable};
 use crate::types::*;
 use qmgr_core::hresult::{Error, S_FALSE, S_OK};
 use qmgr_core::GuidEnum;
@@ -11,27 +11,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn next<C>(e: *mut C, celt: u32, rgelt: *mut qmgr_guid, fetched: *mut u32) -> Result<i32, Error>
+/// `Next`: `rgelt` receives up to `celt` GUIDs, `*fetched` (optional when `celt` == 1 only)
+/// their number.
+fn next<C>(e: *mut C, celt: u32, rgelt: *mut qmgr_guid, fetched: *mut u32) -> Result<impl Outcome, Error>
 where
     C: Castable<Target = Arc<Mutex<GuidEnum>>>,
 {
     let cur = handles::get(e, "e")?;
-    if celt > 0 && rgelt.is_null() {
-        return Err(null("rgelt"));
-    }
-    if fetched.is_null() && celt != 1 {
-        return Err(null("celt_fetched_out (allowed only when celt == 1)"));
-    }
+    let rgelt = ArrayOut::new(rgelt, celt as usize, "rgelt")?;
+    let fetched = if celt == 1 {
+        Out::optional(fetched)
+    } else {
+        Some(Out::new(fetched, "celt_fetched_out (allowed only when celt == 1)")?)
+    };
     let ids = lock(&cur).next_batch(celt as usize);
-    for (i, id) in ids.iter().enumerate() {
-        // SAFETY: rgelt is non-NULL (celt > 0 when ids is non-empty) and the caller promises
-        // room for celt GUIDs; i < ids.len() <= celt.
-        unsafe { rgelt.add(i).write((*id).into()) };
-    }
-    if !fetched.is_null() {
-        write_out(fetched, ids.len() as u32);
-    }
-    Ok(if ids.len() == celt as usize { S_OK } else { S_FALSE })
+    let hr = if ids.len() == celt as usize { S_OK } else { S_FALSE };
+    let count = ids.len() as u32;
+    let ids = ids.into_iter().map(qmgr_guid::from).collect();
+    Ok(Done::new(hr, (rgelt.set(ids), fetched.map(|f| f.set(count)))))
 }
 
 fn skip<C>(e: *mut C, celt: u32) -> Result<i32, Error>
@@ -51,26 +48,24 @@ where
     Ok(S_OK)
 }
 
-fn clone<C>(e: *mut C, out: *mut *mut C) -> Result<i32, Error>
+fn clone<C>(e: *mut C, out: *mut *mut C) -> Result<impl Outcome, Error>
 where
-    C: Castable<Target = Arc<Mutex<GuidEnum>>>,
+    C: Castable<Target = Arc<Mutex<GuidEnum>>> + 'static,
 {
-    let out = out_ptr(out, "enum_out")?;
-    write_out(out, std::ptr::null_mut());
+    let out = HandleOut::<C>::new(out, "enum_out")?;
     let cur = handles::get(e, "e")?;
     let copy = lock(&cur).clone();
-    write_out(out, new_handle::<C>(Arc::new(Mutex::new(copy))));
-    Ok(S_OK)
+    Ok(Done::ok(out.set(Arc::new(Mutex::new(copy)))))
 }
 
-fn count<C>(e: *mut C, out: *mut u32) -> Result<i32, Error>
+fn count<C>(e: *mut C, out: *mut u32) -> Result<impl Outcome, Error>
 where
     C: Castable<Target = Arc<Mutex<GuidEnum>>>,
 {
     let cur = handles::get(e, "e")?;
-    let out = out_ptr(out, "count_out")?;
-    write_out(out, lock(&cur).count_all() as u32);
-    Ok(S_OK)
+    let out = Out::new(out, "count_out")?;
+    let count = lock(&cur).count_all() as u32;
+    Ok(Done::ok(out.set(count)))
 }
 
 /// IEnumBackgroundCopyGroups::Next: copies up to `celt` group GUIDs from the cursor into

@@ -1,11 +1,11 @@
 //! `IBackgroundCopyGroup`.
 
-use crate::boundary::{arg_ref, guard, guard_value, null, out_ptr, write_out};
+use crate::boundary::{arg_ref, guard, guard_value, null, Done, HandleOut, Out};
 use crate::callback::CCallback;
-use crate::handles::{self, new_handle};
+use crate::handles;
 use crate::strings::{arg_str, to_c};
 use crate::types::*;
-use qmgr_core::hresult::{Error, E_INVALIDARG, E_NOINTERFACE, S_FALSE, S_OK};
+use qmgr_core::hresult::{Error, HResult, E_INVALIDARG, E_NOINTERFACE, S_FALSE, S_OK};
 use qmgr_core::model::{PropId, PropValue};
 use std::ffi::c_void;
 use std::sync::Arc;
@@ -71,7 +71,7 @@ pub extern "C" fn qmgr_group_get_prop(
 ) -> qmgr_hresult {
     guard("qmgr_group_get_prop", || {
         let g = handles::get(group, "group")?;
-        let out = out_ptr(value_out, "value_out")?;
+        let out = Out::new(value_out, "value_out")?;
         let prop = PropId::from_u32(prop_id)?;
         let v = match g.get_prop(prop)? {
             PropValue::Int(i) => {
@@ -80,8 +80,7 @@ pub extern "C" fn qmgr_group_get_prop(
             }
             PropValue::Str(s) => qmgr_variant { vt: QMGR_VT_BSTR, int_val: 0, str_val: to_c(&s) },
         };
-        write_out(out, v);
-        Ok(S_OK)
+        Ok(Done::ok(out.set(v)))
     })
 }
 
@@ -121,9 +120,8 @@ pub extern "C" fn qmgr_group_set_prop(
 pub extern "C" fn qmgr_group_get_progress(group: *mut qmgr_group, flags: u32, progress_out: *mut u32) -> qmgr_hresult {
     guard("qmgr_group_get_progress", || {
         let g = handles::get(group, "group")?;
-        let out = out_ptr(progress_out, "progress_out")?;
-        write_out(out, g.progress(flags)?);
-        Ok(S_OK)
+        let out = Out::new(progress_out, "progress_out")?;
+        Ok(Done::ok(out.set(g.progress(flags)?)))
     })
 }
 
@@ -143,12 +141,10 @@ pub extern "C" fn qmgr_group_get_status(
     guard("qmgr_group_get_status", || {
         // Borrowed, not referenced: the hot path of pollers (issue #6, GetStatus < 1 µs).
         handles::with(group, "group", |g| {
-            let s = out_ptr(status_out, "status_out")?;
-            let j = out_ptr(job_index_out, "job_index_out")?;
+            let s = Out::new(status_out, "status_out")?;
+            let j = Out::new(job_index_out, "job_index_out")?;
             let (status, index) = g.status()?;
-            write_out(s, status);
-            write_out(j, index);
-            Ok(S_OK)
+            Ok(Done::ok((s.set(status), j.set(index))))
         })?
     })
 }
@@ -164,12 +160,10 @@ pub extern "C" fn qmgr_group_get_job(
     job_out: *mut *mut qmgr_job,
 ) -> qmgr_hresult {
     guard("qmgr_group_get_job", || {
-        let out = out_ptr(job_out, "job_out")?;
-        write_out(out, std::ptr::null_mut());
+        let out = HandleOut::<qmgr_job>::new(job_out, "job_out")?;
         let g = handles::get(group, "group")?;
         let j = g.get_job(job_id.into())?;
-        write_out(out, new_handle::<qmgr_job>(j));
-        Ok(S_OK)
+        Ok(Done::ok(out.set(j)))
     })
 }
 
@@ -222,9 +216,8 @@ pub extern "C" fn qmgr_group_cancel_group(group: *mut qmgr_group) -> qmgr_hresul
 pub extern "C" fn qmgr_group_get_size(group: *mut qmgr_group, size_out: *mut u32) -> qmgr_hresult {
     guard("qmgr_group_get_size", || {
         let g = handles::get(group, "group")?;
-        let out = out_ptr(size_out, "size_out")?;
-        write_out(out, g.size()?);
-        Ok(S_OK)
+        let out = Out::new(size_out, "size_out")?;
+        Ok(Done::ok(out.set(g.size()?)))
     })
 }
 
@@ -235,9 +228,8 @@ pub extern "C" fn qmgr_group_get_size(group: *mut qmgr_group, size_out: *mut u32
 pub extern "C" fn qmgr_group_get_group_id(group: *mut qmgr_group, group_id_out: *mut qmgr_guid) -> qmgr_hresult {
     guard("qmgr_group_get_group_id", || {
         let g = handles::get(group, "group")?;
-        let out = out_ptr(group_id_out, "group_id_out")?;
-        write_out(out, g.id().into());
-        Ok(S_OK)
+        let out = Out::new(group_id_out, "group_id_out")?;
+        Ok(Done::ok(out.set(g.id().into())))
     })
 }
 
@@ -254,12 +246,10 @@ pub extern "C" fn qmgr_group_create_job(
     job_out: *mut *mut qmgr_job,
 ) -> qmgr_hresult {
     guard("qmgr_group_create_job", || {
-        let out = out_ptr(job_out, "job_out")?;
-        write_out(out, std::ptr::null_mut());
+        let out = HandleOut::<qmgr_job>::new(job_out, "job_out")?;
         let g = handles::get(group, "group")?;
         let j = g.create_job(job_id.into())?;
-        write_out(out, new_handle::<qmgr_job>(j));
-        Ok(S_OK)
+        Ok(Done::ok(out.set(j)))
     })
 }
 
@@ -275,12 +265,10 @@ pub extern "C" fn qmgr_group_enum_jobs(
     enum_out: *mut *mut qmgr_enum_jobs,
 ) -> qmgr_hresult {
     guard("qmgr_group_enum_jobs", || {
-        let out = out_ptr(enum_out, "enum_out")?;
-        write_out(out, std::ptr::null_mut());
+        let out = HandleOut::<qmgr_enum_jobs>::new(enum_out, "enum_out")?;
         let g = handles::get(group, "group")?;
         let e = g.enum_jobs(flags)?;
-        write_out(out, new_handle::<qmgr_enum_jobs>(Arc::new(std::sync::Mutex::new(e))));
-        Ok(S_OK)
+        Ok(Done::ok(out.set(Arc::new(std::sync::Mutex::new(e)))))
     })
 }
 
@@ -307,9 +295,9 @@ pub extern "C" fn qmgr_group_query_new_job_interface(
     iid: *const qmgr_guid,
     unknown_out: *mut *mut c_void,
 ) -> qmgr_hresult {
-    guard("qmgr_group_query_new_job_interface", || {
-        let out = out_ptr(unknown_out, "unknown_out")?;
-        write_out(out, std::ptr::null_mut());
+    guard("qmgr_group_query_new_job_interface", || -> Result<HResult, Error> {
+        // Set to NULL and never written again: no interface is ever returned.
+        HandleOut::new(unknown_out, "unknown_out")?;
         let g = handles::get(group, "group")?;
         if iid.is_null() {
             return Err(null("iid"));
@@ -366,12 +354,10 @@ pub extern "C" fn qmgr_group_get_progress64(
 ) -> qmgr_hresult {
     guard("qmgr_group_get_progress64", || {
         let g = handles::get(group, "group")?;
-        let d = out_ptr(bytes_done_out, "bytes_done_out")?;
-        let t = out_ptr(bytes_total_out, "bytes_total_out")?;
+        let d = Out::new(bytes_done_out, "bytes_done_out")?;
+        let t = Out::new(bytes_total_out, "bytes_total_out")?;
         let (done, total) = g.progress64()?;
-        write_out(d, done);
-        write_out(t, total);
-        Ok(S_OK)
+        Ok(Done::ok((d.set(done), t.set(total))))
     })
 }
 
@@ -385,10 +371,9 @@ pub extern "C" fn qmgr_group_get_progress64(
 pub extern "C" fn qmgr_group_wait(group: *mut qmgr_group, timeout_ms: u32, status_out: *mut u32) -> qmgr_hresult {
     guard("qmgr_group_wait", || {
         let g = handles::get(group, "group")?;
-        let out = out_ptr(status_out, "status_out")?;
+        let out = Out::new(status_out, "status_out")?;
         let timeout = (timeout_ms != u32::MAX).then(|| Duration::from_millis(timeout_ms as u64));
         let (done, word) = g.wait(timeout)?;
-        write_out(out, word);
-        Ok(if done { S_OK } else { S_FALSE })
+        Ok(Done::new(if done { S_OK } else { S_FALSE }, out.set(word)))
     })
 }

@@ -1,6 +1,6 @@
 //! `IBackgroundCopyJob1`.
 
-use crate::boundary::{arg_ref, array_item, guard, guard_value, null, out_ptr, write_out};
+use crate::boundary::{arg_ref, array_item, guard, guard_value, null, Done, Out};
 use crate::handles;
 use crate::strings::{arg_str, to_c};
 use crate::types::*;
@@ -44,9 +44,8 @@ pub extern "C" fn qmgr_job_cancel_job(job: *mut qmgr_job) -> qmgr_hresult {
 pub extern "C" fn qmgr_job_get_progress(job: *mut qmgr_job, flags: u32, progress_out: *mut u32) -> qmgr_hresult {
     guard("qmgr_job_get_progress", || {
         let j = handles::get(job, "job")?;
-        let out = out_ptr(progress_out, "progress_out")?;
-        write_out(out, j.progress(flags)?);
-        Ok(S_OK)
+        let out = Out::new(progress_out, "progress_out")?;
+        Ok(Done::ok(out.set(j.progress(flags)?)))
     })
 }
 
@@ -68,16 +67,12 @@ pub extern "C" fn qmgr_job_get_status(
 ) -> qmgr_hresult {
     guard("qmgr_job_get_status", || {
         let j = handles::get(job, "job")?;
-        let s = out_ptr(status_out, "status_out")?;
-        let w = out_ptr(win32_result_out, "win32_result_out")?;
-        let t = out_ptr(transport_result_out, "transport_result_out")?;
-        let r = out_ptr(num_of_retries_out, "num_of_retries_out")?;
+        let s = Out::new(status_out, "status_out")?;
+        let w = Out::new(win32_result_out, "win32_result_out")?;
+        let t = Out::new(transport_result_out, "transport_result_out")?;
+        let r = Out::new(num_of_retries_out, "num_of_retries_out")?;
         let st = j.status()?;
-        write_out(s, st.status);
-        write_out(w, st.win32_result);
-        write_out(t, st.transport_result);
-        write_out(r, st.num_of_retries);
-        Ok(S_OK)
+        Ok(Done::ok((s.set(st.status), w.set(st.win32_result), t.set(st.transport_result), r.set(st.num_of_retries))))
     })
 }
 
@@ -130,13 +125,11 @@ pub extern "C" fn qmgr_job_get_file(
 ) -> qmgr_hresult {
     guard("qmgr_job_get_file", || {
         let j = handles::get(job, "job")?;
-        let out = out_ptr(file_info_out, "file_info_out")?;
+        let out = Out::new(file_info_out, "file_info_out")?;
         let f = j.file(file_index)?;
-        write_out(
-            out,
-            qmgr_fileset_info { remote_file: to_c(&f.url), local_file: to_c(&f.local_path), size_hint: f.size_hint },
-        );
-        Ok(S_OK)
+        let info =
+            qmgr_fileset_info { remote_file: to_c(&f.url), local_file: to_c(&f.local_path), size_hint: f.size_hint };
+        Ok(Done::ok(out.set(info)))
     })
 }
 
@@ -148,9 +141,8 @@ pub extern "C" fn qmgr_job_get_file(
 pub extern "C" fn qmgr_job_get_file_count(job: *mut qmgr_job, file_count_out: *mut u32) -> qmgr_hresult {
     guard("qmgr_job_get_file_count", || {
         let j = handles::get(job, "job")?;
-        let out = out_ptr(file_count_out, "file_count_out")?;
-        write_out(out, j.file_count()?);
-        Ok(S_OK)
+        let out = Out::new(file_count_out, "file_count_out")?;
+        Ok(Done::ok(out.set(j.file_count()?)))
     })
 }
 
@@ -173,9 +165,8 @@ pub extern "C" fn qmgr_job_switch_to_foreground(job: *mut qmgr_job) -> qmgr_hres
 pub extern "C" fn qmgr_job_get_job_id(job: *mut qmgr_job, job_id_out: *mut qmgr_guid) -> qmgr_hresult {
     guard("qmgr_job_get_job_id", || {
         let j = handles::get(job, "job")?;
-        let out = out_ptr(job_id_out, "job_id_out")?;
-        write_out(out, j.id().into());
-        Ok(S_OK)
+        let out = Out::new(job_id_out, "job_id_out")?;
+        Ok(Done::ok(out.set(j.id().into())))
     })
 }
 
@@ -192,12 +183,10 @@ pub extern "C" fn qmgr_job_get_progress64(
 ) -> qmgr_hresult {
     guard("qmgr_job_get_progress64", || {
         let j = handles::get(job, "job")?;
-        let d = out_ptr(bytes_done_out, "bytes_done_out")?;
-        let t = out_ptr(bytes_total_out, "bytes_total_out")?;
+        let d = Out::new(bytes_done_out, "bytes_done_out")?;
+        let t = Out::new(bytes_total_out, "bytes_total_out")?;
         let (done, total) = j.progress64()?;
-        write_out(d, done);
-        write_out(t, total);
-        Ok(S_OK)
+        Ok(Done::ok((d.set(done), t.set(total))))
     })
 }
 
@@ -216,14 +205,12 @@ pub extern "C" fn qmgr_job_get_file_progress(
 ) -> qmgr_hresult {
     guard("qmgr_job_get_file_progress", || {
         let j = handles::get(job, "job")?;
-        let d = out_ptr(bytes_done_out, "bytes_done_out")?;
-        let t = out_ptr(bytes_total_out, "bytes_total_out")?;
-        let s = out_ptr(file_status_out, "file_status_out")?;
+        let d = Out::new(bytes_done_out, "bytes_done_out")?;
+        let t = Out::new(bytes_total_out, "bytes_total_out")?;
+        let s = Out::new(file_status_out, "file_status_out")?;
         let (done, total, complete) = j.file_progress(file_index)?;
-        write_out(d, done);
-        write_out(t, total);
-        write_out(s, if complete { status::FILE_COMPLETE } else { status::FILE_INCOMPLETE });
-        Ok(S_OK)
+        let file_status = if complete { status::FILE_COMPLETE } else { status::FILE_INCOMPLETE };
+        Ok(Done::ok((d.set(done), t.set(total), s.set(file_status))))
     })
 }
 
@@ -236,16 +223,10 @@ pub extern "C" fn qmgr_job_get_file_progress(
 pub extern "C" fn qmgr_job_get_error_message(job: *mut qmgr_job, message_out: *mut *mut c_char) -> qmgr_hresult {
     guard("qmgr_job_get_error_message", || {
         let j = handles::get(job, "job")?;
-        let out = out_ptr(message_out, "message_out")?;
-        match j.error_message()? {
-            Some(m) => {
-                write_out(out, to_c(&m));
-                Ok(S_OK)
-            }
-            None => {
-                write_out(out, std::ptr::null_mut());
-                Ok(S_FALSE)
-            }
-        }
+        let out = Out::new(message_out, "message_out")?;
+        Ok(match j.error_message()? {
+            Some(m) => Done::ok(out.set(to_c(&m))),
+            None => Done::new(S_FALSE, out.set(std::ptr::null_mut())),
+        })
     })
 }

@@ -6,8 +6,9 @@
 //! This layer is thin: it checks and converts arguments, calls `qmgr-core`, maps errors to
 //! HRESULTs and manages handles. No rule of the queue lives here. Structure (after
 //! rustls-ffi): one module per C object (`manager`, `group`, `job`, `enums`, `callback`),
-//! plus `boundary` (panics, errors, last-error message), `handles` (the live-handle table,
-//! the only place handles become objects) and `strings`.
+//! plus `boundary` (panics, errors, last-error message, and the out-parameter types that
+//! make "outputs only on success" structural: DECISIONS D8), `handles` (the live-handle
+//! table, the only place handles become objects) and `strings`. See README.md.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod boundary;

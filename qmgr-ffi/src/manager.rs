@@ -1,7 +1,7 @@
 //! `IBackgroundCopyQMgr`: the entry point and the queue options.
 
-use crate::boundary::{guard, out_ptr, write_out};
-use crate::handles::{self, new_handle};
+use crate::boundary::{guard, guard_value, Done, HandleOut, Out};
+use crate::handles;
 use crate::strings::{arg_str, to_c};
 use crate::types::*;
 use qmgr_core::hresult::{Error, S_OK};
@@ -24,15 +24,13 @@ use std::sync::Arc;
 #[no_mangle]
 pub extern "C" fn qmgr_create_instance(queue_dir: *const c_char, manager_out: *mut *mut qmgr_manager) -> qmgr_hresult {
     guard("qmgr_create_instance", || {
-        let out = out_ptr(manager_out, "manager_out")?;
-        write_out(out, std::ptr::null_mut());
+        let out = HandleOut::<qmgr_manager>::new(manager_out, "manager_out")?;
         let dir = if queue_dir.is_null() { None } else { Some(arg_str(queue_dir, "queue_dir")?) };
         if dir == Some("") {
             return Err(Error::invalid_arg("queue_dir is empty"));
         }
         let manager = qmgr_rs::open(dir.map(Path::new))?;
-        write_out(out, new_handle::<qmgr_manager>(manager));
-        Ok(S_OK)
+        Ok(Done::ok(out.set(manager)))
     })
 }
 
@@ -76,18 +74,17 @@ pub extern "C" fn qmgr_manager_get_option(
 ) -> qmgr_hresult {
     guard("qmgr_manager_get_option", || {
         let m = handles::get(manager, "manager")?;
-        let out = out_ptr(value_out, "value_out")?;
+        let out = Out::new(value_out, "value_out")?;
         let name = arg_str(name, "name")?;
         let v = m.get_option(name)?;
-        write_out(out, to_c(&v));
-        Ok(S_OK)
+        Ok(Done::ok(out.set(to_c(&v))))
     })
 }
 
 /// IUnknown::AddRef of a manager. Returns the new count (0 for an invalid handle).
 #[no_mangle]
 pub extern "C" fn qmgr_manager_add_ref(manager: *mut qmgr_manager) -> u32 {
-    crate::boundary::guard_value("qmgr_manager_add_ref", 0, || handles::add_ref(manager))
+    guard_value("qmgr_manager_add_ref", 0, || handles::add_ref(manager))
 }
 
 /// IUnknown::Release of a manager. Returns the new count (0 when this reference was the
@@ -96,7 +93,7 @@ pub extern "C" fn qmgr_manager_add_ref(manager: *mut qmgr_manager) -> u32 {
 /// checkpointed, and releases every registered callback before returning.
 #[no_mangle]
 pub extern "C" fn qmgr_manager_release(manager: *mut qmgr_manager) -> u32 {
-    crate::boundary::guard_value("qmgr_manager_release", 0, || handles::release(manager))
+    guard_value("qmgr_manager_release", 0, || handles::release(manager))
 }
 
 /// IBackgroundCopyQMgr::CreateGroup: creates a SUSPENDED group with default properties,
@@ -112,12 +109,10 @@ pub extern "C" fn qmgr_manager_create_group(
     group_out: *mut *mut qmgr_group,
 ) -> qmgr_hresult {
     guard("qmgr_manager_create_group", || {
-        let out = out_ptr(group_out, "group_out")?;
-        write_out(out, std::ptr::null_mut());
+        let out = HandleOut::<qmgr_group>::new(group_out, "group_out")?;
         let m = handles::get(manager, "manager")?;
         let g = m.create_group(group_id.into())?;
-        write_out(out, new_handle::<qmgr_group>(g));
-        Ok(S_OK)
+        Ok(Done::ok(out.set(g)))
     })
 }
 
@@ -133,12 +128,10 @@ pub extern "C" fn qmgr_manager_get_group(
     group_out: *mut *mut qmgr_group,
 ) -> qmgr_hresult {
     guard("qmgr_manager_get_group", || {
-        let out = out_ptr(group_out, "group_out")?;
-        write_out(out, std::ptr::null_mut());
+        let out = HandleOut::<qmgr_group>::new(group_out, "group_out")?;
         let m = handles::get(manager, "manager")?;
         let g = m.get_group(group_id.into())?;
-        write_out(out, new_handle::<qmgr_group>(g));
-        Ok(S_OK)
+        Ok(Done::ok(out.set(g)))
     })
 }
 
@@ -154,11 +147,9 @@ pub extern "C" fn qmgr_manager_enum_groups(
     enum_out: *mut *mut qmgr_enum_groups,
 ) -> qmgr_hresult {
     guard("qmgr_manager_enum_groups", || {
-        let out = out_ptr(enum_out, "enum_out")?;
-        write_out(out, std::ptr::null_mut());
+        let out = HandleOut::<qmgr_enum_groups>::new(enum_out, "enum_out")?;
         let m = handles::get(manager, "manager")?;
         let e = m.enum_groups(flags)?;
-        write_out(out, new_handle::<qmgr_enum_groups>(Arc::new(std::sync::Mutex::new(e))));
-        Ok(S_OK)
+        Ok(Done::ok(out.set(Arc::new(std::sync::Mutex::new(e)))))
     })
 }

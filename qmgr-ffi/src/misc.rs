@@ -1,9 +1,9 @@
 //! Memory, GUID, error and version helpers.
 
-use crate::boundary::{arg_mut, arg_ref, guard, guard_value, last_error, out_ptr, write_out};
+use crate::boundary::{arg_mut, arg_ref, guard, guard_keeping_last_error, guard_value, last_error, Done, Out};
 use crate::strings::{arg_str, free_c, to_c};
 use crate::types::*;
-use qmgr_core::hresult::{describe, Error, E_INVALIDARG, S_FALSE, S_OK};
+use qmgr_core::hresult::{describe, Error, E_INVALIDARG, S_FALSE};
 use qmgr_core::Guid;
 use std::ffi::c_char;
 
@@ -46,9 +46,8 @@ pub extern "C" fn qmgr_fileset_info_clear(info: *mut qmgr_fileset_info) {
 #[no_mangle]
 pub extern "C" fn qmgr_guid_generate(guid_out: *mut qmgr_guid) -> qmgr_hresult {
     guard("qmgr_guid_generate", || {
-        let out = out_ptr(guid_out, "guid_out")?;
-        write_out(out, Guid::generate().into());
-        Ok(S_OK)
+        let out = Out::new(guid_out, "guid_out")?;
+        Ok(Done::ok(out.set(Guid::generate().into())))
     })
 }
 
@@ -60,9 +59,8 @@ pub extern "C" fn qmgr_guid_generate(guid_out: *mut qmgr_guid) -> qmgr_hresult {
 pub extern "C" fn qmgr_guid_to_string(guid: *const qmgr_guid, text_out: *mut *mut c_char) -> qmgr_hresult {
     guard("qmgr_guid_to_string", || {
         let g: Guid = (*arg_ref(guid, "guid")?).into();
-        let out = out_ptr(text_out, "text_out")?;
-        write_out(out, to_c(&g.to_string()));
-        Ok(S_OK)
+        let out = Out::new(text_out, "text_out")?;
+        Ok(Done::ok(out.set(to_c(&g.to_string()))))
     })
 }
 
@@ -74,9 +72,8 @@ pub extern "C" fn qmgr_guid_to_string(guid: *const qmgr_guid, text_out: *mut *mu
 pub extern "C" fn qmgr_guid_from_string(text: *const c_char, guid_out: *mut qmgr_guid) -> qmgr_hresult {
     guard("qmgr_guid_from_string", || {
         let text = arg_str(text, "text")?;
-        let out = out_ptr(guid_out, "guid_out")?;
-        write_out(out, Guid::parse(text)?.into());
-        Ok(S_OK)
+        let out = Out::new(guid_out, "guid_out")?;
+        Ok(Done::ok(out.set(Guid::parse(text)?.into())))
     })
 }
 
@@ -89,12 +86,11 @@ pub extern "C" fn qmgr_guid_from_string(text: *const c_char, guid_out: *mut qmgr
 #[no_mangle]
 pub extern "C" fn qmgr_get_error_description(hr: qmgr_hresult, text_out: *mut *mut c_char) -> qmgr_hresult {
     guard("qmgr_get_error_description", || {
-        let out = out_ptr(text_out, "text_out")?;
+        let out = Out::new(text_out, "text_out")?;
         let text = describe(hr).ok_or_else(|| {
             Error::new(E_INVALIDARG, format!("hr 0x{:08X} is not a code this library returns", hr as u32))
         })?;
-        write_out(out, to_c(&text));
-        Ok(S_OK)
+        Ok(Done::ok(out.set(to_c(&text))))
     })
 }
 
@@ -107,20 +103,13 @@ pub extern "C" fn qmgr_get_error_description(hr: qmgr_hresult, text_out: *mut *m
 #[no_mangle]
 pub extern "C" fn qmgr_get_last_error_message(message_out: *mut *mut c_char) -> qmgr_hresult {
     // Not through `guard`: a failure here must not overwrite the message being read.
-    if message_out.is_null() {
-        return QMGR_E_POINTER;
-    }
-    let msg = guard_value("qmgr_get_last_error_message", None, last_error);
-    match msg {
-        Some(m) => {
-            write_out(message_out, to_c(&m));
-            S_OK
-        }
-        None => {
-            write_out(message_out, std::ptr::null_mut());
-            S_FALSE
-        }
-    }
+    guard_keeping_last_error(|| {
+        let out = Out::new(message_out, "message_out")?;
+        Ok(match guard_value("qmgr_get_last_error_message", None, last_error) {
+            Some(m) => Done::ok(out.set(to_c(&m))),
+            None => Done::new(S_FALSE, out.set(std::ptr::null_mut())),
+        })
+    })
 }
 
 /// The library's version, e.g. "0.1.0" (the Cargo package version). The string is static:
