@@ -4,7 +4,7 @@
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::queue::{parse_guid, Queue, QueueTarget};
 use crate::watch::{self, Ended};
-use qmgr_core::Group;
+use qmgr_rs::Group;
 use std::time::Duration;
 
 /// `qmgr resume GROUP [--wait]`: SUSPENDED or ERROR → RUNNING (no-op when running or
@@ -134,17 +134,12 @@ fn follow(queue: &Queue, group: &Group, timeout: Option<Duration>) -> CmdResult 
     })
 }
 
-/// Local paths of every file of the group, in job and file order.
+/// Local paths of every file of the group, in job and file order (none once cancelled).
 fn local_paths(group: &Group) -> Vec<String> {
-    let Ok(ids) = group.enum_jobs(0) else {
+    let Ok(g) = group.snapshot() else {
         return Vec::new();
     };
-    ids.filter_map(|id| group.get_job(id).ok())
-        .flat_map(|job| {
-            let n = job.file_count().unwrap_or(0);
-            (0..n).filter_map(move |i| job.file(i).ok().map(|f| f.local_path))
-        })
-        .collect()
+    g.jobs.into_iter().flat_map(|j| j.files).map(|f| f.local_path).collect()
 }
 
 /// `qmgr serve`: keeps the queue open, and so runs its transfers (as the holder of the

@@ -1,7 +1,7 @@
 //! Exit codes and the one way errors are printed.
 
-use qmgr_core::hresult::{describe, QM_E_SERVICE_UNAVAILABLE};
-use qmgr_core::Error;
+use qmgr_rs::hresult::{describe, QM_E_SERVICE_UNAVAILABLE};
+use qmgr_rs::Error;
 
 /// The process's exit codes (README "Exit codes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +92,7 @@ pub fn hresult_text(hr: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qmgr_core::hresult::{E_INVALIDARG, QM_E_ITEM_NOT_FOUND};
+    use qmgr_rs::hresult::{E_INVALIDARG, QM_E_ITEM_NOT_FOUND};
 
     #[test]
     fn api_errors_name_the_hresult_and_its_description() {

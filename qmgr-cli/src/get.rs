@@ -4,9 +4,8 @@ use crate::exit::{CmdResult, Exit, Failure};
 use crate::names::{file_name_from_url, redact_url};
 use crate::queue::{Queue, QueueTarget};
 use crate::watch::{self, Ended};
-use qmgr_core::engine::FileSpec;
-use qmgr_core::model::{protocol, PropId, PropValue};
-use qmgr_core::{Group, Guid};
+use qmgr_rs::model::{protocol, PropId, PropValue};
+use qmgr_rs::{FileSpec, Group, Guid};
 use std::path::{Path, PathBuf};
 
 /// Display name of the groups `qmgr get` creates.
@@ -125,13 +124,16 @@ pub fn spec(url: &str, path: &Path) -> Result<FileSpec, Failure> {
 /// cancelled again, so that nothing is left in the queue.
 fn create(queue: &Queue, files: &[FileSpec]) -> Result<Group, Failure> {
     let group = queue.manager.create_group(Guid::generate())?;
-    let filled = || -> qmgr_core::Result<()> {
-        group.set_prop(PropId::DisplayName, PropValue::Str(DISPLAY_NAME.to_string()))?;
-        group.set_prop(PropId::Description, PropValue::Str(description(files)))?;
+    let filled = || -> qmgr_rs::Result<()> {
+        let mut props = vec![
+            (PropId::DisplayName, PropValue::Str(DISPLAY_NAME.to_string())),
+            (PropId::Description, PropValue::Str(description(files))),
+        ];
         let all_files = files.iter().all(|f| f.url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("file://")));
         if all_files {
-            group.set_prop(PropId::ProtocolFlags, PropValue::Int(protocol::SMB))?;
+            props.push((PropId::ProtocolFlags, PropValue::Int(protocol::SMB)));
         }
+        group.set_props(&props)?;
         let job = group.create_job(Guid::generate())?;
         job.add_files(files)?;
         group.resume()

@@ -5,8 +5,9 @@
 //! follow them (`list`, `info`, `monitor`, `wait`); control them (`resume`, `suspend`,
 //! `cancel`, `cancel-job`, `foreground`); set the queue's options (`option`); and run the
 //! queue as a service (`serve`). Every operation of the C API is reachable. It uses the Rust
-//! API of `qmgr-core` only, composed with the SQLite store of `qmgr-store` and the HTTP
-//! transport of `qmgr-net` (DESIGN "Layers").
+//! API of `qmgr-rs` only (`qmgr_rs::open`: the engine of `qmgr-core` with the SQLite store of
+//! `qmgr-store` and the HTTP transport of `qmgr-net`; DESIGN "Layers"); the queue's rules are
+//! those of `qmgr-core`'s rules layer, none are the command's own.
 //!
 //! Exit codes are those of [`exit::Exit`]: 0 success, 1 transfer failed, 2 usage or bad
 //! input, 3 interrupted, 4 queue unavailable, 5 `wait` timed out.

@@ -3,7 +3,7 @@
 use crate::exit::{CmdResult, Exit};
 use crate::queue::Queue;
 use crate::show::{one_line, pretty};
-use qmgr_core::model::OPTION_NAMES;
+use qmgr_rs::model::OPTION_NAMES;
 use serde_json::{Map, Value};
 
 /// `qmgr option [NAME [VALUE]] [--json]`: every option with its value, one option's value, or
@@ -19,7 +19,7 @@ pub fn option(queue: &Queue, name: Option<&str>, value: Option<&str>, as_json: b
         manager.set_option(name, value)?;
     }
     let names = name.map_or(OPTION_NAMES.to_vec(), |n| vec![n]);
-    let values = names.iter().map(|&n| Ok((n, manager.get_option(n)?))).collect::<qmgr_core::Result<Vec<_>>>()?;
+    let values = names.iter().map(|&n| Ok((n, manager.get_option(n)?))).collect::<qmgr_rs::Result<Vec<_>>>()?;
     if as_json {
         let map: Map<String, Value> = values.into_iter().map(|(n, v)| (n.to_string(), Value::String(v))).collect();
         println!("{}", pretty(&Value::Object(map)));

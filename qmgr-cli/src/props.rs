@@ -4,8 +4,8 @@
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::queue::{cancel_quietly, Queue};
 use crate::show::{group_json, pretty, NOTIFY_BITS};
-use qmgr_core::model::{protocol, PropId, PropValue};
-use qmgr_core::{Group, Guid};
+use qmgr_rs::model::{protocol, PropId, PropValue};
+use qmgr_rs::{Group, Guid};
 
 /// The settable properties of a group. Options left out keep their value (for `create`: the
 /// defaults of DECISIONS D12: normal priority, http, no notifications, thresholds off).
@@ -117,8 +117,8 @@ fn parse_number(s: &str) -> Option<u32> {
 }
 
 impl PropArgs {
-    /// The properties to set, in the order they are set: the password last (it cannot be
-    /// read back, so nothing may fail after it; see [`apply`]).
+    /// The properties to set, in the order the queue checks them (the first refused one is
+    /// the one reported): the password last.
     ///
     /// Errors (exit 2): the `--password-env` variable is unset or not UTF-8; no terminal to
     /// ask on for `--password-prompt`.
@@ -166,24 +166,11 @@ impl PropArgs {
     }
 }
 
-/// Sets `changes` on `group` in order, then switches it to the foreground if asked. When the
-/// queue refuses one, those already set get their previous values back, so that a refused
-/// `set` changes nothing.
-fn apply(group: &Group, changes: Vec<(PropId, PropValue)>, foreground: bool) -> qmgr_core::Result<()> {
-    let mut undo = Vec::new();
-    for (prop, value) in changes {
-        // The password reads as "": nothing to restore (and it is set last).
-        let old = if prop == PropId::RemoteUserPwd { None } else { Some(group.get_prop(prop)?) };
-        if let Err(e) = group.set_prop(prop, value) {
-            for (p, v) in undo.into_iter().rev() {
-                if let Err(u) = group.set_prop(p, v) {
-                    log::warn!("restoring {p:?} of group {}: {u}", group.id());
-                }
-            }
-            return Err(e);
-        }
-        undo.extend(old.map(|v| (prop, v)));
-    }
+/// Sets `changes` on `group` all or nothing (one store transaction: no process ever sees
+/// some of them set), then switches it to the foreground if asked. When the queue refuses
+/// one, nothing is changed and the group is not switched.
+fn apply(group: &Group, changes: &[(PropId, PropValue)], foreground: bool) -> qmgr_rs::Result<()> {
+    group.set_props(changes)?;
     if foreground {
         group.switch_to_foreground()?;
     }
@@ -198,7 +185,7 @@ fn apply(group: &Group, changes: Vec<(PropId, PropValue)>, foreground: bool) -> 
 pub fn create(queue: &Queue, args: &PropArgs, as_json: bool) -> CmdResult {
     let changes = args.changes()?;
     let group = queue.manager.create_group(Guid::generate())?;
-    if let Err(e) = apply(&group, changes, args.foreground) {
+    if let Err(e) = apply(&group, &changes, args.foreground) {
         cancel_quietly(&group);
         return Err(e.into());
     }
@@ -221,7 +208,7 @@ pub fn set(queue: &Queue, text: &str, args: &PropArgs) -> CmdResult {
     if changes.is_empty() && !args.foreground {
         return Err(Failure::usage("nothing to set: give at least one property option (see `qmgr set --help`)"));
     }
-    apply(&group, changes, args.foreground)?;
+    apply(&group, &changes, args.foreground)?;
     println!("updated group {}", group.id());
     Ok(Exit::Success)
 }

@@ -1,7 +1,9 @@
-//! Opening the queue: the composition of `qmgr-core`, `qmgr-store` and `qmgr-net`.
+//! Opening the queue (`qmgr_rs::open`: the composition of `qmgr-core`, `qmgr-store` and
+//! `qmgr-net`) and naming its groups and jobs on the command line.
 
 use crate::exit::Failure;
-use qmgr_core::{Error, Group, Guid, Job, Manager};
+use qmgr_rs::hresult::QM_E_ITEM_NOT_FOUND;
+use qmgr_rs::{Error, Group, Guid, Job, Manager};
 use std::path::PathBuf;
 
 /// Which queue the command works on: `--queue DIR`, else the default directory
@@ -61,19 +63,21 @@ impl Queue {
         Ok(self.manager.get_group(parse_guid(text)?)?)
     }
 
-    /// The job named by `text` (a GUID) and its group, found by enumerating the groups.
+    /// The job named by `text` (a GUID) and its group, wherever it is in the queue
+    /// (`Manager::find_job`).
     ///
     /// Errors (exit code 2): not a GUID (`E_INVALIDARG`), no group holds such a job
     /// (`QM_E_ITEM_NOT_FOUND`).
     pub fn find_job(&self, text: &str) -> Result<(Group, Job), Failure> {
         let id = parse_guid(text)?;
-        for group_id in self.manager.enum_groups(0)? {
-            let Ok(group) = self.manager.get_group(group_id) else { continue };
-            if let Ok(job) = group.get_job(id) {
-                return Ok((group, job));
+        match self.manager.find_job(id) {
+            Ok(job) => Ok((job.group(), job)),
+            // The command's own wording of "not found", as printed before find_job existed.
+            Err(e) if e.hr == QM_E_ITEM_NOT_FOUND => {
+                Err(Error::not_found(format!("no group of the queue has a job {id}")).into())
             }
+            Err(e) => Err(e.into()),
         }
-        Err(Error::not_found(format!("no group of the queue has a job {id}")).into())
     }
 }
 

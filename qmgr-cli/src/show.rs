@@ -4,9 +4,9 @@
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::queue::Queue;
 use crate::watch::{win32_as_hresult, win32_text};
-use qmgr_core::hresult::{describe, QM_E_INVALID_STATE};
-use qmgr_core::model::{notify, progress, protocol, status, GroupState, PropId, PropValue};
-use qmgr_core::{Error, Group, Guid, Job};
+use qmgr_rs::hresult::{describe, QM_E_INVALID_STATE};
+use qmgr_rs::model::{notify, progress, protocol, status, GroupState};
+use qmgr_rs::{Group, GroupSnapshot, Guid, JobSnapshot};
 use serde_json::{json, Value};
 
 /// One group as `qmgr list` and `qmgr monitor` show it.
@@ -28,24 +28,18 @@ pub struct Summary {
     jobs: usize,
 }
 
-/// (done, total) with `None` for an unknown total.
-fn bytes(p: (u64, u64)) -> (u64, Option<u64>) {
-    (p.0, (p.1 != u64::MAX).then_some(p.1))
-}
-
 impl Summary {
-    fn of(group: &Group) -> qmgr_core::Result<Summary> {
-        let (done, total) = bytes(group.progress64()?);
-        Ok(Summary {
-            id: group.id(),
-            state: group.state()?,
-            status: group.status()?.0,
-            done,
-            total,
-            percent: group.progress(progress::PERCENT_DONE)?,
-            display_name: text_prop(group, PropId::DisplayName)?,
-            jobs: group.enum_jobs(0)?.count_all(),
-        })
+    fn of(g: &GroupSnapshot) -> Summary {
+        Summary {
+            id: g.id,
+            state: g.state,
+            status: g.status,
+            done: g.bytes_done,
+            total: g.bytes_total,
+            percent: g.percent,
+            display_name: g.props.display_name.clone(),
+            jobs: g.jobs.len(),
+        }
     }
 
     /// `{id, state, status, bytes_done, bytes_total, percent, display_name, jobs}`.
@@ -94,8 +88,8 @@ pub fn summaries(queue: &Queue) -> Result<Vec<Summary>, Failure> {
         let Ok(group) = queue.manager.get_group(id) else {
             continue;
         };
-        match Summary::of(&group) {
-            Ok(s) => rows.push(s),
+        match group.snapshot() {
+            Ok(g) => rows.push(Summary::of(&g)),
             Err(e) if e.hr == QM_E_INVALID_STATE => continue,
             Err(e) => return Err(e.into()),
         }
@@ -118,20 +112,6 @@ pub fn info(queue: &Queue, text: &str, as_json: bool) -> CmdResult {
 /// `v` as indented JSON (keys in alphabetical order).
 pub fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).expect("a serde_json::Value always serializes")
-}
-
-fn text_prop(group: &Group, prop: PropId) -> qmgr_core::Result<String> {
-    Ok(match group.get_prop(prop)? {
-        PropValue::Str(s) => s,
-        PropValue::Int(i) => i.to_string(),
-    })
-}
-
-fn int_prop(group: &Group, prop: PropId) -> qmgr_core::Result<u32> {
-    match group.get_prop(prop)? {
-        PropValue::Int(i) => Ok(i),
-        PropValue::Str(s) => Err(Error::invalid_arg(format!("{prop:?} is a string: {s}"))),
-    }
 }
 
 /// Names of the set bits of `word` from `table`, plus any unknown bits in hex.
@@ -187,82 +167,75 @@ fn protocol_name(p: u32) -> &'static str {
     }
 }
 
-/// The whole group as JSON (the shape is in the README).
-pub fn group_json(group: &Group) -> qmgr_core::Result<Value> {
-    let (word, job_index) = group.status()?;
-    let (done, total) = bytes(group.progress64()?);
-    let notify_flags = int_prop(group, PropId::NotifyFlags)?;
-    let priority = int_prop(group, PropId::Priority)?;
-    let proto = int_prop(group, PropId::ProtocolFlags)?;
-    let mut jobs = Vec::new();
-    for id in group.enum_jobs(0)? {
-        // A job cancelled since the snapshot is skipped.
-        let Ok(job) = group.get_job(id) else { continue };
-        match job_json(&job) {
-            Ok(v) => jobs.push(v),
-            Err(e) if e.hr == QM_E_INVALID_STATE => continue,
-            Err(e) => return Err(e),
-        }
-    }
+/// The whole group as JSON (the shape is in the README), from one snapshot, plus the two
+/// 32-bit values of the C-shaped API that the JSON keeps (`get_Size`, `QM_PROGRESS_TIME_DONE`).
+///
+/// Errors: `QM_E_INVALID_STATE` once the group is cancelled.
+pub fn group_json(group: &Group) -> qmgr_rs::Result<Value> {
+    let g = group.snapshot()?;
+    let size = group.size()?;
+    let active_ms = group.progress(progress::TIME_DONE)?;
+    let p = &g.props;
+    let word = g.status;
     Ok(json!({
-        "id": group.id().to_string(),
-        "display_name": text_prop(group, PropId::DisplayName)?,
-        "description": text_prop(group, PropId::Description)?,
-        "state": group.state()?.name(),
+        "id": g.id.to_string(),
+        "display_name": p.display_name,
+        "description": p.description,
+        "state": g.state.name(),
         "status": word,
         "status_hex": format!("0x{word:08X}"),
         "status_bits": bit_names(word, GROUP_BITS),
-        "job_index": job_index,
-        "priority": priority,
-        "priority_name": priority_name(priority),
-        "protocol": proto,
-        "protocol_name": protocol_name(proto),
-        "notify_flags": notify_flags,
-        "notify_bits": bit_names(notify_flags, NOTIFY_BITS),
-        "notify_clsid": text_prop(group, PropId::NotifyClsid)?,
-        "progress_size": int_prop(group, PropId::ProgressSize)?,
-        "progress_percent": int_prop(group, PropId::ProgressPercent)?,
-        "progress_time": int_prop(group, PropId::ProgressTime)?,
-        "remote_user": text_prop(group, PropId::RemoteUserId)?,
-        "bytes_done": done,
-        "bytes_total": total,
-        "percent": group.progress(progress::PERCENT_DONE)?,
-        "size": group.size()?,
-        "active_ms": group.progress(progress::TIME_DONE)?,
-        "jobs": jobs,
+        "job_index": g.job_index,
+        "priority": p.priority,
+        "priority_name": priority_name(p.priority),
+        "protocol": p.protocol,
+        "protocol_name": protocol_name(p.protocol),
+        "notify_flags": p.notify_flags,
+        "notify_bits": bit_names(p.notify_flags, NOTIFY_BITS),
+        "notify_clsid": p.notify_clsid,
+        "progress_size": p.progress_size,
+        "progress_percent": p.progress_percent,
+        "progress_time": p.progress_time,
+        "remote_user": p.remote_user,
+        "bytes_done": g.bytes_done,
+        "bytes_total": g.bytes_total,
+        "percent": g.percent,
+        "size": size,
+        "active_ms": active_ms,
+        "jobs": g.jobs.iter().map(job_json).collect::<Vec<_>>(),
     }))
 }
 
-fn job_json(job: &Job) -> qmgr_core::Result<Value> {
-    let st = job.status()?;
-    let (done, total) = bytes(job.progress64()?);
-    let mut files = Vec::new();
-    for i in 0..job.file_count()? {
-        let f = job.file(i)?;
-        let (fdone, ftotal, complete) = job.file_progress(i)?;
-        files.push(json!({
-            "index": i,
-            "url": crate::names::redact_url(&f.url),
-            "local_path": f.local_path,
-            "bytes_done": fdone,
-            "bytes_total": (ftotal != u64::MAX).then_some(ftotal),
-            "complete": complete,
-        }));
-    }
-    Ok(json!({
-        "id": job.id().to_string(),
-        "status": st.status,
-        "status_hex": format!("0x{:08X}", st.status),
-        "status_bits": bit_names(st.status, JOB_BITS),
-        "win32_result": st.win32_result,
-        "win32_result_hex": format!("0x{:08X}", st.win32_result),
-        "transport_result": st.transport_result,
-        "num_of_retries": st.num_of_retries,
-        "error_message": job.error_message()?,
-        "bytes_done": done,
-        "bytes_total": total,
+fn job_json(j: &JobSnapshot) -> Value {
+    let (win32, transport) = j.error.as_ref().map_or((0, 0), |e| (e.win32, e.transport));
+    let files: Vec<Value> = j
+        .files
+        .iter()
+        .map(|f| {
+            json!({
+                "index": f.index,
+                "url": crate::names::redact_url(&f.url),
+                "local_path": f.local_path,
+                "bytes_done": f.bytes_done,
+                "bytes_total": f.bytes_total,
+                "complete": f.complete,
+            })
+        })
+        .collect();
+    json!({
+        "id": j.id.to_string(),
+        "status": j.status,
+        "status_hex": format!("0x{:08X}", j.status),
+        "status_bits": bit_names(j.status, JOB_BITS),
+        "win32_result": win32,
+        "win32_result_hex": format!("0x{win32:08X}"),
+        "transport_result": transport,
+        "num_of_retries": j.retries,
+        "error_message": j.error.as_ref().map(|e| e.message.as_str()),
+        "bytes_done": j.bytes_done,
+        "bytes_total": j.bytes_total,
         "files": files,
-    }))
+    })
 }
 
 /// `done/total`, with `?` for an unknown total.

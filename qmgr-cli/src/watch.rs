@@ -5,9 +5,9 @@ use crate::exit::hresult_text;
 use crate::names::redact_url;
 use crate::queue::Queue;
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use qmgr_core::hresult::{hresult_from_win32, QM_E_INVALID_STATE};
-use qmgr_core::model::{status, GroupState};
-use qmgr_core::{Error, Group, Job};
+use qmgr_rs::hresult::{hresult_from_win32, QM_E_INVALID_STATE};
+use qmgr_rs::model::{status, GroupState};
+use qmgr_rs::{Error, ErrorClass, Group, GroupSnapshot, JobSnapshot};
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -73,10 +73,10 @@ fn is_cancelled(e: &Error) -> bool {
     e.hr == QM_E_INVALID_STATE
 }
 
-/// (done, total) of the group; `None` when it was cancelled.
-fn progress(group: &Group) -> Result<Option<(u64, Option<u64>)>, Error> {
-    match group.progress64() {
-        Ok((done, total)) => Ok(Some((done, (total != u64::MAX).then_some(total)))),
+/// The group at this moment; `None` when it was cancelled.
+fn look(group: &Group) -> Result<Option<GroupSnapshot>, Error> {
+    match group.snapshot() {
+        Ok(g) => Ok(Some(g)),
         Err(e) if is_cancelled(&e) => Ok(None),
         Err(e) => Err(e),
     }
@@ -100,8 +100,8 @@ pub fn follow(group: &Group, timeout: Option<Duration>) -> Result<Outcome, Error
         );
     }
     let mut retry = RetryNote::default();
-    let start_done = match progress(group)? {
-        Some((d, _)) => d,
+    let start_done = match look(group)? {
+        Some(g) => g.bytes_done,
         None => return Ok(Outcome { ended: Ended::Cancelled, done: 0, transferred: 0, elapsed: Duration::ZERO }),
     };
     let mut done = start_done;
@@ -117,22 +117,12 @@ pub fn follow(group: &Group, timeout: Option<Duration>) -> Result<Outcome, Error
                 return Err(e);
             }
         };
-        let total = match progress(group)? {
-            Some((d, t)) => {
-                done = d;
-                t
-            }
-            None => break Ended::Cancelled,
-        };
-        let note = retry.note(group, done);
-        display.update(done, total, note.as_deref());
+        let Some(g) = look(group)? else { break Ended::Cancelled };
+        done = g.bytes_done;
+        let note = retry.note(&g);
+        display.update(done, g.bytes_total, note.as_deref());
         if stopped {
-            let state = match group.state() {
-                Ok(s) => s,
-                Err(e) if is_cancelled(&e) => break Ended::Cancelled,
-                Err(e) => return Err(e),
-            };
-            match state {
+            match g.state {
                 GroupState::Complete => break Ended::Complete,
                 GroupState::Error => break Ended::Failed,
                 GroupState::Suspended => break Ended::Suspended,
@@ -157,7 +147,8 @@ struct RetryNote {
 }
 
 impl RetryNote {
-    fn note(&mut self, group: &Group, done: u64) -> Option<String> {
+    fn note(&mut self, group: &GroupSnapshot) -> Option<String> {
+        let done = group.bytes_done;
         let Some((retries, message)) = transient_error(group) else {
             self.seen = None;
             return None;
@@ -175,17 +166,11 @@ impl RetryNote {
 }
 
 /// The first job with a transient (retried) error: its retry count and message.
-fn transient_error(group: &Group) -> Option<(u32, String)> {
-    for id in group.enum_jobs(0).ok()? {
-        let Ok(job) = group.get_job(id) else { continue };
-        let Ok(st) = job.status() else { continue };
-        if st.win32_result != 0 && st.status & status::JOB_ERROR == 0 {
-            let message =
-                job.error_message().ok().flatten().unwrap_or_else(|| hresult_text(win32_as_hresult(st.win32_result)));
-            return Some((st.num_of_retries, message));
-        }
-    }
-    None
+fn transient_error(group: &GroupSnapshot) -> Option<(u32, &str)> {
+    group.jobs.iter().find_map(|j| match &j.error {
+        Some(e) if e.class == ErrorClass::Transient => Some((j.retries, e.message.as_str())),
+        _ => None,
+    })
 }
 
 /// Where progress goes.
@@ -335,10 +320,9 @@ pub fn win32_text(win32: u32) -> String {
     }
 }
 
-/// The first job whose status has the error bit.
-fn failing_job(group: &Group) -> Option<Job> {
-    let ids = group.enum_jobs(0).ok()?;
-    ids.filter_map(|id| group.get_job(id).ok()).find(|j| j.status().is_ok_and(|s| s.status & status::JOB_ERROR != 0))
+/// The first job whose status has the error bit (its fatal error stopped the group).
+fn failing_job(group: &GroupSnapshot) -> Option<&JobSnapshot> {
+    group.jobs.iter().find(|j| j.status & status::JOB_ERROR != 0)
 }
 
 /// Prints (stderr) why `group` stopped in ERROR: the failing job's error, Win32 and HTTP
@@ -347,26 +331,21 @@ fn failing_job(group: &Group) -> Option<Job> {
 pub fn report_failure(queue: &Queue, group: &Group) {
     let id = group.id();
     let group_line = || eprintln!("  group:         {id} (kept in the queue, in ERROR)");
-    match failing_job(group) {
+    let snapshot = group.snapshot().ok();
+    match snapshot.as_ref().and_then(failing_job) {
         Some(job) => {
-            let st = job.status().ok();
-            let win32 = st.map_or(0, |s| s.win32_result);
-            let message = job.error_message().ok().flatten().unwrap_or_else(|| "the transfer failed".to_string());
+            let (win32, transport) = job.error.as_ref().map_or((0, 0), |e| (e.win32, e.transport));
+            let message = job.error.as_ref().map_or("the transfer failed", |e| e.message.as_str());
             eprintln!("error: transfer failed: {message} ({})", hresult_text(win32_as_hresult(win32)));
             group_line();
-            let file = (0..job.file_count().unwrap_or(0))
-                .find(|&i| job.file_progress(i).is_ok_and(|(_, _, complete)| !complete))
-                .and_then(|i| job.file(i).ok());
-            if let Some(f) = file {
+            if let Some(f) = job.files.iter().find(|f| !f.complete) {
                 eprintln!("  url:           {}", redact_url(&f.url));
                 eprintln!("  local file:    {}", f.local_path);
             }
-            eprintln!("  job:           {}", job.id());
+            eprintln!("  job:           {}", job.id);
             eprintln!("  win32 result:  {}", win32_text(win32));
-            if let Some(s) = st {
-                eprintln!("  http status:   {}", s.transport_result);
-                eprintln!("  retries:       {}", s.num_of_retries);
-            }
+            eprintln!("  http status:   {transport}");
+            eprintln!("  retries:       {}", job.retries);
         }
         None => {
             eprintln!("error: transfer failed: group {id} stopped in ERROR");

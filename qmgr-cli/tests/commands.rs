@@ -292,6 +292,44 @@ fn set_changes_properties_all_or_nothing() {
 }
 
 #[test]
+fn set_refused_late_among_many_changes_none_and_stays_in_the_background() {
+    let sc = Scratch::new();
+    let g = sc.create(&["--name", "kept", "--description", "as made"]);
+    let before = sc.info(&g);
+    // Every property but the last is valid; the refused one is checked after the others.
+    let mut cmd = sc.cmd(&[
+        "set",
+        &g,
+        "--name",
+        "changed",
+        "--description",
+        "changed too",
+        "--priority",
+        "high",
+        "--protocol",
+        "smb",
+        "--notify-flags",
+        "job_done",
+        "--progress-size",
+        "4096",
+        "--user",
+        "bob",
+        "--password-env",
+        "QMGR_TEST_PASSWORD",
+        "--progress-percent",
+        "101",
+        "--foreground",
+    ]);
+    cmd.env("QMGR_TEST_PASSWORD", "pw");
+    let r = Running::start(cmd).finish();
+    assert_eq!(r.code, Some(2), "{r:?}");
+    assert!(r.stderr.starts_with("error: ") && r.stderr.contains("progress percent 101"), "{r:?}");
+    // Nothing changed, not even the foreground flag asked for with the refused set.
+    assert_eq!(sc.info(&g), before);
+    assert!(!before["status_bits"].as_array().unwrap().contains(&Value::from("foreground")));
+}
+
+#[test]
 fn add_builds_jobs_that_resume_wait_copies() {
     let sc = Scratch::new();
     let a = body(200_000, 1);

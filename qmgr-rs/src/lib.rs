@@ -15,6 +15,15 @@
 //! Errors are [`Error`]s carrying the HRESULT of the method (constants in [`hresult`]) and a
 //! message for people. Handles are plain values: cloning is `AddRef`, dropping is `Release`.
 //!
+//! Beside these C-shaped methods, a Rust-shaped API: [`Group::snapshot`] (the group, its jobs
+//! and files under one lock, named fields, `Option` for unknown totals, each job's
+//! [`JobError`]), [`Job::error`] (with its [`ErrorClass`]), [`Manager::find_job`] (a job
+//! wherever it is in the queue) and [`Group::set_props`] (several properties, all or nothing).
+//! This crate has no rule of its own: every rule of the queue is `qmgr-core`'s.
+//!
+//! Feature `bench-no-checkpoints` (benchmarks only): forwards `qmgr-core`'s feature of that
+//! name (progress checkpoints become no-ops); never enable it in a build that is used.
+//!
 //! ```
 //! use qmgr_rs::{model::{protocol, PropId, PropValue}, FileSpec, Guid};
 //!
@@ -43,6 +52,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+pub use qmgr_core::model::{ErrorClass, JobError};
 pub use qmgr_core::{clock, guid, hresult, model};
 pub use qmgr_core::{Callback, Error, FileSpec, Group, GroupEnum, Guid, GuidEnum, HResult, Job, JobEnum, JobStatus};
 pub use qmgr_core::{FileSnapshot, GroupSnapshot, JobSnapshot, Manager, Result};
