@@ -6,9 +6,10 @@ use super::state::WorkerSlot;
 use super::state::{new_event, EventKind, Inner, ProgressEvent};
 use crate::guid::Guid;
 use crate::model::{notify, progress as unit, status, temp_path_for, ErrorClass, GroupState, Validators};
+use crate::rules::classify::classify;
 use crate::store::Op;
 use crate::transport::{
-    CancelFlag, CommitRequest, Credentials, FetchObserver, FetchOutcome, FetchRequest, TransferError,
+    CancelFlag, Cause, CommitRequest, Credentials, Failure, FetchObserver, FetchOutcome, FetchRequest,
 };
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -579,7 +580,7 @@ fn record_committed<'a>(
     group: Guid,
     inc: u64,
     committed: &[&'a Finished],
-) -> std::result::Result<(), (&'a Finished, TransferError)> {
+) -> std::result::Result<(), (&'a Finished, Failure)> {
     let Some(first) = committed.first() else { return Ok(()) };
     let now = inner.now();
     let mut st = inner.lock();
@@ -608,9 +609,7 @@ fn record_committed<'a>(
         }
     }
     if let Err(e) = inner.persist(&ops) {
-        let code = e.win32.unwrap_or(crate::hresult::win32::ERROR_WRITE_FAULT);
-        let e = TransferError::win32(ErrorClass::Fatal, code, e.message);
-        return Err((first, e));
+        return Err((first, Failure::new(Cause::Store { win32: e.win32 }, "", e.message)));
     }
     let flags = g.rec.props.notify_flags;
     let word = g.status_word();
@@ -648,10 +647,12 @@ fn record_committed<'a>(
     Ok(())
 }
 
-/// Records a failed attempt: a transient error waits for the retry delay, a fatal one (or a
+/// Records a failed attempt, classified here (the engine's one point of classification,
+/// `rules::classify`): a transient error waits for the retry delay, a fatal one (or a
 /// transient one without progress for the no-progress timeout) stops the group in ERROR
 /// (DECISIONS D5).
-fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, mut e: TransferError) {
+fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, failure: Failure) {
+    let mut e = classify(&failure);
     let mut st = inner.lock();
     let no_progress = Duration::from_millis(st.options.no_progress_timeout_ms);
     let min_retry = Duration::from_millis(st.options.min_retry_delay_ms);

@@ -3,3 +3,5 @@
 //! reads a clock or touches the store or the network: threads, locks and I/O in
 //! [`crate::engine`] call these functions and carry out what they decide. Unit tests call them
 //! directly, table-style (quiche's habit; STYLE.md).
+
+pub mod classify;
