@@ -3,7 +3,7 @@
 //!
 //! `qmgr-net` implements [`Transport`] for HTTP(S) and `file://`. Tests use a fake.
 
-use crate::hresult::{hresult_from_http, Result};
+use crate::hresult::Result;
 use crate::model::{ErrorClass, JobError, Options, Validators};
 use crate::rate::RateLimiter;
 use std::path::Path;
@@ -79,7 +79,222 @@ pub trait FetchObserver {
     fn on_progress(&mut self, bytes_done: u64);
 }
 
-/// A classified transfer failure (DECISIONS D5).
+/// What went wrong in a transfer or commit, as the transport saw it: a typed cause, with no
+/// judgement attached. Whether it is transient or fatal, its Win32 code, `dwTransportResult`
+/// and the message people read are decided once, by
+/// [`rules::classify::classify`](crate::rules::classify::classify) (DECISIONS D5, D11).
+///
+/// Transports report every failure as one of these; the engine classifies it where it enters
+/// (the worker's error path). Units: bytes for sizes, [`Duration`] for `Retry-After`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The server answered with an HTTP status the transport does not handle itself (neither
+    /// success, nor a redirect it follows, nor a 401 it answers with credentials).
+    HttpStatus {
+        /// The status code, e.g. 404 or 503.
+        status: u16,
+        /// The answer's `Retry-After`, parsed (delta-seconds or an HTTP date; a past date is
+        /// zero), when it had a usable one. Honoured only when the status is transient.
+        retry_after: Option<Duration>,
+    },
+    /// A redirect that is not followed (DECISIONS D5, D11).
+    Redirect {
+        /// The 3xx status of the last answer; 0 when unknown (the HTTP library's own
+        /// redirect handling failed).
+        status: u16,
+        /// What was wrong with it.
+        problem: RedirectProblem,
+    },
+    /// The network exchange failed below HTTP (no TLS involved).
+    Network(NetworkKind),
+    /// TLS failed.
+    Tls(TlsKind),
+    /// The server's answer cannot be used.
+    InvalidResponse(ResponseProblem),
+    /// The body ended before the length the server announced (`Content-Length` or the
+    /// `Content-Range` of a 206).
+    BodyEndedEarly {
+        /// Bytes of the body that arrived.
+        received: u64,
+        /// Bytes the server announced.
+        expected: u64,
+    },
+    /// The URL cannot be used by the transport.
+    InvalidUrl(UrlProblem),
+    /// A local file operation on the temporary file or the final name failed (DECISIONS D4).
+    Local {
+        /// The operation.
+        op: LocalOp,
+        /// The OS error number (`errno`), when the OS gave one (or the error kind implies it,
+        /// e.g. `ENOENT` for "not found").
+        errno: Option<i32>,
+    },
+    /// Reading the source of a `file://` URL failed (`QM_PROTOCOL_SMB`).
+    Source(SourceProblem),
+    /// The transport could not start the thread a transfer needs.
+    NoThread,
+    /// The queue's store could not record the outcome (e.g. committed files): the engine's
+    /// own failure, reported through the same table.
+    Store {
+        /// The Win32 code of the OS failure behind the store error, when known
+        /// ([`crate::Error::win32`]).
+        win32: Option<u32>,
+    },
+}
+
+/// The kinds of network failure below HTTP ([`Cause::Network`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NetworkKind {
+    /// The host name could not be resolved (DNS).
+    Resolve,
+    /// No connection: refused, host or network unreachable, proxy connection failed.
+    Connect,
+    /// The connection was reset, aborted or closed early.
+    Reset,
+    /// A connect, send or read timeout expired.
+    Timeout,
+    /// Any other failure of the exchange.
+    Other,
+}
+
+/// The kinds of TLS failure ([`Cause::Tls`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TlsKind {
+    /// The server's certificate was not accepted here (untrusted issuer, expired, wrong
+    /// name, no certificate, bad revocation list).
+    CertificateRejected,
+    /// The server ended the handshake with a certificate alert (bad, unsupported, revoked,
+    /// expired, unknown certificate or unknown CA).
+    CertificateRefused,
+    /// TLS cannot be used for this URL with this configuration.
+    Unusable,
+    /// Any other TLS failure (handshake or record I/O).
+    Other,
+}
+
+/// Why a redirect is not followed ([`Cause::Redirect`]). URLs are shown with credentials
+/// redacted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedirectProblem {
+    /// The answer has no `Location` header.
+    NoLocation,
+    /// `Location` does not resolve to an http(s) URL.
+    UnusableLocation {
+        /// The `Location` header's value.
+        location: String,
+    },
+    /// The redirect would be one more than the limit.
+    TooMany {
+        /// Redirects followed at most (10; DECISIONS D11).
+        limit: usize,
+        /// Where it pointed.
+        to: String,
+    },
+    /// From https to plain http (refused; DECISIONS D5).
+    ToPlainHttp {
+        /// Where it pointed.
+        to: String,
+    },
+    /// Back to a URL seen before in this fetch.
+    Loop {
+        /// Where it pointed.
+        to: String,
+    },
+    /// The HTTP library's own redirect handling failed.
+    Failed,
+}
+
+/// Why the server's answer cannot be used ([`Cause::InvalidResponse`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResponseProblem {
+    /// It is not valid HTTP (may clear up on a new connection).
+    Malformed,
+    /// Its head is larger than the HTTP library accepts.
+    HeadTooLarge,
+    /// It is valid HTTP but does not fit the request: a 206 to a request without `Range`, a
+    /// size that contradicts the bytes received, restarts from zero exhausted…
+    Unusable,
+}
+
+/// Why the URL cannot be used ([`Cause::InvalidUrl`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UrlProblem {
+    /// The HTTP library cannot build a request for it.
+    Invalid,
+    /// The proxy configured for it is not a usable URL.
+    InvalidProxy,
+    /// It has a known scheme but names nothing the transport can fetch (e.g. a `file://`
+    /// URL on another host).
+    Unusable,
+    /// Its scheme is none of http, https, file.
+    UnknownScheme,
+}
+
+/// A local file operation ([`Cause::Local`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocalOp {
+    /// Opening (or creating) the temporary file.
+    OpenTemp,
+    /// Reading the size of the temporary file.
+    SizeTemp,
+    /// Truncating the temporary file.
+    TruncateTemp,
+    /// Seeking in the temporary file.
+    SeekTemp,
+    /// Writing the temporary file.
+    WriteTemp,
+    /// Flushing the temporary file to disk.
+    FlushTemp,
+    /// Renaming the temporary file onto the final name (the failure's subject).
+    Rename {
+        /// The temporary file, as shown in messages.
+        from: String,
+    },
+    /// Flushing a directory to disk.
+    FlushDirectory,
+}
+
+/// Why the source of a `file://` URL cannot be read ([`Cause::Source`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SourceProblem {
+    /// Opening or reading it failed.
+    Unreadable {
+        /// The OS error number (`errno`), when known.
+        errno: Option<i32>,
+    },
+    /// It is a directory.
+    IsDirectory,
+    /// Its size or modification time changed while it was copied.
+    Changed {
+        /// Bytes copied when the change was noticed.
+        copied: u64,
+    },
+}
+
+/// A failure as a transport (or the engine's store) reports it: the [`Cause`] plus what the
+/// message names. Turned into a [`TransferError`] by
+/// [`rules::classify::classify`](crate::rules::classify::classify) (DECISIONS D5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// What happened.
+    pub cause: Cause,
+    /// What failed, as messages show it: the URL with any `user:password@` redacted, or a
+    /// local path. Empty when there is nothing to name.
+    pub subject: String,
+    /// Further words for the message: the OS, TLS or HTTP library's own description, or
+    /// what exactly was wrong. Empty when the cause says everything.
+    pub detail: String,
+}
+
+impl Failure {
+    /// A failure with `cause`, naming `subject`, with `detail`.
+    pub fn new(cause: Cause, subject: impl Into<String>, detail: impl Into<String>) -> Self {
+        Failure { cause, subject: subject.into(), detail: detail.into() }
+    }
+}
+
+/// A classified transfer failure (DECISIONS D5): what
+/// [`rules::classify::classify`](crate::rules::classify::classify) makes of a [`Failure`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferError {
     /// Transient (retried) or fatal (group → ERROR).
@@ -95,20 +310,6 @@ pub struct TransferError {
 }
 
 impl TransferError {
-    /// A failure caused by an HTTP status: `win32` = `BG_E_HTTP_ERROR_nnn`, transport = status.
-    pub fn http(class: ErrorClass, status: u16, message: impl Into<String>) -> Self {
-        TransferError {
-            class,
-            win32: hresult_from_http(status) as u32,
-            http_status: status as u32,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-    /// A failure with a Win32 code and no HTTP status.
-    pub fn win32(class: ErrorClass, win32: u32, message: impl Into<String>) -> Self {
-        TransferError { class, win32, http_status: 0, message: message.into(), retry_after: None }
-    }
     /// The job error this failure records, for file `file_index`.
     pub fn to_job_error(&self, file_index: Option<u32>) -> JobError {
         JobError {
@@ -134,8 +335,8 @@ pub enum FetchOutcome {
     },
     /// The cancel flag was raised; the temporary file keeps what was written.
     Cancelled,
-    /// The transfer failed.
-    Failed(TransferError),
+    /// The transfer failed; the engine classifies the failure (DECISIONS D5).
+    Failed(Failure),
 }
 
 /// Moves bytes and files: everything the engine does not do itself (no I/O lives in the core).
@@ -168,12 +369,15 @@ pub trait Transport: Send + Sync {
     /// Commits a complete temporary file: `fsync`, rename onto `final_path` (replacing an
     /// existing file), `fsync` the directory, set the modification time from `last_modified`
     /// (an HTTP date) when given (DECISIONS D4).
+    ///
+    /// Errors: a [`Failure`], typically [`Cause::Local`] with the operation and `errno`; the
+    /// engine classifies it (fatal, the Win32 code of the errno; DECISIONS D5).
     fn commit(
         &self,
         temp_path: &Path,
         final_path: &Path,
         last_modified: Option<&str>,
-    ) -> std::result::Result<(), TransferError>;
+    ) -> std::result::Result<(), Failure>;
 
     /// Commits several complete temporary files at once, with the guarantees of
     /// [`Transport::commit`] for each: no final name ever shows a file that is not entirely on
@@ -181,7 +385,7 @@ pub trait Transport: Send + Sync {
     /// stop the others. Implementations flush the files together (one `fsync` per file is a
     /// disk round trip; many at once share one), then rename them in order, then flush each
     /// directory once. The default commits them one by one.
-    fn commit_batch(&self, requests: &[CommitRequest<'_>]) -> Vec<std::result::Result<(), TransferError>> {
+    fn commit_batch(&self, requests: &[CommitRequest<'_>]) -> Vec<std::result::Result<(), Failure>> {
         requests.iter().map(|r| self.commit(r.temp_path, r.final_path, r.last_modified)).collect()
     }
 

@@ -162,7 +162,7 @@ fn d6_d11_reopened_queue_restores_every_group_and_continues_running_ones_from_th
     let mgr = open_on(Box::new(store.clone()), &fake);
     mgr.set_option("max_active_groups", "3").unwrap();
     let (suspended, _) = group_with(&mgr, &fake, vec![("s", Script::new(10))]);
-    let (error, _) = group_with(&mgr, &fake, vec![("e", Script::new(10).fail(0, fatal(404)))]);
+    let (error, _) = group_with(&mgr, &fake, vec![("e", Script::new(10).fail(0, http(404)))]);
     let (complete, _) = group_with(&mgr, &fake, vec![("c", Script::new(10))]);
     let (running, rj) = group_with(&mgr, &fake, vec![("r", Script::new(1000).chunk(100).gated())]);
     running.switch_to_foreground().unwrap();
@@ -243,7 +243,7 @@ fn d6_progress_is_checkpointed_at_least_every_mib_and_at_state_changes_never_ahe
     assert!(saved(&store) <= fake.temps_of(&url("a"))[0].1.len, "never claims unwritten bytes");
     g.suspend().unwrap();
     wait_until("a checkpoint at the suspend", || saved(&store) == MIB + MIB / 2);
-    fake.edit(&url("a"), |s| s.failures.push_back((100_000, fatal(500))));
+    fake.edit(&url("a"), |s| s.failures.push_back((100_000, http(501))));
     fake.open_gate(&url("a"));
     g.resume().unwrap();
     assert_eq!(settle(&g), 0x380);

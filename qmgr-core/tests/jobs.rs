@@ -192,7 +192,7 @@ fn d1_cancel_job_of_a_suspended_group_deletes_its_partial_data() {
 fn d12_cancel_job_is_allowed_in_error_and_complete_groups() {
     let (mgr, fake) = open();
     let g = mgr.create_group(guid()).unwrap();
-    let bad = add_job(&g, &fake, vec![("bad", Script::new(10).fail(0, fatal(403)))]);
+    let bad = add_job(&g, &fake, vec![("bad", Script::new(10).fail(0, http(403)))]);
     let good = add_job(&g, &fake, vec![("good", Script::new(10))]);
     g.resume().unwrap();
     assert_eq!(settle(&g), 0x380);

@@ -20,7 +20,7 @@ fn d7_d11_fatal_error_is_notified_by_default_with_the_failing_job_and_file() {
     let (mgr, fake) = open();
     let g = mgr.create_group(guid()).unwrap();
     add_job(&g, &fake, vec![("ok", Script::new(10))]);
-    let j2 = add_job(&g, &fake, vec![("ok2", Script::new(10)), ("bad", Script::new(10).fail(0, fatal(404)))]);
+    let j2 = add_job(&g, &fake, vec![("ok2", Script::new(10)), ("bad", Script::new(10).fail(0, http(404)))]);
     let log = Log::new();
     g.set_callback(Some(log.recorder())).unwrap();
     g.resume().unwrap();
@@ -45,7 +45,7 @@ fn d7_d11_fatal_error_is_notified_by_default_with_the_failing_job_and_file() {
 #[test]
 fn d7_onstatus_of_an_error_reports_the_retries_so_far() {
     let (mgr, fake) = open();
-    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, transient(503)).fail(0, fatal(410)))]);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, http(503)).fail(0, http(410)))]);
     let log = Log::new();
     g.set_callback(Some(log.recorder())).unwrap();
     g.resume().unwrap();
@@ -70,7 +70,7 @@ fn d7_onstatus_of_an_error_reports_the_retries_so_far() {
 #[test]
 fn d7_transient_errors_and_completion_are_not_notified_without_flags() {
     let (mgr, fake) = open();
-    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, transient(503)))]);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, http(503)))]);
     let log = Log::new();
     g.set_callback(Some(log.recorder())).unwrap();
     g.resume().unwrap();
@@ -143,7 +143,7 @@ fn d7_group_done_alone_gives_one_notification() {
 #[test]
 fn d7_disable_notify_suppresses_everything_until_notifications_are_re_enabled() {
     let (mgr, fake) = open();
-    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, fatal(404)))]);
+    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, http(404)))]);
     flags(&g, notify::DISABLE_NOTIFY | notify::FILE_DONE | notify::GROUP_DONE);
     let log = Log::new();
     g.set_callback(Some(log.recorder())).unwrap();
@@ -172,7 +172,7 @@ fn d7_disable_notify_suppresses_everything_until_notifications_are_re_enabled() 
 #[test]
 fn d7_late_registration_gets_events_that_still_hold() {
     let (mgr, fake) = open();
-    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, fatal(403)))]);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, http(403)))]);
     g.resume().unwrap();
     assert_eq!(settle(&g), 0x380);
     let log = Log::new();
@@ -204,7 +204,7 @@ fn d7_late_registration_gets_events_that_still_hold() {
 #[test]
 fn d7_late_registration_does_not_get_events_that_no_longer_hold() {
     let (mgr, fake) = open();
-    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, fatal(403)))]);
+    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, http(403)))]);
     g.resume().unwrap();
     assert_eq!(settle(&g), 0x380);
     fake.edit(&url("a"), |s| s.gated = true);
@@ -221,7 +221,7 @@ fn d7_late_registration_does_not_get_events_that_no_longer_hold() {
 fn d7_onstatus_not_s_ok_is_redelivered_after_a_doubling_back_off() {
     let (mgr, fake) = open();
     let clock = fake.clock();
-    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, fatal(404)))]);
+    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, http(404)))]);
     let log = Log::clocked(&clock);
     log.status_answers.lock().unwrap().extend([REFUSE, REFUSE, REFUSE]);
     g.set_callback(Some(log.recorder())).unwrap();
@@ -254,7 +254,7 @@ fn d7_onstatus_not_s_ok_is_redelivered_after_a_doubling_back_off() {
 /// callback that refuses every event (`OnStatus` answers an error): returns once the first
 /// delivery of the error arrived.
 fn refused_error(mgr: &qmgr_core::Manager, fake: &Fake, log: &Arc<Log>) -> qmgr_core::Group {
-    let (g, _j) = group_with(mgr, fake, vec![("a", Script::new(10).fail(0, fatal(404)))]);
+    let (g, _j) = group_with(mgr, fake, vec![("a", Script::new(10).fail(0, http(404)))]);
     log.set_hook(|_, _, _| REFUSE);
     g.set_callback(Some(log.recorder())).unwrap();
     g.resume().unwrap();
@@ -336,7 +336,7 @@ fn d7_redelivery_stops_and_the_callback_is_released_when_the_group_is_cancelled(
 #[test]
 fn d7_callback_may_cancel_its_own_group_without_deadlock() {
     let (mgr, fake) = open();
-    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, fatal(404)))]);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, http(404)))]);
     let log = Log::new();
     let seen = Arc::new(Mutex::new(None));
     let seen2 = seen.clone();
@@ -369,7 +369,7 @@ fn d7_callback_may_cancel_its_own_group_without_deadlock() {
 #[test]
 fn d7_callback_may_release_the_last_handle_of_its_group_and_manager() {
     let (mgr, fake) = open();
-    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, fatal(404)))]);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, http(404)))]);
     let log = Log::new();
     let slot = Arc::new(Mutex::new(Some((mgr.clone(), g.clone()))));
     let slot2 = slot.clone();
@@ -463,7 +463,7 @@ fn d7_callbacks_run_one_at_a_time_on_the_notification_thread() {
 #[test]
 fn d7_callback_may_clear_or_replace_itself_and_is_released_once() {
     let (mgr, fake) = open();
-    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, fatal(404)))]);
+    let (g, _j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, http(404)))]);
     let first = Log::new();
     let second = Log::new();
     let second2 = second.clone();
@@ -479,7 +479,7 @@ fn d7_callback_may_clear_or_replace_itself_and_is_released_once() {
         group.set_callback(None).unwrap();
         S_OK
     });
-    fake.edit(&url("a"), |s| s.failures.push_back((0, fatal(404))));
+    fake.edit(&url("a"), |s| s.failures.push_back((0, http(404))));
     g.resume().unwrap();
     second.wait_for("the second error", 1, |_| true);
     wait_until("the second callback is released", || second.drops() == 1);

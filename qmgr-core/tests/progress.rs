@@ -377,7 +377,7 @@ fn d1_time_done_excludes_retry_waits() {
     mgr.set_option("min_retry_delay_ms", "500").unwrap();
     // Each 10-byte chunk takes 10 ms: the first attempt transfers for 50 ms, then fails; the
     // retry, 500 ms later, continues for another 50 ms.
-    let script = Script::new(100).chunk(10).tick(ms(10)).fail(50, transient(503));
+    let script = Script::new(100).chunk(10).tick(ms(10)).fail(50, http(503));
     let (g, j) = group_with(&mgr, &fake, vec![("a", script)]);
     let t0 = fake.now();
     g.resume().unwrap();

@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use qmgr_core::hresult::win32;
-use qmgr_core::model::{status, ErrorClass, GroupState, PropId, PropValue};
-use qmgr_core::transport::TransferError;
+use qmgr_core::model::{status, GroupState, PropId, PropValue};
+use qmgr_core::transport::LocalOp;
 use std::time::Duration;
 
 fn gaps(fake: &Fake, name: &str) -> Vec<Duration> {
@@ -19,7 +19,7 @@ fn d5_transient_error_is_retried_after_the_retry_delay_without_error_bit_and_cou
     let (mgr, fake) = open();
     one_slot(&mgr);
     mgr.set_option("min_retry_delay_ms", "200").unwrap();
-    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(100).gated().fail(0, transient(503)))]);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(100).gated().fail(0, http(503)))]);
     g.resume().unwrap();
     wait_retries(&j, 1);
     assert_eq!(g.state().unwrap(), GroupState::Running, "transient: still RUNNING");
@@ -40,7 +40,7 @@ fn d5_transient_error_is_retried_after_the_retry_delay_without_error_bit_and_cou
 fn d5_retry_delay_starts_at_min_retry_delay_and_doubles() {
     let (mgr, fake) = open();
     one_slot(&mgr);
-    let script = Script::new(10).fail(0, transient(500)).fail(0, transient(502)).fail(0, transient(504));
+    let script = Script::new(10).fail(0, http(500)).fail(0, http(502)).fail(0, http(504));
     let (g, j) = group_with(&mgr, &fake, vec![("a", script)]);
     g.resume().unwrap();
     for (n, delay) in [(1, 100), (2, 200), (3, 400)] {
@@ -58,9 +58,9 @@ fn d5_retry_delay_doubles_up_to_10_minutes_and_restarts_after_a_completed_file()
     one_slot(&mgr);
     let mut script = Script::new(10);
     for _ in 0..14 {
-        script = script.fail(0, transient(503));
+        script = script.fail(0, http(503));
     }
-    let (g, j) = group_with(&mgr, &fake, vec![("a", script), ("b", Script::new(10).fail(0, transient(503)))]);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", script), ("b", Script::new(10).fail(0, http(503)))]);
     g.resume().unwrap();
     // 100 ms doubling: 100, 200 … 204 800, 409 600, then 600 000 (the cap) instead of 819 200.
     let mut want = Vec::new();
@@ -82,10 +82,8 @@ fn d5_retry_delay_doubles_up_to_10_minutes_and_restarts_after_a_completed_file()
 fn d5_retry_after_is_honoured_when_larger_than_the_retry_delay() {
     let (mgr, fake) = open();
     one_slot(&mgr);
-    let mut long = transient(503);
-    long.retry_after = Some(ms(600));
-    let mut short = transient(429);
-    short.retry_after = Some(ms(1));
+    let long = http_retry_after(503, ms(600));
+    let short = http_retry_after(429, ms(1));
     let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, long).fail(0, short))]);
     g.resume().unwrap();
     wait_retries(&j, 1);
@@ -100,7 +98,7 @@ fn d5_retry_after_is_honoured_when_larger_than_the_retry_delay() {
 #[test]
 fn d5_fatal_http_error_stops_the_group_in_error_with_the_http_status() {
     let (mgr, fake) = open();
-    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, fatal(404)))]);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, http(404)))]);
     g.resume().unwrap();
     assert_eq!(settle(&g), 0x380);
     let s = j.status().unwrap();
@@ -113,9 +111,23 @@ fn d5_fatal_http_error_stops_the_group_in_error_with_the_http_status() {
 }
 
 #[test]
+fn d5_a_refused_connection_is_transient_with_cannot_connect() {
+    let (mgr, fake) = open();
+    one_slot(&mgr);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, refused()))]);
+    g.resume().unwrap();
+    wait_retries(&j, 1);
+    assert_eq!(g.state().unwrap(), GroupState::Running, "transient: still RUNNING");
+    let s = j.status().unwrap();
+    assert_eq!((s.win32_result, s.transport_result), (win32::ERROR_WINHTTP_CANNOT_CONNECT, 0));
+    expect_retry_after(&mgr, &fake, "a", MIN_RETRY);
+    assert_eq!(settle(&g), 0x140);
+}
+
+#[test]
 fn d5_fatal_local_error_reports_its_win32_code_and_no_transport_result() {
     let (mgr, fake) = open();
-    let e = TransferError::win32(ErrorClass::Fatal, win32::ERROR_DISK_FULL, "disk full");
+    let e = local(LocalOp::WriteTemp, 28, "disk full");
     let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(1000).chunk(100).fail(400, e))]);
     g.resume().unwrap();
     assert_eq!(settle(&g), 0x380);
@@ -127,7 +139,7 @@ fn d5_fatal_local_error_reports_its_win32_code_and_no_transport_result() {
 #[test]
 fn d4_d5_commit_failure_is_fatal_and_nothing_is_committed() {
     let (mgr, fake) = open();
-    let e = TransferError::win32(ErrorClass::Fatal, win32::ERROR_ACCESS_DENIED, "rename refused");
+    let e = local(LocalOp::Rename { from: "/dl/.a.part".into() }, 13, "rename refused");
     let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(100).commit_error(e))]);
     g.resume().unwrap();
     assert_eq!(settle(&g), 0x380);
@@ -141,7 +153,7 @@ fn d4_d5_commit_failure_is_fatal_and_nothing_is_committed() {
 fn d5_no_progress_timeout_0_makes_every_error_fatal() {
     let (mgr, fake) = open();
     mgr.set_option("no_progress_timeout_ms", "0").unwrap();
-    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, transient(503)))]);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, http(503)))]);
     g.resume().unwrap();
     assert_eq!(settle(&g), 0x380);
     let s = j.status().unwrap();
@@ -157,7 +169,7 @@ fn d5_transient_errors_without_progress_for_the_no_progress_timeout_become_fatal
     let failing = || {
         let mut script = Script::new(10);
         for _ in 0..10 {
-            script = script.fail(0, transient(503));
+            script = script.fail(0, http(503));
         }
         script
     };
@@ -201,7 +213,7 @@ fn d5_time_queued_behind_other_groups_is_not_time_without_progress() {
     a.set_prop(PropId::Priority, PropValue::Int(0)).unwrap();
     a.resume().unwrap();
     fake.wait_requests(&url("a"), 1);
-    let (b, jb) = group_with(&mgr, &fake, vec![("b", Script::new(10).fail(0, transient(503)))]);
+    let (b, jb) = group_with(&mgr, &fake, vec![("b", Script::new(10).fail(0, http(503)))]);
     b.resume().unwrap();
     clock.advance(ms(5000));
     fake.open_gate(&url("a"));
@@ -221,7 +233,7 @@ fn d5_progress_resets_the_no_progress_timer() {
     // timeout after the previous attempt, but right after new bytes: still transient.
     let mut script = Script::new(1000).chunk(100);
     for _ in 0..3 {
-        script = script.fail(100, transient(500));
+        script = script.fail(100, http(500));
     }
     let (g, j) = group_with(&mgr, &fake, vec![("a", script)]);
     g.resume().unwrap();
@@ -247,7 +259,7 @@ fn d5_re_fetched_bytes_are_not_progress_for_the_no_progress_timeout() {
     let mut script = Script::new(1000).chunk(100);
     script.ranges = false;
     for _ in 0..3 {
-        script = script.fail(100, transient(500));
+        script = script.fail(100, http(500));
     }
     let (g, j) = group_with(&mgr, &fake, vec![("a", script)]);
     g.resume().unwrap();
@@ -263,7 +275,7 @@ fn d5_re_fetched_bytes_are_not_progress_for_the_no_progress_timeout() {
 #[test]
 fn d4_d5_fatal_error_keeps_partial_data_and_resume_continues_from_it() {
     let (mgr, fake) = open();
-    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(1000).chunk(100).fail(300, fatal(500)))]);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(1000).chunk(100).fail(300, http(501)))]);
     g.resume().unwrap();
     assert_eq!(settle(&g), 0x380);
     assert_eq!(j.progress64().unwrap(), (300, 1000));
@@ -305,7 +317,7 @@ fn d5_changed_remote_file_restarts_that_file_only() {
 fn d11_retries_count_every_failed_attempt_and_are_never_reset() {
     let (mgr, fake) = open();
     let clock = fake.clock();
-    let script = Script::new(10).fail(0, transient(503)).fail(0, fatal(403)).fail(0, transient(502));
+    let script = Script::new(10).fail(0, http(503)).fail(0, http(403)).fail(0, http(502));
     let (g, j) = group_with(&mgr, &fake, vec![("a", script)]);
     g.resume().unwrap();
     wait_retries(&j, 1);
@@ -335,7 +347,7 @@ fn d5_d6_retry_delay_starts_at_the_stored_min_retry_delay_after_a_reopen() {
     drop((mgr, g, j));
     fake.edit(&url("a"), |s| {
         s.gated = false;
-        s.failures.push_back((0, transient(503)));
+        s.failures.push_back((0, http(503)));
     });
     // The reopened queue continues the RUNNING group by itself; its first retry waits the
     // stored min_retry_delay_ms (100 ms), not the default 5 s.
@@ -354,7 +366,7 @@ fn d5_retry_delay_starts_at_the_min_retry_delay_in_force_when_the_group_first_fa
     let mgr = open_plain(Box::new(qmgr_core::store::MemStore::new()), &fake);
     one_slot(&mgr);
     // The group exists before the option is lowered from its default (5 s).
-    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, transient(503)))]);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, http(503)))]);
     mgr.set_option("min_retry_delay_ms", "100").unwrap();
     g.resume().unwrap();
     wait_retries(&j, 1);

@@ -80,7 +80,7 @@ fn snapshot_agrees_with_the_getters() {
 fn job_error_has_its_class() {
     let (mgr, fake) = open();
     mgr.set_option("min_retry_delay_ms", "100000").unwrap();
-    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, transient(503)))]);
+    let (g, j) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, http(503)))]);
     assert_eq!(j.error().unwrap(), None);
     g.resume().unwrap();
     wait_retries(&j, 1);
@@ -88,7 +88,7 @@ fn job_error_has_its_class() {
     assert_eq!((e.class, e.transport, e.file_index), (ErrorClass::Transient, 503, Some(0)));
     assert_eq!(g.snapshot().unwrap().jobs[0].error.as_ref(), Some(&e));
 
-    let (g2, j2) = group_with(&mgr, &fake, vec![("b", Script::new(10).fail(0, fatal(404)))]);
+    let (g2, j2) = group_with(&mgr, &fake, vec![("b", Script::new(10).fail(0, http(404)))]);
     g2.resume().unwrap();
     assert_eq!(settle(&g2), 0x380);
     let e = j2.error().unwrap().expect("a fatal error");

@@ -204,7 +204,7 @@ fn d1_a_group_waiting_to_retry_does_not_hold_a_slot() {
     let (mgr, fake) = open();
     one_slot(&mgr);
     mgr.set_option("min_retry_delay_ms", "5000").unwrap();
-    let (a, ja) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, transient(503)))]);
+    let (a, ja) = group_with(&mgr, &fake, vec![("a", Script::new(10).fail(0, http(503)))]);
     a.set_prop(PropId::Priority, PropValue::Int(0)).unwrap();
     let b = group(&mgr, &fake, "b", 2, false);
     a.resume().unwrap();

@@ -26,7 +26,7 @@ fn transferring(
 
 /// A group that stopped on a fatal 404 after `held` bytes.
 fn in_error(mgr: &qmgr_core::Manager, fake: &Fake, name: &str, held: u64) -> (qmgr_core::Group, qmgr_core::Job) {
-    let (g, j) = group_with(mgr, fake, vec![(name, Script::new(1000).chunk(100).fail(held, fatal(404)))]);
+    let (g, j) = group_with(mgr, fake, vec![(name, Script::new(1000).chunk(100).fail(held, http(404)))]);
     g.resume().unwrap();
     assert_eq!(settle(&g), 0x380);
     (g, j)

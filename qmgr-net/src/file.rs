@@ -2,16 +2,21 @@
 //! path or a mounted share (DECISIONS D1). The file's version is its size plus modification
 //! time (reference §5.2), carried as `total` and `last_modified` (an HTTP date).
 
-use crate::classify::local_error;
+use crate::cause::local_failure;
 use crate::url::{self, redact};
 use crate::CHUNK_SIZE;
-use qmgr_core::hresult::win32;
-use qmgr_core::model::ErrorClass::{Fatal, Transient};
 use qmgr_core::model::Validators;
-use qmgr_core::transport::{FetchObserver, FetchOutcome, FetchRequest, TransferError};
+use qmgr_core::transport::{
+    Cause, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, SourceProblem, UrlProblem,
+};
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+
+/// `errno` values of [`source_error`] (Linux, asm-generic).
+const ENOENT: i32 = 2;
+const ENOTDIR: i32 = 20;
+const EACCES: i32 = 13;
 
 pub(crate) fn fetch(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> FetchOutcome {
     match run(req, obs) {
@@ -20,19 +25,14 @@ pub(crate) fn fetch(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Fetc
     }
 }
 
-fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutcome, TransferError> {
+fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutcome, Failure> {
     let shown = redact(req.url);
-    let source_path = url::file_path(req.url).map_err(|p| {
-        TransferError::win32(Fatal, win32::ERROR_WINHTTP_INVALID_URL, format!("URL \"{shown}\" is not usable: {p}"))
-    })?;
+    let source_path = url::file_path(req.url)
+        .map_err(|p| Failure::new(Cause::InvalidUrl(UrlProblem::Unusable), shown.as_ref(), p.to_string()))?;
     let mut source = File::open(&source_path).map_err(|e| source_error(&e, &source_path))?;
     let meta = source.metadata().map_err(|e| source_error(&e, &source_path))?;
     if meta.is_dir() {
-        return Err(TransferError::win32(
-            Fatal,
-            win32::ERROR_ACCESS_DENIED,
-            format!("source \"{}\" is a directory", source_path.display()),
-        ));
+        return Err(source_failure(SourceProblem::IsDirectory, &source_path, String::new()));
     }
     let v = validators(&meta);
 
@@ -43,8 +43,8 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
         .create(true)
         .truncate(false)
         .open(temp)
-        .map_err(|e| local_error(&e, "cannot open temporary file", temp))?;
-    let held = out.metadata().map_err(|e| local_error(&e, "cannot read the size of temporary file", temp))?.len();
+        .map_err(|e| local_failure(&e, LocalOp::OpenTemp, temp))?;
+    let held = out.metadata().map_err(|e| local_failure(&e, LocalOp::SizeTemp, temp))?.len();
     let stored = req.validators;
     let unchanged = stored.total == v.total && stored.last_modified == v.last_modified;
     let start = if req.offset > 0 && req.offset <= held && unchanged && v.total.is_some_and(|t| req.offset <= t) {
@@ -56,7 +56,7 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
         0
     };
     crate::local::truncate(&out, start, temp)?;
-    out.seek(SeekFrom::Start(start)).map_err(|e| local_error(&e, "cannot seek in temporary file", temp))?;
+    out.seek(SeekFrom::Start(start)).map_err(|e| local_failure(&e, LocalOp::SeekTemp, temp))?;
     source.seek(SeekFrom::Start(start)).map_err(|e| source_error(&e, &source_path))?;
     obs.on_start(start, &v);
 
@@ -75,18 +75,14 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
         if !req.foreground && !req.rate_limiter.acquire(n, req.cancel) {
             return Ok(FetchOutcome::Cancelled);
         }
-        out.write_all(&buf[..n]).map_err(|e| local_error(&e, "cannot write temporary file", temp))?;
+        out.write_all(&buf[..n]).map_err(|e| local_failure(&e, LocalOp::WriteTemp, temp))?;
         done += n as u64;
         obs.on_progress(done);
     }
     // The source must still be the version the copy started from.
     let after = std::fs::metadata(&source_path).map(|m| validators(&m)).ok();
     if after.as_ref() != Some(&v) || v.total != Some(done) {
-        return Err(TransferError::win32(
-            Transient,
-            win32::ERROR_READ_FAULT,
-            format!("source \"{}\" changed during the copy ({done} bytes copied)", source_path.display()),
-        ));
+        return Err(source_failure(SourceProblem::Changed { copied: done }, &source_path, String::new()));
     }
     Ok(FetchOutcome::Complete { bytes: done, validators: v })
 }
@@ -96,20 +92,38 @@ fn validators(meta: &Metadata) -> Validators {
     Validators { etag: None, last_modified: meta.modified().ok().map(httpdate::fmt_http_date), total: Some(meta.len()) }
 }
 
-/// Errors reading the source: missing → `ERROR_FILE_NOT_FOUND`, permission →
-/// `ERROR_ACCESS_DENIED` (fatal); a share that fails to answer → transient.
-fn source_error(e: &io::Error, path: &Path) -> TransferError {
-    let shown = path.display();
-    match e.kind() {
-        ErrorKind::NotFound => {
-            TransferError::win32(Fatal, win32::ERROR_FILE_NOT_FOUND, format!("source \"{shown}\" does not exist: {e}"))
-        }
-        ErrorKind::NotADirectory => {
-            TransferError::win32(Fatal, win32::ERROR_PATH_NOT_FOUND, format!("source \"{shown}\" does not exist: {e}"))
-        }
-        ErrorKind::PermissionDenied => {
-            TransferError::win32(Fatal, win32::ERROR_ACCESS_DENIED, format!("source \"{shown}\" cannot be read: {e}"))
-        }
-        _ => TransferError::win32(Transient, win32::ERROR_READ_FAULT, format!("cannot read source \"{shown}\": {e}")),
+/// An error opening or reading the source: its OS error number, or the number its kind
+/// implies when it has none (missing, not a directory, permission).
+fn source_error(e: &io::Error, path: &Path) -> Failure {
+    let errno = e.raw_os_error().or(match e.kind() {
+        ErrorKind::NotFound => Some(ENOENT),
+        ErrorKind::NotADirectory => Some(ENOTDIR),
+        ErrorKind::PermissionDenied => Some(EACCES),
+        _ => None,
+    });
+    source_failure(SourceProblem::Unreadable { errno }, path, e.to_string())
+}
+
+/// A failure of the source at `path`.
+fn source_failure(problem: SourceProblem, path: &Path, detail: String) -> Failure {
+    Failure::new(Cause::Source(problem), path.display().to_string(), detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_errors_carry_the_errno() {
+        let errno = |e: io::Error| match source_error(&e, Path::new("/s")).cause {
+            Cause::Source(SourceProblem::Unreadable { errno }) => errno,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(errno(io::Error::from_raw_os_error(2)), Some(ENOENT));
+        assert_eq!(errno(io::Error::from_raw_os_error(5)), Some(5));
+        assert_eq!(errno(io::Error::from(ErrorKind::NotFound)), Some(ENOENT));
+        assert_eq!(errno(io::Error::from(ErrorKind::NotADirectory)), Some(ENOTDIR));
+        assert_eq!(errno(io::Error::from(ErrorKind::PermissionDenied)), Some(EACCES));
+        assert_eq!(errno(io::Error::other("share gone")), None);
     }
 }

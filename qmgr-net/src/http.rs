@@ -1,15 +1,15 @@
 //! Fetching one file over HTTP(S): resume, validators, redirects, credentials
 //! (DECISIONS D1, D5, D11).
 
-use crate::classify::{local_error, network_error, status_error};
+use crate::cause::{local_failure, network_failure, status_failure};
 use crate::exchange::{Event, Exchange};
 use crate::local::Writeback;
 use crate::url::{self, redact};
 use crate::MAX_REDIRECTS;
-use qmgr_core::hresult::win32;
-use qmgr_core::model::ErrorClass::{Fatal, Transient};
 use qmgr_core::model::Validators;
-use qmgr_core::transport::{FetchObserver, FetchOutcome, FetchRequest, TransferError};
+use qmgr_core::transport::{
+    Cause, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, RedirectProblem, ResponseProblem,
+};
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -45,11 +45,11 @@ struct Resume {
 
 impl Resume {
     /// Gives up the held bytes: the next request fetches the whole file (DECISIONS D5).
-    fn restart(&mut self, why: &str, url: &str) -> Result<(), TransferError> {
+    fn restart(&mut self, why: &str, url: &str) -> Result<(), Failure> {
         log::info!("{url}: {why}; restarting the file from zero");
         self.restarts += 1;
         if self.restarts > MAX_RESTARTS {
-            return Err(invalid_response(format!("{url}: {why}, after {MAX_RESTARTS} restarts from zero")));
+            return Err(invalid_response(url, format!("{why}, after {MAX_RESTARTS} restarts from zero")));
         }
         self.held = 0;
         self.ranged = false;
@@ -62,10 +62,10 @@ fn run(
     allow_http_creds: bool,
     req: &FetchRequest<'_>,
     obs: &mut dyn FetchObserver,
-) -> Result<FetchOutcome, TransferError> {
+) -> Result<FetchOutcome, Failure> {
     let path = req.temp_path;
     let mut file = open_temp(path)?;
-    let len = file.metadata().map_err(|e| local_error(&e, "cannot read the size of temporary file", path))?.len();
+    let len = file.metadata().map_err(|e| local_failure(&e, LocalOp::SizeTemp, path))?.len();
     // Bytes past the checkpoint are not trusted; a file shorter than it cannot be resumed.
     let held = if len >= req.offset {
         req.offset
@@ -78,7 +78,7 @@ fn run(
         0
     };
     if len != held {
-        file.set_len(held).map_err(|e| local_error(&e, "cannot truncate temporary file", path))?;
+        file.set_len(held).map_err(|e| local_failure(&e, LocalOp::TruncateTemp, path))?;
     }
     let mut resume = Resume { held, stored: req.validators.clone(), ranged: held > 0, restarts: 0 };
 
@@ -108,66 +108,48 @@ fn run(
                 headers.push(("Authorization", value.clone()));
             }
         }
-        let exchange = Exchange::start(agent, &url, headers).map_err(|e| {
-            TransferError::win32(
-                Transient,
-                win32::ERROR_NOT_ENOUGH_MEMORY,
-                format!("cannot start a transfer thread for {shown}: {e}"),
-            )
-        })?;
+        let exchange =
+            Exchange::start(agent, &url, headers).map_err(|e| Failure::new(Cause::NoThread, &shown, e.to_string()))?;
         let (status, h) = match exchange.next(req.cancel, &mut || {}) {
             None => return Ok(FetchOutcome::Cancelled),
             Some(Event::Head(Ok(head))) => head,
-            Some(Event::Head(Err(e))) | Some(Event::Failed(e)) => return Err(network_error(e, &shown)),
-            Some(_) => return Err(invalid_response(format!("{shown}: the answer had no head"))),
+            Some(Event::Head(Err(e))) | Some(Event::Failed(e)) => return Err(network_failure(e, &shown)),
+            Some(_) => return Err(invalid_response(&shown, "the answer had no head")),
         };
         log::debug!("GET {shown} (range from {:?}) → {status}", resume.ranged.then_some(resume.held));
 
         match status {
             301 | 302 | 303 | 307 | 308 => {
-                let fail = |why: String| TransferError {
-                    class: Fatal,
-                    win32: win32::ERROR_WINHTTP_REDIRECT_FAILED,
-                    http_status: u32::from(status),
-                    message: why,
-                    retry_after: None,
-                };
+                let fail = |problem| Failure::new(Cause::Redirect { status, problem }, &shown, "");
                 let Some(location) = header(&h, "location") else {
-                    return Err(fail(format!("HTTP {status} from {shown} has no Location header")));
+                    return Err(fail(RedirectProblem::NoLocation));
                 };
                 let next = url::resolve(&url, location)
                     .filter(|n| {
                         matches!(url::scheme(n).map(str::to_ascii_lowercase).as_deref(), Some("http" | "https"))
                     })
                     .ok_or_else(|| {
-                        fail(format!(
-                            "HTTP {status} from {shown} redirects to an unusable Location \"{}\"",
-                            redact(location)
-                        ))
+                        fail(RedirectProblem::UnusableLocation { location: redact(location).into_owned() })
                     })?;
                 let next_shown = redact(&next).into_owned();
                 hops += 1;
                 if hops > MAX_REDIRECTS {
-                    return Err(fail(format!(
-                        "more than {MAX_REDIRECTS} redirects: HTTP {status} from {shown} to {next_shown}"
-                    )));
+                    return Err(fail(RedirectProblem::TooMany { limit: MAX_REDIRECTS, to: next_shown }));
                 }
                 if is_https(&url) && !is_https(&next) {
-                    return Err(fail(format!(
-                        "HTTP {status} from {shown} redirects to plain http {next_shown}: refused"
-                    )));
+                    return Err(fail(RedirectProblem::ToPlainHttp { to: next_shown }));
                 }
                 if !seen.insert(next.clone()) {
-                    return Err(fail(format!("redirect loop: HTTP {status} from {shown} back to {next_shown}")));
+                    return Err(fail(RedirectProblem::Loop { to: next_shown }));
                 }
                 url = next;
             }
             401 => {
                 let Some(o) = origin else {
-                    return Err(status_error(401, &shown, None, "the URL has no origin to send credentials to"));
+                    return Err(status_failure(401, &shown, None, "the URL has no origin to send credentials to"));
                 };
                 if basic.is_none() {
-                    return Err(status_error(
+                    return Err(status_failure(
                         401,
                         &shown,
                         None,
@@ -175,12 +157,12 @@ fn run(
                     ));
                 }
                 if authorized.contains(&o) {
-                    return Err(status_error(401, &shown, None, "the server refused the credentials"));
+                    return Err(status_failure(401, &shown, None, "the server refused the credentials"));
                 }
                 if !offers_basic(&h) {
                     let offered: Vec<&str> =
                         h.get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).collect();
-                    return Err(status_error(
+                    return Err(status_failure(
                         401,
                         &shown,
                         None,
@@ -191,7 +173,7 @@ fn run(
                     ));
                 }
                 if !is_https(&url) && !allow_http_creds {
-                    return Err(status_error(
+                    return Err(status_failure(
                         401,
                         &shown,
                         None,
@@ -248,7 +230,7 @@ fn run(
                             resume.restart(&why, &shown)?;
                             continue;
                         }
-                        _ => return Err(invalid_response(format!("{shown}: HTTP 206 to a request without Range"))),
+                        _ => return Err(invalid_response(&shown, "HTTP 206 to a request without Range")),
                     }
                 } else {
                     if resume.ranged {
@@ -262,11 +244,8 @@ fn run(
                     Some(done) => {
                         let got = done - start;
                         if let Some(n) = body_len.filter(|&n| n != got) {
-                            return Err(TransferError::win32(
-                                Transient,
-                                win32::ERROR_WINHTTP_CONNECTION_ERROR,
-                                format!("connection to {shown} ended after {got} of {n} bytes"),
-                            ));
+                            let cause = Cause::BodyEndedEarly { received: got, expected: n };
+                            return Err(Failure::new(cause, &shown, ""));
                         }
                         match v.total {
                             // A server that answers only part of the range: ask for the rest.
@@ -275,9 +254,8 @@ fn run(
                                 continue;
                             }
                             Some(total) if done != total => {
-                                return Err(invalid_response(format!(
-                                    "{shown}: holds {done} bytes but the server reports {total}"
-                                )));
+                                let why = format!("holds {done} bytes but the server reports {total}");
+                                return Err(invalid_response(&shown, why));
                             }
                             _ => {}
                         }
@@ -286,7 +264,7 @@ fn run(
                     }
                 }
             }
-            other => return Err(status_error(other, &shown, header(&h, "retry-after"), "")),
+            other => return Err(status_failure(other, &shown, header(&h, "retry-after"), "")),
         }
     }
 }
@@ -303,9 +281,9 @@ fn receive(
     v: &Validators,
     path: &Path,
     shown: &str,
-) -> Result<Option<u64>, TransferError> {
+) -> Result<Option<u64>, Failure> {
     crate::local::truncate(file, start, path)?;
-    file.seek(SeekFrom::Start(start)).map_err(|e| local_error(&e, "cannot seek in temporary file", path))?;
+    file.seek(SeekFrom::Start(start)).map_err(|e| local_failure(&e, LocalOp::SeekTemp, path))?;
     obs.on_start(start, v);
     let mut done = start;
     let mut writeback = Writeback::new(file, start);
@@ -317,30 +295,31 @@ fn receive(
                 if !req.foreground && !req.rate_limiter.acquire(chunk.len(), req.cancel) {
                     return Ok(None);
                 }
-                file.write_all(&chunk).map_err(|e| local_error(&e, "cannot write temporary file", path))?;
+                file.write_all(&chunk).map_err(|e| local_failure(&e, LocalOp::WriteTemp, path))?;
                 done += chunk.len() as u64;
                 writeback.wrote(done);
                 obs.on_progress(done);
             }
             Some(Event::End) => return Ok(Some(done)),
-            Some(Event::Failed(e)) | Some(Event::Head(Err(e))) => return Err(network_error(e, shown)),
-            Some(Event::Head(Ok(_))) => return Err(invalid_response(format!("{shown}: a second answer head"))),
+            Some(Event::Failed(e)) | Some(Event::Head(Err(e))) => return Err(network_failure(e, shown)),
+            Some(Event::Head(Ok(_))) => return Err(invalid_response(shown, "a second answer head")),
         }
     }
 }
 
-fn open_temp(path: &Path) -> Result<File, TransferError> {
+fn open_temp(path: &Path) -> Result<File, Failure> {
     OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| local_error(&e, "cannot open temporary file", path))
+        .map_err(|e| local_failure(&e, LocalOp::OpenTemp, path))
 }
 
-fn invalid_response(message: String) -> TransferError {
-    TransferError::win32(Fatal, win32::ERROR_WINHTTP_INVALID_SERVER_RESPONSE, message)
+/// An answer of `url` (already redacted) that cannot be used, and why.
+fn invalid_response(url: &str, why: impl Into<String>) -> Failure {
+    Failure::new(Cause::InvalidResponse(ResponseProblem::Unusable), url, why)
 }
 
 fn is_https(u: &str) -> bool {

@@ -7,7 +7,9 @@
 //!   manager: resume with `Range` / `If-Range`, validators compared on every answer,
 //!   redirects followed by this crate (at most [`MAX_REDIRECTS`], never https→http),
 //!   Basic credentials only in answer to a 401 challenge, every timeout set, and every
-//!   failure classified as transient or fatal with a Win32 code (DECISIONS D1, D5, D11);
+//!   failure reported as a typed cause (HTTP status, network kind, TLS, local errno…) that
+//!   `qmgr_core::rules::classify` turns into transient or fatal with a Win32 code
+//!   (DECISIONS D1, D5, D11);
 //! * `file://` (`QM_PROTOCOL_SMB`): a resumable copy from a local path or a mounted share.
 //!
 //! The queue's rules (when to retry, what a state means) are not here: they live in
@@ -24,8 +26,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod cause;
 mod check;
-mod classify;
 mod config;
 mod exchange;
 mod file;
@@ -34,7 +36,9 @@ mod local;
 mod url;
 
 use qmgr_core::model::Options;
-use qmgr_core::transport::{CommitRequest, FetchObserver, FetchOutcome, FetchRequest, TransferError, Transport};
+use qmgr_core::transport::{
+    Cause, CommitRequest, Failure, FetchObserver, FetchOutcome, FetchRequest, Transport, UrlProblem,
+};
 use qmgr_core::Result;
 use std::path::Path;
 use std::sync::{PoisonError, RwLock};
@@ -169,10 +173,10 @@ impl Transport for NetTransport {
                 http::fetch(&agent, allow_http, request, observer)
             }
             Some("file") => file::fetch(request, observer),
-            _ => FetchOutcome::Failed(TransferError::win32(
-                qmgr_core::model::ErrorClass::Fatal,
-                qmgr_core::hresult::win32::ERROR_WINHTTP_UNRECOGNIZED_SCHEME,
-                format!("URL \"{}\" has no scheme this transport knows (http, https, file)", url::redact(request.url)),
+            _ => FetchOutcome::Failed(Failure::new(
+                Cause::InvalidUrl(UrlProblem::UnknownScheme),
+                url::redact(request.url),
+                "",
             )),
         }
     }
@@ -183,14 +187,15 @@ impl Transport for NetTransport {
     ///
     /// The time is set before the rename, so the final name never shows another time.
     ///
-    /// Errors: a fatal [`TransferError`] with the Win32 code of the OS error (reference
-    /// §5.8), naming both paths.
+    /// Errors: a [`Cause::Local`] failure with the OS error number (`errno`) and the
+    /// operation, naming both paths (classified fatal, with the Win32 code of the errno:
+    /// reference §5.8).
     fn commit(
         &self,
         temp_path: &Path,
         final_path: &Path,
         last_modified: Option<&str>,
-    ) -> std::result::Result<(), TransferError> {
+    ) -> std::result::Result<(), Failure> {
         let request = CommitRequest { temp_path, final_path, last_modified };
         local::commit_batch(&[request]).pop().expect("one result per request")
     }
@@ -202,7 +207,7 @@ impl Transport for NetTransport {
     ///
     /// Errors: per request, as [`Transport::commit`]; a failed directory flush fails every
     /// file renamed into that directory.
-    fn commit_batch(&self, requests: &[CommitRequest<'_>]) -> Vec<std::result::Result<(), TransferError>> {
+    fn commit_batch(&self, requests: &[CommitRequest<'_>]) -> Vec<std::result::Result<(), Failure>> {
         local::commit_batch(requests)
     }
 

@@ -1,7 +1,7 @@
 //! Committing and discarding temporary files (DECISIONS D4).
 
-use crate::classify::local_error;
-use qmgr_core::transport::{CommitRequest, TransferError};
+use crate::cause::local_failure;
+use qmgr_core::transport::{CommitRequest, Failure, LocalOp};
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::path::Path;
@@ -53,13 +53,12 @@ const PARALLEL_FLUSHES: usize = 16;
 /// modification time and flushes it — all at once, on up to [`PARALLEL_FLUSHES`] threads —,
 /// then renames the flushed ones onto their final names in order, then flushes each
 /// directory once. One result per request.
-pub(crate) fn commit_batch(requests: &[CommitRequest<'_>]) -> Vec<Result<(), TransferError>> {
-    let mut results: Vec<Result<(), TransferError>> = match requests {
+pub(crate) fn commit_batch(requests: &[CommitRequest<'_>]) -> Vec<Result<(), Failure>> {
+    let mut results: Vec<Result<(), Failure>> = match requests {
         [one] => vec![flush(one)],
         _ => {
             let next = AtomicUsize::new(0);
-            let slots: Vec<Mutex<Option<Result<(), TransferError>>>> =
-                requests.iter().map(|_| Mutex::new(None)).collect();
+            let slots: Vec<Mutex<Option<Result<(), Failure>>>> = requests.iter().map(|_| Mutex::new(None)).collect();
             std::thread::scope(|scope| {
                 for _ in 0..requests.len().min(PARALLEL_FLUSHES) {
                     scope.spawn(|| loop {
@@ -81,9 +80,8 @@ pub(crate) fn commit_batch(requests: &[CommitRequest<'_>]) -> Vec<Result<(), Tra
             continue;
         }
         results[i] = std::fs::rename(r.temp_path, r.final_path).map_err(|e| {
-            let mut err = local_error(&e, "cannot rename the temporary file onto", r.final_path);
-            err.message.push_str(&format!(" (from \"{}\")", r.temp_path.display()));
-            err
+            let op = LocalOp::Rename { from: r.temp_path.display().to_string() };
+            local_failure(&e, op, r.final_path)
         });
         if results[i].is_ok() {
             let dir = match r.final_path.parent() {
@@ -98,7 +96,7 @@ pub(crate) fn commit_batch(requests: &[CommitRequest<'_>]) -> Vec<Result<(), Tra
     }
     for (dir, items) in dirs {
         if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
-            let err = local_error(&e, "cannot flush directory", dir);
+            let err = local_failure(&e, LocalOp::FlushDirectory, dir);
             for i in items {
                 results[i] = Err(err.clone());
             }
@@ -109,10 +107,9 @@ pub(crate) fn commit_batch(requests: &[CommitRequest<'_>]) -> Vec<Result<(), Tra
 
 /// Sets the modification time of a temporary file (before the rename, so the final name
 /// never shows another time) and flushes it to disk.
-fn flush(r: &CommitRequest<'_>) -> Result<(), TransferError> {
+fn flush(r: &CommitRequest<'_>) -> Result<(), Failure> {
     let temp = r.temp_path;
-    let file =
-        OpenOptions::new().write(true).open(temp).map_err(|e| local_error(&e, "cannot open temporary file", temp))?;
+    let file = OpenOptions::new().write(true).open(temp).map_err(|e| local_failure(&e, LocalOp::OpenTemp, temp))?;
     if let Some(date) = r.last_modified {
         match httpdate::parse_http_date(date) {
             Ok(time) => {
@@ -124,16 +121,16 @@ fn flush(r: &CommitRequest<'_>) -> Result<(), TransferError> {
             Err(_) => log::debug!("Last-Modified \"{date}\" is not an HTTP date; the file keeps its own time"),
         }
     }
-    file.sync_all().map_err(|e| local_error(&e, "cannot flush temporary file", temp))
+    file.sync_all().map_err(|e| local_failure(&e, LocalOp::FlushTemp, temp))
 }
 
 /// Truncates the temporary file `file` (at `path`) to `len` bytes, unless it has that length
 /// already: on ext4 a truncated file is flushed when it is closed (`auto_da_alloc`), which
 /// would cost a disk write for every new small file.
-pub(crate) fn truncate(file: &File, len: u64, path: &Path) -> Result<(), TransferError> {
-    let held = file.metadata().map_err(|e| local_error(&e, "cannot read the size of temporary file", path))?.len();
+pub(crate) fn truncate(file: &File, len: u64, path: &Path) -> Result<(), Failure> {
+    let held = file.metadata().map_err(|e| local_failure(&e, LocalOp::SizeTemp, path))?.len();
     if held != len {
-        file.set_len(len).map_err(|e| local_error(&e, "cannot truncate temporary file", path))?;
+        file.set_len(len).map_err(|e| local_failure(&e, LocalOp::TruncateTemp, path))?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ mod support;
 use qmgr_core::hresult::win32;
 use qmgr_core::model::{ErrorClass, Options, Validators};
 use qmgr_core::rate::RateLimiter;
+use qmgr_core::rules::classify::classify;
 use qmgr_core::transport::{Credentials, FetchOutcome, TransferError, Transport};
 use qmgr_net::NetTransport;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,9 +17,10 @@ fn transport() -> NetTransport {
     NetTransport::new(&options()).unwrap()
 }
 
+/// The failure of `outcome`, classified by core's table (what the engine records).
 fn failed(outcome: FetchOutcome) -> TransferError {
     match outcome {
-        FetchOutcome::Failed(e) => e,
+        FetchOutcome::Failed(e) => classify(&e),
         other => panic!("expected a failure, got {other:?}"),
     }
 }

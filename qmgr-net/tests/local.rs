@@ -4,6 +4,7 @@ mod support;
 
 use qmgr_core::hresult::{win32, E_ACCESSDENIED, E_INVALIDARG};
 use qmgr_core::model::{ErrorClass, Options};
+use qmgr_core::rules::classify::classify;
 use qmgr_core::transport::{CommitRequest, FetchOutcome, Transport};
 use qmgr_net::NetTransport;
 use std::time::{Duration, SystemTime};
@@ -66,6 +67,7 @@ fn file_url_with_percent_escapes_and_a_missing_source() {
 
     let missing = format!("file://{}/nope", dir.path().display());
     let FetchOutcome::Failed(e) = Fetch::default().run(&transport(), &missing, &temp) else { panic!() };
+    let e = classify(&e);
     assert_eq!((e.class, e.win32), (ErrorClass::Fatal, win32::ERROR_FILE_NOT_FOUND));
     assert!(e.message.contains("nope"));
 }
@@ -108,12 +110,12 @@ fn commit_renames_atomically_and_sets_mtime() {
 #[test]
 fn commit_errors_are_fatal_local_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let e = transport().commit(&dir.path().join("missing"), &dir.path().join("final"), None).unwrap_err();
+    let e = classify(&transport().commit(&dir.path().join("missing"), &dir.path().join("final"), None).unwrap_err());
     assert_eq!(e.class, ErrorClass::Fatal);
     assert_eq!(e.win32, win32::ERROR_PATH_NOT_FOUND);
     let temp = dir.path().join("t");
     std::fs::write(&temp, b"x").unwrap();
-    let e = transport().commit(&temp, &dir.path().join("no-dir").join("final"), None).unwrap_err();
+    let e = classify(&transport().commit(&temp, &dir.path().join("no-dir").join("final"), None).unwrap_err());
     assert_eq!(e.class, ErrorClass::Fatal);
     assert!(e.message.contains("no-dir"), "{}", e.message);
     assert!(temp.exists(), "the temporary file stays for a later retry");
@@ -150,6 +152,7 @@ fn commit_batch_commits_each_file_and_fails_only_the_bad_ones() {
         .collect();
     let results = transport().commit_batch(&requests);
     assert_eq!(results.len(), 40);
+    let results: Vec<_> = results.into_iter().map(|r| r.map_err(|e| classify(&e))).collect();
     for (i, ((temp, fin), r)) in paths.iter().zip(&results).enumerate() {
         match i {
             7 => assert_eq!(r.as_ref().unwrap_err().win32, win32::ERROR_PATH_NOT_FOUND, "missing temporary file"),

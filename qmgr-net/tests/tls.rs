@@ -5,6 +5,7 @@ mod support;
 
 use qmgr_core::hresult::win32;
 use qmgr_core::model::{ErrorClass, Options};
+use qmgr_core::rules::classify::classify;
 use qmgr_core::transport::{Credentials, FetchOutcome};
 use qmgr_net::NetTransport;
 use support::{content, fetch_simple, fixture_ca, options, tls_config, Fetch, Reply, Server};
@@ -35,6 +36,7 @@ fn an_untrusted_certificate_is_fatal_12175() {
     let dir = tempfile::tempdir().unwrap();
     let t = NetTransport::new(&options()).unwrap();
     let FetchOutcome::Failed(e) = fetch_simple(&t, &server.url("/s"), &dir.path().join("t")) else { panic!() };
+    let e = classify(&e);
     assert_eq!(e.class, ErrorClass::Fatal);
     assert_eq!(e.win32, win32::ERROR_WINHTTP_SECURE_FAILURE);
     assert_eq!(e.http_status, 0);
@@ -48,6 +50,7 @@ fn an_https_to_http_redirect_is_refused() {
     let server = Server::start_with(Some(tls_config()), move |_, _| Reply::new(302).header("Location", target.clone()));
     let dir = tempfile::tempdir().unwrap();
     let FetchOutcome::Failed(e) = fetch_simple(&trusting(), &server.url("/s"), &dir.path().join("t")) else { panic!() };
+    let e = classify(&e);
     assert_eq!((e.class, e.win32, e.http_status), (ErrorClass::Fatal, win32::ERROR_WINHTTP_REDIRECT_FAILED, 302));
     assert!(plain.requests().is_empty());
 }

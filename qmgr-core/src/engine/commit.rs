@@ -5,10 +5,10 @@
 use super::inner::Inner;
 use super::worker::{failed, Task};
 use crate::guid::Guid;
-use crate::model::{ErrorClass, GroupState, Validators};
+use crate::model::{GroupState, Validators};
 use crate::rules::notify;
 use crate::store::Op;
-use crate::transport::{CancelFlag, CommitRequest, TransferError};
+use crate::transport::{CancelFlag, Cause, CommitRequest, Failure};
 use std::collections::HashSet;
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SendError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
@@ -221,7 +221,7 @@ fn record_committed<'a>(
     group: Guid,
     inc: u64,
     committed: &[&'a Finished],
-) -> std::result::Result<(), (&'a Finished, TransferError)> {
+) -> std::result::Result<(), (&'a Finished, Failure)> {
     let Some(first) = committed.first() else { return Ok(()) };
     let now = inner.now();
     let mut st = inner.lock();
@@ -250,9 +250,7 @@ fn record_committed<'a>(
         }
     }
     if let Err(e) = inner.persist(&ops) {
-        let code = e.win32.unwrap_or(crate::hresult::win32::ERROR_WRITE_FAULT);
-        let e = TransferError::win32(ErrorClass::Fatal, code, e.message);
-        return Err((first, e));
+        return Err((first, Failure::new(Cause::Store { win32: e.win32 }, "", e.message)));
     }
     let flags = g.rec.props.notify_flags;
     let word = g.status_word();

@@ -8,12 +8,13 @@ use super::state::DiscardList;
 use super::state::WorkerSlot;
 use crate::guid::Guid;
 use crate::model::{temp_path_for, Validators};
+use crate::rules::classify::classify;
 use crate::rules::progress::{self, Mark};
 use crate::rules::retry::{self, Decision};
 use crate::rules::states::{self, Action, Transition};
 use crate::rules::{checkpoint, notify};
 use crate::store::Op;
-use crate::transport::{CancelFlag, Credentials, FetchObserver, FetchOutcome, FetchRequest, TransferError};
+use crate::transport::{CancelFlag, Credentials, Failure, FetchObserver, FetchOutcome, FetchRequest};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -326,10 +327,12 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: Box
     }
 }
 
-/// Records a failed attempt: a transient error waits for the retry delay, a fatal one (or a
+/// Records a failed attempt, classified here (the engine's one point of classification,
+/// [`classify`]): a transient error waits for the retry delay, a fatal one (or a
 /// transient one without progress for the no-progress timeout) stops the group in ERROR
 /// (DECISIONS D5).
-pub(super) fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, e: TransferError) {
+pub(super) fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, failure: Failure) {
+    let e = classify(&failure);
     let mut st = inner.lock();
     let now = inner.now();
     let options = st.options.clone();

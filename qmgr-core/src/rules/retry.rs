@@ -67,9 +67,13 @@ mod tests {
     }
 
     fn err(class: ErrorClass, retry_after: Option<u64>) -> TransferError {
-        let mut e = TransferError::win32(class, 12029, "cannot connect to http://h/");
-        e.retry_after = retry_after.map(Duration::from_secs);
-        e
+        TransferError {
+            class,
+            win32: 12029,
+            http_status: 0,
+            message: "cannot connect to http://h/".into(),
+            retry_after: retry_after.map(Duration::from_secs),
+        }
     }
 
     /// (retry delay now, Retry-After s, min ms) → (wait, next delay).

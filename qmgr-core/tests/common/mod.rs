@@ -20,9 +20,11 @@
 
 use qmgr_core::clock::{Clock, ManualClock};
 use qmgr_core::hresult::{E_ACCESSDENIED, E_FAIL, E_INVALIDARG, QM_E_SERVICE_UNAVAILABLE, S_OK};
-use qmgr_core::model::{ErrorClass, Options, PropId, PropValue, QueueImage, Validators};
+use qmgr_core::model::{Options, PropId, PropValue, QueueImage, Validators};
 use qmgr_core::store::{Loaded, MemStore, Op, Store};
-use qmgr_core::transport::{CancelFlag, FetchObserver, FetchOutcome, FetchRequest, TransferError, Transport};
+use qmgr_core::transport::{
+    CancelFlag, Cause, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, NetworkKind, Transport,
+};
 use qmgr_core::{Callback, Error, FileSpec, Group, Guid, HResult, Job, Manager, Result};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -84,12 +86,25 @@ pub fn spec(name: &str) -> FileSpec {
     FileSpec { url: url(name), local_path: dest(name), size_hint: 0 }
 }
 
-pub fn transient(status: u16) -> TransferError {
-    TransferError::http(ErrorClass::Transient, status, format!("HTTP {status}"))
+/// The server answered HTTP `status`: a cause, which core's table classifies (404 fatal, 503
+/// transient…; DECISIONS D5). The message is "HTTP {status}" (no URL named).
+pub fn http(status: u16) -> Failure {
+    Failure::new(Cause::HttpStatus { status, retry_after: None }, "", "")
 }
 
-pub fn fatal(status: u16) -> TransferError {
-    TransferError::http(ErrorClass::Fatal, status, format!("HTTP {status}"))
+/// HTTP `status` with a `Retry-After` of `after`.
+pub fn http_retry_after(status: u16, after: Duration) -> Failure {
+    Failure::new(Cause::HttpStatus { status, retry_after: Some(after) }, "", "")
+}
+
+/// The connection was refused (transient, `ERROR_WINHTTP_CANNOT_CONNECT`).
+pub fn refused() -> Failure {
+    Failure::new(Cause::Network(NetworkKind::Connect), "http://fake.test/", "Connection refused")
+}
+
+/// A local file operation failed with `errno` (fatal, its Win32 code).
+pub fn local(op: LocalOp, errno: i32, detail: &str) -> Failure {
+    Failure::new(Cause::Local { op, errno: Some(errno) }, "/dl/.part", detail)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -117,9 +132,9 @@ pub struct Script {
     /// (a trickling server, in test time).
     pub tick: Option<Duration>,
     /// Failures of the next attempts, in order: (bytes delivered first, the error).
-    pub failures: VecDeque<(u64, TransferError)>,
+    pub failures: VecDeque<(u64, Failure)>,
     /// `commit` of this URL's temporary file fails with this error.
-    pub commit_error: Option<TransferError>,
+    pub commit_error: Option<Failure>,
     /// A cancelled fetch returns only once [`Fake::release_cancelled`] is called (a transport
     /// still stopping, e.g. blocked in a slow write).
     pub hold_cancel: bool,
@@ -161,11 +176,11 @@ impl Script {
         self.tick = Some(d);
         self
     }
-    pub fn fail(mut self, after: u64, e: TransferError) -> Script {
+    pub fn fail(mut self, after: u64, e: Failure) -> Script {
         self.failures.push_back((after, e));
         self
     }
-    pub fn commit_error(mut self, e: TransferError) -> Script {
+    pub fn commit_error(mut self, e: Failure) -> Script {
         self.commit_error = Some(e);
         self
     }
@@ -583,7 +598,7 @@ impl Transport for Fake {
         let _running = Running { fake: self, url: url.clone() };
         let Some(script) = st.scripts.get_mut(&url) else {
             drop(st);
-            return self.end(&url, Ended::Failed, FetchOutcome::Failed(fatal(404)));
+            return self.end(&url, Ended::Failed, FetchOutcome::Failed(http(404)));
         };
         let failure = script.failures.pop_front();
         let script = script.clone();
@@ -643,10 +658,10 @@ impl Transport for Fake {
         temp_path: &Path,
         final_path: &Path,
         _last_modified: Option<&str>,
-    ) -> std::result::Result<(), TransferError> {
+    ) -> std::result::Result<(), Failure> {
         let mut st = self.lock();
         let Some(t) = st.temps.get(temp_path).cloned() else {
-            return Err(TransferError::win32(ErrorClass::Fatal, 2, "temporary file missing"));
+            return Err(local(LocalOp::OpenTemp, 2, "temporary file missing"));
         };
         while st.scripts.get(&t.url).is_some_and(|s| s.hold_commit) {
             st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -1040,7 +1055,7 @@ impl Callback for Recorder {
 pub fn fence(mgr: &Manager, fake: &Fake) {
     let log = Log::new();
     let name = format!("fence-{}", guid());
-    let (g, _) = group_with(mgr, fake, vec![(&name, Script::new(10).fail(0, fatal(410)))]);
+    let (g, _) = group_with(mgr, fake, vec![(&name, Script::new(10).fail(0, http(410)))]);
     g.set_callback(Some(log.recorder())).unwrap();
     g.resume().unwrap();
     let id = g.id();
