@@ -5,7 +5,7 @@ use crate::exit::{CmdResult, Exit, Failure};
 use crate::queue::Queue;
 use crate::watch::{win32_as_hresult, win32_text};
 use qmgr_rs::hresult::{describe, QM_E_INVALID_STATE};
-use qmgr_rs::model::{notify, progress, protocol, status, GroupState};
+use qmgr_rs::model::{notify, protocol, status, GroupState};
 use qmgr_rs::{Group, GroupSnapshot, Guid, JobSnapshot};
 use serde_json::{json, Value};
 
@@ -167,14 +167,12 @@ fn protocol_name(p: u32) -> &'static str {
     }
 }
 
-/// The whole group as JSON (the shape is in the README), from one snapshot, plus the two
-/// 32-bit values of the C-shaped API that the JSON keeps (`get_Size`, `QM_PROGRESS_TIME_DONE`).
+/// The whole group as JSON (the shape is in the README), from one snapshot.
 ///
 /// Errors: `QM_E_INVALID_STATE` once the group is cancelled.
 pub fn group_json(group: &Group) -> qmgr_rs::Result<Value> {
     let g = group.snapshot()?;
-    let size = group.size()?;
-    let active_ms = group.progress(progress::TIME_DONE)?;
+    let (size, active_ms) = (g.size, g.time_done);
     let p = &g.props;
     let word = g.status;
     Ok(json!({

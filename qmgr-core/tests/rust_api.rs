@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use qmgr_core::hresult::{E_INVALIDARG, QM_E_INVALID_STATE, QM_E_ITEM_NOT_FOUND};
-use qmgr_core::model::{ErrorClass, GroupState, PropId, PropValue};
+use qmgr_core::model::{progress, ErrorClass, GroupState, PropId, PropValue};
 
 /// Several properties change together or not at all, in memory and in the store (a second
 /// manager on the same store sees none of a refused set).
@@ -64,6 +64,7 @@ fn snapshot_agrees_with_the_getters() {
     // The server never told b's size: the total stays unknown, as GetProgress64 says.
     assert_eq!((s.bytes_done, s.bytes_total, s.percent), (150, None, 100));
     assert_eq!(g.progress64().unwrap(), (150, u64::MAX));
+    assert_eq!((s.size, s.time_done), (g.size().unwrap(), g.progress(progress::TIME_DONE).unwrap()));
     let js = &s.jobs[0];
     assert_eq!(js.status, j.status().unwrap().status);
     assert!(js.complete && js.error.is_none());

@@ -12,7 +12,6 @@ use super::status_cache::StatusCache;
 use crate::guid::Guid;
 use crate::hresult::{Error, Result};
 use crate::model::{progress, GroupState, JobRecord, PropId, PropValue};
-use crate::rules::progress::sat32;
 use crate::rules::states::{self, Action, Transition};
 use crate::rules::{files, retry};
 use crate::store::Op;
@@ -304,7 +303,7 @@ impl Group {
     ///
     /// Errors: `QM_E_INVALID_STATE` once cancelled.
     pub fn size(&self) -> Result<u32> {
-        self.read("GetSize", |g, _| sat32(g.bytes().1.unwrap_or(0)))
+        self.read("GetSize", |g, _| g.size())
     }
 
     /// `CreateJob`: a new job with no files, after the group's other jobs.

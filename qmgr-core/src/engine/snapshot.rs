@@ -5,7 +5,7 @@
 use super::state::{GroupEntry, JobEntry};
 use crate::guid::Guid;
 use crate::model::{ErrorClass, GroupProps, GroupState, JobError};
-use crate::rules::progress::percent;
+use crate::rules::progress::{percent, sat32};
 use crate::rules::states;
 use std::time::Instant;
 
@@ -30,8 +30,14 @@ pub struct GroupSnapshot {
     pub bytes_total: Option<u64>,
     /// Percent done, 0–100 (`QM_PROGRESS_PERCENT_DONE`).
     pub percent: u32,
-    /// Milliseconds of active transfer, unsaturated (`QM_PROGRESS_TIME_DONE`).
+    /// Milliseconds of active transfer, unsaturated.
     pub active_ms: u64,
+    /// `QM_PROGRESS_TIME_DONE` as `GetProgress` reports it: `active_ms` saturated at
+    /// `0xFFFFFFFF` (DECISIONS D1).
+    pub time_done: u32,
+    /// `get_Size` as the C API reports it: `bytes_total`, 0 while unknown, saturated at
+    /// `0xFFFFFFFF` (DECISIONS D12).
+    pub size: u32,
     /// The jobs, in creation order.
     pub jobs: Vec<JobSnapshot>,
 }
@@ -84,6 +90,7 @@ impl GroupSnapshot {
         let (bytes_done, bytes_total) = g.bytes();
         let complete = g.rec.state == GroupState::Complete;
         let props = GroupProps { remote_password: String::new(), ..g.rec.props.clone() };
+        let active_ms = g.jobs.iter().map(|j| j.active_ms(now)).sum();
         GroupSnapshot {
             id: g.rec.id,
             state: g.rec.state,
@@ -94,7 +101,9 @@ impl GroupSnapshot {
             bytes_done,
             bytes_total,
             percent: percent(bytes_done, bytes_total, complete),
-            active_ms: g.jobs.iter().map(|j| j.active_ms(now)).sum(),
+            active_ms,
+            time_done: sat32(active_ms),
+            size: g.size(),
             jobs: g.jobs.iter().map(|j| JobSnapshot::of(g.rec.state, j)).collect(),
         }
     }

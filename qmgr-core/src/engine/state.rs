@@ -6,7 +6,7 @@ use super::Callback;
 use crate::guid::Guid;
 use crate::model::{FileRecord, GroupRecord, GroupState, JobRecord, Options};
 use crate::rules::notify::{self, ProgressEvent, StatusEvent};
-use crate::rules::progress::{self, percent, Amounts, Mark};
+use crate::rules::progress::{self, percent, sat32, Amounts, Mark};
 use crate::rules::{files, retry, states};
 use crate::store::Loaded;
 use crate::transport::CancelFlag;
@@ -181,6 +181,11 @@ impl GroupEntry {
     /// True when the group is listened to (DECISIONS D7).
     pub fn listening(&self) -> bool {
         notify::listening(self.callback.is_some(), self.rec.props.notify_flags)
+    }
+
+    /// `get_Size` (DECISIONS D12): the total when every size is known, else 0, saturated.
+    pub fn size(&self) -> u32 {
+        sat32(self.bytes().1.unwrap_or(0))
     }
 
     /// True when the group has at least one file.
