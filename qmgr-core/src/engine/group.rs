@@ -5,13 +5,14 @@ use super::callback::Callback;
 use super::enums::{GuidEnum, JobEnum};
 use super::inner::Inner;
 use super::job::Job;
+use super::lookup::{allow, check_progress_flags, live, live_ref};
 use super::manager::{Manager, Shared};
 use super::snapshot::GroupSnapshot;
 use super::state::{discard_after_stop, files_of, GroupEntry, JobEntry, State};
 use super::status_cache::StatusCache;
 use crate::guid::Guid;
 use crate::hresult::{Error, Result};
-use crate::model::{progress, GroupState, JobRecord, PropId, PropValue};
+use crate::model::{GroupState, JobRecord, PropId, PropValue};
 use crate::rules::states::{self, Action, Transition};
 use crate::rules::{files, retry};
 use crate::store::Op;
@@ -37,27 +38,6 @@ impl std::fmt::Debug for Group {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Group").field("id", &self.id).finish()
     }
-}
-
-/// Looks up the live entry of a group handle, or the cancelled-state error.
-pub(super) fn live<'a>(st: &'a mut State, id: Guid, inc: u64, method: &str) -> Result<&'a mut GroupEntry> {
-    st.group_mut(id, inc).ok_or_else(|| cancelled(method, id))
-}
-
-/// [`live`], to read.
-pub(super) fn live_ref<'a>(st: &'a State, id: Guid, inc: u64, method: &str) -> Result<&'a GroupEntry> {
-    st.group(id, inc).ok_or_else(|| cancelled(method, id))
-}
-
-/// The error of a method called on a cancelled group (DECISIONS D3, D12).
-fn cancelled(method: &str, id: Guid) -> Error {
-    Error::invalid_state(format!("{method}: group {id} was cancelled"))
-}
-
-/// Checks `action` against the D3 table ([`states::transition`]) for the group `g`; a refusal
-/// is the method's error.
-pub(super) fn allow(g: &GroupEntry, action: Action, method: &str) -> Result<Transition> {
-    states::transition(g.rec.state, action, g.has_files()).map_err(|r| r.error(method, g.rec.id, g.rec.state))
 }
 
 impl Group {
@@ -413,14 +393,5 @@ impl Group {
                 drop(inner.changed.wait_timeout(guard, left).unwrap_or_else(|e| e.into_inner()));
             }
         }
-    }
-}
-
-pub(super) fn check_progress_flags(method: &str, flags: u32) -> Result<()> {
-    match flags {
-        progress::PERCENT_DONE | progress::SIZE_DONE | progress::TIME_DONE => Ok(()),
-        _ => Err(Error::invalid_arg(format!(
-            "{method}: flags {flags} is not QM_PROGRESS_PERCENT_DONE (1), QM_PROGRESS_TIME_DONE (2) or QM_PROGRESS_SIZE_DONE (3)"
-        ))),
     }
 }

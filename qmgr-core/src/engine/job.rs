@@ -1,7 +1,8 @@
 //! [`Job`] (`IBackgroundCopyJob1`): its files, progress, status and cancellation.
 
-use super::group::{allow, check_progress_flags, live, live_ref, Group};
+use super::group::Group;
 use super::inner::Inner;
+use super::lookup::{allow, check_progress_flags, live, live_ref};
 use super::manager::Shared;
 use super::state::{discard_after_stop, GroupEntry, JobEntry};
 use crate::guid::Guid;

@@ -17,6 +17,7 @@ mod enums;
 mod group;
 mod inner;
 mod job;
+mod lookup;
 mod manager;
 mod notify;
 mod scheduler;
