@@ -35,9 +35,9 @@ impl GuidCursor {
 #[derive(Clone, Debug)]
 pub struct GuidEnum(GuidCursor);
 
-/// The enumerator [`Manager::enum_groups`] returns.
+/// The enumerator [`Manager::enum_groups`](super::Manager::enum_groups) returns.
 pub type GroupEnum = GuidEnum;
-/// The enumerator [`Group::enum_jobs`] returns.
+/// The enumerator [`Group::enum_jobs`](super::Group::enum_jobs) returns.
 pub type JobEnum = GuidEnum;
 
 impl GuidEnum {

@@ -1,7 +1,10 @@
 //! The engine: the in-memory queue (a cache of the store), the scheduler thread, transfer
 //! workers and the notifier thread, and the Rust API that mirrors the QMGR interfaces.
 //!
-//! Threads (DESIGN "Engine"): one scheduler decides what runs; one worker thread per active
+//! The engine decides nothing itself: every rule is a pure function of [`crate::rules`], which
+//! the threads, locks and handles here call and carry out.
+//!
+//! Threads (DESIGN "Engine"): one scheduler carries out the scheduling choice; one worker thread per active
 //! group transfers its files one after another, with a committer thread beside it that
 //! commits the fetched files in batches (flushed together, renamed, recorded in one store
 //! transaction; within 200 ms, at once when the transfer stalls, fails or ends); one notifier
