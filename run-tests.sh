@@ -7,6 +7,8 @@
 # skipping them, and the C suite also runs under valgrind (QMGR_VALGRIND=1).
 set -euo pipefail
 cd "$(dirname "$0")"
+# No background runner from the suites (DECISIONS D13); the runner's own tests turn it on.
+export QMGR_AUTOSTART=0
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

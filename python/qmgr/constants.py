@@ -155,6 +155,7 @@ class Option(enum.StrEnum):
     PROXY = "proxy"
     CA_FILE = "ca_file"
     ALLOW_CREDENTIALS_OVER_HTTP = "allow_credentials_over_http"
+    AUTOSTART = "autostart"
 
 
 IID_IBackgroundCopyQMgr = uuid.UUID("16f41c69-09f5-41d2-8cd8-3c08c47bc8a8")

@@ -20,6 +20,7 @@ OPTION_DEFAULTS = {
     Option.USER_AGENT: "",
     Option.CA_FILE: "",
     Option.ALLOW_CREDENTIALS_OVER_HTTP: "0",
+    Option.AUTOSTART: "1",
 }
 
 
@@ -34,6 +35,7 @@ def test_option_defaults(tmp_path):
         (Option.MAX_ACTIVE_GROUPS, 2, "2"),
         (Option.BACKGROUND_RATE_LIMIT, "1000000", "1000000"),
         (Option.ALLOW_CREDENTIALS_OVER_HTTP, True, "1"),
+        (Option.AUTOSTART, False, "0"),
         (Option.USER_AGENT, "qmgr-python-test/1", "qmgr-python-test/1"),
         (Option.PROXY, "http://127.0.0.1:3128", "http://127.0.0.1:3128"),
     ],

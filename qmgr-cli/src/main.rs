@@ -266,7 +266,8 @@ Examples:
 
 Options: max_active_groups, min_retry_delay_ms, no_progress_timeout_ms,
 background_rate_limit (bytes/s, 0 = unlimited), connect_timeout_ms, read_timeout_ms,
-user_agent, proxy, ca_file, allow_credentials_over_http (0 or 1). They are stored in the
+user_agent, proxy, ca_file, allow_credentials_over_http (0 or 1), autostart (0 or 1: start a
+background runner when work is queued). They are stored in the
 queue and apply to every process using it.")]
     Option {
         /// Option name (all options when left out).

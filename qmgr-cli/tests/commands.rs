@@ -150,6 +150,7 @@ const OPTION_NAMES: &[&str] = &[
     "proxy",
     "ca_file",
     "allow_credentials_over_http",
+    "autostart",
 ];
 
 #[test]

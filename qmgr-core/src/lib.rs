@@ -18,6 +18,7 @@ pub mod hresult;
 pub mod model;
 pub mod rate;
 pub mod rules;
+pub mod runner;
 pub mod store;
 pub mod transport;
 

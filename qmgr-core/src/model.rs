@@ -6,6 +6,9 @@
 use crate::guid::Guid;
 use crate::hresult::{Error, Result, E_NOTIMPL, QM_E_DOWNLOADER_UNAVAILABLE};
 
+mod options;
+pub use options::{Options, OPTION_NAMES};
+
 /// `QM_NOTIFY_*` bits of `GROUPPROP_NOTIFYFLAGS` (reference §1.1).
 pub mod notify {
     /// `OnStatus` for each finished file.
@@ -463,150 +466,6 @@ impl FileRecord {
     }
 }
 
-/// Queue-wide options (C-API.md "Entry point and options"; floors DECISIONS D11, D12).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Options {
-    /// Groups that transfer at once (≥ 1, default 4).
-    pub max_active_groups: u32,
-    /// First retry delay in ms (≥ 100, default 5000); doubles up to 600,000.
-    pub min_retry_delay_ms: u64,
-    /// Transient errors without progress for this long become fatal (0 = every error fatal).
-    pub no_progress_timeout_ms: u64,
-    /// Bytes/s over all background groups, 0 = unlimited.
-    pub background_rate_limit: u64,
-    /// Connect timeout in ms (≥ 100).
-    pub connect_timeout_ms: u64,
-    /// Read timeout in ms (≥ 100): a stalled server is cut after this long.
-    pub read_timeout_ms: u64,
-    /// `User-Agent` header ("" = the library's default).
-    pub user_agent: String,
-    /// Proxy URL: `None` = from the environment, `Some("")` = none.
-    pub proxy: Option<String>,
-    /// Path of extra PEM root certificates ("" = none).
-    pub ca_file: String,
-    /// Send credentials over plain `http://` (default false).
-    pub allow_credentials_over_http: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            max_active_groups: 4,
-            min_retry_delay_ms: 5_000,
-            no_progress_timeout_ms: 1_209_600_000,
-            background_rate_limit: 0,
-            connect_timeout_ms: 30_000,
-            read_timeout_ms: 60_000,
-            user_agent: String::new(),
-            proxy: None,
-            ca_file: String::new(),
-            allow_credentials_over_http: false,
-        }
-    }
-}
-
-/// Names of every option, in documentation order.
-pub const OPTION_NAMES: &[&str] = &[
-    "max_active_groups",
-    "min_retry_delay_ms",
-    "no_progress_timeout_ms",
-    "background_rate_limit",
-    "connect_timeout_ms",
-    "read_timeout_ms",
-    "user_agent",
-    "proxy",
-    "ca_file",
-    "allow_credentials_over_http",
-];
-
-/// A string option's value, refused when it holds a control character (CR/LF would split an
-/// HTTP header: `user_agent` is sent as one; DECISIONS D12 "anything else → E_INVALIDARG").
-fn no_control_chars(name: &str, value: &str) -> Result<String> {
-    match value.char_indices().find(|(_, c)| c.is_control()) {
-        Some((i, c)) => Err(Error::invalid_arg(format!(
-            "option {name}: the value holds a control character (U+{:04X}) at byte {i}",
-            c as u32
-        ))),
-        None => Ok(value.to_string()),
-    }
-}
-
-fn parse_decimal(name: &str, value: &str) -> Result<u64> {
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::invalid_arg(format!("option {name}: value \"{value}\" is not a plain decimal integer")));
-    }
-    value.parse::<u64>().map_err(|_| Error::invalid_arg(format!("option {name}: value \"{value}\" overflows")))
-}
-
-impl Options {
-    /// `min_retry_delay_ms` as a duration: the first retry delay (DECISIONS D5).
-    pub fn min_retry_delay(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.min_retry_delay_ms)
-    }
-
-    /// `no_progress_timeout_ms` as a duration (DECISIONS D5).
-    pub fn no_progress_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.no_progress_timeout_ms)
-    }
-
-    /// Sets one option from its text form, checking it (DECISIONS D12).
-    ///
-    /// Errors: `E_INVALIDARG` for an unknown name or a bad value (the message names both).
-    /// `ca_file` is checked for readability by the caller that owns file I/O (the transport).
-    pub fn set(&mut self, name: &str, value: &str) -> Result<()> {
-        let floor = |v: u64, min: u64| {
-            if v < min {
-                Err(Error::invalid_arg(format!("option {name}: {v} is below the minimum {min}")))
-            } else {
-                Ok(v)
-            }
-        };
-        match name {
-            "max_active_groups" => {
-                let v = floor(parse_decimal(name, value)?, 1)?;
-                self.max_active_groups =
-                    u32::try_from(v).map_err(|_| Error::invalid_arg(format!("option {name}: {v} is too large")))?;
-            }
-            "min_retry_delay_ms" => self.min_retry_delay_ms = floor(parse_decimal(name, value)?, 100)?,
-            "no_progress_timeout_ms" => self.no_progress_timeout_ms = parse_decimal(name, value)?,
-            "background_rate_limit" => self.background_rate_limit = parse_decimal(name, value)?,
-            "connect_timeout_ms" => self.connect_timeout_ms = floor(parse_decimal(name, value)?, 100)?,
-            "read_timeout_ms" => self.read_timeout_ms = floor(parse_decimal(name, value)?, 100)?,
-            "allow_credentials_over_http" => {
-                self.allow_credentials_over_http = match value {
-                    "0" => false,
-                    "1" => true,
-                    _ => return Err(Error::invalid_arg(format!("option {name}: value \"{value}\" is not 0 or 1"))),
-                }
-            }
-            "user_agent" => self.user_agent = no_control_chars(name, value)?,
-            "proxy" => self.proxy = Some(no_control_chars(name, value)?),
-            "ca_file" => self.ca_file = no_control_chars(name, value)?,
-            _ => return Err(Error::invalid_arg(format!("option name \"{name}\" is unknown"))),
-        }
-        Ok(())
-    }
-
-    /// The text form of one option (`""` for an unset string option).
-    ///
-    /// Errors: `E_INVALIDARG` for an unknown name.
-    pub fn get(&self, name: &str) -> Result<String> {
-        Ok(match name {
-            "max_active_groups" => self.max_active_groups.to_string(),
-            "min_retry_delay_ms" => self.min_retry_delay_ms.to_string(),
-            "no_progress_timeout_ms" => self.no_progress_timeout_ms.to_string(),
-            "background_rate_limit" => self.background_rate_limit.to_string(),
-            "connect_timeout_ms" => self.connect_timeout_ms.to_string(),
-            "read_timeout_ms" => self.read_timeout_ms.to_string(),
-            "user_agent" => self.user_agent.clone(),
-            "proxy" => self.proxy.clone().unwrap_or_default(),
-            "ca_file" => self.ca_file.clone(),
-            "allow_credentials_over_http" => u8::from(self.allow_credentials_over_http).to_string(),
-            _ => return Err(Error::invalid_arg(format!("option name \"{name}\" is unknown"))),
-        })
-    }
-}
-
 /// Everything a store holds, as loaded when a queue is opened.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueueImage {
@@ -643,30 +502,6 @@ pub fn temp_path_for(local_path: &str, job: Guid, index: u32) -> std::path::Path
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn options_parse_and_floor() {
-        let mut o = Options::default();
-        o.set("max_active_groups", "2").unwrap();
-        assert_eq!(o.get("max_active_groups").unwrap(), "2");
-        for (n, v) in [
-            ("max_active_groups", "0"),
-            ("min_retry_delay_ms", "99"),
-            ("read_timeout_ms", "-5"),
-            ("connect_timeout_ms", " 100"),
-            ("no_progress_timeout_ms", "99999999999999999999999"),
-            ("allow_credentials_over_http", "2"),
-            ("user_agent", "a\r\nX-Injected: 1"),
-            ("proxy", "http://p\n"),
-            ("ca_file", "/tmp/\u{7f}"),
-            ("nope", "1"),
-        ] {
-            assert_eq!(o.set(n, v).unwrap_err().hr, crate::hresult::E_INVALIDARG, "{n}={v}");
-        }
-        assert_eq!(o.get("proxy").unwrap(), "");
-        o.set("proxy", "").unwrap();
-        assert_eq!(o.proxy, Some(String::new()));
-    }
 
     #[test]
     fn temp_path_is_hidden_unique_and_bounded() {

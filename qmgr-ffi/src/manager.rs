@@ -40,7 +40,8 @@ pub extern "C" fn qmgr_create_instance(queue_dir: *const c_char, manager_out: *m
 /// background_rate_limit (bytes/s over all background groups, 0 = unlimited),
 /// connect_timeout_ms (>= 100, default 30000), read_timeout_ms (>= 100, default 60000),
 /// user_agent (string), proxy (URL; "" = none; unset = from the environment), ca_file (path of
-/// a readable PEM file with extra root certificates), allow_credentials_over_http (0/1).
+/// a readable PEM file with extra root certificates), allow_credentials_over_http (0/1),
+/// autostart (0/1, default 1: start a background runner when work is queued; DECISIONS D13).
 /// Integer values are plain decimal digits; string values must not hold control characters.
 ///
 /// Returns QMGR_S_OK; QMGR_E_POINTER for a NULL argument; QMGR_E_HANDLE for a bad manager;

@@ -49,6 +49,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod runner;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -69,6 +71,9 @@ use qmgr_core::transport::Transport;
 /// One manager per queue directory per process: opening a directory that this process has
 /// open already returns another handle to the same manager. Groups left RUNNING continue by
 /// themselves; other processes that open the same directory share its queue (DECISIONS D10).
+/// Work queued here finishes after this process exits: when a call leaves transferable work
+/// and no background runner serves the queue, one is started ([`runner`]; DECISIONS D13;
+/// off with the option `autostart` 0 or `QMGR_AUTOSTART=0`).
 ///
 /// Errors: `E_INVALIDARG` for an empty path; `QM_E_SERVICE_UNAVAILABLE` when there is no
 /// default directory, or the directory or database cannot be created or opened (the message
@@ -80,9 +85,11 @@ pub fn open(dir: Option<&Path>) -> Result<Manager> {
         None => qmgr_store::default_queue_dir()?,
     };
     let dir = qmgr_store::prepare_queue_dir(&dir)?;
-    Manager::open_shared(&dir, || {
+    let manager = Manager::open_shared(&dir, || {
         let store = qmgr_store::SqliteStore::open(&dir)?;
         let transport = qmgr_net::NetTransport::new(&Options::default())?;
         Ok((Box::new(store) as Box<dyn Store>, Arc::new(transport) as Arc<dyn Transport>))
-    })
+    })?;
+    manager.set_launcher(Arc::new(runner::ProcessLauncher::new(&dir)));
+    Ok(manager)
 }

@@ -9,6 +9,8 @@
 //!   foreign keys on, schema migrations keyed on `PRAGMA user_version` ([`SCHEMA_VERSION`]).
 //! * `<queue_dir>/queue.lock` ([`LOCK_FILE_NAME`]) carries the exclusive transfer lock
 //!   (`flock`): only its holder runs transfers (DECISIONS D10).
+//! * `<queue_dir>/runner.lock` ([`runner::RUNNER_LOCK_FILE_NAME`]) carries the runner lock:
+//!   at most one background runner per queue (DECISIONS D13; [`runner`]).
 //!
 //! [`default_queue_dir`] resolves the default queue directory (`$QMGR_HOME`, else
 //! `$XDG_STATE_HOME/qmgr`, else `~/.local/state/qmgr`; DECISIONS D6).
@@ -23,6 +25,7 @@
 
 mod error;
 mod fsutil;
+pub mod runner;
 mod schema;
 mod sqlite;
 

@@ -149,6 +149,12 @@ impl Group {
         })
     }
 
+    /// Why the last attempt to start a background runner failed, once (DECISIONS D13); the C
+    /// API reports it as the last-error message of a status-reading call.
+    pub fn take_runner_warning(&self) -> Option<String> {
+        self.inner().take_runner_warning()
+    }
+
     /// `GetStatus`: (status word of reference §3.4, index of the job being processed).
     ///
     /// Errors: `QM_E_INVALID_STATE` once cancelled.
@@ -230,6 +236,9 @@ impl Group {
         inner.notify_changed();
         inner.kick_scheduler();
         inner.kick_notifier();
+        if new_state == GroupState::Running {
+            inner.autostart(true);
+        }
         Ok(())
     }
 

@@ -6,12 +6,14 @@ use super::state::State;
 use crate::clock::Clock;
 use crate::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
 use crate::rate::RateLimiter;
+use crate::rules::runner;
+use crate::runner::Launcher;
 use crate::store::{Op, Store};
 use crate::transport::Transport;
 use crossbeam_channel::Sender;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 /// Messages to the scheduler thread.
@@ -80,9 +82,45 @@ pub(crate) struct Inner {
     pub rate: RateLimiter,
     pub sched_tx: Sender<SchedMsg>,
     pub notify_tx: Sender<NotifyMsg>,
+    /// Starts the background runner when the rules ask for one (DECISIONS D13); unset for a
+    /// queue opened without one (tests, in-memory queues).
+    pub launcher: OnceLock<Arc<dyn Launcher>>,
+    /// Why the last attempt to start a runner failed, until a status-reading call reports it.
+    pub runner_warning: Mutex<Option<String>>,
+    /// `runner_warning` is set (checked without its lock on the `GetStatus` path).
+    pub has_runner_warning: AtomicBool,
 }
 
 impl Inner {
+    /// Starts a background runner if the rules say so ([`runner::should_autostart`]): after a
+    /// call that left transferable work (`work` true), or after looking for it (`work` false:
+    /// opening a queue). Call without the state lock: it may start a process. A failure is
+    /// logged and kept for the next status-reading call (DECISIONS D13).
+    pub fn autostart(&self, work: bool) {
+        let Some(launcher) = self.launcher.get() else { return };
+        let (option, work) = {
+            let st = self.read();
+            (st.options.autostart, work || st.has_work())
+        };
+        let env = std::env::var("QMGR_AUTOSTART").ok();
+        if !runner::should_autostart(option, env.as_deref(), work) {
+            return;
+        }
+        if let Err(e) = launcher.ensure_runner() {
+            log::warn!("no background runner for {}: {}", self.dir.display(), e.message);
+            *self.runner_warning.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.message);
+            self.has_runner_warning.store(true, Ordering::Release);
+        }
+    }
+
+    /// Takes the warning of a failed runner start, if any (DECISIONS D13).
+    pub fn take_runner_warning(&self) -> Option<String> {
+        if !self.has_runner_warning.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        self.runner_warning.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
     /// The state, first brought up to date with what other processes changed in the store
     /// (DECISIONS D10): methods that change the queue decide on the current queue, not on a
     /// copy up to 250 ms old. One `changed_by_others` check (cheap) when nothing changed.

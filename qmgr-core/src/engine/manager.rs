@@ -12,11 +12,12 @@ use crate::guid::Guid;
 use crate::hresult::{Error, Result};
 use crate::model::{GroupProps, GroupRecord, GroupState, Options};
 use crate::rate::RateLimiter;
+use crate::runner::Launcher;
 use crate::store::{Loaded, Op, Store};
 use crate::transport::Transport;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock, Weak};
 use std::thread::JoinHandle;
 
 /// What keeps a manager running; its drop (the last reference) shuts the manager down.
@@ -133,6 +134,9 @@ impl Manager {
             rate,
             sched_tx,
             notify_tx,
+            launcher: OnceLock::new(),
+            runner_warning: Mutex::new(None),
+            has_runner_warning: AtomicBool::new(false),
         });
         let shared = Arc::new(Shared { inner: inner.clone(), threads: Mutex::new(Vec::new()) });
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
@@ -188,6 +192,29 @@ impl Manager {
     /// True when two values refer to the same manager.
     pub fn same(&self, other: &Manager) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// Gives the manager the [`Launcher`] of its background runner (DECISIONS D13) — the first
+    /// one given stays — and starts a runner at once when the queue has RUNNING work and the
+    /// rules allow it ("opening a queue that has RUNNING groups"). From then on the manager
+    /// starts one after each call that leaves transferable work (resume, a retry scheduled).
+    pub fn set_launcher(&self, launcher: Arc<dyn Launcher>) {
+        if self.inner().launcher.set(launcher).is_ok() {
+            self.inner().autostart(false);
+        }
+    }
+
+    /// True when the queue, brought up to date with the store first (DECISIONS D10), has
+    /// transferable work: a RUNNING group with files left (DECISIONS D13; what a runner with
+    /// `--exit-when-idle` waits on).
+    pub fn has_work(&self) -> bool {
+        self.inner().lock_current().has_work()
+    }
+
+    /// Why the last attempt to start a background runner failed, once (DECISIONS D13: reported
+    /// by the next status-reading call); `None` when nothing failed since the last call.
+    pub fn take_runner_warning(&self) -> Option<String> {
+        self.inner().take_runner_warning()
     }
 
     /// True while this process holds the queue's transfer lock and so runs its transfers

@@ -7,7 +7,7 @@ use crate::guid::Guid;
 use crate::model::{FileRecord, GroupRecord, GroupState, JobRecord, Options};
 use crate::rules::notify::{self, ProgressEvent, StatusEvent};
 use crate::rules::progress::{self, percent, sat32, Amounts, Mark};
-use crate::rules::{files, retry, states};
+use crate::rules::{files, retry, runner, states};
 use crate::store::Loaded;
 use crate::transport::CancelFlag;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -225,6 +225,14 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// True when the queue has transferable work ([`runner::has_work`]; DECISIONS D13).
+    pub fn has_work(&self) -> bool {
+        runner::has_work(self.groups.values().map(|g| runner::Work {
+            running: g.rec.state == GroupState::Running,
+            files_left: files_of(&g.jobs).any(|f| !f.complete),
+        }))
+    }
+
     pub fn inc(&mut self) -> u64 {
         self.next_inc += 1;
         self.next_inc

@@ -363,6 +363,7 @@ pub(super) fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, failure:
     j.rec = job;
     g.rec = rec;
     log::info!("group {group}: file {} of job {}: {:?} error: {}", task.index, task.job, e.class, e.message);
+    let retrying = matches!(decision, Decision::Retry { .. });
     match decision {
         Decision::Retry { at, next_delay } => {
             g.retry_at = Some(at);
@@ -378,4 +379,7 @@ pub(super) fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, failure:
     drop(st);
     inner.notify_changed();
     inner.kick_notifier();
+    if retrying {
+        inner.autostart(true); // a retry scheduled: a runner must be there to make it (D13)
+    }
 }

@@ -16,6 +16,7 @@
 //! | D1 scheduling choice: which groups start, which are pre-empted | [`schedule::plan`] |
 //! | D4 cancel clean-up: which temporary files go | [`files::cancel_cleanup`] |
 //! | D6/D10 when progress is checkpointed | [`checkpoint::due`] |
+//! | D13 transferable work, autostart, a runner's idle exit | [`runner::has_work`], [`runner::should_autostart`], [`runner::IdleClock`] |
 
 pub mod checkpoint;
 pub mod classify;
@@ -23,5 +24,6 @@ pub mod files;
 pub mod notify;
 pub mod progress;
 pub mod retry;
+pub mod runner;
 pub mod schedule;
 pub mod states;

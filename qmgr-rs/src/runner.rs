@@ -1,0 +1,194 @@
+//! Starting a queue's background runner (DECISIONS D13): the [`Launcher`] that `open` gives
+//! every manager. The engine of `qmgr-core` decides when a runner is needed; this finds out
+//! whether one already serves the queue (`runner.lock`) and starts one: the systemd user unit
+//! when it is installed for this queue and a user service manager answers, else a detached
+//! `qmgr --queue DIR serve --exit-when-idle 30 --started-by autostart`.
+
+use qmgr_core::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
+use qmgr_core::runner::Launcher;
+use qmgr_store::runner::probe;
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Idle time after which an autostarted runner leaves (DECISIONS D13), in seconds.
+pub const AUTOSTART_IDLE_SECS: u64 = 30;
+/// The runner's log in the queue directory (its standard error, appended).
+pub const SERVE_LOG_FILE_NAME: &str = "serve.log";
+/// `serve.log` is rotated to `serve.log.1` when it is larger than this when a runner starts.
+pub const SERVE_LOG_MAX_BYTES: u64 = 1 << 20;
+/// The name of the systemd user unit that `qmgr service install` writes.
+pub const UNIT_NAME: &str = "qmgr.service";
+/// A runner started less than this long ago is taken to be on its way to the runner lock: no
+/// second one is started meanwhile (a burst of resumes starts one process, not one each).
+const STARTING_GRACE: Duration = Duration::from_secs(3);
+
+/// The `qmgr` binary a runner is started from when `$QMGR_BIN` is not set: the C library sets
+/// the `qmgr` installed beside it (`../bin/qmgr`), the `qmgr` command itself.
+static BINARY_HINT: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Names the `qmgr` binary that runners are started from when `$QMGR_BIN` is not set
+/// (DECISIONS D13: the `qmgr` beside the library; the command gives its own path). The first
+/// call wins; later ones are ignored.
+pub fn set_runner_binary(path: PathBuf) {
+    let mut hint = BINARY_HINT.lock().unwrap_or_else(|e| e.into_inner());
+    if hint.is_none() {
+        *hint = Some(path);
+    }
+}
+
+/// The binary to start a runner from (DECISIONS D13): `$QMGR_BIN` when set, else the binary
+/// named by [`set_runner_binary`] when it exists, else `qmgr` on `PATH`.
+///
+/// Errors: `QM_E_SERVICE_UNAVAILABLE` saying where it looked.
+pub fn runner_binary() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("QMGR_BIN").filter(|b| !b.is_empty()) {
+        let bin = PathBuf::from(bin);
+        return match bin.is_file() {
+            true => Ok(bin),
+            false => Err(Error::new(
+                QM_E_SERVICE_UNAVAILABLE,
+                format!("QMGR_BIN names {}, which is not a file", bin.display()),
+            )),
+        };
+    }
+    let hint = BINARY_HINT.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(hint) = hint.filter(|h| h.is_file()) {
+        return Ok(hint);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|d| d.join("qmgr")).find(|p| p.is_file()).ok_or_else(|| {
+        Error::new(
+            QM_E_SERVICE_UNAVAILABLE,
+            "no qmgr binary to start a background runner: set QMGR_BIN, or install qmgr beside the library \
+             (../bin/qmgr) or on PATH; transfers run only while a process has the queue open",
+        )
+    })
+}
+
+/// The directory of the systemd user units (`$XDG_CONFIG_HOME/systemd/user`, else
+/// `~/.config/systemd/user`); `None` without a home.
+pub fn unit_dir() -> Option<PathBuf> {
+    let config = match std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from).filter(|p| p.is_absolute()) {
+        Some(c) => c,
+        None => PathBuf::from(std::env::var_os("HOME").filter(|h| !h.is_empty())?).join(".config"),
+    };
+    Some(config.join("systemd/user"))
+}
+
+/// The queue directory the installed unit serves: the `--queue` of its `ExecStart`; `None`
+/// when no unit is installed or it names no queue.
+pub fn unit_queue(unit: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(unit).ok()?;
+    let exec = text.lines().find_map(|l| l.trim().strip_prefix("ExecStart="))?;
+    let mut words = exec.split_whitespace();
+    words.find(|w| *w == "--queue")?;
+    words.next().map(PathBuf::from)
+}
+
+/// Starts runners for one queue directory (see the module).
+#[derive(Debug)]
+pub struct ProcessLauncher {
+    dir: PathBuf,
+    last_start: Mutex<Option<Instant>>,
+}
+
+impl ProcessLauncher {
+    /// The launcher of the queue in the canonical directory `dir`.
+    pub fn new(dir: &Path) -> ProcessLauncher {
+        ProcessLauncher { dir: dir.to_path_buf(), last_start: Mutex::new(None) }
+    }
+
+    /// Starts the installed systemd unit when it serves this queue; false when there is none,
+    /// it serves another queue, or no user service manager answers.
+    fn start_unit(&self) -> bool {
+        let Some(unit) = unit_dir().map(|d| d.join(UNIT_NAME)) else { return false };
+        let serves_this = unit_queue(&unit).and_then(|q| q.canonicalize().ok()).is_some_and(|q| q == self.dir);
+        if !serves_this {
+            return false;
+        }
+        let started = Command::new("systemctl")
+            .args(["--user", "start", UNIT_NAME])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        matches!(started, Ok(s) if s.success())
+    }
+
+    /// Starts `qmgr serve --exit-when-idle` detached: its own process group (a Ctrl-C in the
+    /// caller's terminal does not reach it; it makes itself a session leader), standard input
+    /// and output on /dev/null, standard error appended to `serve.log`. A thread waits for it,
+    /// so that it leaves no zombie behind while this process lives.
+    fn spawn(&self) -> Result<()> {
+        let bin = runner_binary()?;
+        let log_path = self.dir.join(SERVE_LOG_FILE_NAME);
+        if std::fs::metadata(&log_path).is_ok_and(|m| m.len() > SERVE_LOG_MAX_BYTES) {
+            let _ = std::fs::rename(&log_path, self.dir.join(format!("{SERVE_LOG_FILE_NAME}.1")));
+        }
+        let unavailable = |what: &str, e: std::io::Error| {
+            Error::new(QM_E_SERVICE_UNAVAILABLE, format!("{what} for a background runner: {e}"))
+        };
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&log_path)
+            .map_err(|e| unavailable(&format!("cannot open {}", log_path.display()), e))?;
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--queue")
+            .arg(&self.dir)
+            .args(["serve", "--exit-when-idle", &AUTOSTART_IDLE_SECS.to_string(), "--started-by", "autostart"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0);
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "info");
+        }
+        let mut child = cmd.spawn().map_err(|e| unavailable(&format!("cannot start {}", bin.display()), e))?;
+        log::info!("started background runner {} (pid {}) for {}", bin.display(), child.id(), self.dir.display());
+        let reaper = std::thread::Builder::new().name("qmgr-runner-reaper".into()).spawn(move || child.wait());
+        if let Err(e) = reaper {
+            log::warn!("no thread to wait for the background runner: {e}");
+        }
+        Ok(())
+    }
+}
+
+impl Launcher for ProcessLauncher {
+    fn ensure_runner(&self) -> Result<()> {
+        if probe(&self.dir)?.is_some() {
+            return Ok(());
+        }
+        let mut last = self.last_start.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < STARTING_GRACE) {
+            return Ok(());
+        }
+        if !self.start_unit() {
+            self.spawn()?;
+        }
+        *last = Some(Instant::now());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_queue_reads_exec_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = dir.path().join(UNIT_NAME);
+        assert_eq!(unit_queue(&unit), None, "no unit");
+        std::fs::write(&unit, "[Service]\nExecStart=/usr/bin/qmgr --queue /q/dir serve --started-by unit\n").unwrap();
+        assert_eq!(unit_queue(&unit), Some(PathBuf::from("/q/dir")));
+        std::fs::write(&unit, "[Service]\nExecStart=/usr/bin/qmgr serve\n").unwrap();
+        assert_eq!(unit_queue(&unit), None, "no --queue");
+    }
+}
