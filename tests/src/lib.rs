@@ -22,6 +22,7 @@ pub mod mount_ns;
 pub mod multiprocess;
 pub mod nginx;
 pub mod range_server;
+pub mod runner;
 
 /// The workspace root (the directory holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
