@@ -44,7 +44,9 @@ pub extern "C" fn qmgr_create_instance(queue_dir: *const c_char, manager_out: *m
 
 /// The `qmgr` installed beside this library (DECISIONS D13): `<directory of libqmgr.so>/../bin/
 /// qmgr`, the library found with `dladdr` on one of its own functions (for a static link, the
-/// program's own directory stands for it). `None` when the dynamic linker cannot say.
+/// program's own directory stands for it) — or, in a cargo build tree, where `qmgr` and
+/// `libqmgr.so` share `target/<profile>/`, the `qmgr` in the library's own directory. `None`
+/// when the dynamic linker cannot say.
 fn qmgr_beside_library() -> Option<PathBuf> {
     // SAFETY: Dl_info is plain old data (pointers and integers): all zeros is a valid value.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
@@ -59,7 +61,10 @@ fn qmgr_beside_library() -> Option<PathBuf> {
     // from it); it is copied at once.
     let name = unsafe { CStr::from_ptr(info.dli_fname) };
     let lib = PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes())).canonicalize().ok()?;
-    Some(lib.parent()?.parent()?.join("bin").join("qmgr"))
+    let dir = lib.parent()?;
+    let installed = dir.parent()?.join("bin").join("qmgr");
+    let build_tree = dir.join("qmgr");
+    Some(if !installed.is_file() && build_tree.is_file() { build_tree } else { installed })
 }
 
 /// Sets a queue-wide option, persisted in the queue and shared by every process that opens
