@@ -727,6 +727,11 @@ qmgr_hresult qmgr_job_get_error_message(struct qmgr_job *job, char **message_out
 // manager. `*manager_out` receives a new reference (release it with
 // qmgr_manager_release); it is set to NULL first.
 //
+// Work queued through the manager finishes after this process exits: when a call leaves
+// transferable work and no background runner serves the queue, the library starts one
+// ($QMGR_BIN, else the qmgr installed beside this library in ../bin, else qmgr on PATH;
+// option autostart 0 or QMGR_AUTOSTART=0 turn that off; DECISIONS D13).
+//
 // Returns QMGR_S_OK; QMGR_E_POINTER if manager_out is NULL; QMGR_E_INVALIDARG if queue_dir
 // is empty or not UTF-8; QM_E_SERVICE_UNAVAILABLE if the directory or database cannot be
 // created or opened (the message says why).

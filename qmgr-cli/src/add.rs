@@ -65,6 +65,7 @@ pub fn add(queue: &Queue, args: &AddArgs) -> CmdResult {
         }
         return Err(e.into());
     }
+    crate::runner::note(queue, group.id());
     if !args.json {
         println!("{}", job.id());
         return Ok(Exit::Success);

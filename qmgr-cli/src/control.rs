@@ -21,13 +21,7 @@ pub fn resume(target: &QueueTarget, text: &str, wait: bool) -> CmdResult {
         return follow(&queue, &group, None);
     }
     println!("resumed group {id} ({})", group.state()?.name());
-    if queue.manager.is_transferring_process() {
-        let prefix = queue.command_prefix();
-        eprintln!(
-            "note: no qmgr process is serving this queue; the group transfers while \
-             `{prefix} serve` or `{prefix} wait {id}` runs"
-        );
-    }
+    crate::runner::note(&queue, id);
     Ok(Exit::Success)
 }
 
@@ -140,29 +134,4 @@ fn local_paths(group: &Group) -> Vec<String> {
         return Vec::new();
     };
     g.jobs.into_iter().flat_map(|j| j.files).map(|f| f.local_path).collect()
-}
-
-/// `qmgr serve`: keeps the queue open, and so runs its transfers (as the holder of the
-/// transfer lock, or taking over when the holder stops; DECISIONS D10), until Ctrl-C,
-/// SIGTERM or SIGHUP. Exit 0 when stopped that way.
-pub fn serve(target: &QueueTarget) -> CmdResult {
-    let queue = target.open()?;
-    watch::install_interrupt_handler();
-    let dir = queue.dir.display();
-    let mut holder = queue.manager.is_transferring_process();
-    if holder {
-        eprintln!("serving queue {dir} (Ctrl-C to stop)");
-    } else {
-        eprintln!("queue {dir} is served by another process; taking over when it stops (Ctrl-C to stop)");
-    }
-    while !watch::interrupted() {
-        std::thread::sleep(Duration::from_millis(200));
-        let now = queue.manager.is_transferring_process();
-        if now && !holder {
-            eprintln!("took over the transfers of queue {dir}");
-        }
-        holder = now;
-    }
-    eprintln!("stopping: running transfers are checkpointed and continue next time");
-    Ok(Exit::Success)
 }

@@ -26,6 +26,11 @@ pub struct GetArgs {
     /// Save the URL as FILE (exactly one URL).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Queue the download and return at once, printing the group's GUID: the background
+    /// runner finishes it (DECISIONS D13); follow it with `qmgr wait GUID`.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 /// Runs `qmgr get`: one group (random GUID, display name "qmgr get") with one job holding
@@ -35,6 +40,8 @@ pub struct GetArgs {
 ///   queue), a summary is printed; exit 0.
 /// * error: the failure is reported with the group's GUID, which stays in the queue; exit 1.
 /// * Ctrl-C: the group is suspended and stays in the queue; exit 3.
+/// * `--no-wait`: the group's GUID is printed and the command returns at once (exit 0); the
+///   group stays in the queue and a background runner finishes it (DECISIONS D13).
 ///
 /// Errors: bad arguments or a call refused by the queue (exit 2; the group is cancelled
 /// then), queue unavailable (exit 4).
@@ -44,6 +51,11 @@ pub fn run(target: &QueueTarget, args: GetArgs) -> CmdResult {
     watch::install_interrupt_handler();
     let group = create(&queue, &files)?;
     let id = group.id();
+    if args.no_wait {
+        println!("{id}");
+        crate::runner::note(&queue, id);
+        return Ok(Exit::Success);
+    }
     let outcome = watch::follow(&group, None)?;
     let prefix = queue.command_prefix();
     Ok(match outcome.ended {
@@ -169,6 +181,7 @@ mod tests {
             urls: urls.iter().map(|s| s.to_string()).collect(),
             dir: dir.map(PathBuf::from),
             output: output.map(PathBuf::from),
+            no_wait: false,
         }
     }
 

@@ -23,6 +23,7 @@ mod names;
 mod options;
 mod props;
 mod queue;
+mod runner;
 mod show;
 mod watch;
 
@@ -279,21 +280,36 @@ queue and apply to every process using it.")]
         json: bool,
     },
 
-    /// Run the queue's transfers until Ctrl-C or SIGTERM: the background service.
+    /// Run the queue's transfers: the background runner.
     ///
-    /// For example as a systemd user unit (see the README).
+    /// Without --exit-when-idle it runs until Ctrl-C or SIGTERM (for example as the systemd
+    /// user unit of `qmgr service install`). The library starts one by itself when work is
+    /// queued and no runner serves the queue (DECISIONS D13).
     #[command(after_help = "\
 Example:
   qmgr serve &
   qmgr resume {3f2c6a8e-0d4e-4c57-9a41-0a3c2f1e7b11}
 
 Only one process transfers for a queue at a time; a second `serve` waits and takes over
-when the first stops.")]
-    Serve,
+when the first stops. At most one runner holds the queue's runner.lock; a runner with
+--exit-when-idle leaves at once when another holds it.")]
+    Serve {
+        /// Leave after this many seconds without transferable work (no RUNNING group with
+        /// files left), or when the queue directory is removed.
+        #[arg(long, value_name = "SECONDS")]
+        exit_when_idle: Option<f64>,
+        /// Who started this runner, recorded in runner.lock for `qmgr service status`.
+        #[arg(long, value_enum, default_value = "serve", hide = true)]
+        started_by: runner::StartedByArg,
+    },
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // Runners that work queued here starts are this very binary (DECISIONS D13).
+    if let Ok(exe) = std::env::current_exe() {
+        qmgr_rs::runner::set_runner_binary(exe);
+    }
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,
@@ -325,7 +341,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::Option { name, value, json } => {
             options::option(&target.open()?, name.as_deref(), value.as_deref(), json)
         }
-        Command::Serve => control::serve(&target),
+        Command::Serve { exit_when_idle, started_by } => runner::serve(&target, exit_when_idle, started_by),
     }
 }
 

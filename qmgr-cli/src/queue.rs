@@ -30,6 +30,13 @@ impl QueueTarget {
         QueueTarget { given }
     }
 
+    /// The canonical queue directory, created when missing, without opening the queue.
+    ///
+    /// Errors (exit code 4): no default directory, or the directory cannot be created.
+    pub fn dir(&self) -> Result<PathBuf, Failure> {
+        qmgr_rs::queue_dir(self.given.as_deref()).map_err(|e| Failure::unavailable(&e))
+    }
+
     /// Opens the queue: resolves the directory, creates it when missing, and opens the
     /// process's shared manager on the SQLite store and the network transport (the transport
     /// is reconfigured with the stored options by `Manager::open`).

@@ -106,6 +106,15 @@ pub(crate) fn guard_value<T>(name: &str, fallback: T, body: impl FnOnce() -> T) 
     })
 }
 
+/// Records a failed start of the background runner as the last-error message of the
+/// successful status-reading call `name` (DECISIONS D13: "reported by the next
+/// status-reading call's last-error message"); nothing when there is none.
+pub(crate) fn runner_warning(name: &str, warning: Option<String>) {
+    if let Some(w) = warning {
+        set_last_error(format!("{name}: succeeded, but no background runner could be started: {w}"));
+    }
+}
+
 /// `QMGR_E_POINTER` naming the NULL argument.
 pub(crate) fn null(arg: &str) -> Error {
     Error::new(E_POINTER, format!("{arg} is NULL"))

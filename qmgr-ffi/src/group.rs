@@ -1,6 +1,6 @@
 //! `IBackgroundCopyGroup`.
 
-use crate::boundary::{arg_ref, guard, guard_value, null, Done, HandleOut, Out};
+use crate::boundary::{arg_ref, guard, guard_value, null, runner_warning, Done, HandleOut, Out};
 use crate::callback::CCallback;
 use crate::handles;
 use crate::strings::{arg_str, to_c};
@@ -144,6 +144,7 @@ pub extern "C" fn qmgr_group_get_status(
             let s = Out::new(status_out, "status_out")?;
             let j = Out::new(job_index_out, "job_index_out")?;
             let (status, index) = g.status()?;
+            runner_warning("qmgr_group_get_status", g.take_runner_warning());
             Ok(Done::ok((s.set(status), j.set(index))))
         })?
     })

@@ -1,6 +1,6 @@
 //! `IBackgroundCopyJob1`.
 
-use crate::boundary::{arg_ref, array_item, guard, guard_value, null, Done, Out};
+use crate::boundary::{arg_ref, array_item, guard, guard_value, null, runner_warning, Done, Out};
 use crate::handles;
 use crate::strings::{arg_str, to_c};
 use crate::types::*;
@@ -72,6 +72,7 @@ pub extern "C" fn qmgr_job_get_status(
         let t = Out::new(transport_result_out, "transport_result_out")?;
         let r = Out::new(num_of_retries_out, "num_of_retries_out")?;
         let st = j.status()?;
+        runner_warning("qmgr_job_get_status", j.take_runner_warning());
         Ok(Done::ok((s.set(st.status), w.set(st.win32_result), t.set(st.transport_result), r.set(st.num_of_retries))))
     })
 }

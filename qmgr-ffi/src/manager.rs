@@ -5,9 +5,10 @@ use crate::handles;
 use crate::strings::{arg_str, to_c};
 use crate::types::*;
 use qmgr_core::hresult::{Error, S_OK};
-use std::ffi::c_char;
-use std::path::Path;
-use std::sync::Arc;
+use std::ffi::{c_char, CStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
 
 /// CoCreateInstance(CLSID_BackgroundCopyQMgr) counterpart: opens the queue in `queue_dir`
 /// (NULL = the default queue: $QMGR_HOME, else $XDG_STATE_HOME/qmgr, else
@@ -18,6 +19,11 @@ use std::sync::Arc;
 /// manager. `*manager_out` receives a new reference (release it with
 /// qmgr_manager_release); it is set to NULL first.
 ///
+/// Work queued through the manager finishes after this process exits: when a call leaves
+/// transferable work and no background runner serves the queue, the library starts one
+/// ($QMGR_BIN, else the qmgr installed beside this library in ../bin, else qmgr on PATH;
+/// option autostart 0 or QMGR_AUTOSTART=0 turn that off; DECISIONS D13).
+///
 /// Returns QMGR_S_OK; QMGR_E_POINTER if manager_out is NULL; QMGR_E_INVALIDARG if queue_dir
 /// is empty or not UTF-8; QM_E_SERVICE_UNAVAILABLE if the directory or database cannot be
 /// created or opened (the message says why).
@@ -25,6 +31,8 @@ use std::sync::Arc;
 pub extern "C" fn qmgr_create_instance(queue_dir: *const c_char, manager_out: *mut *mut qmgr_manager) -> qmgr_hresult {
     guard("qmgr_create_instance", || {
         let out = HandleOut::<qmgr_manager>::new(manager_out, "manager_out")?;
+        static BESIDE: Once = Once::new();
+        BESIDE.call_once(|| qmgr_beside_library().map(qmgr_rs::runner::set_runner_binary).unwrap_or_default());
         let dir = if queue_dir.is_null() { None } else { Some(arg_str(queue_dir, "queue_dir")?) };
         if dir == Some("") {
             return Err(Error::invalid_arg("queue_dir is empty"));
@@ -32,6 +40,31 @@ pub extern "C" fn qmgr_create_instance(queue_dir: *const c_char, manager_out: *m
         let manager = qmgr_rs::open(dir.map(Path::new))?;
         Ok(Done::ok(out.set(manager)))
     })
+}
+
+/// The `qmgr` installed beside this library (DECISIONS D13): `<directory of libqmgr.so>/../bin/
+/// qmgr`, the library found with `dladdr` on one of its own functions (for a static link, the
+/// program's own directory stands for it) — or, in a cargo build tree, where `qmgr` and
+/// `libqmgr.so` share `target/<profile>/`, the `qmgr` in the library's own directory. `None`
+/// when the dynamic linker cannot say.
+fn qmgr_beside_library() -> Option<PathBuf> {
+    // SAFETY: Dl_info is plain old data (pointers and integers): all zeros is a valid value.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let own = qmgr_create_instance as *const libc::c_void;
+    // SAFETY: dladdr only reads `own` (an address inside this loaded object) and writes the
+    // Dl_info it is given, which lives on this stack frame.
+    if unsafe { libc::dladdr(own, &mut info) } == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dli_fname is non-NULL and points to the NUL-terminated path of the loaded object,
+    // owned by the dynamic linker and valid while the object is loaded (it is: this code runs
+    // from it); it is copied at once.
+    let name = unsafe { CStr::from_ptr(info.dli_fname) };
+    let lib = PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes())).canonicalize().ok()?;
+    let dir = lib.parent()?;
+    let installed = dir.parent()?.join("bin").join("qmgr");
+    let build_tree = dir.join("qmgr");
+    Some(if !installed.is_file() && build_tree.is_file() { build_tree } else { installed })
 }
 
 /// Sets a queue-wide option, persisted in the queue and shared by every process that opens

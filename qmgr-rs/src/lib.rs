@@ -55,9 +55,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use qmgr_core::model::{ErrorClass, JobError};
-pub use qmgr_core::{clock, guid, hresult, model};
+pub use qmgr_core::{clock, guid, hresult, model, rules};
 pub use qmgr_core::{Callback, Error, FileSpec, Group, GroupEnum, Guid, GuidEnum, HResult, Job, JobEnum, JobStatus};
 pub use qmgr_core::{FileSnapshot, GroupSnapshot, JobSnapshot, Manager, Result};
+pub use qmgr_store::DB_FILE_NAME;
 
 use qmgr_core::model::Options;
 use qmgr_core::store::Store;
@@ -79,12 +80,7 @@ use qmgr_core::transport::Transport;
 /// default directory, or the directory or database cannot be created or opened (the message
 /// names the path and the cause).
 pub fn open(dir: Option<&Path>) -> Result<Manager> {
-    let dir = match dir {
-        Some(d) if d.as_os_str().is_empty() => return Err(Error::invalid_arg("queue directory: the path is empty")),
-        Some(d) => d.to_path_buf(),
-        None => qmgr_store::default_queue_dir()?,
-    };
-    let dir = qmgr_store::prepare_queue_dir(&dir)?;
+    let dir = queue_dir(dir)?;
     let manager = Manager::open_shared(&dir, || {
         let store = qmgr_store::SqliteStore::open(&dir)?;
         let transport = qmgr_net::NetTransport::new(&Options::default())?;
@@ -92,4 +88,17 @@ pub fn open(dir: Option<&Path>) -> Result<Manager> {
     })?;
     manager.set_launcher(Arc::new(runner::ProcessLauncher::new(&dir)));
     Ok(manager)
+}
+
+/// The canonical queue directory that [`open`] uses for `dir` (`None`: the user's default
+/// queue; DECISIONS D6), created (mode 0700) when missing, without opening the queue.
+///
+/// Errors: as [`open`].
+pub fn queue_dir(dir: Option<&Path>) -> Result<std::path::PathBuf> {
+    let dir = match dir {
+        Some(d) if d.as_os_str().is_empty() => return Err(Error::invalid_arg("queue directory: the path is empty")),
+        Some(d) => d.to_path_buf(),
+        None => qmgr_store::default_queue_dir()?,
+    };
+    qmgr_store::prepare_queue_dir(&dir)
 }

@@ -6,7 +6,7 @@
 
 use qmgr_core::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
 use qmgr_core::runner::Launcher;
-use qmgr_store::runner::probe;
+pub use qmgr_store::runner::{probe, RunnerInfo, RunnerLock, StartedBy, RUNNER_LOCK_FILE_NAME};
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;

@@ -145,6 +145,12 @@ impl Job {
         })
     }
 
+    /// Why the last attempt to start a background runner failed, once (DECISIONS D13); the C
+    /// API reports it as the last-error message of a status-reading call.
+    pub fn take_runner_warning(&self) -> Option<String> {
+        self.inner().take_runner_warning()
+    }
+
     /// `GetStatus` of this job (reference §2.3.3; DECISIONS D3, D11).
     ///
     /// Errors: `QM_E_INVALID_STATE` once cancelled.

@@ -12,6 +12,7 @@ use crate::guid::Guid;
 use crate::hresult::{Error, Result};
 use crate::model::{GroupProps, GroupRecord, GroupState, Options};
 use crate::rate::RateLimiter;
+use crate::rules::runner;
 use crate::runner::Launcher;
 use crate::store::{Loaded, Op, Store};
 use crate::transport::Transport;
@@ -209,6 +210,14 @@ impl Manager {
     /// `--exit-when-idle` waits on).
     pub fn has_work(&self) -> bool {
         self.inner().lock_current().has_work()
+    }
+
+    /// True when work queued through this manager starts a background runner: the option
+    /// `autostart` is on and `QMGR_AUTOSTART` is not `0` ([`runner::should_autostart`];
+    /// DECISIONS D13).
+    pub fn autostart_enabled(&self) -> bool {
+        let option = self.inner().read().options.autostart;
+        runner::should_autostart(option, std::env::var("QMGR_AUTOSTART").ok().as_deref(), true)
     }
 
     /// Why the last attempt to start a background runner failed, once (DECISIONS D13: reported
