@@ -358,7 +358,7 @@ fn runner_killed_mid_transfer_is_replaced_and_resumes_from_the_checkpoint() {
     let g = suspended_group(&queue, &[(server.url("/slow/big.bin"), target.clone())]);
 
     let out = ok(qmgr(&queue, true).args(["resume", &g]));
-    eprintln!("qmgr resume said: {}", text(&out.stdout).trim());
+    eprintln!("qmgr resume said: {}", text(&out.stderr).trim());
     let first = wait_runner(&queue, RUNNER_UP);
     assert_eq!(runner_lock_value(&queue, "started_by").as_deref(), Some("autostart"));
     // Kill it once it transfers (it holds the transfer lock) and has 3 MiB in its temporary file.
@@ -394,19 +394,23 @@ fn runner_killed_mid_transfer_is_replaced_and_resumes_from_the_checkpoint() {
     );
     sources.assert_identical("big.bin", &target);
 
+    // The request that completed the file continued from a checkpoint. (Requests from zero may
+    // come before the kill: a `qmgr` command that held the transfer lock for an instant at the
+    // start checkpoints nothing, so the first runner starts from zero.)
     let log = server.access_log();
     let requests: Vec<_> = log.iter().filter(|e| e.path() == "/slow/big.bin").collect();
-    let ranged: Vec<u64> = requests.iter().filter_map(|e| e.range_start()).filter(|s| *s > 0).collect();
-    let from_zero = requests.iter().filter(|e| e.range_start().unwrap_or(0) == 0).count();
-    assert!(!ranged.is_empty(), "no ranged request after the kill: {requests:?}");
-    assert_eq!(from_zero, 1, "fetched from the start again: {requests:?}");
-    assert!(
-        requests.iter().any(|e| e.status == 206 && e.range_start().is_some_and(|s| s > 0 && s <= at_kill)),
-        "no 206 from a checkpoint at most {at_kill}: {requests:?}"
-    );
+    let last = requests
+        .iter()
+        .rev()
+        .find(|e| e.status == 206 && e.range_start().unwrap_or(0) + e.body_bytes_sent == SLOW_SIZE as u64);
+    assert!(last.is_some(), "no ranged request completed the file: {requests:?}");
+    let resumed_from = last.and_then(|e| e.range_start()).expect("a range");
+    assert!(resumed_from > 0, "the file was completed from zero: {requests:?}");
+    let shown: Vec<String> =
+        requests.iter().map(|e| format!("{} {:?} {} bytes", e.status, e.range, e.body_bytes_sent)).collect();
     eprintln!(
-        "killed runner {first} with {at_kill} bytes in the temporary file; runner {second} resumed with ranges \
-         starting at {ranged:?}"
+        "killed runner {first} with {at_kill} bytes in the temporary file; runner {second} completed it from byte \
+         {resumed_from}; requests: {shown:?}"
     );
 }
 
@@ -542,7 +546,7 @@ fn twenty_resumes_at_once_leave_exactly_one_runner() {
         for i in 0..RACERS {
             sources.assert_identical(&format!("f{i:02}.bin"), &dest.join(format!("f{i:02}.bin")));
         }
-        let said = std::fs::read_to_string(logs.join("racer0.out")).unwrap_or_default();
+        let said = std::fs::read_to_string(logs.join("racer0.err")).unwrap_or_default();
         if round == 0 {
             eprintln!("a racer's `qmgr resume` said: {}", said.trim());
         }
@@ -562,19 +566,30 @@ fn twenty_resumes_at_once_leave_exactly_one_runner() {
 // ---------------------------------------------------------------------------------------------
 
 const EXIT_RACE_ROUNDS: usize = 50;
-/// The runner's idle time in these rounds (`--exit-when-idle 1`).
-const SHORT_IDLE_SECS: u64 = 1;
-/// The resumes aim at the last `JITTER` before the runner's expected exit.
+/// The runner's idle time in these rounds (`--exit-when-idle 0.5`: the race is the same as
+/// with 30 s, the rounds are shorter).
+const SHORT_IDLE: Duration = Duration::from_millis(500);
+/// The resumes aim at the last `JITTER` of the runner's expected life.
 const JITTER: Duration = Duration::from_millis(200);
 
-/// Starts `qmgr --queue QUEUE serve --exit-when-idle SECS --started-by autostart` (as the
-/// library would, with a short idle time) from this process, its log appended to `serve.log`.
-fn start_runner(queue: &Path, idle_secs: u64) -> Child {
+/// Spawns `qmgr --queue QUEUE serve --exit-when-idle SECS --started-by autostart` from this
+/// process, as the library would (with another idle time), its log appended to `serve.log`.
+/// That process starts the runner proper detached (a copy of itself in a new session) and
+/// exits.
+fn spawn_runner(queue: &Path, idle: Duration) -> Child {
     std::fs::create_dir_all(queue).expect("queue directory");
     let log = std::fs::OpenOptions::new().create(true).append(true).open(queue.join(SERVE_LOG)).expect("serve.log");
     let mut cmd = qmgr(queue, true);
-    cmd.args(["serve", "--exit-when-idle", &idle_secs.to_string(), "--started-by", "autostart"]);
+    cmd.args(["serve", "--exit-when-idle", &idle.as_secs_f64().to_string(), "--started-by", "autostart"]);
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).spawn().expect("spawn qmgr serve")
+}
+
+/// [`spawn_runner`], then waits for the runner proper to hold `runner.lock`; returns its pid.
+fn start_runner(queue: &Path, idle: Duration) -> u32 {
+    let mut child = spawn_runner(queue, idle);
+    let (status, _) = wait_child(&mut child, COMMAND);
+    assert!(status.success(), "qmgr serve --started-by autostart exited with {status}");
+    wait_runner(queue, RUNNER_UP)
 }
 
 /// Waits until `pid` holds the transfer lock of `queue` (the runner is up and serving).
@@ -584,24 +599,21 @@ fn wait_serving(queue: &Path, pid: u32) -> Instant {
     Instant::now()
 }
 
-/// Waits for a child on a thread of its own; the receiver gets the instant of its exit.
-fn exit_watch(mut child: Child) -> std::sync::mpsc::Receiver<Instant> {
+/// Waits for process `pid` to exit on a thread of its own (polling every 2 ms); the receiver
+/// gets the instant its exit was seen.
+fn exit_watch(pid: u32) -> std::sync::mpsc::Receiver<Instant> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = child.wait();
-        let _ = tx.send(Instant::now());
+        if let Some(at) = wait_exit(pid, Duration::from_secs(600)) {
+            let _ = tx.send(at);
+        }
     });
     rx
 }
 
-/// One round of the exit race, as it happened.
-struct ExitRound {
-    /// Runner exit minus the end of the `qmgr resume` process (positive: the resume returned
-    /// before the runner left).
-    offset_ms: f64,
-    /// The group was completed after the first runner left (by a new runner or the resuming
-    /// process).
-    by_new: bool,
+/// The median of `values` as a duration.
+fn median_of(values: &[Duration]) -> Duration {
+    Duration::from_secs_f64(median(values) / 1000.0)
 }
 
 #[test]
@@ -615,76 +627,128 @@ fn group_resumed_as_the_runner_leaves_still_completes() {
     eprintln!("exit race seed: {seed} (rerun with QMGR_RUNNER_SEED={seed})");
     let mut rng = Rng(seed);
 
-    // Calibration: from "serving" to the exit of an idle runner.
-    let mut idle_runs = Vec::new();
+    // Lives of idle runners (serving → exit), to aim at their end: three without work first,
+    // then every round whose runner left without the group.
+    let mut lives = Vec::new();
     for i in 0..3 {
         let queue = scene.path(&format!("calibration{i}"));
         prepare_queue(&queue);
-        let child = start_runner(&queue, SHORT_IDLE_SECS);
-        let ready = wait_serving(&queue, child.id());
-        let exited = exit_watch(child).recv_timeout(Duration::from_secs(SHORT_IDLE_SECS) + EXIT_MARGIN);
+        let pid = start_runner(&queue, SHORT_IDLE);
+        let ready = wait_serving(&queue, pid);
+        let exited = exit_watch(pid).recv_timeout(SHORT_IDLE + EXIT_MARGIN);
         let exited = exited.unwrap_or_else(|_| panic!("an idle runner did not leave\n{}", scene.serve_logs()));
-        idle_runs.push(exited - ready);
+        lives.push(exited - ready);
     }
-    let expected = Duration::from_secs_f64(median(&idle_runs) / 1000.0);
+    // How long `qmgr resume` takes from its spawn to its exit (its write is just before).
+    let mut resume_runs = vec![Duration::from_millis(50)];
 
-    let mut rounds = Vec::new();
+    let (mut aimed, mut carried_on, mut replaced) = (Vec::new(), 0, 0);
     for round in 0..EXIT_RACE_ROUNDS {
         let queue = scene.path(&format!("q{round}"));
         let dest = scene.dir(&format!("d{round}"));
         prepare_queue(&queue);
         let target = dest.join("small.bin");
         let g = suspended_group(&queue, &[(server.url("/small.bin"), target.clone())]);
-        let child = start_runner(&queue, SHORT_IDLE_SECS);
-        let first = child.id();
+        let first = start_runner(&queue, SHORT_IDLE);
         let ready = wait_serving(&queue, first);
-        let exit = exit_watch(child);
-        let jitter = Duration::from_micros(rng.range(0, JITTER.as_micros() as u64));
-        let aim = ready + expected.saturating_sub(jitter);
-        std::thread::sleep(aim.saturating_duration_since(Instant::now()));
+        let exit = exit_watch(first);
+        // Aim the end of `qmgr resume` at the last JITTER of the runner's expected life.
+        let expected_exit = ready + median_of(&lives);
+        let before_exit = Duration::from_micros(rng.range(0, JITTER.as_micros() as u64));
+        let spawn_at = expected_exit.checked_sub(before_exit + median_of(&resume_runs)).unwrap_or(ready);
+        std::thread::sleep(spawn_at.saturating_duration_since(Instant::now()));
         let mut resume = qmgr(&queue, true);
         resume.args(["resume", &g]);
+        let spawned = Instant::now();
         let mut resume = spawn_logged(&mut resume, &scene.dir(&format!("logs{round}")), "resume");
         let (status, resumed) = wait_child(&mut resume, COMMAND);
         assert!(status.success(), "round {round}: qmgr resume exited with {status}");
+        resume_runs.push(resumed - spawned);
         let complete = wait_until(Duration::from_secs(20), || sources.arrived("small.bin", &target));
         let completed = Instant::now();
         assert!(
             complete,
-            "round {round} (jitter {jitter:?}): the group resumed as runner {first} left never completed; \
-             runners {:?}, runner.lock {:?}, transfer lock {:?}\n{}",
+            "round {round} (aimed {before_exit:?} before the runner's expected exit): the group resumed as runner \
+             {first} left never completed; runners {:?}, runner.lock {:?}, transfer lock {:?}, states {:?}\n{}",
             runner_pids(&queue),
             runner_lock_holder(&queue),
             queue_lock_holder(&queue),
+            group_states(&queue),
             scene.serve_logs()
         );
         sources.assert_identical("small.bin", &target);
-        let left = exit.recv_timeout(Duration::from_secs(SHORT_IDLE_SECS) + EXIT_MARGIN + Duration::from_secs(5));
-        let left = left.unwrap_or_else(|_| panic!("round {round}: runner {first} never left\n{}", scene.serve_logs()));
-        let offset_ms =
-            left.duration_since(resumed).as_secs_f64() * 1000.0 - resumed.duration_since(left).as_secs_f64() * 1000.0;
-        rounds
-            .push(ExitRound { offset_ms, by_new: left < completed && runner_pids(&queue).iter().any(|p| *p != first) });
-        // A runner autostarted by the resume would idle for 30 s: not this test's business.
+        // The first runner either carried the group on (it is still there) or had left.
+        match exit.try_recv() {
+            Ok(left) if left <= completed => {
+                replaced += 1;
+                lives.push(left - ready);
+            }
+            _ => carried_on += 1,
+        }
+        // Where the resume landed in the runner's expected life (positive: before its end).
+        let signed_ms =
+            |a: Instant, b: Instant| ms(a.saturating_duration_since(b)) - ms(b.saturating_duration_since(a));
+        aimed.push(signed_ms(expected_exit, resumed));
+        // Whichever runner serves now would idle on: not this test's business.
         for pid in runner_pids(&queue) {
             sigkill(pid);
             wait_exit(pid, Duration::from_secs(10));
         }
     }
-    let within = rounds.iter().filter(|r| (0.0..=100.0).contains(&r.offset_ms)).count();
-    let after = rounds.iter().filter(|r| r.offset_ms < 0.0).count();
-    let by_new = rounds.iter().filter(|r| r.by_new).count();
-    let mut offsets: Vec<f64> = rounds.iter().map(|r| r.offset_ms).collect();
-    offsets.sort_by(f64::total_cmp);
+    let within = aimed.iter().filter(|o| (0.0..=100.0).contains(*o)).count();
+    aimed.sort_by(f64::total_cmp);
     eprintln!(
-        "exit race, {EXIT_RACE_ROUNDS} rounds: idle runner leaves {:.0} ms after serving (median of 3, idle \
-         {SHORT_IDLE_SECS} s); resume returned within the runner's last 100 ms in {within} rounds, after it left in \
-         {after}; a new runner was seen in {by_new}; runner exit − resume end (ms): min {:.0}, median {:.0}, max {:.0}",
-        ms(expected),
-        offsets.first().copied().unwrap_or(0.0),
-        offsets.get(offsets.len() / 2).copied().unwrap_or(0.0),
-        offsets.last().copied().unwrap_or(0.0)
+        "exit race, {EXIT_RACE_ROUNDS} rounds (idle {SHORT_IDLE:?}; an idle runner leaves {:.0} ms after serving, \
+         median): every group completed; `qmgr resume` returned within the last 100 ms of the runner's expected \
+         life in {within} rounds (expected exit − resume end: min {:.0} ms, median {:.0} ms, max {:.0} ms); the \
+         first runner carried the group on in {carried_on} rounds, left before it completed in {replaced}",
+        median(&lives),
+        aimed.first().copied().unwrap_or(0.0),
+        aimed.get(aimed.len() / 2).copied().unwrap_or(0.0),
+        aimed.last().copied().unwrap_or(0.0)
     );
+}
+
+/// Groups resumed one after another by `qmgr resume` while a runner serves the queue (holds
+/// the transfer lock): each must reach the runner (DECISIONS D10: within 250 ms) and complete.
+#[test]
+fn groups_resumed_while_a_runner_serves_complete() {
+    qmgr_bin();
+    let scene = Scene::new("while-serving");
+    let mut sources = Sources::new(scene.dir("www"));
+    sources.add("small.bin", &Rng(9).bytes(16 << 10));
+    let Some(server) = Nginx::start(&NginxConfig::new(&sources.root)) else { return };
+    let queue = scene.path("queue");
+    let dest = scene.dir("dest");
+    prepare_queue(&queue);
+    const GROUPS: usize = 10;
+    let groups: Vec<(String, PathBuf)> = (0..GROUPS)
+        .map(|i| {
+            let target = dest.join(format!("g{i}.bin"));
+            (suspended_group(&queue, &[(server.url("/small.bin"), target.clone())]), target)
+        })
+        .collect();
+    let runner = start_runner(&queue, Duration::from_secs(600));
+    wait_serving(&queue, runner);
+    let mut took = Vec::new();
+    for (i, (g, target)) in groups.iter().enumerate() {
+        let resumed = Instant::now();
+        ok(qmgr(&queue, true).args(["resume", g]));
+        let complete = wait_until(Duration::from_secs(10), || sources.arrived("small.bin", target));
+        assert!(
+            complete,
+            "group {i} of {GROUPS} ({g}), resumed by `qmgr resume` while runner {runner} serves the queue, did not \
+             complete within 10 s (runner.lock {:?}, transfer lock {:?}, states {:?})\n{}",
+            runner_lock_holder(&queue),
+            queue_lock_holder(&queue),
+            group_states(&queue),
+            scene.serve_logs()
+        );
+        took.push(resumed.elapsed());
+        sources.assert_identical("small.bin", target);
+    }
+    assert_eq!(runner_pids(&queue), vec![runner], "the same runner served them all");
+    eprintln!("{GROUPS} groups resumed while a runner serves: {}", figure("resume → complete", &took));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -699,10 +763,9 @@ fn removing_the_queue_directory_stops_a_waiting_runner() {
     // An idle runner (it would otherwise stay 10 minutes).
     let idle_queue = scene.path("idle");
     prepare_queue(&idle_queue);
-    let child = start_runner(&idle_queue, 600);
-    let pid = child.id();
+    let pid = start_runner(&idle_queue, Duration::from_secs(600));
     wait_serving(&idle_queue, pid);
-    let exit = exit_watch(child);
+    let exit = exit_watch(pid);
     let removed = Instant::now();
     std::fs::remove_dir_all(&idle_queue).expect("remove the queue directory");
     let left = exit.recv_timeout(REMOVED_LIMIT + Duration::from_secs(10));
@@ -717,11 +780,9 @@ fn removing_the_queue_directory_stops_a_waiting_runner() {
     prepare_queue(&busy_queue);
     let agent = Agent::open(Kind::C, "holder", &busy_queue);
     assert_eq!(queue_lock_holder(&busy_queue), Some(agent.pid()), "the agent holds the transfer lock");
-    let child = start_runner(&busy_queue, 600);
-    let pid = child.id();
-    let waiting = wait_until(RUNNER_UP, || runner_lock_holder(&busy_queue) == Some(pid));
-    assert!(waiting, "runner {pid} never took runner.lock");
-    let exit = exit_watch(child);
+    let pid = start_runner(&busy_queue, Duration::from_secs(600));
+    assert_eq!(queue_lock_holder(&busy_queue), Some(agent.pid()), "the agent still holds the transfer lock");
+    let exit = exit_watch(pid);
     let removed = Instant::now();
     std::fs::remove_dir_all(&busy_queue).expect("remove the queue directory");
     let left = exit.recv_timeout(REMOVED_LIMIT + Duration::from_secs(10));
@@ -790,8 +851,8 @@ fn autostart_off_by_environment_or_option_starts_no_runner() {
     assert_eq!(runner_pids(&opt_queue), vec![runner]);
     eprintln!(
         "`qmgr resume` with QMGR_AUTOSTART=0 said: {}\n`qmgr resume` with option autostart 0 said: {}",
-        text(&said.stdout).trim(),
-        text(&said_off.stdout).trim()
+        text(&said.stderr).trim(),
+        text(&said_off.stderr).trim()
     );
 }
 
@@ -844,7 +905,7 @@ fn issue_transcript_completes_and_leaves_no_process() {
     );
     eprintln!(
         "transcript: `qmgr resume` said: {}; a.bin complete {:.2} s later; runner {runner:?} left {:.2} s after that",
-        text(&resumed.stdout).trim(),
+        text(&resumed.stderr).trim(),
         complete_after.as_secs_f64(),
         done_at.elapsed().as_secs_f64()
     );
@@ -884,7 +945,7 @@ fn get_no_wait_returns_at_once_and_the_runner_finishes() {
     assert!(done, "the runner {runner} did not finish the files of get --no-wait\n{}", scene.serve_logs());
     sources.assert_identical("one.bin", &out.join("one.bin"));
     sources.assert_identical("two.bin", &out.join("two.bin"));
-    eprintln!("get --no-wait returned after {:.0} ms: {}", ms(returned), stdout.trim());
+    eprintln!("get --no-wait returned after {:.0} ms: {} / {}", ms(returned), stdout.trim(), text(&said.stderr).trim());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -954,24 +1015,26 @@ fn figures() {
         let queue = scene.path(&format!("idle{run}"));
         prepare_queue(&queue);
         let spawned = Instant::now();
-        let child = start_runner(&queue, SHORT_IDLE_SECS);
-        let pid = child.id();
+        let mut child = spawn_runner(&queue, SHORT_IDLE);
         let mut lock_at = None;
+        let mut pid = None;
         let up = wait_until(RUNNER_UP, || {
-            if lock_at.is_none() && runner_lock_holder(&queue) == Some(pid) {
-                lock_at = Some(Instant::now());
+            if lock_at.is_none() {
+                pid = runner_lock_holder(&queue);
+                lock_at = pid.map(|_| Instant::now());
             }
-            queue_lock_holder(&queue) == Some(pid)
+            pid.is_some() && queue_lock_holder(&queue) == pid
         });
-        assert!(up, "runner {pid} never served");
+        assert!(up, "no runner served {}", queue.display());
+        let _ = child.wait();
+        let pid = pid.expect("a runner");
         let serving = Instant::now();
         to_runner_lock.push(lock_at.unwrap_or(serving) - spawned);
         to_serving.push(serving - spawned);
         std::thread::sleep(Duration::from_millis(200));
         rss.push(vm_kib(pid, "VmRSS").unwrap_or(0));
-        let left =
-            exit_watch(child).recv_timeout(Duration::from_secs(SHORT_IDLE_SECS) + EXIT_MARGIN).expect("idle exit");
-        idle_extra.push((left - serving).saturating_sub(Duration::from_secs(SHORT_IDLE_SECS)));
+        let left = exit_watch(pid).recv_timeout(SHORT_IDLE + EXIT_MARGIN).expect("idle exit");
+        idle_extra.push((left - serving).saturating_sub(SHORT_IDLE));
     }
     rss.sort_unstable();
     eprintln!(
@@ -983,6 +1046,6 @@ fn figures() {
         figure("runner spawn → holds the transfer lock (serving)", &to_serving),
         rss[rss.len() / 2],
         rss.last().copied().unwrap_or(0),
-        figure("idle exit beyond --exit-when-idle 1 (exit − serving − 1 s)", &idle_extra),
+        figure("idle exit beyond --exit-when-idle 0.5 (exit − serving − 0.5 s)", &idle_extra),
     );
 }
