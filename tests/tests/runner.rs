@@ -550,9 +550,14 @@ fn twenty_resumes_at_once_leave_exactly_one_runner() {
         if round == 0 {
             eprintln!("a racer's `qmgr resume` said: {}", said.trim());
         }
+        // Runners that found runner.lock held say so in serve.log as they leave.
+        let log = std::fs::read_to_string(queue.join(SERVE_LOG)).unwrap_or_default();
+        let lost = log.lines().filter(|l| l.contains("already has a runner")).count();
         report.push(format!(
-            "round {round}: barrier {}, 1 runner after ({holder}), {} serve processes seen, at most {most} at once",
+            "round {round}: barrier {}; 1 runner afterwards (pid {holder}); {} runners started, {lost} of them left at \
+             once; `qmgr … serve` processes seen: {} in all, at most {most} at once",
             if all_waiting { "closed" } else { "partly closed" },
+            lost + 1,
             seen.len()
         ));
         sigkill(holder);
