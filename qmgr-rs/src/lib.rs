@@ -58,6 +58,8 @@ pub use qmgr_core::model::{ErrorClass, JobError};
 pub use qmgr_core::{clock, guid, hresult, model};
 pub use qmgr_core::{Callback, Error, FileSpec, Group, GroupEnum, Guid, GuidEnum, HResult, Job, JobEnum, JobStatus};
 pub use qmgr_core::{FileSnapshot, GroupSnapshot, JobSnapshot, Manager, Result};
+// The queue directory and its lock files without opening the queue (`qmgr service status`).
+pub use qmgr_store::{default_queue_dir, prepare_queue_dir, runner as runner_lock, LOCK_FILE_NAME};
 
 use qmgr_core::model::Options;
 use qmgr_core::store::Store;
