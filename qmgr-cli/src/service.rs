@@ -326,21 +326,12 @@ fn lock_holder(file: &File) -> Option<u32> {
     })
 }
 
-/// `secs` since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC; the proleptic Gregorian
-/// calendar, by H. Hinnant's `civil_from_days`).
+/// `secs` since the Unix epoch in RFC 3339, UTC (`YYYY-MM-DDTHH:MM:SSZ`), by `jiff`.
 fn utc_text(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .map_or_else(|| format!("{secs} s after the epoch"), |t| t.to_string())
 }
 
 /// A duration in seconds for people: `42 s`, `17 min`, `5 h 3 min`, `3 days 4 h`.
