@@ -15,7 +15,9 @@ pub enum Exit {
     /// 3: interrupted: Ctrl-C (or SIGTERM), or the group was suspended or cancelled by
     /// another command while this one waited for it.
     Interrupted,
-    /// 4: the queue cannot be used (directory or database unusable, no default directory).
+    /// 4: the queue cannot be used (directory or database unusable, no default directory), or
+    /// the service cannot (`qmgr service install`: no user service manager reachable, no
+    /// directory for the unit).
     QueueUnavailable,
     /// 5: `wait --timeout` passed before the group stopped.
     TimedOut,
@@ -58,6 +60,11 @@ impl Failure {
     /// The queue could not be opened (exit code 4).
     pub fn unavailable(e: &Error) -> Failure {
         Failure { code: Exit::QueueUnavailable, message: api_message(e) }
+    }
+
+    /// The queue or the service cannot be used (exit code 4), with a plain message.
+    pub fn service_unavailable(message: impl Into<String>) -> Failure {
+        Failure { code: Exit::QueueUnavailable, message: message.into() }
     }
 
     /// Prints `error: <message>` on stderr and returns the exit code.

@@ -4,13 +4,13 @@
 //! (`qmgr get`); build groups step by step (`create`, `add`, `set`); list, inspect and
 //! follow them (`list`, `info`, `monitor`, `wait`); control them (`resume`, `suspend`,
 //! `cancel`, `cancel-job`, `foreground`); set the queue's options (`option`); and run the
-//! queue as a service (`serve`). Every operation of the C API is reachable. It uses the Rust
+//! queue as a service (`serve`, `service`). Every operation of the C API is reachable. It uses the Rust
 //! API of `qmgr-rs` only (`qmgr_rs::open`: the engine of `qmgr-core` with the SQLite store of
 //! `qmgr-store` and the HTTP transport of `qmgr-net`; DESIGN "Layers"); the queue's rules are
 //! those of `qmgr-core`'s rules layer, none are the command's own.
 //!
 //! Exit codes are those of [`exit::Exit`]: 0 success, 1 transfer failed, 2 usage or bad
-//! input, 3 interrupted, 4 queue unavailable, 5 `wait` timed out.
+//! input, 3 interrupted, 4 queue (or service) unavailable, 5 `wait` timed out.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -24,6 +24,7 @@ mod options;
 mod props;
 mod queue;
 mod runner;
+mod service;
 mod show;
 mod watch;
 
@@ -40,7 +41,8 @@ Exit codes:
   1  transfer failed (the group stays in the queue, in ERROR)
   2  usage error or bad input (bad URL, unknown group, refused by the queue)
   3  interrupted (Ctrl-C, or the group was suspended or cancelled by another command)
-  4  queue unavailable (the queue directory or database cannot be used)
+  4  queue or service unavailable (the queue directory or database cannot be used;
+     `service install`: no user service manager reachable, the unit stays written)
   5  `wait` timed out
 
 The queue directory is --queue DIR, else $QMGR_HOME, else $XDG_STATE_HOME/qmgr,
@@ -257,6 +259,24 @@ Ctrl-C stops waiting and leaves the group as it is.")]
         timeout: Option<f64>,
     },
 
+    /// Serve the queue from login (and boot) with a systemd user unit: install, uninstall, status.
+    #[command(after_help = "\
+Examples:
+  qmgr service install              # write, enable and start ~/.config/systemd/user/qmgr.service
+  qmgr service install --linger     # also at boot, and on after logout
+  qmgr --queue /data/queue service install
+  qmgr service status
+  qmgr service uninstall
+
+Without the unit, a runner is started on demand when work is queued (option autostart) and
+leaves when idle; with it, one serves the queue from login (with --linger: from boot).
+`install` exits 4 when no user service manager is reachable; the unit stays written.")]
+    Service {
+        /// What to do.
+        #[command(subcommand)]
+        action: service::Action,
+    },
+
     /// List the queue's options with their values, show one, or set one.
     #[command(after_help = "\
 Examples:
@@ -338,6 +358,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::CancelJob { job } => control::cancel_job(&target.open()?, &job),
         Command::Foreground { group, job } => control::foreground(&target.open()?, &group, job.as_deref()),
         Command::Wait { group, timeout } => control::wait(&target, &group, timeout),
+        Command::Service { action } => service::run(&target, action),
         Command::Option { name, value, json } => {
             options::option(&target.open()?, name.as_deref(), value.as_deref(), json)
         }

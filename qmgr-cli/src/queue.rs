@@ -33,10 +33,6 @@ impl QueueTarget {
     /// The canonical queue directory, created when missing, without opening the queue.
     ///
     /// Errors (exit code 4): no default directory, or the directory cannot be created.
-    pub fn dir(&self) -> Result<PathBuf, Failure> {
-        qmgr_rs::queue_dir(self.given.as_deref()).map_err(|e| Failure::unavailable(&e))
-    }
-
     /// Opens the queue: resolves the directory, creates it when missing, and opens the
     /// process's shared manager on the SQLite store and the network transport (the transport
     /// is reconfigured with the stored options by `Manager::open`).
@@ -48,6 +44,27 @@ impl QueueTarget {
         let canonical = manager.dir().to_path_buf();
         log::debug!("opened queue {}", canonical.display());
         Ok(Queue { manager, dir: canonical, given: self.given.is_some() })
+    }
+
+    /// The queue directory without opening the queue (no store is opened, so no background
+    /// runner is started: `qmgr service`). With `create`, the directory is created when
+    /// missing, as [`QueueTarget::open`] does, and returned canonical; without, it is
+    /// canonical when it exists, else the path as given made absolute.
+    ///
+    /// Errors (exit code 4): empty path, no default directory, or (with `create`) the
+    /// directory cannot be created.
+    pub fn dir(&self, create: bool) -> Result<PathBuf, Failure> {
+        let dir = match &self.given {
+            Some(d) if d.as_os_str().is_empty() => {
+                return Err(Failure::unavailable(&Error::invalid_arg("queue directory: the path is empty")))
+            }
+            Some(d) => d.clone(),
+            None => qmgr_rs::default_queue_dir().map_err(|e| Failure::unavailable(&e))?,
+        };
+        if create {
+            return qmgr_rs::queue_dir(Some(&dir)).map_err(|e| Failure::unavailable(&e));
+        }
+        Ok(dir.canonicalize().unwrap_or_else(|_| std::path::absolute(&dir).unwrap_or(dir)))
     }
 }
 

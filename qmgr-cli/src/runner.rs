@@ -59,7 +59,7 @@ pub fn serve(target: &QueueTarget, exit_when_idle: Option<f64>, started_by: Star
     if started_by == StartedByArg::Autostart && detach()? {
         return Ok(Exit::Success);
     }
-    let dir = target.dir()?;
+    let dir = target.dir(true)?;
     let shown = dir.display().to_string();
     let mut lock = RunnerLock::try_acquire(&dir, started_by.into()).map_err(|e| Failure::unavailable(&e))?;
     if lock.is_none() && exit_after.is_some() {

@@ -59,6 +59,8 @@ pub use qmgr_core::{clock, guid, hresult, model, rules};
 pub use qmgr_core::{Callback, Error, FileSpec, Group, GroupEnum, Guid, GuidEnum, HResult, Job, JobEnum, JobStatus};
 pub use qmgr_core::{FileSnapshot, GroupSnapshot, JobSnapshot, Manager, Result};
 pub use qmgr_store::DB_FILE_NAME;
+// The queue directory and its lock file without opening the queue (`qmgr service status`).
+pub use qmgr_store::{default_queue_dir, LOCK_FILE_NAME};
 
 use qmgr_core::model::Options;
 use qmgr_core::store::Store;

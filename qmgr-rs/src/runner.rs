@@ -80,14 +80,75 @@ pub fn unit_dir() -> Option<PathBuf> {
     Some(config.join("systemd/user"))
 }
 
-/// The queue directory the installed unit serves: the `--queue` of its `ExecStart`; `None`
-/// when no unit is installed or it names no queue.
+/// The queue directory the installed unit serves: the `--queue` of its `ExecStart`, read with
+/// systemd's quoting rules ([`unit_words`]); `None` when no unit is installed or it names no
+/// queue.
 pub fn unit_queue(unit: &Path) -> Option<PathBuf> {
     let text = std::fs::read_to_string(unit).ok()?;
     let exec = text.lines().find_map(|l| l.trim().strip_prefix("ExecStart="))?;
-    let mut words = exec.split_whitespace();
-    words.find(|w| *w == "--queue")?;
+    let mut words = unit_words(exec).into_iter();
+    words.find(|w| w == "--queue")?;
     words.next().map(PathBuf::from)
+}
+
+/// `text` as one word of a unit's `ExecStart=` line (systemd.service "Command lines",
+/// systemd.unit "Specifiers"): unchanged when made of safe characters only, else in double
+/// quotes with `\` and `"` escaped; `%` is written `%%` and `$` `$$` in any case, so that
+/// systemd expands neither. `None` for text it cannot carry: empty, or with a control
+/// character (a newline would end the line).
+pub fn unit_word(text: &str) -> Option<String> {
+    if text.is_empty() || text.chars().any(char::is_control) {
+        return None;
+    }
+    let escaped = text.replace('%', "%%").replace('$', "$$");
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@=%$".contains(c);
+    Some(match escaped.chars().all(safe) {
+        true => escaped,
+        false => format!("\"{}\"", escaped.replace('\\', "\\\\").replace('"', "\\\"")),
+    })
+}
+
+/// The words of an `ExecStart=` value, unquoted as systemd does for what [`unit_word`]
+/// writes and for hand-written lines: whitespace separates words; double and single quotes
+/// group; a backslash escapes the next character (`\n`, `\t`, `\s` name newline, tab and
+/// space); `%%` is `%`, `%h` the home directory (`$HOME`), `$$` is `$`. Other specifiers and
+/// variables are left as written.
+pub fn unit_words(line: &str) -> Vec<String> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote: Option<char> = None;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quote.is_none() && c.is_whitespace() {
+            words.extend(word.take());
+            continue;
+        }
+        let w = word.get_or_insert_with(String::new);
+        match c {
+            '"' | '\'' if quote.is_none() => quote = Some(c),
+            c if Some(c) == quote => quote = None,
+            '\\' => match chars.next() {
+                Some('n') => w.push('\n'),
+                Some('t') => w.push('\t'),
+                Some('s') => w.push(' '),
+                Some(other) => w.push(other),
+                None => {}
+            },
+            '%' => match chars.peek() {
+                Some('%') => w.push(chars.next().unwrap_or('%')),
+                Some('h') => {
+                    chars.next();
+                    w.push_str(&home);
+                }
+                _ => w.push('%'),
+            },
+            '$' if chars.peek() == Some(&'$') => w.push(chars.next().unwrap_or('$')),
+            c => w.push(c),
+        }
+    }
+    words.extend(word);
+    words
 }
 
 /// Starts runners for one queue directory (see the module).
@@ -190,5 +251,22 @@ mod tests {
         assert_eq!(unit_queue(&unit), Some(PathBuf::from("/q/dir")));
         std::fs::write(&unit, "[Service]\nExecStart=/usr/bin/qmgr serve\n").unwrap();
         assert_eq!(unit_queue(&unit), None, "no --queue");
+        let odd = "/q/my queue/50% \"off\" $HOME\\x";
+        std::fs::write(&unit, format!("ExecStart=/b/qmgr --queue {} serve\n", unit_word(odd).unwrap())).unwrap();
+        assert_eq!(unit_queue(&unit), Some(PathBuf::from(odd)), "quoted by unit_word");
+    }
+
+    #[test]
+    fn unit_words_follow_systemd_quoting() {
+        assert_eq!(unit_word("/usr/bin/qmgr").unwrap(), "/usr/bin/qmgr");
+        assert_eq!(unit_word("/a b").unwrap(), "\"/a b\"");
+        assert_eq!(unit_word("/50%").unwrap(), "/50%%");
+        assert_eq!(unit_word(r#"/a"b\c $X"#).unwrap(), r#""/a\"b\\c $$X""#);
+        assert_eq!(unit_word(""), None);
+        assert_eq!(unit_word("/a\nb"), None);
+        assert_eq!(unit_words("  a  'b c'\t\"d\\\"e\" f\\sg %% $$ "), ["a", "b c", "d\"e", "f g", "%", "$"]);
+        assert_eq!(unit_words(""), Vec::<String>::new());
+        let home = std::env::var("HOME").unwrap_or_default();
+        assert_eq!(unit_words("%h/x"), [format!("{home}/x")]);
     }
 }

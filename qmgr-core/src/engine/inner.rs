@@ -154,6 +154,10 @@ impl Inner {
                 }
                 self.notify_changed();
                 self.kick_notifier();
+                // What was loaded may start or stop transfers; the scheduler must look even when
+                // this reload ran on another thread (a method, a runner's look for work) and so
+                // consumed the change its own poll would have seen.
+                self.kick_scheduler();
                 true
             }
             Err(e) => {
