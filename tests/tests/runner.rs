@@ -574,8 +574,10 @@ const EXIT_RACE_ROUNDS: usize = 50;
 /// The runner's idle time in these rounds (`--exit-when-idle 0.5`: the race is the same as
 /// with 30 s, the rounds are shorter).
 const SHORT_IDLE: Duration = Duration::from_millis(500);
-/// The resumes aim at the last `JITTER` of the runner's expected life.
+/// The resumes aim at the last `JITTER` of the runner's expected life, or at most `LATE` after
+/// it (so that some land after the runner left, and a new runner must be started).
 const JITTER: Duration = Duration::from_millis(200);
+const LATE: Duration = Duration::from_millis(100);
 
 /// Spawns `qmgr --queue QUEUE serve --exit-when-idle SECS --started-by autostart` from this
 /// process, as the library would (with another idle time), its log appended to `serve.log`.
@@ -647,7 +649,7 @@ fn group_resumed_as_the_runner_leaves_still_completes() {
     // How long `qmgr resume` takes from its spawn to its exit (its write is just before).
     let mut resume_runs = vec![Duration::from_millis(50)];
 
-    let (mut aimed, mut carried_on, mut replaced) = (Vec::new(), 0, 0);
+    let (mut aimed, mut carried_on, mut replaced, mut new_runner) = (Vec::new(), 0, 0, 0);
     for round in 0..EXIT_RACE_ROUNDS {
         let queue = scene.path(&format!("q{round}"));
         let dest = scene.dir(&format!("d{round}"));
@@ -657,10 +659,12 @@ fn group_resumed_as_the_runner_leaves_still_completes() {
         let first = start_runner(&queue, SHORT_IDLE);
         let ready = wait_serving(&queue, first);
         let exit = exit_watch(first);
-        // Aim the end of `qmgr resume` at the last JITTER of the runner's expected life.
+        // Aim the end of `qmgr resume` at the last JITTER of the runner's expected life, or
+        // up to LATE after it.
         let expected_exit = ready + median_of(&lives);
-        let before_exit = Duration::from_micros(rng.range(0, JITTER.as_micros() as u64));
-        let spawn_at = expected_exit.checked_sub(before_exit + median_of(&resume_runs)).unwrap_or(ready);
+        let aim = Duration::from_micros(rng.range(0, (JITTER + LATE).as_micros() as u64));
+        let end_at = (expected_exit + LATE).checked_sub(aim).unwrap_or(ready);
+        let spawn_at = end_at.checked_sub(median_of(&resume_runs)).unwrap_or(ready);
         std::thread::sleep(spawn_at.saturating_duration_since(Instant::now()));
         let mut resume = qmgr(&queue, true);
         resume.args(["resume", &g]);
@@ -673,8 +677,9 @@ fn group_resumed_as_the_runner_leaves_still_completes() {
         let completed = Instant::now();
         assert!(
             complete,
-            "round {round} (aimed {before_exit:?} before the runner's expected exit): the group resumed as runner \
+            "round {round} (aimed {:.0} ms before the runner's expected exit): the group resumed as runner \
              {first} left never completed; runners {:?}, runner.lock {:?}, transfer lock {:?}, states {:?}\n{}",
+            ms(aim) - ms(LATE),
             runner_pids(&queue),
             runner_lock_holder(&queue),
             queue_lock_holder(&queue),
@@ -687,6 +692,9 @@ fn group_resumed_as_the_runner_leaves_still_completes() {
             Ok(left) if left <= completed => {
                 replaced += 1;
                 lives.push(left - ready);
+                if runner_pids(&queue).iter().any(|p| *p != first) {
+                    new_runner += 1;
+                }
             }
             _ => carried_on += 1,
         }
@@ -701,12 +709,14 @@ fn group_resumed_as_the_runner_leaves_still_completes() {
         }
     }
     let within = aimed.iter().filter(|o| (0.0..=100.0).contains(*o)).count();
+    let late = aimed.iter().filter(|o| **o < 0.0).count();
     aimed.sort_by(f64::total_cmp);
     eprintln!(
         "exit race, {EXIT_RACE_ROUNDS} rounds (idle {SHORT_IDLE:?}; an idle runner leaves {:.0} ms after serving, \
          median): every group completed; `qmgr resume` returned within the last 100 ms of the runner's expected \
-         life in {within} rounds (expected exit − resume end: min {:.0} ms, median {:.0} ms, max {:.0} ms); the \
-         first runner carried the group on in {carried_on} rounds, left before it completed in {replaced}",
+         life in {within} rounds, after it in {late} (expected exit − resume end: min {:.0} ms, median {:.0} ms, \
+         max {:.0} ms); the first runner carried the group on in {carried_on} rounds, left before it completed in \
+         {replaced} (a runner started by the resume was there in {new_runner} of those)",
         median(&lives),
         aimed.first().copied().unwrap_or(0.0),
         aimed.get(aimed.len() / 2).copied().unwrap_or(0.0),
