@@ -167,7 +167,8 @@ pub fn wait_exit(pid: u32, deadline: Duration) -> Option<Instant> {
 /// The directory of one test: its queues, destinations and document roots live under it. When
 /// dropped — the test passed or failed — it kills (SIGKILL) every process that has an argument
 /// under it (runners, `qmgr` commands; all started by this test, directly or through the
-/// library's autostart), waits for them to be gone, and removes the directory. On failure it
+/// library's autostart) and every holder of a `runner.lock` of its queues, waits for them to be
+/// gone, and removes the directory. On failure it
 /// prints the `serve.log` of every queue first.
 pub struct Scene {
     root: PathBuf,
@@ -227,17 +228,31 @@ impl Scene {
         out
     }
 
-    /// Kills every process of the scene (see the type) and waits for them to be gone.
+    /// The holders of the `runner.lock` files of the scene's queues (its directory and the
+    /// directories in it).
+    pub fn runner_lock_holders(&self) -> Vec<u32> {
+        let mut dirs = vec![self.root.clone()];
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        }
+        let me = std::process::id();
+        dirs.iter().filter_map(|d| runner_lock_holder(d)).filter(|p| *p != me).collect()
+    }
+
+    /// Kills every process of the scene (see the type) and the holders of its runner locks,
+    /// and waits for them to be gone.
     pub fn kill_all(&self) {
         for _ in 0..5 {
-            let procs = processes_under(&self.root);
-            if procs.is_empty() {
+            let mut pids: Vec<u32> = processes_under(&self.root).into_iter().map(|(pid, _)| pid).collect();
+            pids.extend(self.runner_lock_holders());
+            pids.retain(|p| alive(*p));
+            if pids.is_empty() {
                 return;
             }
-            for (pid, _) in &procs {
+            for pid in &pids {
                 sigkill(*pid);
             }
-            wait_until(Duration::from_secs(5), || procs.iter().all(|(pid, _)| !alive(*pid)));
+            wait_until(Duration::from_secs(5), || pids.iter().all(|pid| !alive(*pid)));
         }
     }
 }

@@ -19,8 +19,12 @@
 //!   queue) starts a new runner, which completes the file with a ranged request.
 //! * `twenty_resumes_at_once_leave_exactly_one_runner`: 20 `qmgr resume` processes released
 //!   by one barrier, 10 rounds: afterwards exactly one runner, which completes all 20 groups.
-//! * `group_resumed_as_the_runner_leaves_still_completes`: 50 rounds of a resume aimed at the
-//!   last 200 ms before a runner's idle exit (jittered): the group always completes.
+//! * `group_resumed_as_the_runner_leaves_still_completes`: 50 rounds of a `qmgr resume` aimed
+//!   (seeded jitter) at the last 200 ms of a runner's idle life (`--exit-when-idle 0.5`) or at
+//!   most 100 ms after it: the group always completes, whether the runner carried it on or a
+//!   new one had to.
+//! * `groups_resumed_while_a_runner_serves_complete`: `qmgr resume` of one group after another
+//!   while a runner holds the transfer lock: each reaches the runner and completes.
 //! * `removing_the_queue_directory_stops_a_waiting_runner`: within 5 s, idle or waiting for the
 //!   transfer lock.
 //! * `autostart_off_by_environment_or_option_starts_no_runner`: `QMGR_AUTOSTART=0`, and the
@@ -29,8 +33,11 @@
 //!   `resume` transcript, waiting on the file with a deadline.
 //! * `get_no_wait_returns_at_once_and_the_runner_finishes`: `qmgr get --no-wait`.
 //! * `figures` (ignored; `cargo test -p qmgr-tests --test runner -- --ignored --nocapture`):
-//!   the measurements of the note: exit → first byte, runner start-up and RSS, idle
-//!   exit time (20 runs each).
+//!   the measurements of the note: exit → transfer lock and first write, runner
+//!   start-up and RSS, idle exit time (20 runs each).
+//!
+//! Figures go to standard error (`--nocapture` shows them); the 30 s idle exits of the first
+//! and the transcript tests make those two the longest (about 32 s each).
 
 #![forbid(unsafe_code)]
 
