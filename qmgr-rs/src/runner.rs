@@ -6,6 +6,7 @@
 
 use qmgr_core::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
 use qmgr_core::runner::Launcher;
+use qmgr_store::runner::{claim_start, release_start};
 pub use qmgr_store::runner::{probe, RunnerInfo, RunnerLock, StartedBy, RUNNER_LOCK_FILE_NAME};
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
@@ -13,7 +14,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Idle time after which an autostarted runner leaves (DECISIONS D13), in seconds.
 pub const AUTOSTART_IDLE_SECS: u64 = 30;
@@ -23,8 +24,9 @@ pub const SERVE_LOG_FILE_NAME: &str = "serve.log";
 pub const SERVE_LOG_MAX_BYTES: u64 = 1 << 20;
 /// The name of the systemd user unit that `qmgr service install` writes.
 pub const UNIT_NAME: &str = "qmgr.service";
-/// A runner started less than this long ago is taken to be on its way to the runner lock: no
-/// second one is started meanwhile (a burst of resumes starts one process, not one each).
+/// A runner started less than this long ago (by any process: `claim_start`) is taken to be on
+/// its way to the runner lock: no second one is started meanwhile (a burst of resumes starts
+/// one process, not one each).
 const STARTING_GRACE: Duration = Duration::from_secs(3);
 
 /// The `qmgr` binary a runner is started from when `$QMGR_BIN` is not set: the C library sets
@@ -155,13 +157,12 @@ pub fn unit_words(line: &str) -> Vec<String> {
 #[derive(Debug)]
 pub struct ProcessLauncher {
     dir: PathBuf,
-    last_start: Mutex<Option<Instant>>,
 }
 
 impl ProcessLauncher {
     /// The launcher of the queue in the canonical directory `dir`.
     pub fn new(dir: &Path) -> ProcessLauncher {
-        ProcessLauncher { dir: dir.to_path_buf(), last_start: Mutex::new(None) }
+        ProcessLauncher { dir: dir.to_path_buf() }
     }
 
     /// Starts the installed systemd unit when it serves this queue; false when there is none,
@@ -223,18 +224,17 @@ impl ProcessLauncher {
 
 impl Launcher for ProcessLauncher {
     fn ensure_runner(&self) -> Result<()> {
-        if probe(&self.dir)?.is_some() {
+        if probe(&self.dir)?.is_some() || !claim_start(&self.dir, STARTING_GRACE)? {
             return Ok(());
         }
-        let mut last = self.last_start.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_some_and(|t| t.elapsed() < STARTING_GRACE) {
+        if self.start_unit() {
             return Ok(());
         }
-        if !self.start_unit() {
-            self.spawn()?;
-        }
-        *last = Some(Instant::now());
-        Ok(())
+        self.spawn().inspect_err(|_| {
+            if let Err(e) = release_start(&self.dir) {
+                log::warn!("giving back the runner start: {e}");
+            }
+        })
     }
 }
 
