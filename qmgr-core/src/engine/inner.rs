@@ -113,9 +113,11 @@ impl Inner {
         }
     }
 
-    /// Takes the warning of a failed runner start, if any (DECISIONS D13).
+    /// Takes the warning of a failed runner start, if any (DECISIONS D13). Called by every
+    /// `GetStatus` of the C API: without a warning it only reads the flag, so that threads
+    /// polling status share no written cache line (issue #6 scaling).
     pub fn take_runner_warning(&self) -> Option<String> {
-        if !self.has_runner_warning.swap(false, Ordering::AcqRel) {
+        if !self.has_runner_warning.load(Ordering::Acquire) || !self.has_runner_warning.swap(false, Ordering::AcqRel) {
             return None;
         }
         self.runner_warning.lock().unwrap_or_else(|e| e.into_inner()).take()
