@@ -7,7 +7,7 @@ use crate::guid::Guid;
 use crate::hresult::{Error, Result, E_NOTIMPL, QM_E_DOWNLOADER_UNAVAILABLE};
 
 mod options;
-pub use options::{Options, OPTION_NAMES};
+pub use options::{BackgroundMode, Options, OPTION_NAMES};
 
 /// `QM_NOTIFY_*` bits of `GROUPPROP_NOTIFYFLAGS` (reference §1.1).
 pub mod notify {
@@ -464,6 +464,26 @@ impl FileRecord {
     pub fn known_size(&self) -> Option<u64> {
         self.validators.total.or((self.size_hint != 0).then_some(self.size_hint as u64))
     }
+}
+
+/// What background transfers may use of the network now (DECISIONS D14), as
+/// [`crate::Manager::background_status`] reports it: the decision of the idle-bandwidth
+/// controller ([`crate::rules::idle`]) of the process that runs the queue's transfers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackgroundStatus {
+    /// The option `background_mode`.
+    pub mode: BackgroundMode,
+    /// Bytes/s all background transfers together may receive now; `None` = no limit (mode
+    /// `normal` without `background_rate_limit`, or no background transfer running).
+    pub rate: Option<u64>,
+    /// Bytes/s background transfers received over the controller's last interval (0 when
+    /// none runs).
+    pub throughput: u64,
+    /// Why, for people: e.g. `yielding: delay +38 ms`, `yielding: 5.2 MB/s of other traffic
+    /// on lo`, `path free: raising`, `no background transfer`.
+    pub reason: String,
+    /// A background transfer is running (in the process that holds the transfer lock).
+    pub active: bool,
 }
 
 /// Everything a store holds, as loaded when a queue is opened.

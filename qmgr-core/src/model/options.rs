@@ -29,6 +29,30 @@ pub struct Options {
     /// Start a background runner when work is queued (default true; DECISIONS D13). The
     /// environment variable `QMGR_AUTOSTART=0` turns it off for a process whatever this says.
     pub autostart: bool,
+    /// How background groups use the network (default [`BackgroundMode::Idle`]; DECISIONS D14).
+    pub background_mode: BackgroundMode,
+}
+
+/// Option `background_mode` (DECISIONS D14): how transfers of background groups (neither the
+/// group nor the job foreground) use the network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BackgroundMode {
+    /// `idle` (default): only bandwidth that other traffic leaves unused, as measured by the
+    /// controller of [`crate::rules::idle`].
+    #[default]
+    Idle,
+    /// `normal`: compete like any TCP flow (the behaviour before D14).
+    Normal,
+}
+
+impl BackgroundMode {
+    /// The option's text form: `idle` or `normal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackgroundMode::Idle => "idle",
+            BackgroundMode::Normal => "normal",
+        }
+    }
 }
 
 impl Default for Options {
@@ -45,6 +69,7 @@ impl Default for Options {
             ca_file: String::new(),
             allow_credentials_over_http: false,
             autostart: true,
+            background_mode: BackgroundMode::Idle,
         }
     }
 }
@@ -62,6 +87,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "ca_file",
     "allow_credentials_over_http",
     "autostart",
+    "background_mode",
 ];
 
 /// A string option's value, refused when it holds a control character (CR/LF would split an
@@ -131,6 +157,17 @@ impl Options {
             "user_agent" => self.user_agent = no_control_chars(name, value)?,
             "proxy" => self.proxy = Some(no_control_chars(name, value)?),
             "ca_file" => self.ca_file = no_control_chars(name, value)?,
+            "background_mode" => {
+                self.background_mode = match value {
+                    "idle" => BackgroundMode::Idle,
+                    "normal" => BackgroundMode::Normal,
+                    _ => {
+                        return Err(Error::invalid_arg(format!(
+                            "option {name}: value \"{value}\" is not \"idle\" or \"normal\""
+                        )))
+                    }
+                }
+            }
             _ => return Err(Error::invalid_arg(format!("option name \"{name}\" is unknown"))),
         }
         Ok(())
@@ -152,6 +189,7 @@ impl Options {
             "ca_file" => self.ca_file.clone(),
             "allow_credentials_over_http" => u8::from(self.allow_credentials_over_http).to_string(),
             "autostart" => u8::from(self.autostart).to_string(),
+            "background_mode" => self.background_mode.as_str().to_string(),
             _ => return Err(Error::invalid_arg(format!("option name \"{name}\" is unknown"))),
         })
     }
@@ -174,6 +212,8 @@ mod tests {
             ("no_progress_timeout_ms", "99999999999999999999999"),
             ("allow_credentials_over_http", "2"),
             ("autostart", "yes"),
+            ("background_mode", "Idle"),
+            ("background_mode", ""),
             ("user_agent", "a\r\nX-Injected: 1"),
             ("proxy", "http://p\n"),
             ("ca_file", "/tmp/\u{7f}"),
@@ -187,5 +227,8 @@ mod tests {
         assert!(!o.autostart);
         o.set("proxy", "").unwrap();
         assert_eq!(o.proxy, Some(String::new()));
+        assert_eq!(o.get("background_mode").unwrap(), "idle", "idle by default (D14)");
+        o.set("background_mode", "normal").unwrap();
+        assert_eq!(o.background_mode, BackgroundMode::Normal);
     }
 }
