@@ -486,6 +486,35 @@ pub struct BackgroundStatus {
     pub active: bool,
 }
 
+impl BackgroundStatus {
+    /// A one-line-per-field text form (mode, rate or `-`, throughput, `1`/`0` active, reason),
+    /// how stores publish it to other processes ([`crate::store::Store::publish_background`]).
+    pub fn to_text(&self) -> String {
+        let rate = self.rate.map_or("-".to_string(), |r| r.to_string());
+        let reason = self.reason.replace('\n', " ");
+        format!("{}\n{rate}\n{}\n{}\n{reason}\n", self.mode.as_str(), self.throughput, u8::from(self.active))
+    }
+
+    /// Reads [`BackgroundStatus::to_text`]'s form; `None` when it is not that.
+    pub fn from_text(text: &str) -> Option<BackgroundStatus> {
+        let mut lines = text.lines();
+        let mut opts = Options::default();
+        opts.set("background_mode", lines.next()?).ok()?;
+        let rate = match lines.next()? {
+            "-" => None,
+            r => Some(r.parse().ok()?),
+        };
+        let throughput = lines.next()?.parse().ok()?;
+        let active = match lines.next()? {
+            "1" => true,
+            "0" => false,
+            _ => return None,
+        };
+        let reason = lines.next()?.to_string();
+        Some(BackgroundStatus { mode: opts.background_mode, rate, throughput, reason, active })
+    }
+}
+
 /// Everything a store holds, as loaded when a queue is opened.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueueImage {
@@ -522,6 +551,31 @@ pub fn temp_path_for(local_path: &str, job: Guid, index: u32) -> std::path::Path
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn background_status_text_round_trips() {
+        for status in [
+            BackgroundStatus {
+                mode: BackgroundMode::Idle,
+                rate: Some(2_000_000),
+                throughput: 1_500_000,
+                reason: "yielding: delay +38 ms".into(),
+                active: true,
+            },
+            BackgroundStatus {
+                mode: BackgroundMode::Normal,
+                rate: None,
+                throughput: 0,
+                reason: "normal mode".into(),
+                active: false,
+            },
+        ] {
+            assert_eq!(BackgroundStatus::from_text(&status.to_text()), Some(status));
+        }
+        for bad in ["", "idle\n", "fast\n-\n0\n0\nx\n", "idle\nx\n0\n0\nx\n", "idle\n-\n0\n2\nx\n"] {
+            assert_eq!(BackgroundStatus::from_text(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn temp_path_is_hidden_unique_and_bounded() {

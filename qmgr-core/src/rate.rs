@@ -24,11 +24,18 @@ impl RateLimiter {
         RateLimiter { state: Mutex::new(Bucket { rate, tokens: 0.0, last: Instant::now() }) }
     }
 
-    /// Changes the rate (bytes/s, 0 = unlimited); takes effect for the next acquisition.
+    /// Changes the rate (bytes/s, 0 = unlimited); takes effect at once, also for a transfer
+    /// waiting in [`RateLimiter::acquire`]. Tokens saved up shrink in proportion when the
+    /// rate falls (a lower rate is not undone by a burst saved at the higher one) and are
+    /// kept otherwise, so that a transfer waiting for a large chunk is never starved by
+    /// frequent changes (the idle-bandwidth controller sets the rate every 100 ms).
     pub fn set_rate(&self, rate: u64) {
         let mut b = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if rate != 0 && (b.rate == 0 || rate < b.rate) {
+            let scale = if b.rate == 0 { 0.0 } else { rate as f64 / b.rate as f64 };
+            b.tokens *= scale;
+        }
         b.rate = rate;
-        b.tokens = b.tokens.min(rate as f64 / 4.0);
     }
 
     /// The current rate in bytes/s (0 = unlimited).
@@ -76,5 +83,22 @@ mod tests {
         flag.cancel();
         assert!(!r.acquire(1 << 20, &flag));
         assert_eq!(r.rate(), 1);
+    }
+
+    /// A transfer waiting for a chunk larger than a quarter second of data gets it although
+    /// the rate is set again and again meanwhile (the idle controller's 100 ms updates).
+    #[test]
+    fn frequent_rate_changes_do_not_starve_a_large_chunk() {
+        let r = std::sync::Arc::new(RateLimiter::new(400_000));
+        let flag = std::sync::Arc::new(CancelFlag::new());
+        let (r2, f2) = (r.clone(), flag.clone());
+        let waiter = std::thread::spawn(move || r2.acquire(200_000, &f2));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !waiter.is_finished() {
+            assert!(Instant::now() < deadline, "starved");
+            r.set_rate(400_000);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(waiter.join().unwrap());
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::guid::Guid;
 use crate::hresult::Result;
-use crate::model::{FileRecord, GroupRecord, GroupState, JobRecord, QueueImage, Validators};
+use crate::model::{BackgroundStatus, FileRecord, GroupRecord, GroupState, JobRecord, QueueImage, Validators};
 
 /// One change to the queue. A slice of them is applied atomically by [`Store::apply`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,6 +103,24 @@ pub trait Store: Send {
     /// Errors: `QM_E_SERVICE_UNAVAILABLE` when the store cannot be read.
     fn load_changes(&mut self) -> Result<Loaded> {
         self.load().map(Loaded::Full)
+    }
+
+    /// Publishes the background status of the process that runs the queue's transfers, for
+    /// the queue's other processes (`qmgr info` in another terminal; DECISIONS D14). Not part
+    /// of the queue's durable state: nothing is flushed, and a crash may lose it. Default:
+    /// nothing (a store no one else reads).
+    ///
+    /// Errors: `QM_E_SERVICE_UNAVAILABLE` when it cannot be written (the engine logs it).
+    fn publish_background(&mut self, status: &BackgroundStatus) -> Result<()> {
+        let _ = status;
+        Ok(())
+    }
+
+    /// The background status last published by [`Store::publish_background`] (by any process)
+    /// within `max_age`; `None` when there is none that recent.
+    fn published_background(&mut self, max_age: std::time::Duration) -> Option<BackgroundStatus> {
+        let _ = max_age;
+        None
     }
 }
 

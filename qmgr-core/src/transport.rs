@@ -59,12 +59,46 @@ pub struct FetchRequest<'a> {
     pub validators: &'a Validators,
     /// Credentials to answer a 401 challenge with, if any.
     pub credentials: Option<&'a Credentials>,
-    /// Foreground transfers bypass the rate limiter.
-    pub foreground: bool,
-    /// Shared limiter of background transfers.
+    /// How the transfer may use the network (DECISIONS D14).
+    pub traffic: Traffic,
+    /// Shared limiter of background transfers ([`Traffic::Background`] and [`Traffic::Idle`]
+    /// take every chunk from it; foreground transfers never do).
     pub rate_limiter: &'a RateLimiter,
     /// Raised to stop the transfer; the transport then returns [`FetchOutcome::Cancelled`].
     pub cancel: &'a CancelFlag,
+}
+
+/// How a transfer may use the network (DECISIONS D1, D14).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Traffic {
+    /// A foreground group or job: never held back.
+    Foreground,
+    /// A background group with `background_mode` `normal`: competes like any TCP flow, bound
+    /// only by `background_rate_limit`.
+    Background,
+    /// A background group with `background_mode` `idle`: bound by the rate limiter, which the
+    /// idle-bandwidth controller sets, and on a connection set up for it (small receive
+    /// buffer, window clamped by [`Transport::set_idle_window`], measured by
+    /// [`Transport::idle_sample`]).
+    Idle,
+}
+
+/// What the transport measured for the idle-bandwidth controller
+/// ([`crate::rules::idle::Controller::update`]; DECISIONS D14).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdleSample {
+    /// Connections of [`Traffic::Idle`] transfers open now.
+    pub connections: u32,
+    /// RTT measurements taken since the previous sample, at most one per connection (the
+    /// kernel's receiver-side estimate, Linux `tcpi_rcv_rtt`), only from connections whose
+    /// estimate changed since then (an unchanged estimate is an old measurement).
+    pub rtt_samples: Vec<Duration>,
+    /// Payload bytes received by [`Traffic::Idle`] connections since the transport started
+    /// (cumulative, closed connections included).
+    pub received: u64,
+    /// The local interface those connections use and its received bytes (cumulative, every
+    /// packet, headers included), when known.
+    pub interface: Option<(String, u64)>,
 }
 
 /// Receives a transfer's progress. Called on the transfer's thread.
@@ -391,6 +425,19 @@ pub trait Transport: Send + Sync {
 
     /// Deletes a temporary file (cancel); a missing file is not an error.
     fn discard(&self, temp_path: &Path);
+
+    /// Measurements of the [`Traffic::Idle`] connections for the idle-bandwidth controller
+    /// (DECISIONS D14), taken now. `None` when this transport measures nothing (then the
+    /// controller sees no delay and no other traffic, and only rises).
+    fn idle_sample(&self) -> Option<IdleSample> {
+        None
+    }
+
+    /// Clamps the receive window of every [`Traffic::Idle`] connection, open now or later, to
+    /// `bytes` (Linux `TCP_WINDOW_CLAMP`; rLEDBAT's enforcement, RFC 9840). Default: nothing.
+    fn set_idle_window(&self, bytes: u32) {
+        let _ = bytes;
+    }
 }
 
 /// One complete temporary file to commit ([`Transport::commit_batch`]).

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use qmgr_core::model::{GroupState, PropId, PropValue};
+use qmgr_core::transport::Traffic;
 use qmgr_core::{Group, Manager};
 
 /// A suspended group with one file `name` (gated when asked) at `priority`.
@@ -240,12 +241,47 @@ fn d1_raising_the_priority_of_a_queued_group_pre_empts_a_running_one() {
 #[test]
 fn d1_background_transfers_share_the_rate_limiter_of_the_option() {
     let (mgr, fake) = open();
+    mgr.set_option("background_mode", "normal").unwrap();
     mgr.set_option("background_rate_limit", "1000000").unwrap();
     let (g, _) = group_with(&mgr, &fake, vec![("a", Script::new(10))]);
     g.resume().unwrap();
     assert_eq!(settle(&g), 0x140);
     let r = &fake.requests_for(&url("a"))[0];
-    assert_eq!((r.rate, r.foreground), (1_000_000, false));
+    assert_eq!((r.rate, r.traffic), (1_000_000, Traffic::Background));
+}
+
+/// DECISIONS D14: background groups transfer in idle mode by default, under the controller's
+/// rate, which `background_rate_limit` still caps; foreground ones never do; `normal` mode
+/// turns idle mode off. The status says which.
+#[test]
+fn d14_background_groups_are_idle_by_default_and_the_cap_still_holds() {
+    let (mgr, fake) = open();
+    assert_eq!(mgr.get_option("background_mode").unwrap(), "idle");
+    let status = mgr.background_status();
+    assert_eq!((status.active, status.reason.as_str()), (false, "no background transfer"));
+    mgr.set_option("background_rate_limit", "100000").unwrap();
+    let (g, _) = group_with(&mgr, &fake, vec![("a", Script::new(10).gated())]);
+    g.resume().unwrap();
+    fake.wait_started(&url("a"), 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        let s = mgr.background_status();
+        if s.active {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "the idle controller never reported: {s:?}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert!(status.rate.is_some_and(|r| r <= 100_000), "{status:?}");
+    fake.open_gate(&url("a"));
+    assert_eq!(settle(&g), 0x140);
+    assert_eq!(fake.requests_for(&url("a"))[0].traffic, Traffic::Idle);
+    assert!(fake.requests_for(&url("a"))[0].rate <= 100_000);
+    let (fg, _) = group_with(&mgr, &fake, vec![("b", Script::new(10))]);
+    fg.switch_to_foreground().unwrap();
+    fg.resume().unwrap();
+    assert_eq!(settle(&fg), 0x540, "complete and foreground");
+    assert_eq!(fake.requests_for(&url("b"))[0].traffic, Traffic::Foreground);
 }
 
 /// A group whose files are all fetched and only wait for their commit (a slow flush to disk)

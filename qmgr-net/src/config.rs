@@ -1,19 +1,37 @@
 //! Building the `ureq::Agent` from the queue options (DESIGN "Our conventions": every
 //! timeout set, statuses handled by us, no transparent decompression, no redirects by ureq).
 
+use crate::idle::{IdleConnector, IdleSockets};
 use crate::DEFAULT_USER_AGENT;
 use qmgr_core::hresult::Error;
 use qmgr_core::model::Options;
 use qmgr_core::Result;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use ureq::config::Config;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
 use ureq::{Agent, Proxy};
 
 /// The CA bundle read when the platform's roots cannot be loaded otherwise.
 const FALLBACK_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
-pub(crate) fn build_agent(options: &Options) -> Result<Agent> {
+/// The agents of a configuration: one for foreground and normal background transfers, one
+/// whose TCP connections are opened and measured by [`IdleConnector`] for idle-mode transfers
+/// (DECISIONS D14; same configuration otherwise, separate connection pools).
+pub(crate) fn build_agents(options: &Options, sockets: &Arc<IdleSockets>) -> Result<(Agent, Agent)> {
+    let config = agent_config(options)?;
+    let idle = IdleConnector {
+        sockets: sockets.clone(),
+        connect_timeout: Duration::from_millis(options.connect_timeout_ms.max(1)),
+    };
+    let connector = ().chain(ConnectProxyConnector::default()).chain(idle).chain(RustlsConnector::default());
+    let idle_agent = Agent::with_parts(config.clone(), connector, DefaultResolver::default());
+    Ok((Agent::new_with_config(config), idle_agent))
+}
+
+fn agent_config(options: &Options) -> Result<Config> {
     let proxy = match options.proxy.as_deref() {
         None => Proxy::try_from_env(),
         Some("") => None,
@@ -49,7 +67,7 @@ pub(crate) fn build_agent(options: &Options) -> Result<Agent> {
         .timeout_per_read(Some(read))
         .timeout_per_write(Some(read))
         .build();
-    Ok(Agent::new_with_config(config))
+    Ok(config)
 }
 
 /// A proxy from its URL. Errors: `E_INVALIDARG` naming the option.

@@ -24,6 +24,13 @@ pub(crate) const POLL: Duration = Duration::from_millis(50);
 /// Body chunks buffered between the threads (at most 4 × [`CHUNK_SIZE`]).
 const DEPTH: usize = 4;
 
+/// For idle-mode transfers (DECISIONS D14), whose reader is held back by the rate limiter:
+/// one chunk of at most 64 KiB waits between the threads, so that what the process takes off
+/// the socket beyond the allowed rate stays small (the socket's receive buffer then fills and
+/// closes the window at once).
+const IDLE_DEPTH: usize = 1;
+const IDLE_CHUNK: usize = 64 * 1024;
+
 /// An idle helper thread waits this long for another exchange, then ends.
 const IDLE_EXIT: Duration = Duration::from_secs(30);
 
@@ -110,9 +117,16 @@ pub(crate) struct Exchange {
 }
 
 impl Exchange {
-    /// Sends `GET url` with `headers` on a helper thread (one of the [`pool`]'s).
-    pub(crate) fn start(agent: &ureq::Agent, url: &str, headers: Vec<(&'static str, String)>) -> io::Result<Exchange> {
-        let (tx, rx) = sync_channel(DEPTH);
+    /// Sends `GET url` with `headers` on a helper thread (one of the [`pool`]'s). `idle`: an
+    /// idle-mode transfer, buffered less ([`IDLE_DEPTH`], [`IDLE_CHUNK`]).
+    pub(crate) fn start(
+        agent: &ureq::Agent,
+        url: &str,
+        headers: Vec<(&'static str, String)>,
+        idle: bool,
+    ) -> io::Result<Exchange> {
+        let (depth, chunk) = if idle { (IDLE_DEPTH, IDLE_CHUNK) } else { (DEPTH, CHUNK_SIZE) };
+        let (tx, rx) = sync_channel(depth);
         let agent = agent.clone();
         let url = url.to_string();
         run_on_helper(Box::new(move |buf: &mut [u8], finishing: &mut Finishing| {
@@ -134,7 +148,7 @@ impl Exchange {
             }
             let mut reader = body.into_reader();
             loop {
-                let event = match reader.read(buf) {
+                let event = match reader.read(&mut buf[..chunk]) {
                     Ok(0) => Event::End,
                     Ok(n) => Event::Data(buf[..n].to_vec()),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

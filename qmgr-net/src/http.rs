@@ -8,7 +8,7 @@ use crate::url::{self, redact};
 use crate::MAX_REDIRECTS;
 use qmgr_core::model::Validators;
 use qmgr_core::transport::{
-    Cause, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, RedirectProblem, ResponseProblem,
+    Cause, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, RedirectProblem, ResponseProblem, Traffic,
 };
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -108,8 +108,8 @@ fn run(
                 headers.push(("Authorization", value.clone()));
             }
         }
-        let exchange =
-            Exchange::start(agent, &url, headers).map_err(|e| Failure::new(Cause::NoThread, &shown, e.to_string()))?;
+        let exchange = Exchange::start(agent, &url, headers, req.traffic == Traffic::Idle)
+            .map_err(|e| Failure::new(Cause::NoThread, &shown, e.to_string()))?;
         let (status, h) = match exchange.next(req.cancel, &mut || {}) {
             None => return Ok(FetchOutcome::Cancelled),
             Some(Event::Head(Ok(head))) => head,
@@ -292,7 +292,7 @@ fn receive(
         match exchange.next(req.cancel, &mut || obs.on_progress(done)) {
             None => return Ok(None),
             Some(Event::Data(chunk)) => {
-                if !req.foreground && !req.rate_limiter.acquire(chunk.len(), req.cancel) {
+                if req.traffic != Traffic::Foreground && !req.rate_limiter.acquire(chunk.len(), req.cancel) {
                     return Ok(None);
                 }
                 file.write_all(&chunk).map_err(|e| local_failure(&e, LocalOp::WriteTemp, path))?;

@@ -23,7 +23,7 @@
 //! # let _ = transport;
 //! # Ok::<(), qmgr_core::Error>(())
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod cause;
@@ -32,16 +32,20 @@ mod config;
 mod exchange;
 mod file;
 mod http;
+mod idle;
 mod local;
+mod sockinfo;
 mod url;
 
+use idle::IdleSockets;
 use qmgr_core::model::Options;
 use qmgr_core::transport::{
-    Cause, CommitRequest, Failure, FetchObserver, FetchOutcome, FetchRequest, Transport, UrlProblem,
+    Cause, CommitRequest, Failure, FetchObserver, FetchOutcome, FetchRequest, IdleSample, Traffic, Transport,
+    UrlProblem,
 };
 use qmgr_core::Result;
 use std::path::Path;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// `User-Agent` sent when the option `user_agent` is empty: `qmgr/<crate version>`.
 pub const DEFAULT_USER_AGENT: &str = concat!("qmgr/", env!("CARGO_PKG_VERSION"));
@@ -72,11 +76,16 @@ pub const CHUNK_SIZE: usize = 256 * 1024;
 /// `ERROR_WINHTTP_TIMEOUT` (12002) while a slow but moving 1 GiB download never times out.
 pub struct NetTransport {
     state: RwLock<State>,
+    /// The connections of idle-mode transfers, measured and clamped (DECISIONS D14); kept
+    /// across [`Transport::configure`] so that its byte counts never go back.
+    idle: Arc<IdleSockets>,
 }
 
 /// What `configure` decides and `fetch` reads.
 struct State {
     agent: ureq::Agent,
+    /// The agent of idle-mode transfers ([`config::build_agents`]).
+    idle_agent: ureq::Agent,
     allow_credentials_over_http: bool,
 }
 
@@ -86,21 +95,22 @@ impl NetTransport {
     /// Errors: `E_INVALIDARG` when `ca_file` is unreadable or holds no PEM certificate, or
     /// when `proxy` is not a usable proxy URL; the message names the option and the problem.
     pub fn new(options: &Options) -> Result<NetTransport> {
-        Ok(NetTransport { state: RwLock::new(State::new(options)?) })
+        let idle = Arc::new(IdleSockets::default());
+        Ok(NetTransport { state: RwLock::new(State::new(options, &idle)?), idle })
     }
 
-    fn snapshot(&self) -> (ureq::Agent, bool) {
+    /// The agent for `traffic` and `allow_credentials_over_http`.
+    fn snapshot(&self, traffic: Traffic) -> (ureq::Agent, bool) {
         let s = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        (s.agent.clone(), s.allow_credentials_over_http)
+        let agent = if traffic == Traffic::Idle { &s.idle_agent } else { &s.agent };
+        (agent.clone(), s.allow_credentials_over_http)
     }
 }
 
 impl State {
-    fn new(options: &Options) -> Result<State> {
-        Ok(State {
-            agent: config::build_agent(options)?,
-            allow_credentials_over_http: options.allow_credentials_over_http,
-        })
+    fn new(options: &Options, idle: &Arc<IdleSockets>) -> Result<State> {
+        let (agent, idle_agent) = config::build_agents(options, idle)?;
+        Ok(State { agent, idle_agent, allow_credentials_over_http: options.allow_credentials_over_http })
     }
 }
 
@@ -119,7 +129,7 @@ impl Transport for NetTransport {
     ///
     /// Errors: `E_INVALIDARG` as for [`NetTransport::new`]; the old configuration then stays.
     fn configure(&self, options: &Options) -> Result<()> {
-        let new = State::new(options)?;
+        let new = State::new(options, &self.idle)?;
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = new;
         Ok(())
     }
@@ -169,7 +179,7 @@ impl Transport for NetTransport {
         let scheme = url::scheme(request.url).map(|s| s.to_ascii_lowercase());
         match scheme.as_deref() {
             Some("http") | Some("https") => {
-                let (agent, allow_http) = self.snapshot();
+                let (agent, allow_http) = self.snapshot(request.traffic);
                 http::fetch(&agent, allow_http, request, observer)
             }
             Some("file") => file::fetch(request, observer),
@@ -214,5 +224,17 @@ impl Transport for NetTransport {
     /// Removes the temporary file; a missing file is fine, other errors are logged.
     fn discard(&self, temp_path: &Path) {
         local::discard(temp_path)
+    }
+
+    /// `TCP_INFO` of every idle-mode connection (the receiver's RTT estimate when it changed,
+    /// bytes received) and the received bytes of the interface most of them use
+    /// (`/proc/net/dev`). DECISIONS D14; see the README ("Idle bandwidth").
+    fn idle_sample(&self) -> Option<IdleSample> {
+        Some(self.idle.sample())
+    }
+
+    /// `TCP_WINDOW_CLAMP` on every idle-mode connection, now and as each opens.
+    fn set_idle_window(&self, bytes: u32) {
+        self.idle.set_window(bytes)
     }
 }

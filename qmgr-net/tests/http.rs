@@ -6,7 +6,7 @@ use qmgr_core::hresult::win32;
 use qmgr_core::model::{ErrorClass, Options, Validators};
 use qmgr_core::rate::RateLimiter;
 use qmgr_core::rules::classify::classify;
-use qmgr_core::transport::{Credentials, FetchOutcome, TransferError, Transport};
+use qmgr_core::transport::{Credentials, FetchOutcome, Traffic, TransferError, Transport};
 use qmgr_net::NetTransport;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -555,7 +555,7 @@ fn background_transfers_take_from_the_rate_limiter() {
     let dir = tempfile::tempdir().unwrap();
     let temp = dir.path().join("t");
     // 1 byte/s: the first chunk cannot be had; cancelling releases the wait.
-    let mut f = Fetch { foreground: false, limiter: RateLimiter::new(1), ..Fetch::default() };
+    let mut f = Fetch { traffic: Traffic::Background, limiter: RateLimiter::new(1), ..Fetch::default() };
     let cancel = f.cancel.clone();
     let url = server.url("/bg");
     let outcome = std::thread::scope(|s| {
@@ -572,8 +572,38 @@ fn background_transfers_take_from_the_rate_limiter() {
     assert_eq!(outcome, FetchOutcome::Cancelled);
     assert!(f.recorder.progress.is_empty(), "nothing written without tokens");
     // Foreground ignores the limiter.
-    let mut f = Fetch { foreground: true, limiter: RateLimiter::new(1), ..Fetch::default() };
+    let mut f = Fetch { traffic: Traffic::Foreground, limiter: RateLimiter::new(1), ..Fetch::default() };
     complete(f.run(&transport(), &server.url("/fg"), &temp));
+}
+
+/// DECISIONS D14: idle-mode transfers run on connections of their own, which the transport
+/// measures (bytes received, the interface) and clamps; other transfers are not measured.
+#[test]
+fn idle_transfers_are_measured_and_clamped() {
+    let body = content(300 * 1024);
+    let b = body.clone();
+    let server = Server::start(move |_, _| Reply::new(200).body(b.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let temp = dir.path().join("t");
+    let t = transport();
+    t.set_idle_window(64 * 1024);
+    let mut f = Fetch { traffic: Traffic::Foreground, ..Fetch::default() };
+    complete(f.run(&t, &server.url("/fg"), &temp));
+    let s = t.idle_sample().unwrap();
+    assert_eq!((s.connections, s.received), (0, 0), "a foreground transfer is not an idle one: {s:?}");
+    let mut f = Fetch { traffic: Traffic::Idle, ..Fetch::default() };
+    complete(f.run(&t, &server.url("/idle"), &temp));
+    assert_eq!(std::fs::read(&temp).unwrap(), body);
+    let s = t.idle_sample().unwrap();
+    assert!(s.received >= body.len() as u64, "{s:?}");
+    assert_eq!(s.interface.as_ref().map(|(name, _)| name.as_str()), Some("lo"), "{s:?}");
+    assert!(s.interface.unwrap().1 > 0);
+    // A second idle transfer reuses the pooled idle connection (kept alive).
+    let mut f = Fetch { traffic: Traffic::Idle, ..Fetch::default() };
+    complete(f.run(&t, &server.url("/idle2"), &temp));
+    let s2 = t.idle_sample().unwrap();
+    assert!(s2.received >= s.received + body.len() as u64, "{s2:?}");
+    assert!(s2.connections <= 1, "{s2:?}");
 }
 
 #[test]

@@ -28,9 +28,11 @@ mod fsutil;
 pub mod runner;
 mod schema;
 mod sqlite;
+mod status;
 
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{SqliteStore, BUSY_TIMEOUT, DB_FILE_NAME, LOCK_FILE_NAME};
+pub use status::STATUS_FILE_NAME;
 
 use qmgr_core::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
 use std::ffi::OsString;

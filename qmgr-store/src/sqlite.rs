@@ -6,7 +6,8 @@ use crate::schema;
 use qmgr_core::guid::Guid;
 use qmgr_core::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
 use qmgr_core::model::{
-    ErrorClass, FileRecord, GroupProps, GroupRecord, GroupState, JobError, JobRecord, QueueImage, Validators,
+    BackgroundStatus, ErrorClass, FileRecord, GroupProps, GroupRecord, GroupState, JobError, JobRecord, QueueImage,
+    Validators,
 };
 use qmgr_core::store::{Loaded, Op, Store};
 use rusqlite::types::Type;
@@ -564,6 +565,15 @@ impl Store for SqliteStore {
     /// or when the database went back in time (restored from a copy).
     fn load_changes(&mut self) -> Result<Loaded> {
         self.read(true)
+    }
+
+    /// Writes `background.status` in the queue directory ([`crate::STATUS_FILE_NAME`]).
+    fn publish_background(&mut self, status: &BackgroundStatus) -> Result<()> {
+        crate::status::publish(&self.dir, status)
+    }
+
+    fn published_background(&mut self, max_age: Duration) -> Option<BackgroundStatus> {
+        crate::status::read(&self.dir, max_age)
     }
 
     /// Cheap: one `PRAGMA data_version`, no table read (DECISIONS D10). SQLite changes it

@@ -2,6 +2,7 @@
 //! its lock (with the epoch that makes cached answers safe), the store, the clock, the
 //! transport and the channels that wake the scheduler and the notifier.
 
+use super::idle::IdleShared;
 use super::state::State;
 use crate::clock::Clock;
 use crate::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
@@ -80,6 +81,8 @@ pub(crate) struct Inner {
     pub clock: Arc<dyn Clock>,
     pub transport: Arc<dyn Transport>,
     pub rate: RateLimiter,
+    /// The idle-bandwidth thread's shared part (DECISIONS D14).
+    pub idle: IdleShared,
     pub sched_tx: Sender<SchedMsg>,
     pub notify_tx: Sender<NotifyMsg>,
     /// Starts the background runner when the rules ask for one (DECISIONS D13); unset for a

@@ -3,6 +3,7 @@
 
 use super::enums::{GroupEnum, GuidEnum};
 use super::group::Group;
+use super::idle::{self, IdleShared};
 use super::inner::{unavailable, Inner, NotifyMsg, SchedMsg};
 use super::job::Job;
 use super::state::{GroupEntry, State};
@@ -10,7 +11,7 @@ use super::{notify as notifier, scheduler};
 use crate::clock::{Clock, SystemClock};
 use crate::guid::Guid;
 use crate::hresult::{Error, Result};
-use crate::model::{GroupProps, GroupRecord, GroupState, Options};
+use crate::model::{BackgroundStatus, GroupProps, GroupRecord, GroupState, Options};
 use crate::rate::RateLimiter;
 use crate::rules::runner;
 use crate::runner::Launcher;
@@ -47,6 +48,7 @@ impl Drop for Shared {
         };
         let _ = inner.sched_tx.send(SchedMsg::Shutdown);
         let _ = inner.notify_tx.send(NotifyMsg::Shutdown);
+        inner.idle.stop();
         let me = std::thread::current().id();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         for h in threads.into_iter().chain(workers) {
@@ -133,6 +135,7 @@ impl Manager {
             clock: clock.clone(),
             transport,
             rate,
+            idle: IdleShared::default(),
             sched_tx,
             notify_tx,
             launcher: OnceLock::new(),
@@ -150,7 +153,9 @@ impl Manager {
         let h1 = spawn("qmgr-scheduler", Box::new(move || scheduler::run(i1, sched_rx)))?;
         let (i2, w2) = (inner.clone(), Arc::downgrade(&shared));
         let h2 = spawn("qmgr-notifier", Box::new(move || notifier::run(i2, w2, notify_rx)))?;
-        shared.threads.lock().unwrap_or_else(|e| e.into_inner()).extend([h1, h2]);
+        let i3 = inner.clone();
+        let h3 = spawn("qmgr-idle", Box::new(move || idle::run(i3)))?;
+        shared.threads.lock().unwrap_or_else(|e| e.into_inner()).extend([h1, h2, h3]);
         // A jump of the clock may make retries and re-deliveries due: look again.
         let weak = Arc::downgrade(&inner);
         clock.subscribe(Box::new(move || {
@@ -230,6 +235,26 @@ impl Manager {
     /// (DECISIONS D10).
     pub fn is_transferring_process(&self) -> bool {
         self.inner().read().holder
+    }
+
+    /// What background transfers may use of the network now and why (DECISIONS D14): the
+    /// idle-bandwidth controller's decision in the process that runs the queue's transfers —
+    /// this one's own when it holds the transfer lock, else the one that process published
+    /// within the last 3 s, else "no background transfer". Not a hot path (reads a small file
+    /// when another process transfers).
+    pub fn background_status(&self) -> BackgroundStatus {
+        let inner = self.inner();
+        let (holder, options) = {
+            let st = inner.read();
+            (st.holder, st.options.clone())
+        };
+        if !holder {
+            let mut store = inner.store.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(status) = store.published_background(idle::PUBLISHED_MAX_AGE) {
+                return status;
+            }
+        }
+        inner.idle.status(&options)
     }
 
     /// `CreateGroup`: a new group, SUSPENDED, with default properties, persisted at once.
@@ -315,9 +340,10 @@ impl Manager {
             let _ = inner.transport.configure(&st.options);
             return Err(e.context("SetOption"));
         }
-        inner.rate.set_rate(options.background_rate_limit);
+        let cap = options.background_rate_limit;
         st.options = options;
         drop(st);
+        inner.idle.refresh(&inner.rate, cap);
         inner.kick_scheduler();
         Ok(())
     }

@@ -8,7 +8,9 @@
 //! group transfers its files one after another, with a committer thread beside it that
 //! commits the fetched files in batches (flushed together, renamed, recorded in one store
 //! transaction; within 200 ms, at once when the transfer stalls, fails or ends); one notifier
-//! delivers callbacks. Shared state sits behind one read-write lock (getters share it) that is
+//! delivers callbacks; one idle-bandwidth thread samples the network every 100 ms while
+//! idle-mode background transfers run and sets their rate and receive window (DECISIONS D14,
+//! [`crate::rules::idle`]). Shared state sits behind one read-write lock (getters share it) that is
 //! never held across a transfer or a callback. Lock order: state, then store.
 //!
 //! Other processes' changes are followed through [`crate::store::Store::load_changes`]: only
@@ -18,6 +20,7 @@ mod callback;
 mod commit;
 mod enums;
 mod group;
+mod idle;
 mod inner;
 mod job;
 mod lookup;

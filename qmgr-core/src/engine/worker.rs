@@ -7,14 +7,14 @@ use super::state::DiscardList;
 #[cfg(doc)]
 use super::state::WorkerSlot;
 use crate::guid::Guid;
-use crate::model::{temp_path_for, Validators};
+use crate::model::{temp_path_for, BackgroundMode, Validators};
 use crate::rules::classify::classify;
 use crate::rules::progress::{self, Mark};
 use crate::rules::retry::{self, Decision};
 use crate::rules::states::{self, Action, Transition};
 use crate::rules::{checkpoint, notify};
 use crate::store::Op;
-use crate::transport::{CancelFlag, Credentials, Failure, FetchObserver, FetchOutcome, FetchRequest};
+use crate::transport::{CancelFlag, Credentials, Failure, FetchObserver, FetchOutcome, FetchRequest, Traffic};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,7 +30,8 @@ pub(super) struct Task {
     pub(super) offset: u64,
     pub(super) validators: Validators,
     pub(super) credentials: Option<Credentials>,
-    pub(super) foreground: bool,
+    /// How it may use the network (DECISIONS D14).
+    pub(super) traffic: Traffic,
 }
 
 enum Next {
@@ -150,7 +151,11 @@ fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, pending:
             offset: f.bytes_done,
             validators: f.validators.clone(),
             credentials: creds,
-            foreground: g.rec.foreground || j.rec.foreground,
+            traffic: match (g.rec.foreground || j.rec.foreground, st.options.background_mode) {
+                (true, _) => Traffic::Foreground,
+                (false, BackgroundMode::Idle) => Traffic::Idle,
+                (false, BackgroundMode::Normal) => Traffic::Background,
+            },
         });
         // Active transfer time counts from here until the transfer ends or the group stops.
         let now = inner.now();
@@ -299,11 +304,14 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: Box
         offset: task.offset,
         validators: &task.validators,
         credentials: task.credentials.as_ref(),
-        foreground: task.foreground,
+        traffic: task.traffic,
         rate_limiter: &inner.rate,
         cancel,
     };
-    match inner.transport.fetch(&request, &mut progress) {
+    let running = (task.traffic == Traffic::Idle).then(|| inner.idle.enter());
+    let outcome = inner.transport.fetch(&request, &mut progress);
+    drop(running);
+    match outcome {
         FetchOutcome::Complete { bytes, validators } if !cancel.is_cancelled() => {
             committer.submit(Finished { task, bytes, validators });
             true

@@ -23,7 +23,7 @@ use qmgr_core::hresult::{E_ACCESSDENIED, E_FAIL, E_INVALIDARG, QM_E_SERVICE_UNAV
 use qmgr_core::model::{Options, PropId, PropValue, QueueImage, Validators};
 use qmgr_core::store::{Loaded, MemStore, Op, Store};
 use qmgr_core::transport::{
-    CancelFlag, Cause, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, NetworkKind, Transport,
+    CancelFlag, Cause, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, NetworkKind, Traffic, Transport,
 };
 use qmgr_core::{Callback, Error, FileSpec, Group, Guid, HResult, Job, Manager, Result};
 use std::collections::{HashMap, VecDeque};
@@ -209,6 +209,8 @@ pub struct Request {
     pub offset: u64,
     pub validators: Validators,
     pub foreground: bool,
+    /// The traffic class the engine chose (DECISIONS D14).
+    pub traffic: Traffic,
     pub credentials: Option<(String, String)>,
     /// Rate of the limiter handed to the transfer (bytes/s, 0 = unlimited).
     pub rate: u64,
@@ -585,7 +587,8 @@ impl Transport for Fake {
             temp: temp.clone(),
             offset: req.offset,
             validators: req.validators.clone(),
-            foreground: req.foreground,
+            foreground: req.traffic == Traffic::Foreground,
+            traffic: req.traffic,
             credentials: req.credentials.map(|c| (c.user.clone(), c.password.clone())),
             rate: req.rate_limiter.rate(),
             at: self.clock.now(),

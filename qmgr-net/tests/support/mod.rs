@@ -4,7 +4,7 @@
 
 use qmgr_core::model::{Options, Validators};
 use qmgr_core::rate::RateLimiter;
-use qmgr_core::transport::{CancelFlag, Credentials, FetchObserver, FetchOutcome, FetchRequest, Transport};
+use qmgr_core::transport::{CancelFlag, Credentials, FetchObserver, FetchOutcome, FetchRequest, Traffic, Transport};
 use qmgr_net::NetTransport;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -307,7 +307,7 @@ pub struct Fetch {
     pub offset: u64,
     pub validators: Validators,
     pub credentials: Option<Credentials>,
-    pub foreground: bool,
+    pub traffic: Traffic,
     pub limiter: RateLimiter,
     pub cancel: Arc<CancelFlag>,
     pub recorder: Recorder,
@@ -319,7 +319,7 @@ impl Default for Fetch {
             offset: 0,
             validators: Validators::default(),
             credentials: None,
-            foreground: true,
+            traffic: Traffic::Foreground,
             limiter: RateLimiter::new(0),
             cancel: Arc::new(CancelFlag::new()),
             recorder: Recorder::default(),
@@ -335,7 +335,7 @@ impl Fetch {
             offset: self.offset,
             validators: &self.validators,
             credentials: self.credentials.as_ref(),
-            foreground: self.foreground,
+            traffic: self.traffic,
             rate_limiter: &self.limiter,
             cancel: &self.cancel,
         };
