@@ -31,10 +31,17 @@ pub struct GetArgs {
     /// runner finishes it (DECISIONS D13); follow it with `qmgr wait GUID`.
     #[arg(long)]
     pub no_wait: bool,
+
+    /// Make it a background group: it uses only bandwidth that other traffic leaves unused
+    /// (option background_mode idle, the default; DECISIONS D14). Without it the group is
+    /// foreground: scheduled first and never held back, as Start-BitsTransfer.
+    #[arg(long)]
+    pub background: bool,
 }
 
 /// Runs `qmgr get`: one group (random GUID, display name "qmgr get") with one job holding
-/// the files, resumed and followed until it stops.
+/// the files, switched to the foreground (unless `--background`; DECISIONS D14, as
+/// Start-BitsTransfer), resumed and followed until it stops.
 ///
 /// * complete: the group is cancelled (the finished files stay; the group leaves the
 ///   queue), a summary is printed; exit 0.
@@ -49,7 +56,7 @@ pub fn run(target: &QueueTarget, args: GetArgs) -> CmdResult {
     let files = plan(&args)?;
     let queue = target.open()?;
     watch::install_interrupt_handler();
-    let group = create(&queue, &files)?;
+    let group = create(&queue, &files, !args.background)?;
     let id = group.id();
     if args.no_wait {
         println!("{id}");
@@ -132,9 +139,11 @@ pub fn spec(url: &str, path: &Path) -> Result<FileSpec, Failure> {
     Ok(FileSpec { url: url.to_string(), local_path: local_path.to_string(), size_hint: 0 })
 }
 
-/// Creates the group, its job and files, and resumes it. On any error the group is
-/// cancelled again, so that nothing is left in the queue.
-fn create(queue: &Queue, files: &[FileSpec]) -> Result<Group, Failure> {
+/// Creates the group, its job and files, switches the group to the foreground when
+/// `foreground` (before it is resumed, so that it never runs as a background group), and
+/// resumes it. On any error the group is cancelled again, so that nothing is left in the
+/// queue.
+fn create(queue: &Queue, files: &[FileSpec], foreground: bool) -> Result<Group, Failure> {
     let group = queue.manager.create_group(Guid::generate())?;
     let filled = || -> qmgr_rs::Result<()> {
         let mut props = vec![
@@ -148,6 +157,9 @@ fn create(queue: &Queue, files: &[FileSpec]) -> Result<Group, Failure> {
         group.set_props(&props)?;
         let job = group.create_job(Guid::generate())?;
         job.add_files(files)?;
+        if foreground {
+            group.switch_to_foreground()?;
+        }
         group.resume()
     };
     match filled() {
@@ -182,6 +194,7 @@ mod tests {
             dir: dir.map(PathBuf::from),
             output: output.map(PathBuf::from),
             no_wait: false,
+            background: false,
         }
     }
 

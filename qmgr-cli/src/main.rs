@@ -71,13 +71,19 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Download URLs now, showing progress; the group leaves the queue once complete.
+    ///
+    /// The group is a foreground group (as Start-BitsTransfer): scheduled first and never held
+    /// back. With --background it uses only bandwidth that other traffic leaves unused.
     #[command(after_help = "\
 Examples:
   qmgr get https://example.com/a.iso https://example.com/b.iso -o ~/Downloads
   qmgr get https://example.com/a.iso --output /tmp/image.iso
+  qmgr get --background --no-wait https://example.com/big.iso -o ~/Downloads
 
 Each file is named after the last segment of its URL's path (percent-decoded), in DIR
-(default: the current directory). Ctrl-C suspends the group and prints how to resume it.")]
+(default: the current directory). Ctrl-C suspends the group and prints how to resume it.
+A foreground group stays foreground (sticky); --background makes a background group, which
+under option background_mode idle (the default) yields to other traffic.")]
     Get(get::GetArgs),
 
     /// Create an empty group (SUSPENDED) and print its GUID; then `add` files and `resume` it.
@@ -118,9 +124,12 @@ Examples:
   qmgr set {3f2c6a8e-0d4e-4c57-9a41-0a3c2f1e7b11} --name renamed --priority high
   qmgr set $G --progress-percent 10 --notify-flags job_done,group_done
   qmgr set $G --user alice --password-prompt
+  qmgr set $G --foreground
+  qmgr set $G --background        # says it is (and stays) a background group
 
 All or nothing: when the queue refuses one value, the others are not changed. Read the
-properties with `qmgr info`.")]
+properties with `qmgr info`. Foreground is sticky: --background fails for a foreground
+group (cancel it and queue the files again with `qmgr get --background` or `qmgr add`).")]
     Set {
         /// Group GUID (braces optional).
         group: String,
@@ -142,11 +151,14 @@ Columns: group GUID, state, bytes done/total ('?' while unknown), percent, displ
         json: bool,
     },
 
-    /// Show a group's properties, status, jobs and files.
+    /// Show a group's properties, status, jobs and files, and the queue's background status.
     #[command(after_help = "\
 Examples:
   qmgr info {3f2c6a8e-0d4e-4c57-9a41-0a3c2f1e7b11}
-  qmgr info 3f2c6a8e-0d4e-4c57-9a41-0a3c2f1e7b11 --json")]
+  qmgr info 3f2c6a8e-0d4e-4c57-9a41-0a3c2f1e7b11 --json
+
+The background line is queue-wide: the option background_mode, what background groups
+receive and may receive now, and why (e.g. `idle, no background transfer`).")]
     Info {
         /// Group GUID (braces optional).
         group: String,
@@ -163,6 +175,7 @@ Examples:
   qmgr monitor --json --count 10 --interval 500 > progress.jsonl
 
 On a terminal the table is redrawn in place; otherwise it is printed again at each refresh.
+Under the header, a `background:` line shows what background groups may use now.
 While it runs, the queue's transfers run in this process unless another one serves them.")]
     Monitor {
         /// Milliseconds between refreshes (at least 10).
@@ -283,13 +296,16 @@ Examples:
   qmgr option
   qmgr option max_active_groups
   qmgr option background_rate_limit 1000000
+  qmgr option background_mode normal
   qmgr option --json
 
 Options: max_active_groups, min_retry_delay_ms, no_progress_timeout_ms,
 background_rate_limit (bytes/s, 0 = unlimited), connect_timeout_ms, read_timeout_ms,
 user_agent, proxy, ca_file, allow_credentials_over_http (0 or 1), autostart (0 or 1: start a
-background runner when work is queued). They are stored in the
-queue and apply to every process using it.")]
+background runner when work is queued), background_mode (idle, the default: background
+groups use only bandwidth that other traffic leaves unused; normal: they compete like any
+download; foreground groups are never held back). They are stored in the queue and apply to
+every process using it.")]
     Option {
         /// Option name (all options when left out).
         name: Option<String>,

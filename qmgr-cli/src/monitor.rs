@@ -2,7 +2,7 @@
 
 use crate::exit::{CmdResult, Exit};
 use crate::queue::QueueTarget;
-use crate::show::{bytes_text, one_line, summaries, Summary};
+use crate::show::{background_json, background_text, bytes_text, one_line, summaries, Summary};
 use crate::watch::{install_interrupt_handler, interrupted};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
@@ -12,13 +12,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const BAR_WIDTH: usize = 20;
 /// Characters of the name column (longer names are cut with `…`).
 const NAME_WIDTH: usize = 24;
+/// Characters of the background status line at most (longer ones are cut with `…`).
+const LINE_WIDTH: usize = 80;
 
 /// `qmgr monitor [--interval MS] [--count N] [--json]`: shows the groups every `interval`
 /// until Ctrl-C (or SIGTERM) or `count` refreshes, then exits 0.
 ///
 /// * On a terminal the table is redrawn in place.
 /// * Otherwise each refresh prints the table again, followed by an empty line.
-/// * `--json`: one line per refresh, `{"time_ms": …, "groups": [ …list objects… ]}`.
+/// * Under the header, the queue's background status (`background: idle, …`; DECISIONS D14).
+/// * `--json`: one line per refresh, `{"time_ms": …, "background": {…}, "groups": [ …list
+///   objects… ]}`.
 ///
 /// The queue stays open meanwhile, so RUNNING groups transfer while no other process serves
 /// the queue (DECISIONS D10). A closed standard output (e.g. `| head`) ends it too.
@@ -30,9 +34,11 @@ pub fn monitor(target: &QueueTarget, interval: Duration, count: Option<u64>, as_
     let mut refreshes = 0;
     loop {
         let rows = summaries(&queue)?;
+        let background = queue.manager.background_status();
         let text = if as_json {
             let groups: Vec<_> = rows.iter().map(Summary::json).collect();
-            format!("{}\n", json!({"time_ms": unix_ms(), "groups": groups}))
+            let line = json!({"time_ms": unix_ms(), "background": background_json(&background), "groups": groups});
+            format!("{line}\n")
         } else {
             let header = format!(
                 "qmgr monitor: queue {}, {} group{}, every {} ms (Ctrl-C to stop)",
@@ -41,7 +47,7 @@ pub fn monitor(target: &QueueTarget, interval: Duration, count: Option<u64>, as_
                 if rows.len() == 1 { "" } else { "s" },
                 interval.as_millis()
             );
-            let table = table(&header, &rows);
+            let table = table(&header, &background_text(&background), &rows);
             if in_place {
                 // Home, each line cleared to its end, then everything below cleared.
                 let first = if refreshes == 0 { "\x1b[2J" } else { "" };
@@ -78,11 +84,13 @@ fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The header, the column titles and one line per group, each line ending in `\n`.
-fn table(header: &str, rows: &[Summary]) -> String {
+/// The header, the background status line (at most [`LINE_WIDTH`] characters), the column
+/// titles and one line per group, each line ending in `\n`.
+fn table(header: &str, background: &str, rows: &[Summary]) -> String {
     let sizes: Vec<String> = rows.iter().map(|r| bytes_text(r.done, r.total)).collect();
     let width = sizes.iter().map(String::len).chain([5]).max().unwrap_or(5);
     let mut t = format!("{header}\n");
+    t += &format!("{}\n", cut(&format!("background: {background}"), LINE_WIDTH));
     t += &format!(
         "{:<38}  {:<NAME_WIDTH$}  {:<9}  {:>width$}  {:>4}  PROGRESS\n",
         "GROUP", "NAME", "STATE", "BYTES", "%"
@@ -132,5 +140,16 @@ mod tests {
         assert_eq!(bar(250), bar(100));
         assert_eq!(cut("short", 24), "short");
         assert_eq!(cut("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn the_background_line_stays_within_80_columns() {
+        let long = format!("idle, {}", "x".repeat(100));
+        let t = table("header", &long, &[]);
+        let line = t.lines().nth(1).unwrap();
+        assert!(line.starts_with("background: idle, x") && line.ends_with('…'), "{line}");
+        assert_eq!(line.chars().count(), 80);
+        let t = table("header", "idle, no background transfer", &[]);
+        assert_eq!(t.lines().nth(1), Some("background: idle, no background transfer"));
     }
 }

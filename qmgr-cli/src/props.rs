@@ -1,9 +1,10 @@
 //! `qmgr create` and `qmgr set`: a group's settable properties as options, defined and
 //! applied in one place for both commands (GROUPPROP_*; DECISIONS D1, D12).
 
-use crate::exit::{CmdResult, Exit, Failure};
+use crate::exit::{hresult_text, CmdResult, Exit, Failure};
 use crate::queue::{cancel_quietly, Queue};
 use crate::show::{group_json, pretty, NOTIFY_BITS};
+use qmgr_rs::hresult::QM_E_INVALID_STATE;
 use qmgr_rs::model::{protocol, PropId, PropValue};
 use qmgr_rs::{Group, Guid};
 
@@ -28,6 +29,12 @@ pub struct PropArgs {
     /// it cannot be switched back.
     #[arg(long)]
     pub foreground: bool,
+
+    /// Keep the group in the background (what new groups are): it uses only bandwidth that
+    /// other traffic leaves unused (option background_mode idle; DECISIONS D14). Refused for
+    /// a foreground group: foreground is sticky (DECISIONS D1).
+    #[arg(long, conflicts_with = "foreground")]
+    pub background: bool,
 
     /// Notification flags (GROUPPROP_NOTIFYFLAGS): a number (decimal or 0x…) or a
     /// comma-separated list of file_done, job_done, group_done, disable_notify,
@@ -179,6 +186,8 @@ fn apply(group: &Group, changes: &[(PropId, PropValue)], foreground: bool) -> qm
 
 /// `qmgr create [PROPERTIES] [--json]`: a new SUSPENDED group with a random GUID and the
 /// given properties; prints its GUID (with `--json`, the object of `qmgr info --json`).
+/// A new group is a background group (DECISIONS D14) unless `--foreground`; `--background`
+/// only says so.
 ///
 /// Errors (exit 2): a property the queue refuses — the group is cancelled again, so nothing
 /// is left in the queue; the password cannot be read.
@@ -190,7 +199,7 @@ pub fn create(queue: &Queue, args: &PropArgs, as_json: bool) -> CmdResult {
         return Err(e.into());
     }
     if as_json {
-        println!("{}", pretty(&group_json(&group)?));
+        println!("{}", pretty(&group_json(&group, &queue.manager.background_status())?));
     } else {
         println!("{}", group.id());
     }
@@ -200,17 +209,48 @@ pub fn create(queue: &Queue, args: &PropArgs, as_json: bool) -> CmdResult {
 /// `qmgr set GROUP PROPERTIES`: changes properties of a group in any live state (DECISIONS
 /// D3); all or nothing.
 ///
+/// `--background` keeps a background group one and says so; on a foreground group (the
+/// group or one of its jobs switched) it fails before anything is changed, since foreground
+/// is sticky (DECISIONS D1, D14).
+///
 /// Errors (exit 2): no property given, bad or unknown GUID, a value the queue refuses (the
-/// message names it), the protocol of a group with files, the password cannot be read.
+/// message names it), the protocol of a group with files, the password cannot be read,
+/// `--background` on a foreground group (`QM_E_INVALID_STATE`).
 pub fn set(queue: &Queue, text: &str, args: &PropArgs) -> CmdResult {
     let group = queue.group(text)?;
     let changes = args.changes()?;
-    if changes.is_empty() && !args.foreground {
+    if changes.is_empty() && !args.foreground && !args.background {
         return Err(Failure::usage("nothing to set: give at least one property option (see `qmgr set --help`)"));
     }
+    if args.background {
+        let g = group.snapshot()?;
+        if g.foreground || g.jobs.iter().any(|j| j.foreground) {
+            return Err(sticky_foreground(group.id(), &queue.command_prefix()));
+        }
+    }
     apply(&group, &changes, args.foreground)?;
-    println!("updated group {}", group.id());
+    let id = group.id();
+    if !changes.is_empty() || args.foreground {
+        println!("updated group {id}");
+    }
+    if args.background {
+        let mode = queue.manager.get_option("background_mode")?;
+        println!("group {id} is a background group and stays one (option background_mode: {mode})");
+    }
     Ok(Exit::Success)
+}
+
+/// The failure of `set --background` on a foreground group (exit 2, `QM_E_INVALID_STATE`):
+/// foreground cannot be undone (DECISIONS D1), so it says how to get a background transfer;
+/// `prefix` is [`Queue::command_prefix`].
+fn sticky_foreground(id: Guid, prefix: &str) -> Failure {
+    Failure::usage(format!(
+        "group {id} is a foreground group and cannot go back to the background: foreground is \
+         sticky (DECISIONS D1: SwitchToForeground cannot be undone); for a background transfer, \
+         cancel it (`{prefix} cancel {id}`) and queue the files again with \
+         `qmgr get --background` or `qmgr create` + `qmgr add` ({})",
+        hresult_text(QM_E_INVALID_STATE as u32)
+    ))
 }
 
 #[cfg(test)]

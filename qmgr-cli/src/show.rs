@@ -1,11 +1,13 @@
 //! `qmgr list` and `qmgr info`: what the queue holds, as text or JSON (and the group
-//! summaries and JSON objects that `monitor`, `create` and `add` reuse).
+//! summaries, JSON objects and the background status line that `monitor`, `create` and `add`
+//! reuse).
 
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::queue::Queue;
 use crate::watch::{win32_as_hresult, win32_text};
+use indicatif::HumanBytes;
 use qmgr_rs::hresult::{describe, QM_E_INVALID_STATE};
-use qmgr_rs::model::{notify, protocol, status, GroupState};
+use qmgr_rs::model::{notify, protocol, status, BackgroundStatus, GroupState};
 use qmgr_rs::{Group, GroupSnapshot, Guid, JobSnapshot};
 use serde_json::{json, Value};
 
@@ -97,16 +99,50 @@ pub fn summaries(queue: &Queue) -> Result<Vec<Summary>, Failure> {
     Ok(rows)
 }
 
-/// `qmgr info GROUP [--json]`: properties, status, progress, jobs and files of one group.
+/// `qmgr info GROUP [--json]`: properties, status, progress, jobs and files of one group,
+/// and the queue's background status (DECISIONS D14).
 pub fn info(queue: &Queue, text: &str, as_json: bool) -> CmdResult {
     let group = queue.group(text)?;
-    let v = group_json(&group)?;
+    let background = queue.manager.background_status();
+    let v = group_json(&group, &background)?;
     if as_json {
         println!("{}", pretty(&v));
     } else {
-        print_info(&v);
+        print_info(&v, &background);
     }
     Ok(Exit::Success)
+}
+
+/// The queue's background status as `info` and `monitor` show it (DECISIONS D14): the mode,
+/// then, while a background transfer runs, what it receives and may receive, then the
+/// controller's reason. E.g. `idle, 2.00 MiB/s of 4.00 MiB/s allowed, yielding: delay
+/// +38 ms`, `normal, 5.00 MiB/s, no limit, …`, `idle, no background transfer`.
+pub fn background_text(b: &BackgroundStatus) -> String {
+    let mut parts = vec![b.mode.as_str().to_string()];
+    if b.active {
+        parts.push(match b.rate {
+            Some(rate) => format!("{}/s of {}/s allowed", HumanBytes(b.throughput), HumanBytes(rate)),
+            None => format!("{}/s, no limit", HumanBytes(b.throughput)),
+        });
+    }
+    if !b.reason.is_empty() {
+        parts.push(one_line(&b.reason));
+    } else if !b.active {
+        parts.push("no background transfer".to_string());
+    }
+    parts.join(", ")
+}
+
+/// `{mode, rate, throughput, reason, active}`: the queue's background status (DECISIONS
+/// D14); `rate` (bytes/s) is `null` when there is no limit, `throughput` in bytes/s.
+pub fn background_json(b: &BackgroundStatus) -> Value {
+    json!({
+        "mode": b.mode.as_str(),
+        "rate": b.rate,
+        "throughput": b.throughput,
+        "reason": b.reason,
+        "active": b.active,
+    })
 }
 
 /// `v` as indented JSON (keys in alphabetical order).
@@ -167,10 +203,11 @@ fn protocol_name(p: u32) -> &'static str {
     }
 }
 
-/// The whole group as JSON (the shape is in the README), from one snapshot.
+/// The whole group as JSON (the shape is in the README), from one snapshot, with the queue's
+/// `background` status ([`background_json`]).
 ///
 /// Errors: `QM_E_INVALID_STATE` once the group is cancelled.
-pub fn group_json(group: &Group) -> qmgr_rs::Result<Value> {
+pub fn group_json(group: &Group, background: &BackgroundStatus) -> qmgr_rs::Result<Value> {
     let g = group.snapshot()?;
     let (size, active_ms) = (g.size, g.time_done);
     let p = &g.props;
@@ -184,6 +221,8 @@ pub fn group_json(group: &Group) -> qmgr_rs::Result<Value> {
         "status_hex": format!("0x{word:08X}"),
         "status_bits": bit_names(word, GROUP_BITS),
         "job_index": g.job_index,
+        "foreground": g.foreground,
+        "background": background_json(background),
         "priority": p.priority,
         "priority_name": priority_name(p.priority),
         "protocol": p.protocol,
@@ -266,12 +305,19 @@ fn bits(v: &Value) -> String {
     names.join(", ")
 }
 
-/// The text form of `qmgr info`, from the JSON of [`group_json`].
-fn print_info(g: &Value) {
+/// The text form of `qmgr info`, from the JSON of [`group_json`] and the queue's background
+/// status.
+fn print_info(g: &Value, background: &BackgroundStatus) {
     println!("group {}", s(&g["id"]));
     println!("  display name:  {}", s(&g["display_name"]));
     println!("  description:   {}", s(&g["description"]));
     println!("  state:         {} (status {}: {})", s(&g["state"]), s(&g["status_hex"]), bits(&g["status_bits"]));
+    if g["foreground"].as_bool() == Some(true) {
+        println!("  foreground:    yes (scheduled first, never held back; sticky)");
+    } else {
+        println!("  foreground:    no (a background group)");
+    }
+    println!("  background:    {}", background_text(background));
     println!(
         "  progress:      {} bytes ({}%), {} ms of transfer",
         bytes_text(u(&g["bytes_done"]), g["bytes_total"].as_u64()),
@@ -334,6 +380,7 @@ fn print_info(g: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use qmgr_rs::model::BackgroundMode;
 
     #[test]
     fn status_bits_are_named() {
@@ -342,6 +389,34 @@ mod tests {
         assert_eq!(bit_names(0x18, JOB_BITS), ["incomplete", "error"]);
         assert_eq!(bit_names(0x1000 | 0x4, JOB_BITS), ["complete", "0x1000"]);
         assert!(bit_names(0, NOTIFY_BITS).is_empty());
+    }
+
+    fn status(
+        mode: BackgroundMode,
+        rate: Option<u64>,
+        throughput: u64,
+        reason: &str,
+        active: bool,
+    ) -> BackgroundStatus {
+        BackgroundStatus { mode, rate, throughput, reason: reason.to_string(), active }
+    }
+
+    #[test]
+    fn background_status_lines() {
+        use BackgroundMode::{Idle, Normal};
+        let yielding = status(Idle, Some(4 << 20), 2 << 20, "yielding: delay +38 ms", true);
+        assert_eq!(background_text(&yielding), "idle, 2.00 MiB/s of 4.00 MiB/s allowed, yielding: delay +38 ms");
+        let free = status(Normal, None, 5 << 20, "", true);
+        assert_eq!(background_text(&free), "normal, 5.00 MiB/s, no limit");
+        let none = status(Idle, None, 0, "no background transfer", false);
+        assert_eq!(background_text(&none), "idle, no background transfer");
+        assert_eq!(background_text(&status(Idle, None, 0, "", false)), "idle, no background transfer");
+        assert_eq!(background_text(&status(Idle, None, 0, "a\nb", false)), "idle, a\\nb");
+        assert_eq!(
+            background_json(&yielding),
+            json!({"mode": "idle", "rate": 4 << 20, "throughput": 2 << 20, "reason": "yielding: delay +38 ms", "active": true})
+        );
+        assert_eq!(background_json(&none)["rate"], Value::Null);
     }
 
     #[test]

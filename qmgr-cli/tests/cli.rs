@@ -125,7 +125,8 @@ fn failed_get_keeps_its_group_which_info_resume_wait_suspend_and_cancel_handle()
     let g = &groups[0];
     assert_eq!(g["id"], guid.as_str());
     assert_eq!(g["state"], "error");
-    assert_eq!(g["status"], 0x380);
+    // 0x380 plus QM_STATUS_GROUP_FOREGROUND: `get` makes foreground groups (DECISIONS D14).
+    assert_eq!(g["status"], 0x780);
     assert_eq!(g["display_name"], "qmgr get");
     assert_eq!(g["bytes_total"], Value::Null);
     assert_eq!(g["jobs"], 1);
@@ -137,7 +138,8 @@ fn failed_get_keeps_its_group_which_info_resume_wait_suspend_and_cancel_handle()
     let info: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(info["id"], guid.as_str());
     assert_eq!(info["state"], "error");
-    assert_eq!(info["status_hex"], "0x00000380");
+    assert_eq!(info["status_hex"], "0x00000780");
+    assert_eq!(info["foreground"], true);
     assert_eq!(info["priority"], 1);
     assert_eq!(info["protocol"], 1);
     let job = &info["jobs"][0];
@@ -181,6 +183,66 @@ fn failed_get_keeps_its_group_which_info_resume_wait_suspend_and_cancel_handle()
         assert!(r.stderr.contains("(HRESULT 0x81001004: "), "{cmd}: {}", r.stderr);
     }
     no_temp_files(&out);
+}
+
+/// The group GUID of a failed `get` (its `group:` line on stderr).
+fn failed_group(r: &Ran) -> String {
+    r.stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("group:"))
+        .and_then(find_guid)
+        .unwrap_or_else(|| panic!("no group line:\n{}", r.stderr))
+}
+
+/// `qmgr --queue Q info GROUP --json`, parsed.
+fn info_json(scratch: &Path, queue: &str, group: &str) -> Value {
+    let r = run(scratch, &["--queue", queue, "info", group, "--json"]);
+    assert_code(&r, 0);
+    serde_json::from_str(&r.stdout).expect("info --json is JSON")
+}
+
+/// `qmgr get` makes a foreground group (as Start-BitsTransfer; DECISIONS D14), `get
+/// --background` a background one: seen on the groups that a 404 leaves in ERROR, and on
+/// groups queued with `--no-wait`.
+#[test]
+fn get_makes_a_foreground_group_and_get_background_a_background_one() {
+    let server = TestServer::start(&[("a.bin", body(1000, 11))]);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let has_fg_bit = |v: &Value| v["status_bits"].as_array().unwrap().contains(&Value::from("foreground"));
+
+    let r = run(s.path(), &["--queue", &q, "get", &server.url("/missing/fg.bin"), "-o", &out]);
+    assert_code(&r, 1);
+    let fg = info_json(s.path(), &q, &failed_group(&r));
+    assert_eq!(fg["foreground"], true, "{fg}");
+    assert!(has_fg_bit(&fg), "{fg}");
+    assert_eq!(fg["status"], 0x780);
+    let text = run(s.path(), &["--queue", &q, "info", fg["id"].as_str().unwrap()]).stdout;
+    assert!(text.contains("  foreground:    yes"), "{text}");
+
+    let r = run(s.path(), &["--queue", &q, "get", "--background", &server.url("/missing/bg.bin"), "-o", &out]);
+    assert_code(&r, 1);
+    let bg = info_json(s.path(), &q, &failed_group(&r));
+    assert_eq!(bg["foreground"], false, "{bg}");
+    assert!(!has_fg_bit(&bg), "{bg}");
+    assert_eq!(bg["status"], 0x380);
+    let text = run(s.path(), &["--queue", &q, "info", bg["id"].as_str().unwrap()]).stdout;
+    assert!(text.contains("  foreground:    no (a background group)"), "{text}");
+
+    // Queued with --no-wait (no runner in the tests: QMGR_AUTOSTART=0).
+    for (extra, foreground) in [(&[][..], true), (&["--background"][..], false)] {
+        let mut args = vec!["--queue", q.as_str(), "get", "--no-wait"];
+        args.extend_from_slice(extra);
+        let url = server.url("/files/a.bin");
+        let dir = Path::new(&out).join(if foreground { "fg" } else { "bg" });
+        std::fs::create_dir_all(&dir).unwrap();
+        args.extend_from_slice(&[url.as_str(), "-o", dir.to_str().unwrap()]);
+        let r = run(s.path(), &args);
+        assert_code(&r, 0);
+        let info = info_json(s.path(), &q, r.stdout.trim());
+        assert_eq!(info["foreground"], foreground, "{extra:?}: {info}");
+        assert_eq!(has_fg_bit(&info), foreground, "{extra:?}: {info}");
+    }
 }
 
 #[test]

@@ -111,10 +111,12 @@ fn set_of<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {
 
 const INFO_KEYS: &[&str] = &[
     "active_ms",
+    "background",
     "bytes_done",
     "bytes_total",
     "description",
     "display_name",
+    "foreground",
     "id",
     "job_index",
     "jobs",
@@ -151,7 +153,11 @@ const OPTION_NAMES: &[&str] = &[
     "ca_file",
     "allow_credentials_over_http",
     "autostart",
+    "background_mode",
 ];
+
+/// The keys of the `background` object of `info --json` and `monitor --json` (DECISIONS D14).
+const BACKGROUND_KEYS: &[&str] = &["active", "mode", "rate", "reason", "throughput"];
 
 #[test]
 fn create_sets_every_property_and_info_shows_them() {
@@ -501,6 +507,15 @@ fn monitor_prints_tables_and_json_lines() {
     }
     let line = r.stdout.lines().find(|l| l.starts_with(&idle)).expect("a line for the group");
     assert!(line.contains("idle") && line.contains("suspended") && line.contains(" 0/0 "), "{line}");
+    // Under each header, the queue's background status (DECISIONS D14), within 80 columns.
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let headers: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].starts_with("qmgr monitor: ")).collect();
+    assert_eq!(headers.len(), 2, "{}", r.stdout);
+    for i in headers {
+        let next = lines[i + 1];
+        assert!(next.starts_with("background: idle, "), "{next}");
+        assert!(next.chars().count() <= 80, "{next}");
+    }
     assert!(r.stdout.contains("GROUP") && r.stdout.contains("PROGRESS"), "{}", r.stdout);
 
     let r = sc.ok(&["monitor", "--json", "--count", "3", "--interval", "10"]);
@@ -508,7 +523,9 @@ fn monitor_prints_tables_and_json_lines() {
     assert_eq!(docs.len(), 3, "{}", r.stdout);
     let mut last = 0;
     for d in &docs {
-        assert_eq!(keys(d), set_of(&["groups", "time_ms"]));
+        assert_eq!(keys(d), set_of(&["background", "groups", "time_ms"]));
+        assert_eq!(keys(&d["background"]), set_of(BACKGROUND_KEYS));
+        assert_eq!(d["background"]["mode"], "idle");
         let t = d["time_ms"].as_u64().unwrap();
         assert!(t >= last);
         last = t;
@@ -590,4 +607,100 @@ fn every_new_command_has_help_with_an_example() {
     }
     let r = sc.ok(&["--help"]);
     assert!(r.stdout.contains("monitor: stopped by Ctrl-C"), "{}", r.stdout);
+}
+
+/// `set --background` (DECISIONS D1, D14): a background group stays one and is told so; a
+/// foreground group (switched itself, or through one of its jobs) is refused with exit 2,
+/// nothing changed, and a message naming the group, the rule and the way out.
+#[test]
+fn set_background_keeps_background_groups_and_refuses_foreground_ones() {
+    let sc = Scratch::new();
+    let g = sc.create(&["--name", "bg"]);
+    let r = sc.ok(&["set", &g, "--background"]);
+    assert_eq!(r.stdout, format!("group {g} is a background group and stays one (option background_mode: idle)\n"));
+    let r = sc.ok(&["set", &g, "--background", "--name", "renamed"]);
+    assert!(r.stdout.starts_with(&format!("updated group {g}\n")), "{}", r.stdout);
+    assert!(r.stdout.contains("is a background group and stays one"), "{}", r.stdout);
+    let info = sc.info(&g);
+    assert_eq!((info["display_name"].as_str(), info["foreground"].as_bool()), (Some("renamed"), Some(false)));
+    sc.ok(&["option", "background_mode", "normal"]);
+    assert!(sc.ok(&["set", &g, "--background"]).stdout.contains("(option background_mode: normal)"));
+
+    let fg = sc.create(&["--name", "fg", "--foreground"]);
+    let without_background = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("background");
+        v
+    };
+    let before = without_background(sc.info(&fg));
+    let needles = [
+        fg.as_str(),
+        "foreground is sticky",
+        "DECISIONS D1",
+        "cancel",
+        "qmgr get --background",
+        "qmgr add",
+        "0x81001001",
+    ];
+    sc.fails(&["set", &fg, "--background", "--name", "changed"], 2, &needles);
+    assert_eq!(without_background(sc.info(&fg)), before, "nothing changed");
+    assert_eq!(before["foreground"], true);
+
+    // A foreground job makes its group foreground: refused as well.
+    let h = sc.create(&[]);
+    let job = sc.ok(&["add", &h, "http://127.0.0.1:1/x.bin", s(&sc.out().join("x.bin"))]).stdout.trim().to_string();
+    sc.ok(&["set", &h, "--background"]);
+    sc.ok(&["foreground", &h, "--job", &job]);
+    sc.fails(&["set", &h, "--background"], 2, &[h.as_str(), "sticky"]);
+
+    sc.fails(&["set", &g, "--background", "--foreground"], 2, &["cannot be used with"]);
+    sc.fails(&["create", "--background", "--foreground"], 2, &["cannot be used with"]);
+    let made = sc.json(&["create", "--background", "--json"]);
+    assert_eq!(made["foreground"], false);
+}
+
+/// `option background_mode` (DECISIONS D14): `idle` by default, `normal` round-trips, a bad
+/// value fails naming the option and changes nothing; `option --help` explains it.
+#[test]
+fn option_background_mode_round_trips_and_refuses_bad_values() {
+    let sc = Scratch::new();
+    assert_eq!(sc.ok(&["option", "background_mode"]).stdout, "idle\n");
+    assert_eq!(sc.ok(&["option", "background_mode", "normal"]).stdout, "background_mode = normal\n");
+    assert_eq!(sc.ok(&["option", "background_mode"]).stdout, "normal\n");
+    assert_eq!(sc.json(&["option", "--json"])["background_mode"], "normal");
+    let g = sc.create(&[]);
+    assert_eq!(sc.info(&g)["background"]["mode"], "normal");
+    for bad in ["fast", "Idle", ""] {
+        sc.fails(&["option", "background_mode", bad], 2, &["background_mode", &format!("\"{bad}\""), "0x80070057"]);
+    }
+    assert_eq!(sc.ok(&["option", "background_mode"]).stdout, "normal\n");
+    assert_eq!(
+        sc.json(&["option", "background_mode", "idle", "--json"]),
+        serde_json::json!({"background_mode": "idle"})
+    );
+    let help = sc.ok(&["option", "--help"]).stdout;
+    assert!(help.contains("background_mode (idle, the default"), "{help}");
+    assert!(help.contains("normal: they compete"), "{help}");
+}
+
+/// `info` shows whether the group is foreground and the queue's background status line
+/// (DECISIONS D14); `info --json` the same as `foreground` and the `background` object.
+#[test]
+fn info_shows_the_background_status() {
+    let sc = Scratch::new();
+    let g = sc.create(&["--name", "quiet"]);
+    let info = sc.info(&g);
+    let b = &info["background"];
+    assert_eq!(keys(b), set_of(BACKGROUND_KEYS));
+    assert_eq!((b["mode"].as_str(), b["active"].as_bool()), (Some("idle"), Some(false)));
+    assert_eq!(b["throughput"], 0);
+    assert_eq!(b["rate"], Value::Null);
+    let reason = b["reason"].as_str().unwrap();
+    assert!(!reason.is_empty());
+    let text = sc.ok(&["info", &g]).stdout;
+    assert!(text.contains(&format!("\n  background:    idle, {reason}\n")), "{text}");
+    assert!(text.contains("\n  foreground:    no (a background group)\n"), "{text}");
+    sc.ok(&["foreground", &g]);
+    let text = sc.ok(&["info", &g]).stdout;
+    assert!(text.contains("\n  foreground:    yes"), "{text}");
+    assert!(text.contains("\n  background:    idle, "), "{text}");
 }
