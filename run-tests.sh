@@ -2,9 +2,9 @@
 # Runs every test of qmgr: formatting and lint checks, the Rust unit and integration tests, the
 # C/C++ conformance suite, the end-to-end downloads from a local nginx, and the Python tests.
 #
-# Installs what the tests need when it is missing: nginx and valgrind (Debian packages, through
-# sudo when not root) and pytest (pip). With CI set, a missing tool fails the tests instead of
-# skipping them, and the C suite also runs under valgrind (QMGR_VALGRIND=1).
+# Installs what the tests need when it is missing: nginx, valgrind, curl and iproute2 (Debian
+# packages, through sudo when not root) and pytest (pip). With CI set, a missing tool fails the
+# tests instead of skipping them, and the C suite also runs under valgrind (QMGR_VALGRIND=1).
 set -euo pipefail
 cd "$(dirname "$0")"
 # No background runner from the suites (DECISIONS D13); the runner's own tests turn it on.
@@ -17,6 +17,9 @@ missing=()
 command -v valgrind >/dev/null || missing+=(valgrind)
 command -v cc >/dev/null || missing+=(gcc)
 command -v c++ >/dev/null || missing+=(g++)
+# tests/tests/background.rs: shaped links in network namespaces (root), curl as the competitor.
+command -v curl >/dev/null || missing+=(curl)
+{ command -v ip && command -v tc; } >/dev/null 2>&1 || [ -x /usr/sbin/tc ] || [ -x /sbin/tc ] || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   as_root apt-get update -qq

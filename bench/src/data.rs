@@ -42,6 +42,10 @@ pub struct Data {
     pub mid: Vec<DataFile>,
     /// Scenario 5c.
     pub rate: Option<DataFile>,
+    /// Scenario 6: the background group's file (`bg/big.bin`)…
+    pub bg_big: Option<DataFile>,
+    /// …and the competing downloads' file (`bg/small.bin`).
+    pub bg_small: Option<DataFile>,
 }
 
 /// What to generate.
@@ -50,6 +54,8 @@ pub struct Wanted {
     pub small: Option<(usize, u64)>,
     pub mid: Option<(usize, u64)>,
     pub rate: Option<u64>,
+    /// Scenario 6: sizes of the background group's file and of the competing downloads' one.
+    pub background: Option<(u64, u64)>,
 }
 
 impl Data {
@@ -67,13 +73,15 @@ impl Data {
         };
         let big = wanted.big.map(|size| make("big.bin".into(), size)).transpose()?;
         let rate = wanted.rate.map(|size| make("rate.bin".into(), size)).transpose()?;
+        let bg_big = wanted.background.map(|(big, _)| make("bg/big.bin".into(), big)).transpose()?;
+        let bg_small = wanted.background.map(|(_, small)| make("bg/small.bin".into(), small)).transpose()?;
         let mut set = |spec: Option<(usize, u64)>, dir: &str, prefix: &str| -> Result<Vec<DataFile>, String> {
             let Some((count, size)) = spec else { return Ok(Vec::new()) };
             (0..count).map(|i| make(format!("{dir}/{prefix}{i:05}.bin"), size)).collect()
         };
         let small = set(wanted.small, "small", "s")?;
         let mid = set(wanted.mid, "mid", "m")?;
-        Ok(Data { root: root.to_path_buf(), big, small, mid, rate })
+        Ok(Data { root: root.to_path_buf(), big, small, mid, rate, bg_big, bg_small })
     }
 }
 

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod background;
 mod data;
 mod nginx;
 mod overhead;
@@ -31,14 +32,14 @@ use runner::{Bins, Ctx, Sizes};
 ///
 /// Scenarios: 1 (one large file), 2 (many small files in one job), 3 (many groups),
 /// 4 (queue scale), 5 (overheads; 5a checkpoints, 5b callbacks, 5c rate limiter, 5d idle
-/// manager). Run it through bench/run, which installs the tools and builds qmgr first.
+/// manager), 6 (background groups on shaped links; root only). Run it through bench/run, which installs the tools and builds qmgr first.
 #[derive(Parser, Debug)]
 #[command(name = "qmgr-bench")]
 struct Args {
     /// Rounds per scenario (each tool runs once per round, alternately) [default: 5, --quick: 2]
     #[arg(long)]
     rounds: Option<usize>,
-    /// Scenarios to run, comma-separated: 1,2,3,4,5 or 5a,5b,5c,5d (default: all)
+    /// Scenarios to run, comma-separated: 1,2,3,4,5,6 or 5a,5b,5c,5d; 6 is also `bg` (default: all)
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Small sizes and 2 rounds: the whole run in about two minutes (for development)
@@ -57,6 +58,7 @@ struct Selection {
     groups: bool,
     scale: bool,
     overhead: overhead::Parts,
+    background: bool,
 }
 
 impl Selection {
@@ -65,7 +67,14 @@ impl Selection {
         let mut s = Selection::default();
         let parts = |on: bool| overhead::Parts { checkpoints: on, callbacks: on, rate: on, idle: on };
         if all {
-            s = Selection { large: true, small: true, groups: true, scale: true, overhead: parts(true) };
+            s = Selection {
+                large: true,
+                small: true,
+                groups: true,
+                scale: true,
+                overhead: parts(true),
+                background: true,
+            };
         }
         for item in only {
             match item.trim() {
@@ -78,7 +87,8 @@ impl Selection {
                 "5b" => s.overhead.callbacks = true,
                 "5c" => s.overhead.rate = true,
                 "5d" => s.overhead.idle = true,
-                other => return Err(format!("unknown scenario {other:?} (expected 1-5 or 5a-5d)")),
+                "6" | "bg" | "background" => s.background = true,
+                other => return Err(format!("unknown scenario {other:?} (expected 1-6, 5a-5d or bg)")),
             }
         }
         Ok(s)
@@ -147,6 +157,7 @@ fn run(args: Args) -> Result<bool, String> {
         small: selection.small.then_some((sizes.small_count, sizes.small_size)),
         mid: selection.groups.then_some((sizes.groups * sizes.files_per_group, sizes.group_file_size)),
         rate: o.rate.then_some(sizes.rate_file),
+        background: selection.background.then_some((sizes.bg_big, sizes.bg_small)),
     };
     eprintln!("qmgr-bench: generating the served files");
     let data = Data::generate(&work.path().join("www"), &wanted)?;
@@ -196,6 +207,7 @@ fn run(args: Args) -> Result<bool, String> {
     let parts = selection.overhead;
     let any_overhead = parts.checkpoints || parts.callbacks || parts.rate || parts.idle;
     scenario("5 (overheads)", any_overhead, &|ctx| overhead::run(ctx, parts));
+    scenario("6 (background groups on shaped links)", selection.background, &background::run);
     drop(server);
     if interrupted.load(Ordering::SeqCst) {
         failures.push("interrupted (Ctrl-C or SIGTERM)".into());

@@ -56,6 +56,10 @@ pub struct Sizes {
     pub idle_groups: usize,
     /// …observed for this long per sample.
     pub idle_window: Duration,
+    /// Scenario 6: the background group's file (it must outlast a whole session)…
+    pub bg_big: u64,
+    /// …and the competing downloads' file.
+    pub bg_small: u64,
 }
 
 impl Sizes {
@@ -73,6 +77,8 @@ impl Sizes {
                 rate_limit: 20_000_000,
                 idle_groups: 1000,
                 idle_window: Duration::from_secs(3),
+                bg_big: 300_000_000,
+                bg_small: 20_000_000,
             }
         } else {
             Sizes {
@@ -87,6 +93,8 @@ impl Sizes {
                 rate_limit: 20_000_000,
                 idle_groups: 1000,
                 idle_window: Duration::from_secs(10),
+                bg_big: 300_000_000,
+                bg_small: 20_000_000,
             }
         }
     }

@@ -20,6 +20,7 @@ pub mod hostile;
 pub mod inotify;
 pub mod mount_ns;
 pub mod multiprocess;
+pub mod netrig;
 pub mod nginx;
 pub mod range_server;
 pub mod runner;
