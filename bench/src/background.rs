@@ -68,7 +68,7 @@ pub fn run(ctx: &Ctx) -> Result<Vec<Row>, String> {
     }
     let big = ctx.data.bg_big.as_ref().ok_or("the background files were not generated")?;
     let small = ctx.data.bg_small.as_ref().ok_or("the background files were not generated")?;
-    let cli = QmgrCli::new(&ctx.bins.qmgr)?;
+    let cli = QmgrCli::new(&ctx.bins.qmgr);
     let mut link = LinkRig::build(RATE_MBIT)?;
     let mut router = RouterRig::build(RATE_MBIT)?;
     link.serve(&ctx.data.root)?;

@@ -1,11 +1,14 @@
 //! The background status file (DECISIONS D14): the process that runs the queue's transfers
 //! writes its idle-bandwidth controller's status to `background.status` in the queue
 //! directory, so that `qmgr info` in another process can show it. Not durable state: written
-//! whole to a temporary file and renamed (readers never see half a status), never flushed.
+//! whole to a temporary file (mode 0600, as every file of the queue) and renamed (readers
+//! never see half a status), never flushed.
 
 use crate::error::io_error;
 use qmgr_core::hresult::Result;
 use qmgr_core::model::BackgroundStatus;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -18,7 +21,11 @@ pub const STATUS_FILE_NAME: &str = "background.status";
 pub(crate) fn publish(dir: &Path, status: &BackgroundStatus) -> Result<()> {
     let path = dir.join(STATUS_FILE_NAME);
     let temp = dir.join(format!(".{STATUS_FILE_NAME}.{}", std::process::id()));
-    std::fs::write(&temp, status.to_text()).map_err(|e| io_error("writing", &temp, e))?;
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temp)?;
+        file.write_all(status.to_text().as_bytes())
+    };
+    write().map_err(|e| io_error("writing", &temp, e))?;
     std::fs::rename(&temp, &path).map_err(|e| {
         let _ = std::fs::remove_file(&temp);
         io_error("renaming onto", &path, e)
@@ -54,6 +61,10 @@ mod tests {
         };
         publish(dir.path(), &status).unwrap();
         assert_eq!(read(dir.path(), Duration::from_secs(5)), Some(status));
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.path().join(STATUS_FILE_NAME)).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o7777, 0o600, "like every file of the queue directory");
         let old = SystemTime::now() - Duration::from_secs(60);
         std::fs::File::options()
             .write(true)

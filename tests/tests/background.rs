@@ -102,7 +102,7 @@ fn measure(rig: &mut Rig) {
     std::fs::create_dir(&www).expect("www");
     served(&www);
     rig.serve(&www).expect("nginx in the rig");
-    let cli = QmgrCli::new(&qmgr_bin()).expect("qmgr");
+    let cli = QmgrCli::new(&qmgr_bin());
     let kind = rig.kind();
 
     let a = rig
@@ -112,7 +112,7 @@ fn measure(rig: &mut Rig) {
     let normal = with_background(rig, &cli, work.path(), "normal");
 
     let mb = |r: f64| format!("{:.2} MB/s", r / 1e6);
-    eprintln!("[{kind} rig, {RATE_MBIT} Mbit/s, `get --background`: {}] curl alone A = {}", cli.background_flag, mb(a));
+    eprintln!("[{kind} rig, {RATE_MBIT} Mbit/s] curl alone A = {}", mb(a));
     for (mode, f) in [("idle", &idle), ("normal", &normal)] {
         eprintln!(
             "[{kind} rig] {mode:>6}: background alone {} ({:.2}·A); curl beside it {} ({:.2}·A), \

@@ -179,7 +179,8 @@ fn publish(inner: &Inner, options: &Options, last: &mut Option<(Instant, Backgro
     if last.as_ref().is_some_and(|(at, old)| same(old) && now.duration_since(*at) < PUBLISH_EVERY) {
         return;
     }
-    if !status.active && last.as_ref().is_some_and(|(_, old)| !old.active) {
+    // Nothing to say until a background transfer ran; after one, "no background transfer" once.
+    if !status.active && last.as_ref().is_none_or(|(_, old)| !old.active) {
         return;
     }
     let mut store = inner.store.lock().unwrap_or_else(PoisonError::into_inner);
