@@ -156,6 +156,9 @@ class Option(enum.StrEnum):
     CA_FILE = "ca_file"
     ALLOW_CREDENTIALS_OVER_HTTP = "allow_credentials_over_http"
     AUTOSTART = "autostart"
+    #: ``idle`` (default: background groups use only bandwidth nobody else uses) or ``normal``
+    #: (they compete like any download); DECISIONS D14.
+    BACKGROUND_MODE = "background_mode"
 
 
 IID_IBackgroundCopyQMgr = uuid.UUID("16f41c69-09f5-41d2-8cd8-3c08c47bc8a8")

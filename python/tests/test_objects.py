@@ -21,6 +21,7 @@ OPTION_DEFAULTS = {
     Option.CA_FILE: "",
     Option.ALLOW_CREDENTIALS_OVER_HTTP: "0",
     Option.AUTOSTART: "1",
+    Option.BACKGROUND_MODE: "idle",
 }
 
 
@@ -36,6 +37,7 @@ def test_option_defaults(tmp_path):
         (Option.BACKGROUND_RATE_LIMIT, "1000000", "1000000"),
         (Option.ALLOW_CREDENTIALS_OVER_HTTP, True, "1"),
         (Option.AUTOSTART, False, "0"),
+        (Option.BACKGROUND_MODE, "normal", "normal"),
         (Option.USER_AGENT, "qmgr-python-test/1", "qmgr-python-test/1"),
         (Option.PROXY, "http://127.0.0.1:3128", "http://127.0.0.1:3128"),
     ],

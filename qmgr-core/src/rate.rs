@@ -16,12 +16,14 @@ struct Bucket {
     rate: u64,
     tokens: f64,
     last: Instant,
+    /// Time transfers spent waiting for tokens since [`RateLimiter::take_held`] last asked.
+    held: Duration,
 }
 
 impl RateLimiter {
     /// A limiter at `rate` bytes/s (0 = unlimited).
     pub fn new(rate: u64) -> Self {
-        RateLimiter { state: Mutex::new(Bucket { rate, tokens: 0.0, last: Instant::now() }) }
+        RateLimiter { state: Mutex::new(Bucket { rate, tokens: 0.0, last: Instant::now(), held: Duration::ZERO }) }
     }
 
     /// Changes the rate (bytes/s, 0 = unlimited); takes effect at once, also for a transfer
@@ -41,6 +43,13 @@ impl RateLimiter {
     /// The current rate in bytes/s (0 = unlimited).
     pub fn rate(&self) -> u64 {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).rate
+    }
+
+    /// How long transfers waited for tokens (summed over them) since the last call; resets.
+    /// The idle-bandwidth controller asks: a reader held back stalls its own connection, which
+    /// inflates the RTT the receiver measures (DECISIONS D14, `rules::idle`).
+    pub fn take_held(&self) -> Duration {
+        std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).held)
     }
 
     /// Takes `bytes` from the bucket, sleeping (in steps of at most 100 ms, so that `cancel`
@@ -65,7 +74,9 @@ impl RateLimiter {
             if cancel.is_cancelled() {
                 return false;
             }
-            std::thread::sleep(wait.min(Duration::from_millis(100)));
+            let wait = wait.min(Duration::from_millis(100));
+            self.state.lock().unwrap_or_else(|e| e.into_inner()).held += wait;
+            std::thread::sleep(wait);
         }
     }
 }
@@ -83,6 +94,11 @@ mod tests {
         flag.cancel();
         assert!(!r.acquire(1 << 20, &flag));
         assert_eq!(r.rate(), 1);
+        assert_eq!(r.take_held(), Duration::ZERO, "a cancelled wait did not sleep");
+        let r = RateLimiter::new(100_000);
+        assert!(r.acquire(5_000, &CancelFlag::new()));
+        assert!(r.take_held() >= Duration::from_millis(40), "5,000 bytes at 100,000 B/s: ~50 ms held");
+        assert_eq!(r.take_held(), Duration::ZERO);
     }
 
     /// A transfer waiting for a chunk larger than a quarter second of data gets it although

@@ -236,6 +236,10 @@ impl Transport for IdleTransport {
             }
         };
         self.buffers.input_appended(n);
+        // The window was just opened by this read: say so now, not after the delayed-ACK
+        // timer (up to 200 ms). With a small window a delayed ACK would stall the sender every
+        // window, and the receiver would measure that stall as a 200 ms queue.
+        let _ = sockinfo::set_quickack(self.stream.as_fd());
         Ok(n > 0)
     }
 

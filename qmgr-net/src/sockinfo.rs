@@ -1,6 +1,6 @@
 //! The three Linux calls the idle-bandwidth measurements need and no well-kept crate offers
 //! safely (rustix and socket2 have no `TCP_INFO` and no `TCP_WINDOW_CLAMP`): reading a TCP
-//! socket's `tcp_info`, bounding its receive window and buffer, and naming the interface that
+//! socket's `tcp_info`, bounding its receive window and buffer, turning off its delayed ACKs, and naming the interface that
 //! holds a local address. The only `unsafe` code of qmgr-net; each block says why it is sound.
 #![allow(unsafe_code)]
 
@@ -49,6 +49,12 @@ pub(crate) fn set_window_clamp(fd: BorrowedFd<'_>, bytes: u32) -> io::Result<()>
 /// the value for its bookkeeping and caps it at `net.core.rmem_max`; autotuning stops).
 pub(crate) fn set_recv_buffer(fd: BorrowedFd<'_>, bytes: u32) -> io::Result<()> {
     set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, bytes)
+}
+
+/// `setsockopt(IPPROTO_TCP, TCP_QUICKACK, 1)`: acknowledge at once instead of delaying the
+/// ACK (the kernel clears it again by itself, so it is set after every read).
+pub(crate) fn set_quickack(fd: BorrowedFd<'_>) -> io::Result<()> {
+    set_int(fd, libc::IPPROTO_TCP, libc::TCP_QUICKACK, 1)
 }
 
 fn set_int(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int, value: u32) -> io::Result<()> {
@@ -129,6 +135,7 @@ mod tests {
         let (mut server, _) = listener.accept().unwrap();
         set_window_clamp(client.as_fd(), 16 * 1024).unwrap();
         set_recv_buffer(client.as_fd(), 64 * 1024).unwrap();
+        set_quickack(client.as_fd()).unwrap();
         server.write_all(&[7u8; 100_000]).unwrap();
         let mut buf = vec![0u8; 100_000];
         client.read_exact(&mut buf).unwrap();

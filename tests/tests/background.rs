@@ -4,6 +4,8 @@
 //!
 //! * `local_link_background_yields`: rig 1, where competition shows in the interface counters.
 //! * `router_background_yields`: rig 2, where it shows only as queueing delay.
+//! * `a_self_pacing_server_is_not_mistaken_for_competition`: nginx `limit_rate` on loopback (no
+//!   root): the pauses of a pacing server must not read as a queue.
 //!
 //! In each rig: (a) curl of a 20 MB file alone → A (bytes/s); (b) a background `qmgr get` of a
 //! 200 MB file (its own queue; killed afterwards), and once it runs, the same curl beside it →
@@ -160,4 +162,42 @@ fn local_link_background_yields() {
 fn router_background_yields() {
     let Some(mut rig) = RouterRig::new(RATE_MBIT) else { return };
     measure(&mut rig);
+}
+
+/// A server that paces itself (nginx `limit_rate`) makes a receiver wait between its bursts,
+/// which a receiver can mistake for a queue: with receive windows below 64 KiB nginx stalls
+/// 200 ms per window, the receiver measured that as queueing delay, and the group stayed at
+/// the controller's floor. An idle-mode background group must download at the server's pace:
+/// 20 MB at 2 MB/s takes 10 s; stuck at the floor (32 KiB/s) it would take 10 minutes.
+/// Loopback only, no root.
+#[test]
+fn a_self_pacing_server_is_not_mistaken_for_competition() {
+    let _one_at_a_time = serial();
+    let root = tempfile::tempdir().unwrap();
+    let body: Vec<u8> = (0..20_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(root.path().join("paced.bin"), &body).unwrap();
+    let config = qmgr_tests::nginx::NginxConfig::new(root.path()).rate_limited("/slow/", 2_000_000);
+    let Some(nginx) = qmgr_tests::nginx::Nginx::start(&config) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let m = qmgr_rs::open(Some(&dir.path().join("queue"))).expect("open the queue");
+    assert_eq!(m.get_option("background_mode").unwrap(), "idle");
+    let group = m.create_group(qmgr_rs::Guid::generate()).unwrap();
+    let job = group.create_job(qmgr_rs::Guid::generate()).unwrap();
+    let out = dir.path().join("paced.bin");
+    job.add_files(&[qmgr_rs::FileSpec::new(nginx.url("/slow/paced.bin"), out.to_str().unwrap())]).unwrap();
+    let began = Instant::now();
+    group.resume().unwrap();
+    let done = wait_until(Duration::from_secs(90), || group.state().unwrap() == qmgr_rs::model::GroupState::Complete);
+    let took = began.elapsed();
+    eprintln!(
+        "[paced server] 20 MB at 2 MB/s in {:.1} s (status: {})",
+        took.as_secs_f64(),
+        m.background_status().reason
+    );
+    assert!(done, "not complete after 90 s: {:?}", group.state());
+    assert_eq!(std::fs::read(&out).unwrap(), body);
+    assert!(
+        took < Duration::from_secs(40),
+        "20 MB paced at 2 MB/s took {took:?}: the controller took the pacing for a queue"
+    );
 }

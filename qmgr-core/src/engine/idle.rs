@@ -146,7 +146,7 @@ pub(crate) fn run(inner: Arc<Inner>) {
             continue;
         }
         let sample = inner.transport.idle_sample().unwrap_or_default();
-        let decision = controller.update(&sample, Instant::now()).clone();
+        let decision = controller.update(&sample, inner.rate.take_held(), Instant::now()).clone();
         inner.rate.set_rate(limit(Some(&decision), options.background_rate_limit));
         inner.transport.set_idle_window(decision.window);
         log::debug!(
