@@ -744,7 +744,9 @@ qmgr_hresult qmgr_create_instance(const char *queue_dir, struct qmgr_manager **m
 // connect_timeout_ms (>= 100, default 30000), read_timeout_ms (>= 100, default 60000),
 // user_agent (string), proxy (URL; "" = none; unset = from the environment), ca_file (path of
 // a readable PEM file with extra root certificates), allow_credentials_over_http (0/1),
-// autostart (0/1, default 1: start a background runner when work is queued; DECISIONS D13).
+// autostart (0/1, default 1: start a background runner when work is queued; DECISIONS D13),
+// background_mode ("idle", default: background groups use only bandwidth nobody else uses,
+// or "normal": they compete like any download; DECISIONS D14).
 // Integer values are plain decimal digits; string values must not hold control characters.
 //
 // Returns QMGR_S_OK; QMGR_E_POINTER for a NULL argument; QMGR_E_HANDLE for a bad manager;
