@@ -438,6 +438,13 @@ pub trait Transport: Send + Sync {
     fn set_idle_window(&self, bytes: u32) {
         let _ = bytes;
     }
+
+    /// Ends every thread the transport started and closes its connections; returns once they
+    /// have ended. Called once by the engine when the manager shuts down (its last reference
+    /// is released), after the transfer threads were joined: no fetch runs any more, and none
+    /// follows. After the call, the process holds no thread of the library (issue #14).
+    /// Default: nothing (a transport without threads of its own).
+    fn shutdown(&self) {}
 }
 
 /// One complete temporary file to commit ([`Transport::commit_batch`]).

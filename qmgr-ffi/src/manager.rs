@@ -127,6 +127,14 @@ pub extern "C" fn qmgr_manager_add_ref(manager: *mut qmgr_manager) -> u32 {
 /// last, for NULL, and for an invalid handle). Releasing the last reference of the manager
 /// (group and job handles hold one too) stops its threads after in-flight transfers are
 /// checkpointed, and releases every registered callback before returning.
+///
+/// When that last release returns, no thread the library started for the manager is left:
+/// scheduler, notifier, transfer, commit and network helper threads have all ended (a
+/// helper blocked reading a silent server is interrupted by shutting its connection down),
+/// so once every manager is released the library may be unloaded with `dlclose`. A helper
+/// still resolving a host name or opening a TCP connection delays the return by up to the
+/// resolver's limits or the option `connect_timeout_ms`. Released from a callback, the
+/// notifier thread running it ends just after the callback returns.
 #[no_mangle]
 pub extern "C" fn qmgr_manager_release(manager: *mut qmgr_manager) -> u32 {
     guard_value("qmgr_manager_release", 0, || handles::release(manager))

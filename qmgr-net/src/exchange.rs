@@ -8,13 +8,21 @@
 //! the transfer thread stops listening (cancel, or an answer it does not want), the helper
 //! notices at its next send and ends, closing the connection; at worst it outlives the fetch
 //! by one read timeout, and it never touches the temporary file.
+//!
+//! The pool ([`Helpers`]) belongs to one transport, not to the process: when the transport
+//! shuts down ([`Helpers::shutdown`], at the manager's last release), the idle helpers are
+//! told to exit, the connections of busy ones are shut down (`ureq::Agent::shutdown`, which
+//! ends a blocked read or write at once), and every helper thread is joined — so the library
+//! leaves no thread behind (issue #14, item 7).
 
 use crate::CHUNK_SIZE;
 use qmgr_core::transport::CancelFlag;
+use std::collections::HashMap;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 use ureq::http::HeaderMap;
 
@@ -36,33 +44,73 @@ const IDLE_EXIT: Duration = Duration::from_secs(30);
 
 /// The work of one exchange, given the helper thread's read buffer ([`CHUNK_SIZE`] bytes)
 /// and a [`Finishing`] to call just before its last message.
-type Job = Box<dyn FnOnce(&mut [u8], &mut Finishing) + Send>;
+type Job = Box<dyn FnOnce(&mut [u8], &mut Finishing<'_>) + Send>;
 
 /// Counts the helper thread as idle once (early, or when its job returns): the transfer
 /// thread starts its next exchange as soon as it has the last message of this one, and then
 /// finds this thread idle instead of starting another.
-struct Finishing(bool);
+pub(crate) struct Finishing<'a>(bool, &'a Pool);
 
-impl Finishing {
+impl Finishing<'_> {
     fn now(&mut self) {
         if !std::mem::replace(&mut self.0, true) {
-            pool().idle.fetch_add(1, Ordering::AcqRel);
+            self.1.idle.fetch_add(1, Ordering::AcqRel);
         }
     }
 }
 
-/// Helper threads kept between exchanges: starting a thread (and zeroing its buffer) for
-/// every file would cost more than fetching a small file over a kept-alive connection.
-/// `idle` counts the threads waiting on `jobs`; a job is sent only after claiming one of
-/// them, so it never waits for a busy thread.
-struct Pool {
-    jobs: (crossbeam_channel::Sender<Job>, crossbeam_channel::Receiver<Job>),
-    idle: AtomicUsize,
+/// The helper threads of one transport, kept between exchanges: starting a thread (and
+/// zeroing its buffer) for every file would cost more than fetching a small file over a
+/// kept-alive connection. Dropping it shuts it down ([`Helpers::shutdown`]).
+pub(crate) struct Helpers {
+    pool: Arc<Pool>,
 }
 
-fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool { jobs: crossbeam_channel::unbounded(), idle: AtomicUsize::new(0) })
+/// What the helpers share. `idle` counts the threads waiting on `jobs`; a job is sent only
+/// after claiming one of them, so it never waits for a busy thread.
+struct Pool {
+    jobs: crossbeam_channel::Receiver<Job>,
+    idle: AtomicUsize,
+    state: Mutex<PoolState>,
+}
+
+#[derive(Default)]
+struct PoolState {
+    /// `None` once shut down: idle helpers then see the channel disconnected and exit.
+    sender: Option<crossbeam_channel::Sender<Job>>,
+    /// Every thread started for this pool and not joined yet: helpers, and the write-back
+    /// flushes handed over by [`Helpers::adopt`].
+    threads: Vec<JoinHandle<()>>,
+    /// The agent of each exchange running now, by number: shut down with the pool, so that a
+    /// helper blocked on its socket returns at once.
+    busy: HashMap<u64, ureq::Agent>,
+    next_busy: u64,
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records `agent` as used by a running exchange until the returned guard drops; `None`
+    /// once the pool is shut down (the exchange must not start).
+    fn enter(&self, agent: &ureq::Agent) -> Option<Busy<'_>> {
+        let mut st = self.lock();
+        st.sender.as_ref()?;
+        st.next_busy += 1;
+        let id = st.next_busy;
+        st.busy.insert(id, agent.clone());
+        Some(Busy(self, id))
+    }
+}
+
+/// An exchange's entry in [`PoolState::busy`], removed when it ends.
+struct Busy<'a>(&'a Pool, u64);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.lock().busy.remove(&self.1);
+    }
 }
 
 /// Takes one from `count` if it is not zero; true when it did.
@@ -70,32 +118,96 @@ fn claim(count: &AtomicUsize) -> bool {
     count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
 }
 
-/// Runs `job` on an idle helper thread, or on a new one when none is idle.
-fn run_on_helper(job: Job) -> io::Result<()> {
-    let pool = pool();
-    if claim(&pool.idle) {
-        // The pool holds a receiver itself: the channel is never disconnected.
-        let _ = pool.jobs.0.send(job);
-        return Ok(());
+/// Joins the threads of `threads` that have finished (at once: they have), keeps the others.
+fn join_finished(threads: &mut Vec<JoinHandle<()>>) {
+    for h in threads.extract_if(.., |h| h.is_finished()) {
+        let _ = h.join();
     }
-    std::thread::Builder::new().name("qmgr-net-http".into()).spawn(move || {
-        let mut buf = vec![0u8; CHUNK_SIZE];
-        let mut job = job;
-        loop {
-            let mut finishing = Finishing(false);
-            job(&mut buf, &mut finishing);
-            finishing.now();
-            job = loop {
-                match pool.jobs.1.recv_timeout(IDLE_EXIT) {
-                    Ok(next) => break next,
-                    // Retire, unless a job was promised to an idle thread meanwhile.
-                    Err(_) if claim(&pool.idle) => return,
-                    Err(_) => continue,
-                }
-            };
+}
+
+impl Helpers {
+    /// An empty pool: threads are started by the first exchanges.
+    pub(crate) fn new() -> Helpers {
+        let (sender, jobs) = crossbeam_channel::unbounded();
+        let state = PoolState { sender: Some(sender), ..PoolState::default() };
+        Helpers { pool: Arc::new(Pool { jobs, idle: AtomicUsize::new(0), state: Mutex::new(state) }) }
+    }
+
+    /// Runs `job` on an idle helper thread, or on a new one when none is idle. Errors: the
+    /// thread could not be started, or the pool is shut down.
+    fn run(&self, job: Job) -> io::Result<()> {
+        let pool = &self.pool;
+        let mut st = pool.lock();
+        let Some(sender) = &st.sender else {
+            return Err(io::Error::other("the transport is shut down"));
+        };
+        if claim(&pool.idle) {
+            // The pool holds the sender until shutdown: the channel is not disconnected.
+            let _ = sender.send(job);
+            return Ok(());
         }
-    })?;
-    Ok(())
+        join_finished(&mut st.threads);
+        let shared = pool.clone();
+        // Started under the lock, so that a shutdown either refuses this job or joins this thread.
+        let handle = std::thread::Builder::new().name("qmgr-net-http".into()).spawn(move || {
+            let pool = &*shared;
+            let mut buf = vec![0u8; CHUNK_SIZE];
+            let mut job = job;
+            loop {
+                let mut finishing = Finishing(false, pool);
+                job(&mut buf, &mut finishing);
+                finishing.now();
+                job = loop {
+                    match pool.jobs.recv_timeout(IDLE_EXIT) {
+                        Ok(next) => break next,
+                        // Shut down: no job will come.
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+                        // Retire, unless a job was promised to an idle thread meanwhile.
+                        Err(_) if claim(&pool.idle) => return,
+                        Err(_) => continue,
+                    }
+                };
+            }
+        })?;
+        st.threads.push(handle);
+        Ok(())
+    }
+
+    /// Keeps a thread started for this transport's work (a write-back flush) so that
+    /// [`Helpers::shutdown`] joins it; one already finished is joined now.
+    pub(crate) fn adopt(&self, thread: JoinHandle<()>) {
+        let mut st = self.pool.lock();
+        st.threads.push(thread);
+        join_finished(&mut st.threads);
+    }
+
+    /// Ends the pool: refuses new exchanges, shuts down `agents` and the agent of every
+    /// exchange still running (their sockets are shut down: a blocked read or write returns
+    /// at once, idle pooled connections close), wakes the idle helpers, and joins every
+    /// thread. Returns how many threads were joined. A helper still resolving a name or
+    /// opening a TCP connection is not interrupted (ureq cannot); it ends within the
+    /// resolver's limits or `connect_timeout_ms`, and this waits for it. Idempotent.
+    pub(crate) fn shutdown(&self, agents: &[ureq::Agent]) -> usize {
+        let (busy, threads) = {
+            let mut st = self.pool.lock();
+            st.sender = None;
+            (std::mem::take(&mut st.busy), std::mem::take(&mut st.threads))
+        };
+        for agent in agents.iter().chain(busy.values()) {
+            agent.clone().shutdown();
+        }
+        let n = threads.len();
+        for h in threads {
+            let _ = h.join();
+        }
+        n
+    }
+}
+
+impl Drop for Helpers {
+    fn drop(&mut self) {
+        self.shutdown(&[]);
+    }
 }
 
 /// What the helper thread reports, in this order: one `Head`, then `Data`… and `End` or
@@ -117,9 +229,10 @@ pub(crate) struct Exchange {
 }
 
 impl Exchange {
-    /// Sends `GET url` with `headers` on a helper thread (one of the [`pool`]'s). `idle`: an
-    /// idle-mode transfer, buffered less ([`IDLE_DEPTH`], [`IDLE_CHUNK`]).
+    /// Sends `GET url` with `headers` on a helper thread of `helpers`. `idle`: an idle-mode
+    /// transfer, buffered less ([`IDLE_DEPTH`], [`IDLE_CHUNK`]).
     pub(crate) fn start(
+        helpers: &Helpers,
         agent: &ureq::Agent,
         url: &str,
         headers: Vec<(&'static str, String)>,
@@ -129,7 +242,9 @@ impl Exchange {
         let (tx, rx) = sync_channel(depth);
         let agent = agent.clone();
         let url = url.to_string();
-        run_on_helper(Box::new(move |buf: &mut [u8], finishing: &mut Finishing| {
+        helpers.run(Box::new(move |buf: &mut [u8], finishing: &mut Finishing<'_>| {
+            // Dropping `tx` unanswered (shut down) tells the transfer thread.
+            let Some(_busy) = finishing.1.enter(&agent) else { return };
             let mut req = agent.get(&url);
             for (name, value) in headers {
                 req = req.header(name, value);

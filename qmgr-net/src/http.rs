@@ -2,7 +2,7 @@
 //! (DECISIONS D1, D5, D11).
 
 use crate::cause::{local_failure, network_failure, status_failure};
-use crate::exchange::{Event, Exchange};
+use crate::exchange::{Event, Exchange, Helpers};
 use crate::local::Writeback;
 use crate::url::{self, redact};
 use crate::MAX_REDIRECTS;
@@ -20,12 +20,13 @@ use ureq::http::HeaderMap;
 const MAX_RESTARTS: u32 = 3;
 
 pub(crate) fn fetch(
+    helpers: &Helpers,
     agent: &ureq::Agent,
     allow_http_creds: bool,
     req: &FetchRequest<'_>,
     obs: &mut dyn FetchObserver,
 ) -> FetchOutcome {
-    match run(agent, allow_http_creds, req, obs) {
+    match run(helpers, agent, allow_http_creds, req, obs) {
         Ok(outcome) => outcome,
         Err(e) => FetchOutcome::Failed(e),
     }
@@ -58,6 +59,7 @@ impl Resume {
 }
 
 fn run(
+    helpers: &Helpers,
     agent: &ureq::Agent,
     allow_http_creds: bool,
     req: &FetchRequest<'_>,
@@ -108,7 +110,7 @@ fn run(
                 headers.push(("Authorization", value.clone()));
             }
         }
-        let exchange = Exchange::start(agent, &url, headers, req.traffic == Traffic::Idle)
+        let exchange = Exchange::start(helpers, agent, &url, headers, req.traffic == Traffic::Idle)
             .map_err(|e| Failure::new(Cause::NoThread, &shown, e.to_string()))?;
         let (status, h) = match exchange.next(req.cancel, &mut || {}) {
             None => return Ok(FetchOutcome::Cancelled),
@@ -239,7 +241,7 @@ fn run(
                     v.total = content_length;
                     (0, content_length)
                 };
-                match receive(&exchange, &mut file, req, obs, start, &v, path, &shown)? {
+                match receive(helpers, &exchange, &mut file, req, obs, start, &v, path, &shown)? {
                     None => return Ok(FetchOutcome::Cancelled),
                     Some(done) => {
                         let got = done - start;
@@ -273,6 +275,7 @@ fn run(
 /// `None` when cancelled.
 #[allow(clippy::too_many_arguments)]
 fn receive(
+    helpers: &Helpers,
     exchange: &Exchange,
     file: &mut File,
     req: &FetchRequest<'_>,
@@ -286,7 +289,7 @@ fn receive(
     file.seek(SeekFrom::Start(start)).map_err(|e| local_failure(&e, LocalOp::SeekTemp, path))?;
     obs.on_start(start, v);
     let mut done = start;
-    let mut writeback = Writeback::new(file, start);
+    let mut writeback = Writeback::new(file, start, helpers);
     loop {
         // While the server stalls, a heartbeat lets the engine count active time.
         match exchange.next(req.cancel, &mut || obs.on_progress(done)) {

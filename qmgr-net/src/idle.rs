@@ -25,10 +25,10 @@ use std::fmt;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, ShutdownHandle, Transport,
 };
 
 /// The smallest receive buffer an idle connection gets (bytes): below this, the per-packet
@@ -175,9 +175,10 @@ impl Drop for Registration {
 /// transport, written again here because ureq does not export its own (same timeouts:
 /// each read and write bounded by ureq's next timeout, a timeout reported as ureq's).
 /// Field order matters: the registration drops (closing the duplicate descriptor) first.
+/// The stream is shared (weakly) with the agent, whose `shutdown` shuts the socket down.
 pub(crate) struct IdleTransport {
     registration: Registration,
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     buffers: LazyBuffers,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
@@ -217,7 +218,7 @@ impl Transport for IdleTransport {
             self.stream.set_write_timeout(limit)?;
             self.write_timeout = limit;
         }
-        self.stream.write_all(&self.buffers.output()[..amount]).map_err(|e| io_error(e, t))
+        (&*self.stream).write_all(&self.buffers.output()[..amount]).map_err(|e| io_error(e, t))
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
@@ -229,7 +230,7 @@ impl Transport for IdleTransport {
         }
         let input = self.buffers.input_append_buf();
         let n = loop {
-            match self.stream.read(input) {
+            match (&*self.stream).read(input) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(io_error(e, t)),
@@ -256,7 +257,8 @@ impl Transport for IdleTransport {
 
 /// Opens the TCP connections of idle transfers in place of ureq's `TcpConnector` (a proxy's
 /// connection, when chained before it, passes through): tries the resolved addresses in
-/// order, each with the connect timeout, and registers the socket.
+/// order, each with the connect timeout, and registers the socket (for the measurements, and
+/// with the agent so that its shutdown reaches it).
 pub(crate) struct IdleConnector {
     pub(crate) sockets: Arc<IdleSockets>,
     pub(crate) connect_timeout: Duration,
@@ -278,6 +280,9 @@ impl<In: Transport> Connector<In> for IdleConnector {
         let stream = connect_any(&details.addrs, self.connect_timeout)?;
         stream.set_nodelay(details.config.no_delay())?;
         let registration = self.sockets.register(&stream)?;
+        let stream = Arc::new(stream);
+        // Agent::shutdown (at the transport's shutdown) then interrupts a blocked read or write.
+        (details.register_shutdown)(Arc::downgrade(&stream) as Weak<dyn ShutdownHandle>)?;
         let buffers = LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
         Ok(Some(Either::B(IdleTransport { registration, stream, buffers, read_timeout: None, write_timeout: None })))
     }

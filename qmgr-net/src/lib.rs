@@ -37,6 +37,7 @@ mod local;
 mod sockinfo;
 mod url;
 
+use exchange::Helpers;
 use idle::IdleSockets;
 use qmgr_core::model::Options;
 use qmgr_core::transport::{
@@ -79,6 +80,9 @@ pub struct NetTransport {
     /// The connections of idle-mode transfers, measured and clamped (DECISIONS D14); kept
     /// across [`Transport::configure`] so that its byte counts never go back.
     idle: Arc<IdleSockets>,
+    /// The helper threads of HTTP exchanges (`exchange.rs`): kept between exchanges, joined
+    /// at [`Transport::shutdown`] or when the transport drops.
+    helpers: Helpers,
 }
 
 /// What `configure` decides and `fetch` reads.
@@ -96,7 +100,7 @@ impl NetTransport {
     /// when `proxy` is not a usable proxy URL; the message names the option and the problem.
     pub fn new(options: &Options) -> Result<NetTransport> {
         let idle = Arc::new(IdleSockets::default());
-        Ok(NetTransport { state: RwLock::new(State::new(options, &idle)?), idle })
+        Ok(NetTransport { state: RwLock::new(State::new(options, &idle)?), idle, helpers: Helpers::new() })
     }
 
     /// The agent for `traffic` and `allow_credentials_over_http`.
@@ -180,7 +184,7 @@ impl Transport for NetTransport {
         match scheme.as_deref() {
             Some("http") | Some("https") => {
                 let (agent, allow_http) = self.snapshot(request.traffic);
-                http::fetch(&agent, allow_http, request, observer)
+                http::fetch(&self.helpers, &agent, allow_http, request, observer)
             }
             Some("file") => file::fetch(request, observer),
             _ => FetchOutcome::Failed(Failure::new(
@@ -236,5 +240,28 @@ impl Transport for NetTransport {
     /// `TCP_WINDOW_CLAMP` on every idle-mode connection, now and as each opens.
     fn set_idle_window(&self, bytes: u32) {
         self.idle.set_window(bytes)
+    }
+
+    /// Stops every thread this transport started and closes its connections (issue #14,
+    /// item 7): new fetches fail (`Cause::NoThread`, "the transport is shut down"); the
+    /// agents are shut down (`ureq::Agent::shutdown`: pooled connections close, a helper
+    /// blocked reading or writing a socket gets an error at once); idle helpers are woken
+    /// and every helper and write-back thread is joined. Returns when they have ended:
+    /// within milliseconds, unless a helper is resolving a name or opening a TCP connection,
+    /// which ureq cannot interrupt (then up to the resolver's limits or `connect_timeout_ms`).
+    /// Called by the engine at the manager's last release; also run when the transport drops.
+    fn shutdown(&self) {
+        let agents = {
+            let s = self.state.read().unwrap_or_else(PoisonError::into_inner);
+            [s.agent.clone(), s.idle_agent.clone()]
+        };
+        let joined = self.helpers.shutdown(&agents);
+        log::debug!("transport shut down; {joined} threads joined");
+    }
+}
+
+impl Drop for NetTransport {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }

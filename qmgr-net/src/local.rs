@@ -1,6 +1,7 @@
 //! Committing and discarding temporary files (DECISIONS D4).
 
 use crate::cause::local_failure;
+use crate::exchange::Helpers;
 use qmgr_core::transport::{CommitRequest, Failure, LocalOp};
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
@@ -17,17 +18,21 @@ const WRITEBACK_STEP: u64 = 32 << 20;
 /// second handle), so that the flush before the commit (DECISIONS D4) finds little left to
 /// write instead of stalling on the whole file. Durability still comes from that final flush;
 /// this only moves the disk writes earlier, overlapping them with the network.
-pub(crate) struct Writeback {
+///
+/// A flush still running when the download ends is handed to the transport's [`Helpers`],
+/// which joins it at shutdown: no thread outlives the manager.
+pub(crate) struct Writeback<'a> {
     file: Option<File>,
     flushed: u64,
     running: Option<JoinHandle<()>>,
+    helpers: &'a Helpers,
 }
 
-impl Writeback {
+impl<'a> Writeback<'a> {
     /// Write-back for `file`, which holds `start` bytes already. Without a second handle (an
     /// unusual file system), nothing is flushed early.
-    pub(crate) fn new(file: &File, start: u64) -> Writeback {
-        Writeback { file: file.try_clone().ok(), flushed: start, running: None }
+    pub(crate) fn new(file: &File, start: u64, helpers: &'a Helpers) -> Writeback<'a> {
+        Writeback { file: file.try_clone().ok(), flushed: start, running: None, helpers }
     }
 
     /// The file now holds `done` bytes: starts a flush when a step's worth is unflushed and
@@ -39,8 +44,19 @@ impl Writeback {
         let Some(file) = self.file.as_ref().and_then(|f| f.try_clone().ok()) else { return };
         self.flushed = done;
         // A failed early flush is harmless: the final flush reports any error.
+        if let Some(done) = self.running.take() {
+            let _ = done.join();
+        }
         self.running =
             std::thread::Builder::new().name("qmgr-writeback".into()).spawn(move || drop(file.sync_data())).ok();
+    }
+}
+
+impl Drop for Writeback<'_> {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            self.helpers.adopt(running);
+        }
     }
 }
 

@@ -27,6 +27,7 @@ mod error;
 mod fsutil;
 pub mod runner;
 mod schema;
+mod scrub;
 mod sqlite;
 mod status;
 

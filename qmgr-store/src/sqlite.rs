@@ -3,6 +3,7 @@
 use crate::error::{db_error, io_error};
 use crate::fsutil;
 use crate::schema;
+use crate::scrub;
 use qmgr_core::guid::Guid;
 use qmgr_core::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
 use qmgr_core::model::{
@@ -177,6 +178,10 @@ pub struct SqliteStore {
     /// The revision (schema version 2) the engine's image reflects: loaded, plus this store's
     /// own writes made while no one else wrote.
     seen_rev: Option<i64>,
+    /// A committed transaction removed a password and the WAL could not be emptied yet
+    /// (another connection was reading): retried at the next `apply` or
+    /// `changed_by_others` (`scrub.rs`).
+    scrub_pending: bool,
 }
 
 impl SqliteStore {
@@ -187,7 +192,8 @@ impl SqliteStore {
     /// * a missing `queue.sqlite` is created with mode 0600 (SQLite gives its `-wal` and `-shm`
     ///   files the database file's mode);
     /// * the connection gets the busy timeout ([`BUSY_TIMEOUT`]), `journal_mode=WAL` (before
-    ///   any migration), `synchronous=NORMAL` and `foreign_keys=ON`;
+    ///   any migration), `synchronous=NORMAL`, `foreign_keys=ON` and `secure_delete=ON`
+    ///   (freed bytes are zeroed: a replaced password does not stay in free space);
     /// * the schema is migrated to [`SCHEMA_VERSION`](crate::SCHEMA_VERSION), one transaction
     ///   per migration.
     ///
@@ -228,8 +234,15 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| db_error(&db, "setting synchronous=NORMAL", e))?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(|e| db_error(&db, "setting foreign_keys=ON", e))?;
+        let secure: i64 = conn
+            .pragma_update_and_check(None, scrub::SECURE_DELETE, "ON", |r| r.get(0))
+            .map_err(|e| db_error(&db, "setting secure_delete=ON", e))?;
+        if secure != 1 {
+            let e = rusqlite::Error::InvalidParameterName(format!("secure_delete is {secure}"));
+            return Err(db_error(&db, "setting secure_delete=ON", e));
+        }
         schema::migrate(&mut conn, &db)?;
-        Ok(SqliteStore { conn, dir, db, lock: None, seen_data_version: None, seen_rev: None })
+        Ok(SqliteStore { conn, dir, db, lock: None, seen_data_version: None, seen_rev: None, scrub_pending: false })
     }
 
     /// The queue directory, canonicalized (absolute, symbolic links resolved) when opened;
@@ -265,6 +278,19 @@ impl SqliteStore {
         self.seen_data_version = Some(version);
         self.seen_rev = Some(rev);
         Ok(loaded)
+    }
+
+    /// Empties the WAL after a password was removed (`scrub.rs`), waiting at most `wait` for
+    /// other connections; when they are still in the way, `scrub_pending` stays set and a
+    /// later call finishes. Never fails: the transaction is committed already.
+    fn scrub(&mut self, wait: Duration) {
+        match scrub::empty_wal(&self.conn, wait, BUSY_TIMEOUT) {
+            Ok(done) => self.scrub_pending = !done,
+            Err(e) => {
+                log::warn!("queue database {}: emptying the WAL: {e}", self.db.display());
+                self.scrub_pending = true;
+            }
+        }
     }
 
     fn data_version(&self) -> Result<i64> {
@@ -579,6 +605,9 @@ impl Store for SqliteStore {
     /// Cheap: one `PRAGMA data_version`, no table read (DECISIONS D10). SQLite changes it
     /// for every transaction committed by another connection, never for this one's.
     fn changed_by_others(&mut self) -> Result<bool> {
+        if self.scrub_pending {
+            self.scrub(Duration::ZERO);
+        }
         let v = self.data_version()?;
         Ok(self.seen_data_version != Some(v))
     }
@@ -600,9 +629,11 @@ impl Store for SqliteStore {
         let rev = before + 1;
         let mut changed = HashSet::new();
         let mut jobs = HashMap::new();
+        let mut removes_password = false;
         for (i, op) in ops.iter().enumerate() {
             let what = |e| db_error(db, &format!("change {} of {n}, {}", i + 1, describe(op)), e);
             changed.extend(groups_changed_by(&tx, op, rev, &mut jobs).map_err(what)?.into_iter().flatten());
+            removes_password |= scrub::removes_password(&tx, op).map_err(what)?;
             apply_one(&tx, op).map_err(|e| match (op, e.sqlite_error_code()) {
                 (Op::CreateGroup(g), Some(rusqlite::ErrorCode::ConstraintViolation)) => {
                     Error::invalid_arg(format!("group {} already exists in the queue", g.id))
@@ -615,6 +646,9 @@ impl Store for SqliteStore {
         // Nobody else wrote since this store last looked: its image is current at `rev`.
         if self.seen_rev == Some(before) {
             self.seen_rev = Some(rev);
+        }
+        if removes_password || self.scrub_pending {
+            self.scrub(scrub::SCRUB_WAIT);
         }
         Ok(())
     }
@@ -646,87 +680,5 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use qmgr_core::hresult::QM_E_SERVICE_UNAVAILABLE;
-
-    fn group(n: u8) -> GroupRecord {
-        GroupRecord {
-            id: Guid::from_bytes([n; 16]),
-            seq: n as u64,
-            state: GroupState::Suspended,
-            foreground: false,
-            props: GroupProps::default(),
-        }
-    }
-
-    /// A write refused as read-only says so and applies nothing.
-    #[test]
-    fn read_only_database_is_reported_and_nothing_applied() {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut s = SqliteStore::open(tmp.path()).unwrap();
-        s.apply(&[Op::CreateGroup(group(1))]).unwrap();
-        // Root ignores file modes, so make the connection itself refuse writes.
-        s.conn.pragma_update(None, "query_only", true).unwrap();
-        let err = s.apply(&[Op::CreateGroup(group(2)), Op::DeleteGroup(group(1).id)]).unwrap_err();
-        assert_eq!(err.hr, QM_E_SERVICE_UNAVAILABLE);
-        assert!(err.message.contains("the database is read-only"), "{}", err.message);
-        // Refused as early as BEGIN IMMEDIATE, which already asks for the write lock.
-        assert!(err.message.contains("for 2 changes"), "{}", err.message);
-        assert!(err.message.contains(DB_FILE_NAME), "{}", err.message);
-        s.conn.pragma_update(None, "query_only", false).unwrap();
-        assert_eq!(s.load().unwrap().groups, vec![group(1)]);
-    }
-
-    /// A stored value the model cannot hold makes `load` fail with the service error.
-    #[test]
-    fn corrupt_rows_fail_load() {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut s = SqliteStore::open(tmp.path()).unwrap();
-        s.apply(&[Op::CreateGroup(group(1))]).unwrap();
-        s.conn.execute("UPDATE groups SET state = 9", []).unwrap();
-        let err = s.load().unwrap_err();
-        assert_eq!(err.hr, QM_E_SERVICE_UNAVAILABLE);
-        assert!(err.message.contains("group state 9 is unknown"), "{}", err.message);
-        s.conn.execute("UPDATE groups SET state = 0, priority = -1", []).unwrap();
-        assert_eq!(s.load().unwrap_err().hr, QM_E_SERVICE_UNAVAILABLE);
-    }
-
-    /// The password is never part of an error message.
-    #[test]
-    fn op_descriptions_hold_no_secrets() {
-        let mut g = group(1);
-        g.props.remote_password = "s3cret".into();
-        assert!(!describe(&Op::CreateGroup(g)).contains("s3cret"));
-    }
-
-    /// `load` uses indexes, no per-row lookups by scan.
-    #[test]
-    fn load_queries_use_indexes() {
-        let tmp = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(tmp.path()).unwrap();
-        for sql in [LOAD_GROUPS, LOAD_JOBS, LOAD_FILES] {
-            let mut st = s.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let plan: Vec<String> =
-                st.query_map([], |r| r.get::<_, String>(3)).unwrap().collect::<rusqlite::Result<_>>().unwrap();
-            assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{sql}: {plan:?}");
-        }
-    }
-
-    /// `load_changes` reads only changed rows: no query scans a table.
-    #[test]
-    fn change_queries_scan_nothing() {
-        let tmp = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(tmp.path()).unwrap();
-        for sql in [CHANGED_GROUPS, CHANGED_JOBS, CHANGED_FILES, DELETED_GROUPS, GROUP_OF_JOB, TOUCH_GROUP] {
-            let mut st = s.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let params = vec![0; st.parameter_count()];
-            let plan: Vec<String> = st
-                .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
-            assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{sql}: {plan:?}");
-        }
-    }
-}
+#[path = "sqlite_tests.rs"]
+mod tests;

@@ -79,6 +79,25 @@ pub enum Lang {
 /// `-Wall -Wextra -Werror`. Panics with the compiler's output when compilation fails.
 pub fn compile(lang: Lang, sources: &[&Path], out: &Path, extra: &[&str]) -> PathBuf {
     let lib = built_artifacts();
+    let (search, rpath) = (format!("-L{}", lib.display()), format!("-Wl,-rpath,{}", lib.display()));
+    cc(lang, sources, out, extra, &[&search, &rpath, "-lqmgr", "-lpthread"])
+}
+
+/// [`compile`] for a program that loads the library itself (`dlopen`): the same header and
+/// warnings, linked with `-ldl -lpthread` but not with `libqmgr`. The library's path is
+/// [`library_path`]. Panics with the compiler's output when compilation fails.
+pub fn compile_dlopen(lang: Lang, sources: &[&Path], out: &Path, extra: &[&str]) -> PathBuf {
+    built_artifacts();
+    cc(lang, sources, out, extra, &["-ldl", "-lpthread"])
+}
+
+/// Path of the built `libqmgr.so`.
+pub fn library_path() -> PathBuf {
+    built_artifacts().join("libqmgr.so")
+}
+
+/// Runs the C or C++ compiler with our flags and `extra` on `sources`, linking `libs`.
+fn cc(lang: Lang, sources: &[&Path], out: &Path, extra: &[&str], libs: &[&str]) -> PathBuf {
     let (compiler, std) = match lang {
         Lang::C11 => ("cc", "-std=c11"),
         Lang::Cxx17 => ("c++", "-std=c++17"),
@@ -91,9 +110,7 @@ pub fn compile(lang: Lang, sources: &[&Path], out: &Path, extra: &[&str]) -> Pat
         .args(sources)
         .arg("-o")
         .arg(out)
-        .arg(format!("-L{}", lib.display()))
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .args(["-lqmgr", "-lpthread"])
+        .args(libs)
         .output()
         .unwrap_or_else(|e| panic!("run {compiler}: {e}"));
     assert!(output.status.success(), "{compiler} failed for {sources:?}:\n{}", String::from_utf8_lossy(&output.stderr));

@@ -6,12 +6,15 @@
 //! With `QMGR_VALGRIND=1` every program runs under
 //! `valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect`
 //! (CI sets it): memory errors and definite or indirect leaks fail the test. "Possibly lost"
-//! and "still reachable" blocks (thread-locals and detached helper threads of Rust's std,
-//! which live until the process exits) are reported but do not fail it.
+//! and "still reachable" blocks (thread-locals and process-wide data of Rust's std and of the
+//! library, which live until the process exits) are reported but do not fail it.
+//!
+//! `lifetime.c` is not linked with the library: it `dlopen`s `QMGR_LIBRARY` (set here to the
+//! built `libqmgr.so`) and checks that no thread of the library outlives the last release.
 
 #![forbid(unsafe_code)]
 
-use qmgr_tests::{compile, require_tool, wait_until, workspace_root, Lang};
+use qmgr_tests::{compile, compile_dlopen, library_path, require_tool, wait_until, workspace_root, Lang};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,9 +42,23 @@ fn tail(text: &[u8], max: usize) -> String {
     s
 }
 
+/// How a program of tests/c reaches the library.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// Linked with `-lqmgr`.
+    Linked,
+    /// Not linked: the program `dlopen`s the path in `QMGR_LIBRARY`.
+    Dlopen,
+}
+
 /// Compiles `program` (a file of tests/c; C programs get the loopback HTTP server httpd.c)
 /// and runs it, under valgrind when requested. Panics with its output unless it exits 0.
 fn run(program: &str) {
+    run_with(program, Link::Linked)
+}
+
+/// [`run`], with the library linked or loaded by the program.
+fn run_with(program: &str, link: Link) {
     let valgrind = if valgrind_requested() {
         match require_tool("valgrind") {
             Some(v) => Some(v),
@@ -57,6 +74,8 @@ fn run(program: &str) {
     let version = format!("-DQMGR_EXPECTED_VERSION=\"{}\"", env!("CARGO_PKG_VERSION"));
     if program.ends_with(".cpp") {
         compile(Lang::Cxx17, &[&source], &exe, &[]);
+    } else if link == Link::Dlopen {
+        compile_dlopen(Lang::C11, &[&source, &c_dir().join("httpd.c")], &exe, &[&version]);
     } else {
         compile(Lang::C11, &[&source, &c_dir().join("httpd.c")], &exe, &[&version]);
     }
@@ -89,6 +108,7 @@ fn run(program: &str) {
     let out_path = dir.path().join("stdout");
     let err_path = dir.path().join("stderr");
     cmd.env("TMPDIR", &tmp)
+        .env("QMGR_LIBRARY", library_path())
         .env("QMGR_HOME", tmp.join("default-queue"))
         .env_remove("XDG_STATE_HOME")
         .stdin(Stdio::null())
@@ -167,4 +187,11 @@ fn c_progress() {
 #[test]
 fn cxx_smoke() {
     run("cxx_smoke.cpp");
+}
+
+/// No thread of the library is left after the last release, even with a network helper
+/// blocked in a read; the program then `dlclose`s the library and keeps running (issue #14).
+#[test]
+fn c_lifetime() {
+    run_with("lifetime.c", Link::Dlopen);
 }

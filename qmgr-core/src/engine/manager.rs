@@ -56,6 +56,8 @@ impl Drop for Shared {
                 let _ = h.join();
             }
         }
+        // No transfer runs now: the transport's own threads (network helpers) can end too.
+        inner.transport.shutdown();
         inner.notify_changed();
         // Each callback's release runs here, after the notifier stopped (DECISIONS D12).
         drop(callbacks);
@@ -82,7 +84,9 @@ impl std::fmt::Debug for Manager {
 impl Manager {
     /// Opens a queue on `store`, transferring through `transport`. Groups that were RUNNING
     /// continue by themselves from their temporary files (DECISIONS D6). `dir` names the
-    /// queue in messages (empty for an in-memory queue).
+    /// queue in messages (empty for an in-memory queue). The transport serves this manager
+    /// only: the last reference dropped joins the manager's threads and then calls
+    /// [`Transport::shutdown`], so that no thread of the library outlives it (issue #14).
     ///
     /// Errors: `QM_E_SERVICE_UNAVAILABLE` when the store cannot be loaded; the transport's
     /// error when it refuses the stored options.

@@ -60,7 +60,10 @@ fn schedule(inner: &Arc<Inner>, st: &mut State) -> Duration {
     if st.shutting_down || !st.holder {
         return IDLE;
     }
-    st.workers.retain(|h| !h.is_finished());
+    // Joined, not dropped: a finished thread is gone at once, none is left detached.
+    for h in st.workers.extract_if(.., |h| h.is_finished()) {
+        let _ = h.join();
+    }
     let candidates: Vec<Candidate> = st
         .groups
         .values()
