@@ -133,8 +133,11 @@ impl Nginx {
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
             let conf = prefix.path().join("nginx.conf");
-            std::fs::write(&conf, configuration(prefix.path(), &root, port, &config.rate_limits))
-                .expect("write nginx.conf");
+            std::fs::write(
+                &conf,
+                configuration(prefix.path(), &root, &format!("127.0.0.1:{port}"), &config.rate_limits, true),
+            )
+            .expect("write nginx.conf");
             let _ = std::fs::remove_file(prefix.path().join("error.log"));
             let _ = std::fs::remove_file(prefix.path().join("nginx.pid"));
             let stderr = File::create(prefix.path().join("stderr.log")).expect("nginx stderr file");
@@ -254,7 +257,17 @@ fn running_as_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-fn configuration(prefix: &Path, root: &Path, port: u16, limits: &[RateLimit]) -> String {
+/// The nginx configuration of a test server: files of `root` served on `listen` (`ADDR:PORT`),
+/// the rate-limited `limits` locations, every path of nginx's own below `prefix`, and an access
+/// log (`prefix/access.log`, read by [`Nginx::access_log`]) when `access_log` is true. Run it
+/// with `-g "daemon off;"`. Also used by the shaped rigs ([`crate::netrig`]).
+pub(crate) fn configuration(
+    prefix: &Path,
+    root: &Path,
+    listen: &str,
+    limits: &[RateLimit],
+    access_log: bool,
+) -> String {
     let p = |name: &str| format!("\"{}\"", prefix.join(name).display());
     let root = root.display();
     let user = if running_as_root() { "user root;\n" } else { "" };
@@ -275,8 +288,7 @@ events {{
 }}
 http {{
     default_type application/octet-stream;
-    log_format qmgr escape=default '$request\t$status\t$body_bytes_sent\t$http_range\t$http_if_range\t$http_user_agent';
-    access_log {access_log} qmgr;
+{access_log}
     client_body_temp_path {client_body};
     proxy_temp_path {proxy};
     fastcgi_temp_path {fastcgi};
@@ -287,7 +299,7 @@ http {{
     keepalive_timeout 30s;
     disable_symlinks off;
     server {{
-        listen 127.0.0.1:{port};
+        listen {listen};
         server_name localhost;
         root "{root}";
 {locations}    }}
@@ -295,7 +307,14 @@ http {{
 "#,
         pid = p("nginx.pid"),
         error_log = p("error.log"),
-        access_log = p("access.log"),
+        access_log = if access_log {
+            format!(
+                "    log_format qmgr escape=default '$request\\t$status\\t$body_bytes_sent\\t$http_range\\t$http_if_range\\t$http_user_agent';\n    access_log {} qmgr;",
+                p("access.log")
+            )
+        } else {
+            "    access_log off;".to_string()
+        },
         client_body = p("client_body"),
         proxy = p("proxy"),
         fastcgi = p("fastcgi"),
