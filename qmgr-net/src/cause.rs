@@ -3,6 +3,7 @@
 //! fatal, its Win32 code and its message are not decided here but by
 //! `qmgr_core::rules::classify` (DECISIONS D5; reference §5.3, §5.8).
 
+use crate::proof::Cut;
 use qmgr_core::transport::{Cause, Failure, LocalOp, NetworkKind, TlsKind, UrlProblem};
 use qmgr_core::transport::{RedirectProblem, ResponseProblem};
 use std::io::{self, ErrorKind};
@@ -51,6 +52,13 @@ pub(crate) fn network_failure(err: ureq::Error, url: &str) -> Failure {
 
 /// A failure while talking to the server, from the socket's (or TLS's) `io::Error`.
 fn io_network_failure(e: &io::Error, url: &str) -> Failure {
+    // A connection that ended without proof of the body's end (DECISIONS D15): classified by
+    // the error it wraps (a reset, or TLS's unexpected end: NetworkKind::Reset).
+    if let Some(cut) = e.get_ref().and_then(|inner| inner.downcast_ref::<Cut>()) {
+        let mut failure = io_network_failure(&cut.0, url);
+        failure.detail = e.to_string();
+        return failure;
+    }
     if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
         return Failure::new(Cause::Tls(tls_kind(tls)), url, tls.to_string());
     }
@@ -167,6 +175,13 @@ mod tests {
             network_failure(ureq::Error::Rustls(alert), "https://h/").cause,
             Cause::Tls(TlsKind::CertificateRefused)
         );
+        // A reset or TLS's unexpected end that ended a body without proof (src/proof.rs).
+        for kind in [ErrorKind::ConnectionReset, ErrorKind::UnexpectedEof] {
+            let cut = io::Error::other(Cut(io::Error::from(kind)));
+            let f = network_failure(ureq::Error::Io(cut), "http://h/");
+            assert_eq!(f.cause, Cause::Network(NetworkKind::Reset), "{kind:?}");
+            assert!(f.detail.starts_with("the connection ended before the end of the body"), "{}", f.detail);
+        }
         let other = rustls::Error::DecryptError;
         let f = network_failure(ureq::Error::Io(io::Error::new(ErrorKind::InvalidData, other)), "https://h/");
         assert_eq!(f.cause, Cause::Tls(TlsKind::Other));

@@ -2,6 +2,7 @@
 //! timeout set, statuses handled by us, no transparent decompression, no redirects by ureq).
 
 use crate::idle::{IdleConnector, IdleSockets};
+use crate::proof::ProvenEnd;
 use crate::DEFAULT_USER_AGENT;
 use qmgr_core::hresult::Error;
 use qmgr_core::model::Options;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use ureq::config::Config;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, DefaultConnector, RustlsConnector};
 use ureq::{Agent, Proxy};
 
 /// The CA bundle read when the platform's roots cannot be loaded otherwise.
@@ -19,16 +20,19 @@ const FALLBACK_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// The agents of a configuration: one for foreground and normal background transfers, one
 /// whose TCP connections are opened and measured by [`IdleConnector`] for idle-mode transfers
-/// (DECISIONS D14; same configuration otherwise, separate connection pools).
+/// (DECISIONS D14; same configuration otherwise, separate connection pools). Both chains end
+/// with [`ProvenEnd`], so that a body ends only with proof (DECISIONS D15; `src/proof.rs`).
 pub(crate) fn build_agents(options: &Options, sockets: &Arc<IdleSockets>) -> Result<(Agent, Agent)> {
     let config = agent_config(options)?;
     let idle = IdleConnector {
         sockets: sockets.clone(),
         connect_timeout: Duration::from_millis(options.connect_timeout_ms.max(1)),
     };
-    let connector = ().chain(ConnectProxyConnector::default()).chain(idle).chain(RustlsConnector::default());
+    let connector =
+        ().chain(ConnectProxyConnector::default()).chain(idle).chain(RustlsConnector::default()).chain(ProvenEnd);
     let idle_agent = Agent::with_parts(config.clone(), connector, DefaultResolver::default());
-    Ok((Agent::new_with_config(config), idle_agent))
+    let agent = Agent::with_parts(config, DefaultConnector::new().chain(ProvenEnd), DefaultResolver::default());
+    Ok((agent, idle_agent))
 }
 
 fn agent_config(options: &Options) -> Result<Config> {

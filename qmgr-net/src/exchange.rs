@@ -92,6 +92,11 @@ impl Pool {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether [`Helpers::shutdown`] has begun.
+    fn is_shut_down(&self) -> bool {
+        self.lock().sender.is_none()
+    }
+
     /// Records `agent` as used by a running exchange until the returned guard drops; `None`
     /// once the pool is shut down (the exchange must not start).
     fn enter(&self, agent: &ureq::Agent) -> Option<Busy<'_>> {
@@ -264,6 +269,13 @@ impl Exchange {
             let mut reader = body.into_reader();
             loop {
                 let event = match reader.read(&mut buf[..chunk]) {
+                    // Agent::shutdown (at the transport's shutdown) can wake a blocked read
+                    // with an end of stream; for a body delimited by the connection's close
+                    // that is no proof of its end (DECISIONS D15).
+                    Ok(0) if finishing.1.is_shut_down() => {
+                        let e = io::Error::new(io::ErrorKind::ConnectionAborted, "the transport is shut down");
+                        Event::Failed(ureq::Error::Io(e))
+                    }
                     Ok(0) => Event::End,
                     Ok(n) => Event::Data(buf[..n].to_vec()),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

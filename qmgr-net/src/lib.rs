@@ -34,6 +34,7 @@ mod file;
 mod http;
 mod idle;
 mod local;
+mod proof;
 mod sockinfo;
 mod url;
 

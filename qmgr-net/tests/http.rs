@@ -630,3 +630,92 @@ fn a_missing_temp_directory_is_a_fatal_local_error() {
     assert_eq!((e.class, e.win32), (ErrorClass::Fatal, win32::ERROR_PATH_NOT_FOUND));
     assert!(e.message.contains(&temp.display().to_string()), "{}", e.message);
 }
+
+// End of body (DECISIONS D15): complete only with proof — Content-Length reached, the chunked
+// terminator read, or a clean close (FIN) of a close-delimited body. The rest is transient.
+
+/// Runs `mode` (a 3 MiB body, 1 MiB sent) on the normal and on the idle agent.
+fn cut_body(mode: Mode) -> Vec<(FetchOutcome, u64)> {
+    let body = content(3 << 20);
+    let server = Server::start(move |_, _| Reply::new(200).body(body.clone()).mode(mode));
+    let dir = tempfile::tempdir().unwrap();
+    [Traffic::Foreground, Traffic::Idle]
+        .into_iter()
+        .map(|traffic| {
+            let temp = dir.path().join(format!("{traffic:?}"));
+            let mut f = Fetch { traffic, ..Fetch::default() };
+            let outcome = f.run(&transport(), &server.url("/cut"), &temp);
+            let held = std::fs::metadata(&temp).map(|m| m.len()).unwrap_or(0);
+            (outcome, held)
+        })
+        .collect()
+}
+
+/// Each result failed with a transient "connection lost" and holds at most `sent` bytes.
+fn assert_transient_reset(results: Vec<(FetchOutcome, u64)>, sent: u64) {
+    for (outcome, held) in results {
+        let e = failed(outcome);
+        assert_eq!(e.class, ErrorClass::Transient, "{e:?}");
+        assert_eq!(e.win32, win32::ERROR_WINHTTP_CONNECTION_ERROR, "{e:?}");
+        assert!(held <= sent, "held {held}");
+    }
+}
+
+#[test]
+fn a_reset_without_content_length_is_transient_not_complete() {
+    assert_transient_reset(cut_body(Mode::UnframedReset(1 << 20)), 1 << 20);
+}
+
+#[test]
+fn a_reset_with_content_length_is_transient() {
+    assert_transient_reset(cut_body(Mode::Reset(1 << 20)), 1 << 20);
+}
+
+#[test]
+fn a_clean_close_without_content_length_is_complete_with_exactly_what_arrived() {
+    for (outcome, held) in cut_body(Mode::Unframed(1 << 20)) {
+        let (bytes, v) = complete(outcome);
+        assert_eq!((bytes, held), (1 << 20, 1 << 20));
+        assert_eq!(v.total, Some(1 << 20));
+    }
+}
+
+#[test]
+fn a_chunked_body_cut_inside_a_chunk_is_transient() {
+    assert_transient_reset(cut_body(Mode::ChunkedCut((1 << 20) + 100)), (1 << 20) + 100);
+}
+
+#[test]
+fn a_chunked_body_without_its_terminator_is_transient() {
+    assert_transient_reset(cut_body(Mode::ChunkedCut(1 << 20)), 1 << 20);
+}
+
+#[test]
+fn a_short_body_with_content_length_is_transient_on_both_agents() {
+    assert_transient_reset(cut_body(Mode::Short(1 << 20)), 1 << 20);
+}
+
+#[test]
+fn a_bad_chunk_size_is_an_error_not_an_end() {
+    let server = Server::start(|_, _| {
+        let raw = b"10\r\n0123456789abcdef\r\nzz\r\nmore\r\n0\r\n\r\n".to_vec();
+        Reply::new(200).header("Transfer-Encoding", "chunked").body(raw).mode(Mode::Unframed(usize::MAX))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let e = failed(fetch_simple(&transport(), &server.url("/bad"), &dir.path().join("t")));
+    assert_eq!((e.class, e.win32), (ErrorClass::Transient, win32::ERROR_WINHTTP_INVALID_SERVER_RESPONSE), "{e:?}");
+}
+
+#[test]
+fn bytes_past_the_content_length_are_not_taken() {
+    let body = content(2_000);
+    let b = body.clone();
+    let server = Server::start(move |_, _| {
+        Reply::new(200).header("Content-Length", "1000").body(b.clone()).mode(Mode::Unframed(usize::MAX))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let temp = dir.path().join("t");
+    let (bytes, v) = complete(fetch_simple(&transport(), &server.url("/long"), &temp));
+    assert_eq!((bytes, v.total), (1_000, Some(1_000)));
+    assert_eq!(std::fs::read(&temp).unwrap(), body[..1_000]);
+}

@@ -74,3 +74,25 @@ fn shutdown_joins_every_helper_at_once_and_drop_does_too() {
     assert!(started.elapsed() < Duration::from_secs(1), "drop took {:?}", started.elapsed());
     assert_eq!(threads("qmgr-net-http"), 0);
 }
+
+#[test]
+fn a_shutdown_during_a_body_without_content_length_is_no_end_of_it() {
+    // DECISIONS D15: Agent::shutdown can wake the blocked read with an end of stream, which
+    // for a close-delimited body would look like its clean end.
+    let stall = Server::start(|_, _| Reply::new(200).body(content(100_000)).mode(Mode::UnframedStall(10_000)));
+    for traffic in [Traffic::Foreground, Traffic::Idle] {
+        let t = NetTransport::new(&Options { read_timeout_ms: 60_000, ..options() }).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = std::thread::scope(|s| {
+            let fetch =
+                s.spawn(|| Fetch { traffic, ..Fetch::default() }.run(&t, &stall.url("/u"), &dir.path().join("t")));
+            std::thread::sleep(Duration::from_millis(300));
+            t.shutdown();
+            fetch.join().unwrap()
+        });
+        match outcome {
+            FetchOutcome::Failed(e) => assert!(matches!(e.cause, Cause::Network(_)), "{e:?}"),
+            other => panic!("{traffic:?}: expected a failure, got {other:?}"),
+        }
+    }
+}

@@ -6,9 +6,9 @@ mod support;
 use qmgr_core::hresult::win32;
 use qmgr_core::model::{ErrorClass, Options};
 use qmgr_core::rules::classify::classify;
-use qmgr_core::transport::{Credentials, FetchOutcome};
+use qmgr_core::transport::{Credentials, FetchOutcome, Traffic};
 use qmgr_net::NetTransport;
-use support::{content, fetch_simple, fixture_ca, options, tls_config, Fetch, Reply, Server};
+use support::{content, fetch_simple, fixture_ca, options, tls_config, Fetch, Mode, Reply, Server};
 
 fn trusting() -> NetTransport {
     NetTransport::new(&Options { ca_file: fixture_ca(), ..options() }).unwrap()
@@ -75,4 +75,47 @@ fn credentials_go_over_https_after_a_challenge_and_then_pre_emptively() {
         [("/first".to_string(), false), ("/first".to_string(), true), ("/second".to_string(), true)],
         "one challenge, then credentials pre-emptively to the same origin"
     );
+}
+
+/// A body without Content-Length over TLS, 1 MiB of 3 MiB sent and then the connection
+/// closed as `mode` says; fetched by the normal and by the idle agent.
+fn tls_close(mode: Mode) -> Vec<(FetchOutcome, u64)> {
+    let body = content(3 << 20);
+    let server = Server::start_with(Some(tls_config()), move |_, _| Reply::new(200).body(body.clone()).mode(mode));
+    let dir = tempfile::tempdir().unwrap();
+    [Traffic::Foreground, Traffic::Idle]
+        .into_iter()
+        .map(|traffic| {
+            let temp = dir.path().join(format!("{traffic:?}"));
+            let outcome = Fetch { traffic, ..Fetch::default() }.run(&trusting(), &server.url("/c"), &temp);
+            (outcome, std::fs::metadata(&temp).map(|m| m.len()).unwrap_or(0))
+        })
+        .collect()
+}
+
+#[test]
+fn a_tls_close_without_close_notify_is_transient_not_complete() {
+    // DECISIONS D15: rustls reports the missing close_notify as UnexpectedEof.
+    for (outcome, held) in tls_close(Mode::UnframedNoNotify(1 << 20)) {
+        let FetchOutcome::Failed(e) = outcome else { panic!("expected a failure, got {outcome:?}") };
+        let e = classify(&e);
+        assert_eq!((e.class, e.win32), (ErrorClass::Transient, win32::ERROR_WINHTTP_CONNECTION_ERROR), "{e:?}");
+        assert!(held <= 1 << 20);
+    }
+}
+
+#[test]
+fn a_tls_close_with_close_notify_ends_a_body_without_content_length() {
+    for (outcome, held) in tls_close(Mode::Unframed(1 << 20)) {
+        assert!(matches!(outcome, FetchOutcome::Complete { bytes: 1_048_576, .. }), "{outcome:?}");
+        assert_eq!(held, 1 << 20);
+    }
+}
+
+#[test]
+fn a_tls_reset_without_content_length_is_transient() {
+    for (outcome, _) in tls_close(Mode::UnframedReset(1 << 20)) {
+        let FetchOutcome::Failed(e) = outcome else { panic!("expected a failure, got {outcome:?}") };
+        assert_eq!(classify(&e).class, ErrorClass::Transient);
+    }
 }

@@ -128,3 +128,20 @@ fn a_close_delimited_body_downloads() {
     assert_downloaded(&q, &group, &job, "f.bin", &res.body, &server);
     assert_eq!(job.status().unwrap().num_of_retries, 0);
 }
+
+#[test]
+fn a_reset_close_delimited_body_is_retried_not_committed() {
+    // Issue #14 item 1, DECISIONS D15: no Content-Length, 1 MiB of 3 MiB, then RST. It was
+    // committed as complete with what had been read; it must be a transient error.
+    let res = Resource::new(pattern(3 << 20, 7));
+    let server = HostileServer::start();
+    server.script(
+        "/f",
+        vec![Step::serve(&res).close_delimited().reset_after(1 << 20), Step::serve(&res).close_delimited()],
+    );
+    let q = HostileQueue::open(&[]);
+    let (group, job) = q.start(&[(&server.url("/f"), "f.bin")]);
+    assert_downloaded(&q, &group, &job, "f.bin", &res.body, &server);
+    assert_eq!(server.requests_to("/f").len(), 2, "{}", server.describe());
+    assert_eq!(job.status().unwrap().num_of_retries, 1);
+}

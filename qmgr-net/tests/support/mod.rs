@@ -40,6 +40,34 @@ pub enum Mode {
     /// `Content-Length` of the whole body, the first N bytes, then silence until the
     /// server is dropped (at most 20 s).
     Stall(usize),
+    /// `Content-Length` of the whole body, the first N bytes, then a reset (TCP RST:
+    /// `SO_LINGER` {on, 0} and close).
+    Reset(usize),
+    /// No `Content-Length`, not chunked (a body delimited by the connection's close): the
+    /// first N bytes, then a clean close (FIN).
+    Unframed(usize),
+    /// Like `Unframed`, but over TLS the connection closes without `close_notify` (over
+    /// plain TCP the same as `Unframed`).
+    UnframedNoNotify(usize),
+    /// No `Content-Length`, not chunked: the first N bytes, then a reset (TCP RST).
+    UnframedReset(usize),
+    /// No `Content-Length`, not chunked: the first N bytes, then silence as in `Stall`.
+    UnframedStall(usize),
+    /// Chunked, cut after N bytes of the body (inside a chunk when N is not a multiple of
+    /// 4096), then a clean close: no terminating `0` chunk.
+    ChunkedCut(usize),
+}
+
+/// How a connection ends after a reply.
+enum After {
+    /// Kept for the next request.
+    Keep,
+    /// Closed cleanly (FIN; over TLS after `close_notify`).
+    Close,
+    /// Closed by dropping the stream (FIN; over TLS without `close_notify`).
+    Drop,
+    /// Reset (RST).
+    Reset,
 }
 
 /// A scripted answer.
@@ -106,13 +134,14 @@ impl Server {
                 }
                 let Ok(stream) = stream else { continue };
                 let (h, l, s, tls) = (handler.clone(), l2.clone(), s2.clone(), tls.clone());
+                let Ok(raw) = stream.try_clone() else { continue };
                 std::thread::spawn(move || match tls {
-                    None => serve(stream, &*h, &l, &s),
+                    None => serve(stream, raw, &*h, &l, &s),
                     Some(config) => {
                         let Ok(conn) = rustls::ServerConnection::new(config) else {
                             return;
                         };
-                        serve(rustls::StreamOwned::new(conn, stream), &*h, &l, &s)
+                        serve(rustls::StreamOwned::new(conn, stream), raw, &*h, &l, &s)
                     }
                 });
             }
@@ -137,7 +166,46 @@ impl Drop for Server {
     }
 }
 
-fn serve<S: Read + Write>(stream: S, handler: &Handler, log: &Mutex<Vec<Request>>, stop: &AtomicBool) {
+/// A server stream that can end cleanly: TLS sends `close_notify` first.
+trait Closing {
+    fn close_cleanly(&mut self) {}
+}
+
+impl Closing for TcpStream {}
+
+impl Closing for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn close_cleanly(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+    }
+}
+
+/// Makes the close of `socket` a reset (TCP RST) instead of a FIN: `SO_LINGER` {on, 0}.
+/// std has no stable setter (`TcpStream::set_linger` is unstable).
+fn linger_zero(socket: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: the descriptor is open (borrowed from `socket`) and `linger` is a valid
+    // `struct linger` whose size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+}
+
+fn serve<S: Read + Write + Closing>(
+    stream: S,
+    raw: TcpStream,
+    handler: &Handler,
+    log: &Mutex<Vec<Request>>,
+    stop: &AtomicBool,
+) {
     let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
@@ -167,59 +235,98 @@ fn serve<S: Read + Write>(stream: S, handler: &Handler, log: &Mutex<Vec<Request>
             l.len() - 1
         };
         let reply = handler(&req, index);
-        if !write_reply(reader.get_mut(), &reply, stop) {
+        match write_reply(reader.get_mut(), &reply, stop) {
+            After::Keep => {}
             // Dropping the stream closes the connection.
-            return;
+            After::Drop => return,
+            After::Close => {
+                reader.get_mut().close_cleanly();
+                return;
+            }
+            After::Reset => {
+                // Let the client read what was sent, so that the reset ends the body and
+                // does not discard unsent bytes.
+                std::thread::sleep(Duration::from_millis(200));
+                linger_zero(&raw);
+                return;
+            }
         }
     }
 }
 
-/// Writes `reply`; returns whether the connection may be kept.
-fn write_reply(out: &mut impl Write, r: &Reply, stop: &AtomicBool) -> bool {
+/// Writes `reply`; returns how the connection ends.
+fn write_reply(out: &mut impl Write, r: &Reply, stop: &AtomicBool) -> After {
     let mut head = format!("HTTP/1.1 {} Scripted\r\n", r.status);
     for (k, v) in &r.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     let has_length = r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length"));
     match r.mode {
-        Mode::Chunked => head.push_str("Transfer-Encoding: chunked\r\n"),
+        Mode::Chunked | Mode::ChunkedCut(_) => head.push_str("Transfer-Encoding: chunked\r\n"),
+        Mode::Unframed(_) | Mode::UnframedNoNotify(_) | Mode::UnframedReset(_) | Mode::UnframedStall(_) => {}
         _ if !has_length => head.push_str(&format!("Content-Length: {}\r\n", r.body.len())),
         _ => {}
     }
     head.push_str("\r\n");
     if out.write_all(head.as_bytes()).is_err() {
-        return false;
+        return After::Close;
     }
+    let partial = |out: &mut dyn Write, n: usize| {
+        let _ = out.write_all(&r.body[..n.min(r.body.len())]);
+        let _ = out.flush();
+    };
     let ok = match r.mode {
         Mode::Full => out.write_all(&r.body).is_ok(),
-        Mode::Chunked => {
+        Mode::Chunked | Mode::ChunkedCut(_) => {
+            let cut = if let Mode::ChunkedCut(n) = r.mode { n } else { usize::MAX };
+            let mut sent = 0;
             for c in r.body.chunks(4096) {
-                if out.write_all(format!("{:x}\r\n", c.len()).as_bytes()).is_err()
-                    || out.write_all(c).is_err()
-                    || out.write_all(b"\r\n").is_err()
-                {
-                    return false;
+                if out.write_all(format!("{:x}\r\n", c.len()).as_bytes()).is_err() {
+                    return After::Close;
                 }
+                if sent + c.len() > cut {
+                    let _ = out.write_all(&c[..cut - sent]);
+                    let _ = out.flush();
+                    return After::Close;
+                }
+                if out.write_all(c).is_err() || out.write_all(b"\r\n").is_err() {
+                    return After::Close;
+                }
+                sent += c.len();
+            }
+            if sent >= cut {
+                let _ = out.flush();
+                return After::Close;
             }
             out.write_all(b"0\r\n\r\n").is_ok()
         }
-        Mode::Short(n) => {
-            let _ = out.write_all(&r.body[..n.min(r.body.len())]);
-            let _ = out.flush();
-            return false;
+        Mode::Unframed(n) => {
+            partial(out, n);
+            return After::Close;
         }
-        Mode::Stall(n) => {
-            let _ = out.write_all(&r.body[..n.min(r.body.len())]);
-            let _ = out.flush();
+        Mode::Short(n) | Mode::UnframedNoNotify(n) => {
+            partial(out, n);
+            return After::Drop;
+        }
+        Mode::Reset(n) | Mode::UnframedReset(n) => {
+            partial(out, n);
+            return After::Reset;
+        }
+        Mode::Stall(n) | Mode::UnframedStall(n) => {
+            partial(out, n);
             let deadline = Instant::now() + Duration::from_secs(20);
             // The server simulates a stalled peer: it holds the connection, silent.
             while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            return false;
+            return After::Close;
         }
     };
-    ok && out.flush().is_ok()
+    if ok && out.flush().is_ok() {
+        After::Keep
+    } else {
+        After::Close
+    }
 }
 
 /// A handler serving `body` like a static file with `etag`: honours `Range: bytes=N-` and
