@@ -498,8 +498,7 @@ impl BackgroundStatus {
     /// Reads [`BackgroundStatus::to_text`]'s form; `None` when it is not that.
     pub fn from_text(text: &str) -> Option<BackgroundStatus> {
         let mut lines = text.lines();
-        let mut opts = Options::default();
-        opts.set("background_mode", lines.next()?).ok()?;
+        let mode = BackgroundMode::parse(lines.next()?)?;
         let rate = match lines.next()? {
             "-" => None,
             r => Some(r.parse().ok()?),
@@ -511,7 +510,7 @@ impl BackgroundStatus {
             _ => return None,
         };
         let reason = lines.next()?.to_string();
-        Some(BackgroundStatus { mode: opts.background_mode, rate, throughput, reason, active })
+        Some(BackgroundStatus { mode, rate, throughput, reason, active })
     }
 }
 

@@ -74,10 +74,7 @@ impl IdleShared {
         let decision = self.lock().decision.clone();
         match (options.background_mode, decision) {
             (BackgroundMode::Idle, Some(d)) => {
-                let rate = match (d.rate, cap) {
-                    (Some(r), Some(c)) => Some(r.min(c)),
-                    (r, c) => r.or(c),
-                };
+                let rate = allowed(Some(&d), options.background_rate_limit);
                 let capped = cap.is_some_and(|c| d.rate.is_none_or(|r| c < r));
                 let reason = if capped && !d.reason.yielding() {
                     "capped by background_rate_limit".to_string()
@@ -100,14 +97,20 @@ impl IdleShared {
     }
 }
 
-/// The rate for the shared limiter: the decision, capped by `background_rate_limit` (0 = no
-/// cap); the cap alone when no idle transfer runs.
-fn limit(decision: Option<&Decision>, cap: u64) -> u64 {
+/// What background transfers may receive (bytes/s; `None` = no limit): the controller's
+/// decision capped by `background_rate_limit` (`cap`, 0 = no cap), or the cap alone when no
+/// idle transfer runs or there is nothing to measure.
+fn allowed(decision: Option<&Decision>, cap: u64) -> Option<u64> {
+    let cap = (cap > 0).then_some(cap);
     match (decision.and_then(|d| d.rate), cap) {
-        (None, cap) => cap,
-        (Some(rate), 0) => rate,
-        (Some(rate), cap) => rate.min(cap),
+        (Some(rate), Some(cap)) => Some(rate.min(cap)),
+        (rate, cap) => rate.or(cap),
     }
+}
+
+/// [`allowed`] as the shared limiter takes it (0 = no limit).
+fn limit(decision: Option<&Decision>, cap: u64) -> u64 {
+    allowed(decision, cap).unwrap_or(0)
 }
 
 /// How long a published status counts as current for other processes (a few ticks of the

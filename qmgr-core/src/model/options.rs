@@ -53,6 +53,11 @@ impl BackgroundMode {
             BackgroundMode::Normal => "normal",
         }
     }
+
+    /// The mode of its text form ([`BackgroundMode::as_str`]); `None` for anything else.
+    pub fn parse(text: &str) -> Option<BackgroundMode> {
+        [BackgroundMode::Idle, BackgroundMode::Normal].into_iter().find(|m| m.as_str() == text)
+    }
 }
 
 impl Default for Options {
@@ -158,15 +163,9 @@ impl Options {
             "proxy" => self.proxy = Some(no_control_chars(name, value)?),
             "ca_file" => self.ca_file = no_control_chars(name, value)?,
             "background_mode" => {
-                self.background_mode = match value {
-                    "idle" => BackgroundMode::Idle,
-                    "normal" => BackgroundMode::Normal,
-                    _ => {
-                        return Err(Error::invalid_arg(format!(
-                            "option {name}: value \"{value}\" is not \"idle\" or \"normal\""
-                        )))
-                    }
-                }
+                self.background_mode = BackgroundMode::parse(value).ok_or_else(|| {
+                    Error::invalid_arg(format!("option {name}: value \"{value}\" is not \"idle\" or \"normal\""))
+                })?
             }
             _ => return Err(Error::invalid_arg(format!("option name \"{name}\" is unknown"))),
         }
