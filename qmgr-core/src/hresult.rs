@@ -56,6 +56,9 @@ pub const BG_E_CONNECT_FAILURE: HResult = 0x8020_002D_u32 as i32;
 pub const BG_E_CONNECTION_CLOSED: HResult = 0x8020_002E_u32 as i32;
 /// `BG_E_REMOTE_FILE_CHANGED`.
 pub const BG_E_REMOTE_FILE_CHANGED: HResult = 0x8020_0073_u32 as i32;
+/// `QMGR_E_BAD_DIGEST` (Windows' `TRUST_E_BAD_DIGEST`): a file's bytes do not match its
+/// checksum or the server's digest; the `dwWin32Result` of that fatal job error (DECISIONS D15).
+pub const QMGR_E_BAD_DIGEST: HResult = 0x8009_6010_u32 as i32;
 /// Base of `BG_E_HTTP_ERROR_nnn` = `0x80190000 | nnn` (reference §5.7).
 pub const BG_E_HTTP_ERROR_BASE: u32 = 0x8019_0000;
 
@@ -275,6 +278,7 @@ pub fn describe(hr: HResult) -> Option<String> {
         BG_E_CONNECT_FAILURE => "The connection to the server could not be established.",
         BG_E_CONNECTION_CLOSED => "The connection was closed before the transfer completed.",
         BG_E_REMOTE_FILE_CHANGED => "The remote file changed during the transfer.",
+        QMGR_E_BAD_DIGEST => "The downloaded file does not match its checksum or the server's digest.",
         _ => {
             let u = hr as u32;
             if u & 0xFFFF_0000 == BG_E_HTTP_ERROR_BASE && (100..=599).contains(&(u & 0xFFFF)) {
@@ -334,6 +338,7 @@ mod tests {
             QM_E_DOWNLOADER_UNAVAILABLE,
             QM_E_ITEM_NOT_FOUND,
             BG_E_EMPTY,
+            QMGR_E_BAD_DIGEST,
             hresult_from_http(404),
             hresult_from_win32(112),
         ] {

@@ -6,7 +6,9 @@
 use crate::guid::Guid;
 use crate::hresult::{Error, Result, E_NOTIMPL, QM_E_DOWNLOADER_UNAVAILABLE};
 
+mod checksum;
 mod options;
+pub use checksum::{to_hex, Checksum, DigestAlgorithm};
 pub use options::{BackgroundMode, Options, OPTION_NAMES};
 
 /// `QM_NOTIFY_*` bits of `GROUPPROP_NOTIFYFLAGS` (reference §1.1).
@@ -455,6 +457,9 @@ pub struct FileRecord {
     pub bytes_done: u64,
     /// Validators of the response the held bytes came from (total = size reported).
     pub validators: Validators,
+    /// The expected digest of the whole file (`qmgr_job_set_file_checksum`; DECISIONS D15),
+    /// checked before the commit; `None` = none set.
+    pub checksum: Option<Checksum>,
     /// Committed under its final name.
     pub complete: bool,
 }

@@ -5,7 +5,9 @@
 
 use crate::guid::Guid;
 use crate::hresult::Result;
-use crate::model::{BackgroundStatus, FileRecord, GroupRecord, GroupState, JobRecord, QueueImage, Validators};
+use crate::model::{
+    BackgroundStatus, Checksum, FileRecord, GroupRecord, GroupState, JobRecord, QueueImage, Validators,
+};
 
 /// One change to the queue. A slice of them is applied atomically by [`Store::apply`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +39,17 @@ pub enum Op {
         validators: Validators,
         /// Milliseconds of active transfer time of the job.
         job_active_ms: u64,
+    },
+    /// Sets the checksum of one file (`qmgr_job_set_file_checksum`; DECISIONS D15): updates
+    /// only an existing row that is not complete, and nothing else of it (its progress stays
+    /// the transfer's).
+    SetFileChecksum {
+        /// The job.
+        job_id: Guid,
+        /// The file index in the job.
+        index: u32,
+        /// The expected digest.
+        checksum: Checksum,
     },
     /// A state change made by a transfer (completion, fatal error): updates only an existing
     /// group and only while it is still RUNNING, so that it never resurrects a group another
@@ -218,6 +231,12 @@ impl Store for MemStore {
                     }
                     if let Some(j) = img.jobs.iter_mut().find(|x| x.id == *job_id) {
                         j.active_ms = *job_active_ms;
+                    }
+                }
+                Op::SetFileChecksum { job_id, index, checksum } => {
+                    let file = img.files.iter_mut().find(|x| x.job_id == *job_id && x.index == *index);
+                    if let Some(f) = file.filter(|f| !f.complete) {
+                        f.checksum = Some(checksum.clone());
                     }
                 }
                 Op::TransferEnded { group_id, state } => {

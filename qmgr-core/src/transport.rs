@@ -4,7 +4,7 @@
 //! `qmgr-net` implements [`Transport`] for HTTP(S) and `file://`. Tests use a fake.
 
 use crate::hresult::Result;
-use crate::model::{ErrorClass, JobError, Options, Validators};
+use crate::model::{Checksum, ErrorClass, JobError, Options, Validators};
 use crate::rate::RateLimiter;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +57,12 @@ pub struct FetchRequest<'a> {
     pub offset: u64,
     /// Validators of the response the held bytes came from.
     pub validators: &'a Validators,
+    /// The file's checksum, if one is set (DECISIONS D15): the transport computes the digest
+    /// of the whole file while it writes it (re-reading the `offset` bytes kept, once, before
+    /// it appends), and ends with [`Cause::DigestMismatch`] instead of
+    /// [`FetchOutcome::Complete`] when it differs. Server digests (`Repr-Digest`,
+    /// `Content-Digest`) are checked the same way, with or without a checksum.
+    pub checksum: Option<&'a Checksum>,
     /// Credentials to answer a 401 challenge with, if any.
     pub credentials: Option<&'a Credentials>,
     /// How the transfer may use the network (DECISIONS D14).
@@ -165,6 +171,16 @@ pub enum Cause {
     },
     /// Reading the source of a `file://` URL failed (`QM_PROTOCOL_SMB`).
     Source(SourceProblem),
+    /// The whole file's digest is not the one expected (DECISIONS D15): the file's bytes are
+    /// wrong, and are not kept.
+    DigestMismatch {
+        /// Where the expected digest came from.
+        source: DigestSource,
+        /// The expected digest.
+        expected: Checksum,
+        /// The digest of the bytes received, in the same algorithm.
+        actual: Vec<u8>,
+    },
     /// The transport could not start the thread a transfer needs.
     NoThread,
     /// The queue's store could not record the outcome (e.g. committed files): the engine's
@@ -174,6 +190,19 @@ pub enum Cause {
         /// ([`crate::Error::win32`]).
         win32: Option<u32>,
     },
+}
+
+/// Where an expected digest of a whole file came from ([`Cause::DigestMismatch`]; DECISIONS
+/// D15).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DigestSource {
+    /// The file's checksum (`qmgr_job_set_file_checksum`).
+    Checksum,
+    /// The server's `Repr-Digest` header (RFC 9530): the digest of the whole representation.
+    ReprDigest,
+    /// The server's `Content-Digest` header (RFC 9530) of a `200` answer: the digest of its
+    /// whole content.
+    ContentDigest,
 }
 
 /// The kinds of network failure below HTTP ([`Cause::Network`]).
@@ -271,6 +300,9 @@ pub enum LocalOp {
     OpenTemp,
     /// Reading the size of the temporary file.
     SizeTemp,
+    /// Reading the temporary file back (the kept bytes of a resumed file, hashed for its
+    /// digest; DECISIONS D15).
+    ReadTemp,
     /// Truncating the temporary file.
     TruncateTemp,
     /// Seeking in the temporary file.
@@ -341,6 +373,9 @@ pub struct TransferError {
     pub message: String,
     /// `Retry-After` of the answer, when the server sent one.
     pub retry_after: Option<Duration>,
+    /// The temporary file's bytes are wrong and go (a digest mismatch, DECISIONS D15): the
+    /// engine deletes the file and the next attempt starts from zero.
+    pub discards_data: bool,
 }
 
 impl TransferError {

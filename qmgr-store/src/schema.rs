@@ -104,8 +104,16 @@ CREATE TABLE deleted_groups (
 CREATE INDEX deleted_groups_by_rev ON deleted_groups (rev);
 ";
 
+/// Version 3: a file's checksum (DECISIONS D15; `qmgr_job_set_file_checksum`).
+///
+/// * `files.checksum` is `Checksum`'s text form `ALGORITHM:HEX` (e.g. `sha-256:9f86…`, lower
+///   case), NULL when none is set. Files of older queues get NULL.
+const V3: &str = "
+ALTER TABLE files ADD COLUMN checksum TEXT;
+";
+
 /// Every migration, in order (see the module documentation).
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this code writes and understands (`PRAGMA user_version` after
 /// [`SqliteStore::open`](crate::SqliteStore::open)). A database with a higher version was

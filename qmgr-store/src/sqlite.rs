@@ -7,8 +7,8 @@ use crate::scrub;
 use qmgr_core::guid::Guid;
 use qmgr_core::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
 use qmgr_core::model::{
-    BackgroundStatus, ErrorClass, FileRecord, GroupProps, GroupRecord, GroupState, JobError, JobRecord, QueueImage,
-    Validators,
+    BackgroundStatus, Checksum, ErrorClass, FileRecord, GroupProps, GroupRecord, GroupState, JobError, JobRecord,
+    QueueImage, Validators,
 };
 use qmgr_core::store::{Loaded, Op, Store};
 use rusqlite::types::Type;
@@ -63,14 +63,14 @@ ON CONFLICT (id) DO UPDATE SET
 
 const PUT_FILE: &str = "
 INSERT INTO files (job_id, idx, url, local_path, size_hint, bytes_done, etag, last_modified,
-                   total, complete)
-SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+                   total, complete, checksum)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11
 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1)
 ON CONFLICT (job_id, idx) DO UPDATE SET
     url = excluded.url, local_path = excluded.local_path, size_hint = excluded.size_hint,
     bytes_done = excluded.bytes_done, etag = excluded.etag,
     last_modified = excluded.last_modified, total = excluded.total,
-    complete = excluded.complete";
+    complete = excluded.complete, checksum = excluded.checksum";
 
 const DELETE_GROUP: &str = "DELETE FROM groups WHERE id = ?1";
 const DELETE_JOB: &str = "DELETE FROM jobs WHERE id = ?1";
@@ -78,6 +78,8 @@ const CHECKPOINT_FILE: &str = "
 UPDATE files SET bytes_done = ?3, etag = ?4, last_modified = ?5, total = ?6
 WHERE job_id = ?1 AND idx = ?2";
 const CHECKPOINT_JOB: &str = "UPDATE jobs SET active_ms = ?2 WHERE id = ?1";
+// Only an existing file that is not complete (Op::SetFileChecksum; schema version 3).
+const SET_FILE_CHECKSUM: &str = "UPDATE files SET checksum = ?3 WHERE job_id = ?1 AND idx = ?2 AND complete = 0";
 // Only a group that still exists and is still RUNNING (Op::TransferEnded).
 const TRANSFER_ENDED: &str = "UPDATE groups SET state = ?2 WHERE id = ?1 AND state = ?3";
 const SET_OPTION: &str = "
@@ -104,7 +106,7 @@ macro_rules! job_columns {
 macro_rules! file_columns {
     () => {
         "SELECT f.job_id, f.idx, f.url, f.local_path, f.size_hint, f.bytes_done, f.etag,
-                f.last_modified, f.total, f.complete
+                f.last_modified, f.total, f.complete, f.checksum
          FROM files AS f JOIN jobs AS j ON j.id = f.job_id"
     };
 }
@@ -312,6 +314,7 @@ fn describe(op: &Op) -> String {
         Op::Checkpoint { job_id, index, .. } => {
             format!("checkpointing file {index} of job {job_id}")
         }
+        Op::SetFileChecksum { job_id, index, .. } => format!("setting the checksum of file {index} of job {job_id}"),
         Op::TransferEnded { group_id, .. } => format!("recording the end of group {group_id}'s transfer"),
         Op::SetOption { name, .. } => format!("setting option {name}"),
     }
@@ -377,7 +380,11 @@ fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
                 f.validators.last_modified,
                 f.validators.total.map(|t| t as i64),
                 f.complete,
+                f.checksum.as_ref().map(Checksum::to_string),
             ])?;
+        }
+        Op::SetFileChecksum { job_id, index, checksum } => {
+            tx.prepare_cached(SET_FILE_CHECKSUM)?.execute(params![job_id.to_bytes(), index, checksum.to_string()])?;
         }
         Op::Checkpoint { job_id, index, bytes_done, validators, job_active_ms } => {
             tx.prepare_cached(CHECKPOINT_FILE)?.execute(params![
@@ -478,6 +485,10 @@ fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRecord> {
             total: r.get::<_, Option<i64>>(8)?.map(|t| t as u64),
         },
         complete: r.get(9)?,
+        checksum: match r.get::<_, Option<String>>(10)? {
+            None => None,
+            Some(text) => Some(Checksum::parse_spec(&text).map_err(|e| corrupt(10, Type::Text, e.message))?),
+        },
     })
 }
 
@@ -545,7 +556,9 @@ fn groups_changed_by(
             jobs.remove(job);
             [of_job(job)?, None]
         }
-        Op::PutFile(FileRecord { job_id: job, .. }) | Op::Checkpoint { job_id: job, .. } => {
+        Op::PutFile(FileRecord { job_id: job, .. })
+        | Op::Checkpoint { job_id: job, .. }
+        | Op::SetFileChecksum { job_id: job, .. } => {
             let group = match jobs.get(job) {
                 Some(group) => *group,
                 None => *jobs.entry(*job).or_insert(of_job(job)?),

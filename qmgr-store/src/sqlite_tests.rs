@@ -43,6 +43,32 @@ fn corrupt_rows_fail_load() {
     assert!(err.message.contains("group state 9 is unknown"), "{}", err.message);
     s.conn.execute("UPDATE groups SET state = 0, priority = -1", []).unwrap();
     assert_eq!(s.load().unwrap_err().hr, QM_E_SERVICE_UNAVAILABLE);
+    s.conn.execute("UPDATE groups SET priority = 1", []).unwrap();
+    let job = JobRecord {
+        id: group(2).id,
+        group_id: group(1).id,
+        seq: 2,
+        foreground: false,
+        retries: 0,
+        error: None,
+        active_ms: 0,
+    };
+    let file = FileRecord {
+        job_id: job.id,
+        index: 0,
+        url: "http://h/f".into(),
+        local_path: "/d/f".into(),
+        size_hint: 0,
+        bytes_done: 0,
+        validators: Validators::default(),
+        checksum: None,
+        complete: false,
+    };
+    s.apply(&[Op::PutJob(job), Op::PutFile(file)]).unwrap();
+    s.conn.execute("UPDATE files SET checksum = 'md5:00'", []).unwrap();
+    let err = s.load().unwrap_err();
+    assert_eq!(err.hr, QM_E_SERVICE_UNAVAILABLE);
+    assert!(err.message.contains("md5"), "{}", err.message);
 }
 
 /// The password is never part of an error message.

@@ -48,6 +48,7 @@ fn populate(s: &mut SqliteStore, n: u8, password: &str) {
             size_hint: 0,
             bytes_done: 0,
             validators: Validators::default(),
+            checksum: None,
             complete: false,
         }));
     }

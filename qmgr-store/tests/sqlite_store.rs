@@ -4,7 +4,7 @@
 use qmgr_core::guid::Guid;
 use qmgr_core::hresult::QM_E_SERVICE_UNAVAILABLE;
 use qmgr_core::model::{
-    ErrorClass, FileRecord, GroupProps, GroupRecord, GroupState, JobError, JobRecord, QueueImage, Validators,
+    Checksum, ErrorClass, FileRecord, GroupProps, GroupRecord, GroupState, JobError, JobRecord, QueueImage, Validators,
 };
 use qmgr_core::store::{Loaded, MemStore, Op, Store};
 use qmgr_store::{SqliteStore, DB_FILE_NAME, LOCK_FILE_NAME, SCHEMA_VERSION};
@@ -33,6 +33,7 @@ fn file(job: u8, index: u32) -> FileRecord {
         size_hint: 0,
         bytes_done: 0,
         validators: Validators::default(),
+        checksum: None,
         complete: false,
     }
 }
@@ -127,6 +128,7 @@ fn every_field_round_trips_through_reopen() {
             last_modified: Some("Wed, 21 Oct 2015 07:28:00 GMT".into()),
             total: Some(u64::MAX),
         },
+        checksum: Some(Checksum::parse("SHA-512", &"Fe".repeat(64)).unwrap()),
         complete: true,
     }));
     ops.push(Op::PutFile(FileRecord {
@@ -137,6 +139,7 @@ fn every_field_round_trips_through_reopen() {
         size_hint: 0,
         bytes_done: 0,
         validators: Validators { etag: Some(String::new()), last_modified: None, total: Some(0) },
+        checksum: Some(Checksum::parse("sha-256", &"0a".repeat(32)).unwrap()),
         complete: false,
     }));
     ops.push(Op::PutFile(file(22, 5)));
@@ -188,7 +191,7 @@ fn same_results_as_memstore_on_random_op_sequences() {
             next_seq += 1;
             let group_seq = |id: Guid| now.groups.iter().find(|x| x.id == id).map_or(next_seq, |x| x.seq);
             let job_seq = |id: Guid| now.jobs.iter().find(|x| x.id == id).map_or(next_seq, |x| x.seq);
-            let op = match rnd(9) {
+            let op = match rnd(10) {
                 0 => {
                     let n = rnd(6) as u8;
                     let mut gr = group(n, group_seq(g(n)));
@@ -211,8 +214,14 @@ fn same_results_as_memstore_on_random_op_sequences() {
                 5 | 6 => {
                     let mut f = file(10 + rnd(10) as u8, rnd(4) as u32);
                     f.bytes_done = rnd(1000);
+                    f.complete = rnd(3) == 0;
                     Op::PutFile(f)
                 }
+                8 => Op::SetFileChecksum {
+                    job_id: g(10 + rnd(10) as u8),
+                    index: rnd(4) as u32,
+                    checksum: Checksum::parse("sha-256", &format!("{:02x}", rnd(256)).repeat(32)).unwrap(),
+                },
                 7 => Op::Checkpoint {
                     job_id: g(10 + rnd(10) as u8),
                     index: rnd(4) as u32,
@@ -475,6 +484,51 @@ fn checkpoint_updates_only_existing_rows() {
     let img = reopen_load(tmp.path());
     assert!(img.files.is_empty());
     assert_eq!(img.jobs[0].active_ms, 900);
+}
+
+/// A checksum is set only on an existing file that is not complete, and nothing else of the
+/// file changes (DECISIONS D15).
+#[test]
+fn set_file_checksum_updates_only_an_incomplete_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(tmp.path()).unwrap();
+    let mut done = file(10, 1);
+    done.complete = true;
+    let mut partial = file(10, 0);
+    partial.bytes_done = 77;
+    s.apply(&[Op::CreateGroup(group(1, 1)), Op::PutJob(job(10, 1, 2)), Op::PutFile(partial.clone())]).unwrap();
+    s.apply(&[Op::PutFile(done.clone())]).unwrap();
+    let c = Checksum::parse("sha-256", &"5c".repeat(32)).unwrap();
+    let set = |index| Op::SetFileChecksum { job_id: g(10), index, checksum: c.clone() };
+    s.apply(&[set(0), set(1), set(2)]).unwrap();
+    partial.checksum = Some(c.clone());
+    assert_eq!(reopen_load(tmp.path()).files, vec![partial, done]);
+    let mut mem = MemStore::new();
+    mem.apply(&[Op::CreateGroup(group(1, 1)), Op::PutJob(job(10, 1, 2)), Op::PutFile(file(10, 0))]).unwrap();
+    mem.apply(&[set(0), set(3)]).unwrap();
+    assert_eq!(mem.load().unwrap().files[0].checksum, Some(c));
+}
+
+/// A queue written by the previous schema (version 2, without `files.checksum`) opens: it is
+/// migrated, and its files have no checksum.
+#[test]
+fn a_version_2_queue_is_migrated_and_keeps_its_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut s = SqliteStore::open(tmp.path()).unwrap();
+        s.apply(&[Op::CreateGroup(group(1, 1)), Op::PutJob(job(10, 1, 2)), Op::PutFile(file(10, 0))]).unwrap();
+    }
+    let raw = rusqlite::Connection::open(tmp.path().join(DB_FILE_NAME)).unwrap();
+    raw.execute_batch("ALTER TABLE files DROP COLUMN checksum; PRAGMA user_version = 2;").unwrap();
+    drop(raw);
+    let mut s = SqliteStore::open(tmp.path()).unwrap();
+    assert_eq!(s.load().unwrap().files, vec![file(10, 0)]);
+    let c = Checksum::parse("sha-256", &"5c".repeat(32)).unwrap();
+    s.apply(&[Op::SetFileChecksum { job_id: g(10), index: 0, checksum: c.clone() }]).unwrap();
+    assert_eq!(reopen_load(tmp.path()).files[0].checksum, Some(c));
+    let raw = rusqlite::Connection::open(tmp.path().join(DB_FILE_NAME)).unwrap();
+    let v: i64 = raw.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
 }
 
 /// Groups and jobs come back by seq (ties in insertion order, kept across updates); jobs

@@ -24,15 +24,21 @@ pub(super) struct Finished {
 
 /// The files a worker handed to its committer and that are not recorded as committed yet,
 /// as (job, file index): the worker does not fetch them again, and waits for them before it
-/// completes the group.
+/// completes the group; their checksum can no longer be set (the group's
+/// [`WorkerSlot`](super::state::WorkerSlot) shares it; DECISIONS D15).
 #[derive(Default)]
-pub(super) struct Pending {
+pub(crate) struct Pending {
     pub(super) files: Mutex<HashSet<(Guid, u32)>>,
     /// Signalled when `files` becomes empty.
     idle: Condvar,
 }
 
 impl Pending {
+    /// True when file `index` of `job` is handed over and not recorded yet.
+    pub(super) fn contains(&self, job: Guid, index: u32) -> bool {
+        self.files.lock().unwrap_or_else(|e| e.into_inner()).contains(&(job, index))
+    }
+
     fn remove(&self, keys: &[(Guid, u32)]) {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         for k in keys {
@@ -73,9 +79,15 @@ pub(super) struct Committer {
 }
 
 impl Committer {
-    pub(super) fn start(inner: &Arc<Inner>, group: Guid, inc: u64, cancel: &Arc<CancelFlag>) -> Committer {
+    /// Starts the committer of `group`; `pending` is the set the group's worker slot shares.
+    pub(super) fn start(
+        inner: &Arc<Inner>,
+        group: Guid,
+        inc: u64,
+        cancel: &Arc<CancelFlag>,
+        pending: Arc<Pending>,
+    ) -> Committer {
         let (tx, rx) = sync_channel::<ToCommitter>(COMMIT_QUEUE);
-        let pending = Arc::new(Pending::default());
         let inline = (inner.clone(), group, inc, cancel.clone());
         let (inner, cancel, shared) = (inner.clone(), cancel.clone(), pending.clone());
         let thread = std::thread::Builder::new().name("qmgr-commit".into()).spawn(move || {
@@ -120,10 +132,27 @@ impl Committer {
         }
     }
 
-    /// Hands a complete file over for its commit.
+    /// Takes a fetched file into the commit pipeline ([`Pending`]) when its checksum is still
+    /// the one its fetch checked; false when one was set meanwhile (in this process or
+    /// another), and the worker then fetches the file again, which hashes the bytes it holds
+    /// (DECISIONS D15). The look and the taking are one step under the state lock, so that no
+    /// checksum is set in between ([`Job::set_file_checksum`](super::Job::set_file_checksum)
+    /// refuses a file in the pipeline). [`Committer::submit`] follows.
+    pub(super) fn hand_over(&self, task: &Task) -> bool {
+        let (inner, group, inc, _) = &self.inline;
+        let st = inner.lock();
+        let job = st.group(*group, *inc).and_then(|g| g.job(task.job, task.job_inc));
+        let file = job.and_then(|j| j.files.get(task.index as usize));
+        if file.is_some_and(|f| f.checksum != task.checksum) {
+            return false;
+        }
+        self.pending.files.lock().unwrap_or_else(|e| e.into_inner()).insert((task.job, task.index));
+        true
+    }
+
+    /// Commits a file taken by [`Committer::hand_over`].
     pub(super) fn submit(&self, f: Finished) {
         let key = (f.task.job, f.task.index);
-        self.pending.files.lock().unwrap_or_else(|e| e.into_inner()).insert(key);
         // Without a commit thread (it could not start, or ended), the file is committed here.
         let f = match &self.tx {
             Some(tx) => {

@@ -7,7 +7,7 @@ use super::manager::Shared;
 use super::state::{discard_after_stop, GroupEntry, JobEntry};
 use crate::guid::Guid;
 use crate::hresult::{Error, Result};
-use crate::model::{check_local_path, check_url, ErrorClass, FileRecord, JobError, Validators};
+use crate::model::{check_local_path, check_url, Checksum, ErrorClass, FileRecord, JobError, Validators};
 use crate::rules::files;
 use crate::rules::states::{self, Action};
 use crate::store::Op;
@@ -227,6 +227,7 @@ impl Job {
                 size_hint: f.size_hint,
                 bytes_done: 0,
                 validators: Validators::default(),
+                checksum: None,
                 complete: false,
             })
             .collect();
@@ -268,6 +269,43 @@ impl Job {
             j.files.get(index as usize).map(|f| (f.bytes_done, f.known_size().unwrap_or(u64::MAX), f.complete))
         })?
         .ok_or_else(|| Error::not_found(format!("GetFileProgress: job {} has no file {index}", self.id)))
+    }
+
+    /// Sets the expected digest of file `index` (`qmgr_job_set_file_checksum`; C-API.md
+    /// "Extensions"; DECISIONS D15): `algorithm` `sha-256` or `sha-512` in any case, `hex` its
+    /// 64 or 128 hex digits in any case. Persisted before it returns. The transport hashes the
+    /// file as it writes it (a file resumed later re-reads the bytes it kept, once) and checks
+    /// the digest before the commit; a mismatch fails the job fatally with `dwWin32Result`
+    /// [`QMGR_E_BAD_DIGEST`](crate::hresult::QMGR_E_BAD_DIGEST) and deletes the temporary
+    /// file. Allowed in every state but cancelled, also while the file is being fetched (the
+    /// bytes fetched so far are hashed at its end); setting it again replaces it.
+    ///
+    /// Errors: `E_INVALIDARG` for an unknown algorithm, a wrong length or a non-hex character
+    /// (the message names `algorithm` or `hex_digest`), or an `index` out of range;
+    /// `QM_E_INVALID_STATE` when the job or its group is cancelled, or the file is complete
+    /// (committed, or fetched and being committed).
+    pub fn set_file_checksum(&self, index: u32, algorithm: &str, hex: &str) -> Result<()> {
+        const M: &str = "SetFileChecksum";
+        let inner = self.inner();
+        let mut st = inner.lock_current();
+        let g = live(&mut st, self.group, self.group_inc, M)?;
+        allow(g, Action::SetFileChecksum, M)?;
+        let committing = g.worker.as_ref().is_some_and(|w| w.committing.contains(self.id, index));
+        let j = g
+            .job_mut(self.id, self.inc)
+            .ok_or_else(|| Error::invalid_state(format!("{M}: job {} was cancelled", self.id)))?;
+        let checksum = Checksum::parse(algorithm, hex).map_err(|e| e.context(M))?;
+        let count = j.files.len();
+        let f = j.files.get_mut(index as usize).ok_or_else(|| {
+            Error::invalid_arg(format!("{M}: file_index {index} is out of range (the job has {count} files)"))
+        })?;
+        if f.complete || committing {
+            return Err(Error::invalid_state(format!("{M}: file {index} of job {} is complete", self.id)));
+        }
+        let op = Op::SetFileChecksum { job_id: self.id, index, checksum: checksum.clone() };
+        inner.persist(&[op]).map_err(|e| e.context(M))?;
+        f.checksum = Some(checksum);
+        Ok(())
     }
 
     /// `SwitchToForeground` of a job: sets the job's foreground bit and makes its group

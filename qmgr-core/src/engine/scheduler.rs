@@ -1,6 +1,7 @@
 //! The scheduler thread: follows the store, and carries out the scheduling choice of
 //! [`crate::rules::schedule`] (DECISIONS D1 "Scheduling").
 
+use super::commit::Pending;
 use super::inner::{Inner, SchedMsg};
 use super::state::{DiscardList, State, WorkerSlot};
 use super::worker;
@@ -96,13 +97,19 @@ fn schedule(inner: &Arc<Inner>, st: &mut State) -> Duration {
         g.retry_at = None;
         let cancel = Arc::new(CancelFlag::new());
         let discard = DiscardList::default();
-        g.worker =
-            Some(WorkerSlot { cancel: cancel.clone(), id: worker_id, discard: discard.clone(), finishing: false });
+        let committing = Arc::new(Pending::default());
+        g.worker = Some(WorkerSlot {
+            cancel: cancel.clone(),
+            id: worker_id,
+            discard: discard.clone(),
+            finishing: false,
+            committing: committing.clone(),
+        });
         let inc = g.inc;
         let inner2 = inner.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("qmgr-transfer-{worker_id}"))
-            .spawn(move || worker::run(inner2, id, inc, worker_id, cancel, discard));
+            .spawn(move || worker::run(inner2, id, inc, worker_id, cancel, discard, committing));
         match spawned {
             Ok(h) => st.workers.push(h),
             Err(e) => {

@@ -4,7 +4,7 @@
 
 use super::state::{GroupEntry, JobEntry};
 use crate::guid::Guid;
-use crate::model::{ErrorClass, GroupProps, GroupState, JobError};
+use crate::model::{Checksum, ErrorClass, GroupProps, GroupState, JobError};
 use crate::rules::progress::{percent, sat32};
 use crate::rules::states;
 use std::time::Instant;
@@ -80,6 +80,9 @@ pub struct FileSnapshot {
     pub bytes_done: u64,
     /// Size: the server's, else the size hint; `None` while unknown.
     pub bytes_total: Option<u64>,
+    /// The expected digest set by [`Job::set_file_checksum`](super::Job::set_file_checksum),
+    /// if any (DECISIONS D15).
+    pub checksum: Option<Checksum>,
     /// Committed under its final name.
     pub complete: bool,
 }
@@ -134,6 +137,7 @@ impl JobSnapshot {
                     local_path: f.local_path.clone(),
                     bytes_done: f.bytes_done,
                     bytes_total: f.known_size(),
+                    checksum: f.checksum.clone(),
                     complete: f.complete,
                 })
                 .collect(),

@@ -2,6 +2,7 @@
 //! only memory holds (incarnations, callbacks, workers, pending events, retry timers), and
 //! the merge of what the store loaded. Derived values call the rules layer ([`crate::rules`]).
 
+use super::commit::Pending;
 use super::Callback;
 use crate::guid::Guid;
 use crate::model::{FileRecord, GroupRecord, GroupState, JobRecord, Options};
@@ -28,6 +29,8 @@ pub(crate) struct WorkerSlot {
     /// Every file is fetched; the worker only waits for the last commits: it no longer takes
     /// one of the `max_active_groups` places, so the next group starts meanwhile.
     pub finishing: bool,
+    /// The files the worker handed to its committer, not recorded as complete yet.
+    pub committing: Arc<Pending>,
 }
 
 /// One job in memory.

@@ -7,7 +7,7 @@ use super::state::DiscardList;
 #[cfg(doc)]
 use super::state::WorkerSlot;
 use crate::guid::Guid;
-use crate::model::{temp_path_for, BackgroundMode, Validators};
+use crate::model::{temp_path_for, BackgroundMode, Checksum, Validators};
 use crate::rules::classify::classify;
 use crate::rules::progress::{self, Mark};
 use crate::rules::retry::{self, Decision};
@@ -29,6 +29,8 @@ pub(super) struct Task {
     pub(super) temp: PathBuf,
     pub(super) offset: u64,
     pub(super) validators: Validators,
+    /// The file's checksum when the fetch starts (DECISIONS D15).
+    pub(super) checksum: Option<Checksum>,
     pub(super) credentials: Option<Credentials>,
     /// How it may use the network (DECISIONS D14).
     pub(super) traffic: Traffic,
@@ -54,8 +56,9 @@ pub(crate) fn run(
     worker_id: u64,
     cancel: Arc<CancelFlag>,
     discard: DiscardList,
+    committing: Arc<Pending>,
 ) {
-    let committer = Committer::start(&inner, group, inc, &cancel);
+    let committer = Committer::start(&inner, group, inc, &cancel, committing);
     loop {
         match next_task(&inner, group, inc, &cancel, &committer.pending) {
             Next::Fetch(task) => {
@@ -150,6 +153,7 @@ fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, pending:
             temp: temp_path_for(&f.local_path, j.rec.id, f.index),
             offset: f.bytes_done,
             validators: f.validators.clone(),
+            checksum: f.checksum.clone(),
             credentials: creds,
             traffic: match (g.rec.foreground || j.rec.foreground, st.options.background_mode) {
                 (true, _) => Traffic::Foreground,
@@ -206,6 +210,15 @@ struct Progress<'a> {
 }
 
 impl Progress<'_> {
+    /// Records the bytes held for a later transfer of the file: mirrored, and checkpointed
+    /// unless the store has them already.
+    fn keep(&mut self) {
+        self.mirror(false);
+        if self.bytes != self.saved_bytes || self.validators != self.task.validators {
+            self.save();
+        }
+    }
+
     fn save(&mut self) {
         self.saved_bytes = self.bytes;
         self.saved_at = self.inner.now();
@@ -303,6 +316,7 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: Box
         temp_path: &task.temp,
         offset: task.offset,
         validators: &task.validators,
+        checksum: task.checksum.as_ref(),
         credentials: task.credentials.as_ref(),
         traffic: task.traffic,
         rate_limiter: &inner.rate,
@@ -313,7 +327,13 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: Box
     drop(running);
     match outcome {
         FetchOutcome::Complete { bytes, validators } if !cancel.is_cancelled() => {
-            committer.submit(Finished { task, bytes, validators });
+            if committer.hand_over(&task) {
+                committer.submit(Finished { task, bytes, validators });
+            } else {
+                // A checksum was set during the fetch: the file is fetched again (it holds
+                // every byte, so that only hashes them; DECISIONS D15).
+                progress.keep();
+            }
             true
         }
         FetchOutcome::Failed(e) if !cancel.is_cancelled() => {
@@ -326,10 +346,7 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: Box
         }
         _ => {
             // Stopped: keep the partial data for later (DECISIONS D4).
-            progress.mirror(false);
-            if progress.bytes != progress.saved_bytes || progress.validators != task.validators {
-                progress.save();
-            }
+            progress.keep();
             false
         }
     }
@@ -365,8 +382,20 @@ pub(super) fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, failure:
     if state_changes {
         ops.insert(0, Op::TransferEnded { group_id: group, state: rec.state });
     }
+    // Wrong bytes (a digest mismatch) are not kept: the file starts from zero next time, and
+    // its temporary file goes once this is recorded (DECISIONS D15).
+    if e.discards_data {
+        let validators = Validators::default();
+        let active = job.active_ms;
+        let (job_id, index) = (task.job, task.index);
+        ops.push(Op::Checkpoint { job_id, index, bytes_done: 0, validators, job_active_ms: active });
+    }
     if let Err(pe) = inner.persist(&ops) {
         log::error!("group {group}: error state not saved: {pe}");
+    }
+    if let Some(f) = j.files.get_mut(task.index as usize).filter(|_| e.discards_data) {
+        f.bytes_done = 0;
+        f.validators = Validators::default();
     }
     j.rec = job;
     g.rec = rec;
@@ -385,6 +414,9 @@ pub(super) fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, failure:
         }
     }
     drop(st);
+    if e.discards_data {
+        inner.transport.discard(&task.temp);
+    }
     inner.notify_changed();
     inner.kick_notifier();
     if retrying {

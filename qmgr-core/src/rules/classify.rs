@@ -19,14 +19,16 @@
 //! | local file error | fatal | from `errno` ([`win32::from_errno`]), else 29 | 0 |
 //! | `file://` source missing / not a directory on the way / not readable / a directory | fatal | 2 / 3 / 5 / 5 | 0 |
 //! | `file://` source read error, or changed during the copy | transient | 30 | 0 |
+//! | digest of the whole file ≠ its checksum or the server's `Repr-Digest`/`Content-Digest` (D15; the temporary file goes) | fatal | `QMGR_E_BAD_DIGEST` 0x80096010 | 0 |
 //! | no thread for the transfer | transient | 8 | 0 |
 //! | the store cannot record the outcome | fatal | the store's Win32 code, else 29 | 0 |
 
-use crate::hresult::{hresult_from_http, win32};
+use crate::hresult::{hresult_from_http, win32, QMGR_E_BAD_DIGEST};
+use crate::model::to_hex;
 use crate::model::ErrorClass::{Fatal, Transient};
 use crate::transport::{
-    Cause, Failure, LocalOp, NetworkKind, RedirectProblem, ResponseProblem, SourceProblem, TlsKind, TransferError,
-    UrlProblem,
+    Cause, DigestSource, Failure, LocalOp, NetworkKind, RedirectProblem, ResponseProblem, SourceProblem, TlsKind,
+    TransferError, UrlProblem,
 };
 
 /// `errno` values the table distinguishes (Linux, asm-generic).
@@ -45,7 +47,8 @@ pub fn is_transient_status(status: u16) -> bool {
 /// `BG_E_HTTP_ERROR_nnn` = `0x80190000 | status` for an HTTP status), `dwTransportResult`
 /// (the HTTP status for an HTTP status or an unfollowed redirect, else 0), the message (naming
 /// `failure.subject`, followed by `": "` and `failure.detail` when it is not empty), and the
-/// `Retry-After` delay of a transient HTTP status. See the module's table.
+/// `Retry-After` delay of a transient HTTP status, and whether the temporary file's bytes go
+/// (only after a digest mismatch, DECISIONS D15). See the module's table.
 ///
 /// Pure: the same failure always gives the same error. The no-progress timeout, which can
 /// still turn a transient error fatal, is the engine's (it depends on time).
@@ -53,8 +56,14 @@ pub fn classify(failure: &Failure) -> TransferError {
     let Failure { cause, subject: s, detail } = failure;
     // ": detail", or nothing when there is no detail.
     let d = if detail.is_empty() { String::new() } else { format!(": {detail}") };
-    let plain =
-        |class, code, message: String| TransferError { class, win32: code, http_status: 0, message, retry_after: None };
+    let plain = |class, code, message: String| TransferError {
+        class,
+        win32: code,
+        http_status: 0,
+        message,
+        retry_after: None,
+        discards_data: false,
+    };
     match cause {
         Cause::HttpStatus { status, retry_after } => {
             let class = if is_transient_status(*status) { Transient } else { Fatal };
@@ -65,6 +74,7 @@ pub fn classify(failure: &Failure) -> TransferError {
                 http_status: u32::from(*status),
                 message: format!("HTTP {status}{from}{d}"),
                 retry_after: if class == Transient { *retry_after } else { None },
+                discards_data: false,
             }
         }
         Cause::Redirect { status, problem } => {
@@ -88,6 +98,7 @@ pub fn classify(failure: &Failure) -> TransferError {
                 http_status: u32::from(*status),
                 message,
                 retry_after: None,
+                discards_data: false,
             }
         }
         Cause::Network(kind) => {
@@ -140,6 +151,7 @@ pub fn classify(failure: &Failure) -> TransferError {
             let what = match op {
                 LocalOp::OpenTemp => "cannot open temporary file",
                 LocalOp::SizeTemp => "cannot read the size of temporary file",
+                LocalOp::ReadTemp => "cannot read temporary file",
                 LocalOp::TruncateTemp => "cannot truncate temporary file",
                 LocalOp::SeekTemp => "cannot seek in temporary file",
                 LocalOp::WriteTemp => "cannot write temporary file",
@@ -178,6 +190,20 @@ pub fn classify(failure: &Failure) -> TransferError {
                 ),
             };
             plain(class, code, message)
+        }
+        Cause::DigestMismatch { source, expected, actual } => {
+            let of = match source {
+                DigestSource::Checksum => "the file's checksum",
+                DigestSource::ReprDigest => "the server's Repr-Digest",
+                DigestSource::ContentDigest => "the server's Content-Digest",
+            };
+            let algorithm = expected.algorithm();
+            let message = format!(
+                "{algorithm} digest of {s} does not match {of}: expected {}, got {}",
+                expected.hex(),
+                to_hex(actual)
+            );
+            TransferError { discards_data: true, ..plain(Fatal, QMGR_E_BAD_DIGEST as u32, message) }
         }
         Cause::NoThread => {
             plain(Transient, win32::ERROR_NOT_ENOUGH_MEMORY, format!("cannot start a transfer thread for {s}{d}"))
@@ -379,6 +405,7 @@ mod tests {
         let ops = [
             (LocalOp::OpenTemp, "cannot open temporary file \"/d/f\": e"),
             (LocalOp::SizeTemp, "cannot read the size of temporary file \"/d/f\": e"),
+            (LocalOp::ReadTemp, "cannot read temporary file \"/d/f\": e"),
             (LocalOp::TruncateTemp, "cannot truncate temporary file \"/d/f\": e"),
             (LocalOp::SeekTemp, "cannot seek in temporary file \"/d/f\": e"),
             (LocalOp::FlushTemp, "cannot flush temporary file \"/d/f\": e"),
@@ -445,6 +472,34 @@ mod tests {
             let e = classify(&Failure::new(Cause::Source(problem), "/s", "e"));
             assert_eq!((e.class, e.win32, e.http_status, e.message.as_str()), (class, code, 0, message), "{problem:?}");
         }
+    }
+
+    #[test]
+    fn digest_mismatches_are_fatal_bad_digest_and_discard_the_data() {
+        use crate::model::Checksum;
+        let expected = Checksum::parse("sha-256", &"ab".repeat(32)).unwrap();
+        let table = [
+            (DigestSource::Checksum, "the file's checksum"),
+            (DigestSource::ReprDigest, "the server's Repr-Digest"),
+            (DigestSource::ContentDigest, "the server's Content-Digest"),
+        ];
+        for (source, of) in table {
+            let cause = Cause::DigestMismatch { source, expected: expected.clone(), actual: vec![0xcd; 32] };
+            let e = classify(&Failure::new(cause, "http://h/x", ""));
+            assert_eq!((e.class, e.win32, e.http_status, e.retry_after), (Fatal, 0x8009_6010, 0, None));
+            assert!(e.discards_data, "{source:?}");
+            let want = format!(
+                "sha-256 digest of http://h/x does not match {of}: expected {}, got {}",
+                "ab".repeat(32),
+                "cd".repeat(32)
+            );
+            assert_eq!(e.message, want);
+        }
+        // No other cause discards what was received.
+        for cause in [Cause::Network(NetworkKind::Reset), Cause::BodyEndedEarly { received: 1, expected: 2 }] {
+            assert!(!f(cause).discards_data);
+        }
+        assert!(!f(http(404, None)).discards_data);
     }
 
     #[test]

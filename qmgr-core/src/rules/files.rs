@@ -35,6 +35,7 @@ mod tests {
             size_hint: 0,
             bytes_done: 0,
             validators: Validators::default(),
+            checksum: None,
             complete,
         }
     }

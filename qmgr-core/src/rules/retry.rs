@@ -73,6 +73,7 @@ mod tests {
             http_status: 0,
             message: "cannot connect to http://h/".into(),
             retry_after: retry_after.map(Duration::from_secs),
+            discards_data: false,
         }
     }
 

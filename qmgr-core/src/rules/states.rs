@@ -22,6 +22,9 @@ pub enum Action {
     SetProp,
     /// `SwitchToForeground` (group or job).
     SwitchToForeground,
+    /// `qmgr_job_set_file_checksum` (DECISIONS D15: in any state but cancelled; a complete
+    /// file is refused by the method itself).
+    SetFileChecksum,
     /// The transfer committed every file of the group.
     AllCommitted,
     /// The transfer failed fatally (DECISIONS D5).
@@ -65,7 +68,7 @@ impl Refusal {
 /// | Resume | → RUNNING (refused `Empty` without files) | stay | → RUNNING (same) | stay | refused |
 /// | Suspend | stay | → SUSPENDED | stay | stay | refused |
 /// | Cancel | → CANCELLED | → CANCELLED | → CANCELLED | → CANCELLED | refused |
-/// | SetProp, SwitchToForeground | stay | stay | stay | stay | refused |
+/// | SetProp, SwitchToForeground, SetFileChecksum | stay | stay | stay | stay | refused |
 /// | AllCommitted | stay | → COMPLETE | stay | stay | refused |
 /// | FatalError | stay | → ERROR | stay | stay | refused |
 pub fn transition(state: GroupState, action: Action, has_files: bool) -> Result<Transition, Refusal> {
@@ -81,7 +84,9 @@ pub fn transition(state: GroupState, action: Action, has_files: bool) -> Result<
         (Cancel, _) => Transition::To(Cancelled),
         (AllCommitted, Running) => Transition::To(Complete),
         (FatalError, Running) => Transition::To(Error),
-        (Resume | Suspend | SetProp | SwitchToForeground | AllCommitted | FatalError, _) => Transition::Stay,
+        (Resume | Suspend | SetProp | SwitchToForeground | SetFileChecksum | AllCommitted | FatalError, _) => {
+            Transition::Stay
+        }
     })
 }
 
@@ -134,7 +139,7 @@ mod tests {
     fn d3_table() {
         let states = [Suspended, Running, Error, Complete, Cancelled];
         let bad = Err(Refusal::InvalidState);
-        let rows: [(Action, [Result<Transition, Refusal>; 5]); 9] = [
+        let rows: [(Action, [Result<Transition, Refusal>; 5]); 10] = [
             (CreateJob, [Ok(Stay), bad, Ok(Stay), bad, bad]),
             (AddFiles, [Ok(Stay), bad, Ok(Stay), bad, bad]),
             (Resume, [Ok(To(Running)), Ok(Stay), Ok(To(Running)), Ok(Stay), bad]),
@@ -142,6 +147,7 @@ mod tests {
             (Cancel, [Ok(To(Cancelled)), Ok(To(Cancelled)), Ok(To(Cancelled)), Ok(To(Cancelled)), bad]),
             (SetProp, [Ok(Stay), Ok(Stay), Ok(Stay), Ok(Stay), bad]),
             (SwitchToForeground, [Ok(Stay), Ok(Stay), Ok(Stay), Ok(Stay), bad]),
+            (SetFileChecksum, [Ok(Stay), Ok(Stay), Ok(Stay), Ok(Stay), bad]),
             (AllCommitted, [Ok(Stay), Ok(To(Complete)), Ok(Stay), Ok(Stay), bad]),
             (FatalError, [Ok(Stay), Ok(To(Error)), Ok(Stay), Ok(Stay), bad]),
         ];

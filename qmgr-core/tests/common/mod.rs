@@ -20,10 +20,11 @@
 
 use qmgr_core::clock::{Clock, ManualClock};
 use qmgr_core::hresult::{E_ACCESSDENIED, E_FAIL, E_INVALIDARG, QM_E_SERVICE_UNAVAILABLE, S_OK};
-use qmgr_core::model::{Options, PropId, PropValue, QueueImage, Validators};
+use qmgr_core::model::{Checksum, Options, PropId, PropValue, QueueImage, Validators};
 use qmgr_core::store::{Loaded, MemStore, Op, Store};
 use qmgr_core::transport::{
-    CancelFlag, Cause, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, NetworkKind, Traffic, Transport,
+    CancelFlag, Cause, DigestSource, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, NetworkKind, Traffic,
+    Transport,
 };
 use qmgr_core::{Callback, Error, FileSpec, Group, Guid, HResult, Job, Manager, Result};
 use std::collections::{HashMap, VecDeque};
@@ -141,6 +142,9 @@ pub struct Script {
     /// `commit` of this URL's temporary file waits until [`Fake::release_commit`] (a slow
     /// flush to disk).
     pub hold_commit: bool,
+    /// The digest of the remote file: a fetch with a checksum of the same algorithm that
+    /// differs ends as a transport ends it, with `Cause::DigestMismatch` (DECISIONS D15).
+    pub digest: Option<Checksum>,
 }
 
 impl Script {
@@ -158,7 +162,12 @@ impl Script {
             commit_error: None,
             hold_cancel: false,
             hold_commit: false,
+            digest: None,
         }
+    }
+    pub fn digest(mut self, digest: Checksum) -> Script {
+        self.digest = Some(digest);
+        self
     }
     pub fn chunk(mut self, chunk: u64) -> Script {
         self.chunk = chunk.max(1);
@@ -212,6 +221,8 @@ pub struct Request {
     /// The traffic class the engine chose (DECISIONS D14).
     pub traffic: Traffic,
     pub credentials: Option<(String, String)>,
+    /// The file's checksum handed to the transport (DECISIONS D15).
+    pub checksum: Option<Checksum>,
     /// Rate of the limiter handed to the transfer (bytes/s, 0 = unlimited).
     pub rate: u64,
     /// When the engine made the request, on the manual clock.
@@ -268,6 +279,8 @@ struct FakeState {
     /// waiting fetch answered ([`CANCEL_SEEN`] once it saw its cancel flag raised).
     sync_round: u64,
     synced: HashMap<String, u64>,
+    /// URLs whose commit has waited for [`Fake::release_commit`].
+    commits_held: Vec<String>,
 }
 
 /// The scriptable transport. Unknown URLs answer a fatal 404.
@@ -456,6 +469,11 @@ impl Fake {
         });
     }
 
+    /// Waits until the commit of `url`'s temporary file is held ([`Script::hold_commit`]).
+    pub fn wait_commit_held(&self, url: &str) {
+        wait_until(&format!("the commit of {url} is held"), || self.lock().commits_held.iter().any(|u| u == url));
+    }
+
     /// Waits until no fetch of `url` runs.
     pub fn wait_idle(&self, url: &str) {
         wait_until(&format!("no fetch of {url} runs"), || self.active(url) == 0);
@@ -590,6 +608,7 @@ impl Transport for Fake {
             foreground: req.traffic == Traffic::Foreground,
             traffic: req.traffic,
             credentials: req.credentials.map(|c| (c.user.clone(), c.password.clone())),
+            checksum: req.checksum.cloned(),
             rate: req.rate_limiter.rate(),
             at: self.clock.now(),
         });
@@ -653,6 +672,13 @@ impl Transport for Fake {
         if let Some((_, e)) = failure {
             return self.end(&url, Ended::Failed, FetchOutcome::Failed(e));
         }
+        if let (Some(expected), Some(actual)) = (req.checksum, &script.digest) {
+            if expected.algorithm() == actual.algorithm() && expected != actual {
+                let (expected, actual) = (expected.clone(), actual.digest().to_vec());
+                let cause = Cause::DigestMismatch { source: DigestSource::Checksum, expected, actual };
+                return self.end(&url, Ended::Failed, FetchOutcome::Failed(Failure::new(cause, &url, "")));
+            }
+        }
         self.end(&url, Ended::Complete, FetchOutcome::Complete { bytes: script.size, validators })
     }
 
@@ -667,6 +693,10 @@ impl Transport for Fake {
             return Err(local(LocalOp::OpenTemp, 2, "temporary file missing"));
         };
         while st.scripts.get(&t.url).is_some_and(|s| s.hold_commit) {
+            if !st.commits_held.contains(&t.url) {
+                st.commits_held.push(t.url.clone());
+                self.cv.notify_all();
+            }
             st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
         }
         if let Some(e) = st.scripts.get(&t.url).and_then(|s| s.commit_error.clone()) {

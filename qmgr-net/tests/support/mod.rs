@@ -2,7 +2,7 @@
 //! ephemeral port), a recording observer, and fetch shortcuts.
 #![allow(dead_code)]
 
-use qmgr_core::model::{Options, Validators};
+use qmgr_core::model::{Checksum, Options, Validators};
 use qmgr_core::rate::RateLimiter;
 use qmgr_core::transport::{CancelFlag, Credentials, FetchObserver, FetchOutcome, FetchRequest, Traffic, Transport};
 use qmgr_net::NetTransport;
@@ -413,6 +413,8 @@ impl FetchObserver for Recorder {
 pub struct Fetch {
     pub offset: u64,
     pub validators: Validators,
+    /// The file's checksum (DECISIONS D15).
+    pub checksum: Option<Checksum>,
     pub credentials: Option<Credentials>,
     pub traffic: Traffic,
     pub limiter: RateLimiter,
@@ -425,6 +427,7 @@ impl Default for Fetch {
         Fetch {
             offset: 0,
             validators: Validators::default(),
+            checksum: None,
             credentials: None,
             traffic: Traffic::Foreground,
             limiter: RateLimiter::new(0),
@@ -441,6 +444,7 @@ impl Fetch {
             temp_path: temp,
             offset: self.offset,
             validators: &self.validators,
+            checksum: self.checksum.as_ref(),
             credentials: self.credentials.as_ref(),
             traffic: self.traffic,
             rate_limiter: &self.limiter,
