@@ -3,6 +3,7 @@
 //! time (reference §5.2), carried as `total` and `last_modified` (an HTTP date).
 
 use crate::cause::local_failure;
+use crate::digest::Verifier;
 use crate::url::{self, redact};
 use crate::CHUNK_SIZE;
 use qmgr_core::model::Validators;
@@ -56,6 +57,11 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
         0
     };
     crate::local::truncate(&out, start, temp)?;
+    // The file's checksum, hashed as the copy is written; the bytes kept first (D15).
+    let mut verifier = Verifier::new(req.checksum);
+    if !verifier.start(&out, temp, start, Vec::new(), req.cancel)? {
+        return Ok(FetchOutcome::Cancelled);
+    }
     out.seek(SeekFrom::Start(start)).map_err(|e| local_failure(&e, LocalOp::SeekTemp, temp))?;
     source.seek(SeekFrom::Start(start)).map_err(|e| source_error(&e, &source_path))?;
     obs.on_start(start, &v);
@@ -76,6 +82,7 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
             return Ok(FetchOutcome::Cancelled);
         }
         out.write_all(&buf[..n]).map_err(|e| local_failure(&e, LocalOp::WriteTemp, temp))?;
+        verifier.update(&buf[..n]);
         done += n as u64;
         obs.on_progress(done);
     }
@@ -83,6 +90,9 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
     let after = std::fs::metadata(&source_path).map(|m| validators(&m)).ok();
     if after.as_ref() != Some(&v) || v.total != Some(done) {
         return Err(source_failure(SourceProblem::Changed { copied: done }, &source_path, String::new()));
+    }
+    if !verifier.finish(&out, temp, done, &shown, req.cancel)? {
+        return Ok(FetchOutcome::Cancelled);
     }
     Ok(FetchOutcome::Complete { bytes: done, validators: v })
 }

@@ -2,13 +2,15 @@
 //! (DECISIONS D1, D5, D11).
 
 use crate::cause::{local_failure, network_failure, status_failure};
+use crate::digest::{self, Verifier};
 use crate::exchange::{Event, Exchange, Helpers};
 use crate::local::Writeback;
 use crate::url::{self, redact};
 use crate::MAX_REDIRECTS;
-use qmgr_core::model::Validators;
+use qmgr_core::model::{Checksum, Validators};
 use qmgr_core::transport::{
-    Cause, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, RedirectProblem, ResponseProblem, Traffic,
+    Cause, DigestSource, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, RedirectProblem, ResponseProblem,
+    Traffic,
 };
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -83,6 +85,8 @@ fn run(
         file.set_len(held).map_err(|e| local_failure(&e, LocalOp::TruncateTemp, path))?;
     }
     let mut resume = Resume { held, stored: req.validators.clone(), ranged: held > 0, restarts: 0 };
+    // The file's checksum and the servers' digests, hashed as the file is written (D15).
+    let mut verifier = Verifier::new(req.checksum);
 
     let mut url = req.url.to_string();
     let mut seen = HashSet::from([url.clone()]);
@@ -197,6 +201,9 @@ fn run(
                     v.last_modified = v.last_modified.or_else(|| resume.stored.last_modified.clone());
                     obs.on_start(resume.held, &v);
                     obs.on_progress(resume.held);
+                    if !verifier.finish(&file, path, resume.held, &shown, req.cancel)? {
+                        return Ok(FetchOutcome::Cancelled);
+                    }
                     return Ok(FetchOutcome::Complete { bytes: resume.held, validators: v });
                 }
                 resume.restart(
@@ -241,7 +248,8 @@ fn run(
                     v.total = content_length;
                     (0, content_length)
                 };
-                match receive(helpers, &exchange, &mut file, req, obs, start, &v, path, &shown)? {
+                let body = Body { start, validators: &v, digests: digest::server_digests(status, &h) };
+                match receive(helpers, &exchange, &mut file, req, obs, body, &mut verifier, path, &shown)? {
                     None => return Ok(FetchOutcome::Cancelled),
                     Some(done) => {
                         let got = done - start;
@@ -262,6 +270,9 @@ fn run(
                             _ => {}
                         }
                         v.total = Some(done);
+                        if !verifier.finish(&file, path, done, &shown, req.cancel)? {
+                            return Ok(FetchOutcome::Cancelled);
+                        }
                         return Ok(FetchOutcome::Complete { bytes: done, validators: v });
                     }
                 }
@@ -271,8 +282,17 @@ fn run(
     }
 }
 
-/// Writes the body of an accepted answer from `start`; returns the bytes then held, or
-/// `None` when cancelled.
+/// The body of an accepted answer: where it is written from, the validators of the answer,
+/// and the digests of the whole file it carries (DECISIONS D15).
+struct Body<'a> {
+    start: u64,
+    validators: &'a Validators,
+    digests: Vec<(DigestSource, Checksum)>,
+}
+
+/// Writes the body of an accepted answer from `body.start`, hashing it with `verifier`
+/// (which first hashes the bytes kept before `start`, when it has not yet); returns the bytes
+/// then held, or `None` when cancelled.
 #[allow(clippy::too_many_arguments)]
 fn receive(
     helpers: &Helpers,
@@ -280,14 +300,18 @@ fn receive(
     file: &mut File,
     req: &FetchRequest<'_>,
     obs: &mut dyn FetchObserver,
-    start: u64,
-    v: &Validators,
+    body: Body<'_>,
+    verifier: &mut Verifier,
     path: &Path,
     shown: &str,
 ) -> Result<Option<u64>, Failure> {
+    let start = body.start;
     crate::local::truncate(file, start, path)?;
+    if !verifier.start(file, path, start, body.digests, req.cancel)? {
+        return Ok(None);
+    }
     file.seek(SeekFrom::Start(start)).map_err(|e| local_failure(&e, LocalOp::SeekTemp, path))?;
-    obs.on_start(start, v);
+    obs.on_start(start, body.validators);
     let mut done = start;
     let mut writeback = Writeback::new(file, start, helpers);
     loop {
@@ -299,6 +323,7 @@ fn receive(
                     return Ok(None);
                 }
                 file.write_all(&chunk).map_err(|e| local_failure(&e, LocalOp::WriteTemp, path))?;
+                verifier.update(&chunk);
                 done += chunk.len() as u64;
                 writeback.wrote(done);
                 obs.on_progress(done);

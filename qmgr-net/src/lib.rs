@@ -12,6 +12,10 @@
 //!   (DECISIONS D1, D5, D11);
 //! * `file://` (`QM_PROTOCOL_SMB`): a resumable copy from a local path or a mounted share.
 //!
+//! Both hash the file as they write it when a digest is expected — the file's checksum, or a
+//! server's `Repr-Digest` / `Content-Digest` (RFC 9530) — and end with
+//! `Cause::DigestMismatch` instead of completing when it differs (DECISIONS D15).
+//!
 //! The queue's rules (when to retry, what a state means) are not here: they live in
 //! `qmgr-core`, which only sees the [`Transport`] trait.
 //!
@@ -29,6 +33,7 @@
 mod cause;
 mod check;
 mod config;
+mod digest;
 mod exchange;
 mod file;
 mod http;
@@ -177,6 +182,11 @@ impl Transport for NetTransport {
     ///
     /// [`FetchObserver::on_start`] may be called more than once when the file restarts from
     /// zero or continues after a partial `206`; each call says where data is appended next.
+    ///
+    /// With `request.checksum` set, or a server digest in an answer (`Repr-Digest` of a `200`
+    /// or `206`, `Content-Digest` of a `200`), the whole file is hashed (the bytes kept
+    /// before `offset` read back once) and checked before `Complete`; a difference ends the
+    /// fetch with [`Cause::DigestMismatch`] (DECISIONS D15; README "Digests").
     fn fetch(&self, request: &FetchRequest<'_>, observer: &mut dyn FetchObserver) -> FetchOutcome {
         if request.cancel.is_cancelled() {
             return FetchOutcome::Cancelled;
