@@ -351,6 +351,11 @@ typedef struct qmgr_fileset_info {
 // 0x80200073: the remote file changed during the transfer.
 #define BG_E_REMOTE_FILE_CHANGED (qmgr_hresult)-2145386381
 
+// 0x80096010 (Windows' TRUST_E_BAD_DIGEST): a file's bytes do not match its checksum
+// (qmgr_job_set_file_checksum) or the server's Repr-Digest / Content-Digest. It is the
+// dwWin32Result (as uint32_t) of that fatal job error (DECISIONS D15).
+#define QMGR_E_BAD_DIGEST (qmgr_hresult)-2146869232
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -717,6 +722,30 @@ qmgr_hresult qmgr_job_get_file_progress(struct qmgr_job *job,
 // Returns QMGR_S_OK, QMGR_S_FALSE; QMGR_E_POINTER if message_out is NULL; QMGR_E_HANDLE
 // for a bad job; QM_E_INVALID_STATE once cancelled.
 qmgr_hresult qmgr_job_get_error_message(struct qmgr_job *job, char **message_out);
+
+// Extension (DECISIONS D15): sets the expected digest of file `file_index` of the job.
+// `algorithm` is "sha-256" or "sha-512" (any case); `hex_digest` is the digest in hex, 64 or
+// 128 digits (any case). Both strings are read during the call only. Persisted before the
+// call returns; setting it again replaces it.
+//
+// The library hashes the file as it writes it (a file resumed later re-reads the bytes it
+// kept, once; a checksum set while the file is being fetched is checked at its end) and
+// compares the digest before the file gets its final name. A mismatch is a fatal job error:
+// the group goes to ERROR, qmgr_job_get_status gives win32_result = QMGR_E_BAD_DIGEST (as
+// uint32_t, 0x80096010) and transport_result 0, qmgr_job_get_error_message names the
+// algorithm, the expected and the actual digest, and the temporary file is deleted (a resume
+// fetches the file again from zero). Server digests (Repr-Digest, Content-Digest) are checked
+// the same way with or without a checksum.
+//
+// Returns QMGR_S_OK; QMGR_E_POINTER if algorithm or hex_digest is NULL; QMGR_E_HANDLE for a
+// bad job; QMGR_E_INVALIDARG for an unknown algorithm, a digest of the wrong length, a
+// character that is not a hex digit, a string that is not UTF-8, or a file_index not below
+// the file count (the last-error message names the argument); QM_E_INVALID_STATE when the
+// job or its group is cancelled, or the file is complete (or fetched and being committed).
+qmgr_hresult qmgr_job_set_file_checksum(struct qmgr_job *job,
+                                        uint32_t file_index,
+                                        const char *algorithm,
+                                        const char *hex_digest);
 
 // CoCreateInstance(CLSID_BackgroundCopyQMgr) counterpart: opens the queue in `queue_dir`
 // (NULL = the default queue: $QMGR_HOME, else $XDG_STATE_HOME/qmgr, else

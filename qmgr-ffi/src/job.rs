@@ -231,3 +231,38 @@ pub extern "C" fn qmgr_job_get_error_message(job: *mut qmgr_job, message_out: *m
         })
     })
 }
+
+/// Extension (DECISIONS D15): sets the expected digest of file `file_index` of the job.
+/// `algorithm` is "sha-256" or "sha-512" (any case); `hex_digest` is the digest in hex, 64 or
+/// 128 digits (any case). Both strings are read during the call only. Persisted before the
+/// call returns; setting it again replaces it.
+///
+/// The library hashes the file as it writes it (a file resumed later re-reads the bytes it
+/// kept, once; a checksum set while the file is being fetched is checked at its end) and
+/// compares the digest before the file gets its final name. A mismatch is a fatal job error:
+/// the group goes to ERROR, qmgr_job_get_status gives win32_result = QMGR_E_BAD_DIGEST (as
+/// uint32_t, 0x80096010) and transport_result 0, qmgr_job_get_error_message names the
+/// algorithm, the expected and the actual digest, and the temporary file is deleted (a resume
+/// fetches the file again from zero). Server digests (Repr-Digest, Content-Digest) are checked
+/// the same way with or without a checksum.
+///
+/// Returns QMGR_S_OK; QMGR_E_POINTER if algorithm or hex_digest is NULL; QMGR_E_HANDLE for a
+/// bad job; QMGR_E_INVALIDARG for an unknown algorithm, a digest of the wrong length, a
+/// character that is not a hex digit, a string that is not UTF-8, or a file_index not below
+/// the file count (the last-error message names the argument); QM_E_INVALID_STATE when the
+/// job or its group is cancelled, or the file is complete (or fetched and being committed).
+#[no_mangle]
+pub extern "C" fn qmgr_job_set_file_checksum(
+    job: *mut qmgr_job,
+    file_index: u32,
+    algorithm: *const c_char,
+    hex_digest: *const c_char,
+) -> qmgr_hresult {
+    guard("qmgr_job_set_file_checksum", || {
+        let j = handles::get(job, "job")?;
+        let algorithm = arg_str(algorithm, "algorithm")?;
+        let hex_digest = arg_str(hex_digest, "hex_digest")?;
+        j.set_file_checksum(file_index, algorithm, hex_digest)?;
+        Ok(S_OK)
+    })
+}

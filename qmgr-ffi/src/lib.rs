@@ -58,6 +58,7 @@ mod tests {
             (BG_E_CONNECT_FAILURE, h::BG_E_CONNECT_FAILURE),
             (BG_E_CONNECTION_CLOSED, h::BG_E_CONNECTION_CLOSED),
             (BG_E_REMOTE_FILE_CHANGED, h::BG_E_REMOTE_FILE_CHANGED),
+            (QMGR_E_BAD_DIGEST, h::QMGR_E_BAD_DIGEST),
         ];
         for (c, core) in pairs {
             assert_eq!(c, core, "{c:#x} vs {core:#x}");

@@ -227,6 +227,10 @@ pub const BG_E_CONNECT_FAILURE: qmgr_hresult = -2145386451 as qmgr_hresult;
 pub const BG_E_CONNECTION_CLOSED: qmgr_hresult = -2145386450 as qmgr_hresult;
 /// 0x80200073: the remote file changed during the transfer.
 pub const BG_E_REMOTE_FILE_CHANGED: qmgr_hresult = -2145386381 as qmgr_hresult;
+/// 0x80096010 (Windows' TRUST_E_BAD_DIGEST): a file's bytes do not match its checksum
+/// (qmgr_job_set_file_checksum) or the server's Repr-Digest / Content-Digest. It is the
+/// dwWin32Result (as uint32_t) of that fatal job error (DECISIONS D15).
+pub const QMGR_E_BAD_DIGEST: qmgr_hresult = -2146869232 as qmgr_hresult;
 
 /// Base of BG_E_HTTP_ERROR_nnn = 0x80190000 | nnn, the dwWin32Result of an HTTP status
 /// failure (e.g. 404 -> 0x80190194).

@@ -54,7 +54,7 @@ pub mod runner;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use qmgr_core::model::{ErrorClass, JobError};
+pub use qmgr_core::model::{Checksum, ErrorClass, JobError};
 pub use qmgr_core::{clock, guid, hresult, model, rules};
 pub use qmgr_core::{Callback, Error, FileSpec, Group, GroupEnum, Guid, GuidEnum, HResult, Job, JobEnum, JobStatus};
 pub use qmgr_core::{FileSnapshot, GroupSnapshot, JobSnapshot, Manager, Result};

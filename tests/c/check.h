@@ -94,6 +94,7 @@ static inline const char *check_hr_name(qmgr_hresult hr) {
     case BG_E_CONNECT_FAILURE: return "BG_E_CONNECT_FAILURE";
     case BG_E_CONNECTION_CLOSED: return "BG_E_CONNECTION_CLOSED";
     case BG_E_REMOTE_FILE_CHANGED: return "BG_E_REMOTE_FILE_CHANGED";
+    case QMGR_E_BAD_DIGEST: return "QMGR_E_BAD_DIGEST";
     default: return "(unnamed)";
     }
 }

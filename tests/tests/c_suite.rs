@@ -185,6 +185,11 @@ fn c_progress() {
 }
 
 #[test]
+fn c_checksum() {
+    run("checksum.c");
+}
+
+#[test]
 fn cxx_smoke() {
     run("cxx_smoke.cpp");
 }
