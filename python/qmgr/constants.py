@@ -61,6 +61,10 @@ class HResult(enum.IntEnum):
     BG_E_CONNECT_FAILURE = _signed(0x8020002D)
     BG_E_CONNECTION_CLOSED = _signed(0x8020002E)
     BG_E_REMOTE_FILE_CHANGED = _signed(0x80200073)
+    #: A file's bytes do not match its checksum (``Job.set_file_checksum``) or the server's
+    #: digest: the job's ``win32_result`` after such a fatal error is ``E_BAD_DIGEST & 0xFFFFFFFF``
+    #: (C: ``QMGR_E_BAD_DIGEST``, Windows' ``TRUST_E_BAD_DIGEST``; DECISIONS D15).
+    E_BAD_DIGEST = _signed(0x80096010)
 
 
 #: ``win32_result`` of an HTTP status failure is ``BG_E_HTTP_ERROR_BASE | status``

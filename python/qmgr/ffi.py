@@ -198,6 +198,7 @@ PROTOTYPES = {
     "qmgr_job_get_progress64": (_H, [_P(qmgr_job), _P(_U64), _P(_U64)]),
     "qmgr_job_get_file_progress": (_H, [_P(qmgr_job), _U32, _P(_U64), _P(_U64), _P(_U32)]),
     "qmgr_job_get_error_message": (_H, [_P(qmgr_job), _P(c_char_p)]),
+    "qmgr_job_set_file_checksum": (_H, [_P(qmgr_job), _U32, c_char_p, c_char_p]),
     "qmgr_create_instance": (_H, [c_char_p, _P(_P(qmgr_manager))]),
     "qmgr_manager_set_option": (_H, [_P(qmgr_manager), c_char_p, c_char_p]),
     "qmgr_manager_get_option": (_H, [_P(qmgr_manager), c_char_p, _P(c_char_p)]),

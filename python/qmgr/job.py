@@ -149,6 +149,25 @@ class Job(Handle):
         check(lib.qmgr_job_get_error_message(self._handle(), byref(text)))
         return take_string(text)
 
+    def set_file_checksum(self, index: int, algorithm: str, hex_digest: str) -> None:
+        """Sets the expected digest of the file at zero-based `index` (DECISIONS D15):
+        `algorithm` ``"sha-256"`` or ``"sha-512"`` (any case), `hex_digest` its 64 or 128 hex
+        digits (any case). Persisted at once; setting it again replaces it.
+
+        The file is hashed as it is written (a resumed file re-reads the bytes it kept, once;
+        one set while the file is being fetched is checked at its end) and checked before it
+        gets its final name. A mismatch is a fatal job error: :attr:`status` then has
+        ``win32_result == HResult.E_BAD_DIGEST & 0xFFFFFFFF`` and ``transport_result == 0``,
+        :attr:`error_message` names the algorithm, the expected and the actual digest, and
+        the temporary file is deleted.
+
+        Raises :class:`~qmgr.InvalidArgumentError` for an unknown algorithm, a digest of the
+        wrong length or with a non-hex character (the message names ``algorithm`` or
+        ``hex_digest``) or an `index` out of range; :class:`~qmgr.InvalidStateError` once the
+        job or its group is cancelled, or when the file is complete.
+        """
+        check(lib.qmgr_job_set_file_checksum(self._handle(), index, algorithm.encode(), hex_digest.encode()))
+
     def switch_to_foreground(self) -> None:
         """SwitchToForeground: sets ``Status.JOB_FOREGROUND`` and makes the group foreground."""
         check(lib.qmgr_job_switch_to_foreground(self._handle()))
