@@ -1,9 +1,10 @@
 //! `qmgr add`: files into a new or an existing job of a group (`CreateJob`, `AddFiles`).
 
 use crate::exit::{CmdResult, Exit, Failure};
-use crate::get::{absolute, spec};
+use crate::get::{absolute, parse_checksum, set_checksums, spec};
 use crate::names::{file_name_from_url, redact_url};
 use crate::queue::{parse_guid, Queue};
+use qmgr_rs::model::Checksum;
 use qmgr_rs::{FileSpec, Guid};
 use serde_json::json;
 use std::io::Read;
@@ -25,8 +26,11 @@ pub struct AddArgs {
     #[arg(long, value_name = "JOB")]
     pub job: Option<String>,
 
-    /// Also read pairs from FILE (- for standard input): one `URL LOCAL` per line, separated
-    /// by whitespace; empty lines and lines starting with # are skipped.
+    /// Also read files from FILE (- for standard input): one `URL LOCAL [ALGORITHM:HEX]` per
+    /// line, separated by whitespace; empty lines and lines starting with # are skipped. The
+    /// optional third column is the file's expected digest (sha-256 or sha-512, DECISIONS
+    /// D15): a last word of the form NAME:… is taken as that column (so a LOCAL whose last
+    /// word has a colon must be given on the command line instead).
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
 
@@ -44,20 +48,23 @@ pub struct AddArgs {
 /// (`QM_E_INVALID_STATE`), a file the queue refuses (bad URL, a scheme of another protocol,
 /// missing directory…; the message names the file). A new job is cancelled again on error.
 pub fn add(queue: &Queue, args: &AddArgs) -> CmdResult {
-    let mut pairs = pairs_from_args(&args.pairs)?;
+    let mut entries: Vec<Entry> = pairs_from_args(&args.pairs)?.into_iter().map(|(u, l)| (u, l, None)).collect();
     if let Some(from) = &args.from {
-        pairs.extend(pairs_from_file(from)?);
+        entries.extend(entries_from_file(from)?);
     }
-    if pairs.is_empty() {
+    if entries.is_empty() {
         return Err(Failure::usage("no files to add: give URL LOCAL pairs or --from FILE"));
     }
-    let files = pairs.iter().map(|(url, local)| file_spec(url, local)).collect::<Result<Vec<_>, _>>()?;
+    let files = entries.iter().map(|(url, local, _)| file_spec(url, local)).collect::<Result<Vec<_>, _>>()?;
+    let checksums: Vec<Option<&Checksum>> = entries.iter().map(|(.., c)| c.as_ref()).collect();
     let group = queue.group(&args.group)?;
     let (job, new_job) = match &args.job {
         Some(text) => (group.get_job(parse_guid(text)?)?, false),
         None => (group.create_job(Guid::generate())?, true),
     };
-    if let Err(e) = job.add_files(&files) {
+    let first = job.file_count()?;
+    let added = job.add_files(&files).and_then(|()| set_checksums(&job, first, &checksums));
+    if let Err(e) = added {
         if new_job {
             if let Err(c) = job.cancel() {
                 log::warn!("cancelling the new job {}: {c}", job.id());
@@ -71,11 +78,18 @@ pub fn add(queue: &Queue, args: &AddArgs) -> CmdResult {
         return Ok(Exit::Success);
     }
     let count = job.file_count()?;
-    let first = count as usize - files.len();
     let added: Vec<_> = files
         .iter()
+        .zip(&checksums)
         .enumerate()
-        .map(|(i, f)| json!({"index": first + i, "url": redact_url(&f.url), "local_path": f.local_path}))
+        .map(|(i, (f, c))| {
+            json!({
+                "index": first as usize + i,
+                "url": redact_url(&f.url),
+                "local_path": f.local_path,
+                "checksum": c.map(|c| c.to_string()),
+            })
+        })
         .collect();
     let v = json!({
         "group_id": group.id().to_string(),
@@ -99,8 +113,11 @@ fn pairs_from_args(args: &[String]) -> Result<Vec<(String, String)>, Failure> {
     Ok(args.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect())
 }
 
-/// The pairs of a `--from` file (`-`: standard input).
-fn pairs_from_file(from: &Path) -> Result<Vec<(String, String)>, Failure> {
+/// One file to add: URL, local path as given, and the expected digest when given.
+type Entry = (String, String, Option<Checksum>);
+
+/// The entries of a `--from` file (`-`: standard input).
+fn entries_from_file(from: &Path) -> Result<Vec<Entry>, Failure> {
     let shown = from.display();
     let mut text = String::new();
     let read = if from == Path::new("-") {
@@ -109,25 +126,38 @@ fn pairs_from_file(from: &Path) -> Result<Vec<(String, String)>, Failure> {
         std::fs::read_to_string(from).map(|t| text = t)
     };
     read.map_err(|e| Failure::usage(format!("--from {shown}: {e}")))?;
-    parse_pairs(&text).map_err(|e| Failure::usage(format!("--from {shown}: {e}")))
+    parse_entries(&text).map_err(|e| Failure::usage(format!("--from {shown}: {e}")))
 }
 
-/// `URL<whitespace>LOCAL` lines (LOCAL may contain spaces); empty and `#` lines skipped.
-fn parse_pairs(text: &str) -> Result<Vec<(String, String)>, String> {
-    let mut pairs = Vec::new();
+/// `URL<whitespace>LOCAL[<whitespace>ALGORITHM:HEX]` lines (LOCAL may contain spaces; a last
+/// word `NAME:…`, NAME of letters, digits and `-`, is the checksum column, checked by
+/// [`parse_checksum`]); empty and `#` lines skipped.
+fn parse_entries(text: &str) -> Result<Vec<Entry>, String> {
+    let mut entries = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        match line.split_once(char::is_whitespace) {
-            Some((url, local)) => pairs.push((url.to_string(), local.trim().to_string())),
-            None => {
-                return Err(format!("line {}: \"{}\" has no local path after it", n + 1, redact_url(line)));
+        let Some((url, rest)) = line.split_once(char::is_whitespace) else {
+            return Err(format!("line {}: \"{}\" has no local path after it", n + 1, redact_url(line)));
+        };
+        let rest = rest.trim();
+        let (local, checksum) = match rest.rsplit_once(char::is_whitespace) {
+            Some((local, last)) if last.split_once(':').is_some_and(|(name, _)| is_algorithm_name(name)) => {
+                let c = parse_checksum(last).map_err(|e| format!("line {}: checksum \"{last}\": {e}", n + 1))?;
+                (local.trim_end(), Some(c))
             }
-        }
+            _ => (rest, None),
+        };
+        entries.push((url.to_string(), local.to_string(), checksum));
     }
-    Ok(pairs)
+    Ok(entries)
+}
+
+/// Whether `name` can be the algorithm of a checksum column: letters, digits and `-`.
+fn is_algorithm_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// The file to add: `local` made absolute; a directory gets the name from the URL.
@@ -147,12 +177,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pairs_come_from_lines() {
+    fn entries_come_from_lines() {
         let text = "# list\n\nhttp://h/a  /tmp/a\n  file:///x/b\t/tmp/my b  \n";
-        let p = parse_pairs(text).unwrap();
-        assert_eq!(p, [("http://h/a".into(), "/tmp/a".into()), ("file:///x/b".into(), "/tmp/my b".into())]);
-        let e = parse_pairs("http://h/a /tmp/a\nhttp://u:pw@h/b\n").unwrap_err();
+        let p = parse_entries(text).unwrap();
+        assert_eq!(p, [("http://h/a".into(), "/tmp/a".into(), None), ("file:///x/b".into(), "/tmp/my b".into(), None)]);
+        let e = parse_entries("http://h/a /tmp/a\nhttp://u:pw@h/b\n").unwrap_err();
         assert!(e.starts_with("line 2: ") && e.contains("u:***@h") && !e.contains("pw"), "{e}");
+    }
+
+    #[test]
+    fn a_third_column_is_the_checksum() {
+        let hex = "Ab".repeat(32);
+        let text = format!(
+            "http://h/a /tmp/a SHA-256:{hex}\nhttp://h/b /tmp/my b\tsha-512:{}\nhttp://h/c /tmp/c d\n",
+            "0".repeat(128)
+        );
+        let p = parse_entries(&text).unwrap();
+        let c: Vec<Option<String>> = p.iter().map(|(.., c)| c.as_ref().map(|c| c.to_string())).collect();
+        assert_eq!(
+            c,
+            [Some(format!("sha-256:{}", hex.to_lowercase())), Some(format!("sha-512:{}", "0".repeat(128))), None]
+        );
+        let locals: Vec<&str> = p.iter().map(|(_, l, _)| l.as_str()).collect();
+        assert_eq!(locals, ["/tmp/a", "/tmp/my b", "/tmp/c d"]);
+        for (bad, words) in [
+            (format!("http://h/a /tmp/a md5:{hex}"), "\"md5\" is not sha-256 or sha-512"),
+            ("http://h/a /tmp/a sha-256:abc".to_string(), "has 3 hex digits"),
+            ("http://h/a /tmp/a sha-256:xyz".to_string(), "'x' at position 0"),
+        ] {
+            let e = parse_entries(&format!("# c\n{bad}\n")).unwrap_err();
+            assert!(e.starts_with("line 2: checksum \"") && e.contains(words), "{e}");
+        }
     }
 
     #[test]

@@ -4,8 +4,8 @@ use crate::exit::{CmdResult, Exit, Failure};
 use crate::names::{file_name_from_url, redact_url};
 use crate::queue::{Queue, QueueTarget};
 use crate::watch::{self, Ended};
-use qmgr_rs::model::{protocol, PropId, PropValue};
-use qmgr_rs::{FileSpec, Group, Guid};
+use qmgr_rs::model::{protocol, Checksum, PropId, PropValue};
+use qmgr_rs::{FileSpec, Group, Guid, Job};
 use std::path::{Path, PathBuf};
 
 /// Display name of the groups `qmgr get` creates.
@@ -26,6 +26,12 @@ pub struct GetArgs {
     /// Save the URL as FILE (exactly one URL).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// The file's expected digest, ALGORITHM:HEX with ALGORITHM sha-256 or sha-512 (exactly
+    /// one URL): the file gets its name only if its bytes match; a mismatch fails the
+    /// download (QMGR_E_BAD_DIGEST) and deletes what was fetched (DECISIONS D15).
+    #[arg(long, value_name = "ALGORITHM:HEX")]
+    pub checksum: Option<String>,
 
     /// Queue the download and return at once, printing the group's GUID: the background
     /// runner finishes it (DECISIONS D13); follow it with `qmgr wait GUID`.
@@ -54,9 +60,10 @@ pub struct GetArgs {
 /// then), queue unavailable (exit 4).
 pub fn run(target: &QueueTarget, args: GetArgs) -> CmdResult {
     let files = plan(&args)?;
+    let checksum = checksum(&args)?;
     let queue = target.open()?;
     watch::install_interrupt_handler();
-    let group = create(&queue, &files, !args.background)?;
+    let group = create(&queue, &files, checksum.as_ref(), !args.background)?;
     let id = group.id();
     if args.no_wait {
         println!("{id}");
@@ -127,6 +134,35 @@ fn plan(args: &GetArgs) -> Result<Vec<FileSpec>, Failure> {
         .collect()
 }
 
+/// The `--checksum` of the one URL, checked.
+///
+/// Errors (exit 2): `--checksum` with several URLs, or a value [`Checksum::parse_spec`]
+/// refuses (the message says why).
+fn checksum(args: &GetArgs) -> Result<Option<Checksum>, Failure> {
+    let Some(spec) = &args.checksum else { return Ok(None) };
+    if args.urls.len() != 1 {
+        return Err(Failure::usage(format!("--checksum takes exactly one URL, not {}", args.urls.len())));
+    }
+    parse_checksum(spec).map(Some).map_err(|e| Failure::usage(format!("--checksum: {e}")))
+}
+
+/// A checksum as the command line gives it, `ALGORITHM:HEX` ([`Checksum::parse_spec`]); the
+/// error is the message for people.
+pub fn parse_checksum(spec: &str) -> Result<Checksum, String> {
+    Checksum::parse_spec(spec).map_err(|e| e.message)
+}
+
+/// Sets the checksums of the files of `job` from `first` on: `checksums[i]` for file
+/// `first + i`, where given.
+pub fn set_checksums(job: &Job, first: u32, checksums: &[Option<&Checksum>]) -> qmgr_rs::Result<()> {
+    for (i, c) in checksums.iter().enumerate() {
+        if let Some(c) = c {
+            job.set_file_checksum(first + i as u32, c.algorithm().name(), &c.hex())?;
+        }
+    }
+    Ok(())
+}
+
 /// `path` made absolute against the current directory (not resolving links).
 pub fn absolute(path: &Path) -> Result<PathBuf, Failure> {
     std::path::absolute(path).map_err(|e| Failure::usage(format!("cannot make {} absolute: {e}", path.display())))
@@ -139,11 +175,11 @@ pub fn spec(url: &str, path: &Path) -> Result<FileSpec, Failure> {
     Ok(FileSpec { url: url.to_string(), local_path: local_path.to_string(), size_hint: 0 })
 }
 
-/// Creates the group, its job and files, switches the group to the foreground when
-/// `foreground` (before it is resumed, so that it never runs as a background group), and
-/// resumes it. On any error the group is cancelled again, so that nothing is left in the
-/// queue.
-fn create(queue: &Queue, files: &[FileSpec], foreground: bool) -> Result<Group, Failure> {
+/// Creates the group, its job and files (with the first file's `checksum`), switches the
+/// group to the foreground when `foreground` (before it is resumed, so that it never runs as
+/// a background group), and resumes it. On any error the group is cancelled again, so that
+/// nothing is left in the queue.
+fn create(queue: &Queue, files: &[FileSpec], checksum: Option<&Checksum>, foreground: bool) -> Result<Group, Failure> {
     let group = queue.manager.create_group(Guid::generate())?;
     let filled = || -> qmgr_rs::Result<()> {
         let mut props = vec![
@@ -157,6 +193,7 @@ fn create(queue: &Queue, files: &[FileSpec], foreground: bool) -> Result<Group, 
         group.set_props(&props)?;
         let job = group.create_job(Guid::generate())?;
         job.add_files(files)?;
+        set_checksums(&job, 0, &[checksum])?;
         if foreground {
             group.switch_to_foreground()?;
         }
@@ -193,6 +230,7 @@ mod tests {
             urls: urls.iter().map(|s| s.to_string()).collect(),
             dir: dir.map(PathBuf::from),
             output: output.map(PathBuf::from),
+            checksum: None,
             no_wait: false,
             background: false,
         }
@@ -214,6 +252,23 @@ mod tests {
         assert!(plan(&args(&["http://h/a", "http://h/b"], None, Some("/tmp/o"))).is_err());
         assert!(plan(&args(&["http://h/a"], None, Some("/tmp"))).is_err());
         assert!(plan(&args(&["http://h/"], Some("/tmp"), None)).is_err());
+    }
+
+    #[test]
+    fn a_checksum_takes_one_url_and_a_valid_spec() {
+        let hex = "0a".repeat(32);
+        let mut a = args(&["http://h/a"], None, None);
+        a.checksum = Some(format!("SHA-256:{hex}"));
+        assert_eq!(checksum(&a).unwrap().unwrap().to_string(), format!("sha-256:{hex}"));
+        a.checksum = Some(format!("md5:{hex}"));
+        let e = checksum(&a).unwrap_err().message;
+        assert!(e.starts_with("--checksum: ") && e.contains("\"md5\" is not sha-256 or sha-512"), "{e}");
+        a.checksum = Some(hex.clone());
+        assert!(checksum(&a).unwrap_err().message.contains("ALGORITHM:HEX"));
+        let mut two = args(&["http://h/a", "http://h/b"], Some("/tmp"), None);
+        two.checksum = Some(format!("sha-256:{hex}"));
+        assert!(checksum(&two).unwrap_err().message.contains("exactly one URL"));
+        assert_eq!(checksum(&args(&["http://h/a", "http://h/b"], None, None)).unwrap(), None);
     }
 
     #[test]

@@ -79,11 +79,14 @@ Examples:
   qmgr get https://example.com/a.iso https://example.com/b.iso -o ~/Downloads
   qmgr get https://example.com/a.iso --output /tmp/image.iso
   qmgr get --background --no-wait https://example.com/big.iso -o ~/Downloads
+  qmgr get https://example.com/a.iso --output /tmp/a.iso --checksum sha-256:9f86d081…
 
 Each file is named after the last segment of its URL's path (percent-decoded), in DIR
 (default: the current directory). Ctrl-C suspends the group and prints how to resume it.
 A foreground group stays foreground (sticky); --background makes a background group, which
-under option background_mode idle (the default) yields to other traffic.")]
+under option background_mode idle (the default) yields to other traffic.
+With --checksum (one URL) the file keeps its name only if its SHA-256/SHA-512 digest matches;
+a server's Repr-Digest or Content-Digest header is checked the same way.")]
     Get(get::GetArgs),
 
     /// Create an empty group (SUSPENDED) and print its GUID; then `add` files and `resume` it.
@@ -113,6 +116,7 @@ Examples:
   qmgr add $G https://example.com/b.iso https://example.com/c.iso ~/Downloads/ --json
   qmgr add $G --job $JOB https://example.com/d.iso ~/Downloads/
   printf '%s\\n' 'https://example.com/e.iso /data/e.iso' | qmgr add $G --from -
+  printf '%s\\n' 'https://example.com/f.iso /data/f.iso sha-256:9f86d081…' | qmgr add $G --from -
 
 The group must be suspended or in ERROR (not running or complete); the files of one call
 are added all or nothing. Groups with --protocol smb take file:// URLs.")]

@@ -256,6 +256,7 @@ fn job_json(j: &JobSnapshot) -> Value {
                 "bytes_done": f.bytes_done,
                 "bytes_total": f.bytes_total,
                 "complete": f.complete,
+                "checksum": f.checksum.as_ref().map(|c| c.to_string()),
             })
         })
         .collect();
@@ -373,6 +374,9 @@ fn print_info(g: &Value, background: &BackgroundStatus) {
                 bytes_text(u(&f["bytes_done"]), f["bytes_total"].as_u64()),
                 if f["complete"].as_bool() == Some(true) { "complete" } else { "incomplete" }
             );
+            if !f["checksum"].is_null() {
+                println!("      checksum:  {}", s(&f["checksum"]));
+            }
         }
     }
 }

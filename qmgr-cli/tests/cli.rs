@@ -102,6 +102,55 @@ fn get_output_file_and_queue_after_the_subcommand() {
     assert!(r.stderr.contains("exactly one URL"), "{}", r.stderr);
 }
 
+/// `get --checksum ALGORITHM:HEX` (DECISIONS D15): the right digest downloads, a wrong one
+/// fails with QMGR_E_BAD_DIGEST and leaves no file; bad values and several URLs exit 2.
+#[test]
+fn get_with_a_checksum() {
+    use sha2::{Digest, Sha256};
+    let a = body(400_000, 5);
+    let server = TestServer::start(&[("a.bin", a.clone())]);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let target = Path::new(&out).join("a.bin");
+    let right: String = Sha256::digest(&a).iter().map(|b| format!("{b:02x}")).collect();
+    let url = server.url("/files/a.bin");
+    let get = |checksum: &str| {
+        run(s.path(), &["--queue", &q, "get", &url, "--output", target.to_str().unwrap(), "--checksum", checksum])
+    };
+    assert_code(&get(&format!("sha-256:{}", right.to_uppercase())), 0);
+    assert_eq!(std::fs::read(&target).unwrap(), a);
+    std::fs::remove_file(&target).unwrap();
+
+    let wrong = "1".repeat(64);
+    let r = get(&format!("sha-256:{wrong}"));
+    assert_code(&r, 1);
+    for needle in ["0x80096010", "sha-256 digest", &wrong, &right] {
+        assert!(r.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", r.stderr);
+    }
+    assert!(!target.exists());
+    no_temp_files(&out);
+    let groups = list_json(s.path(), &q);
+    assert_eq!(groups.len(), 1, "the failed group is kept");
+
+    for (bad, needle) in [
+        ("sha-1:00".to_string(), "\"sha-1\" is not sha-256 or sha-512"),
+        (right.clone(), "ALGORITHM:HEX"),
+        (format!("sha-256:{}", &right[1..]), "63 hex digits"),
+    ] {
+        let r = get(&bad);
+        assert_code(&r, 2);
+        assert!(
+            r.stderr.starts_with("error: ") && r.stderr.contains("--checksum: ") && r.stderr.contains(needle),
+            "{}",
+            r.stderr
+        );
+    }
+    let r = run(s.path(), &["--queue", &q, "get", &url, &url, "-o", &out, "--checksum", &format!("sha-256:{right}")]);
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("--checksum takes exactly one URL"), "{}", r.stderr);
+    assert_eq!(list_json(s.path(), &q).len(), 1, "nothing more in the queue");
+}
+
 #[test]
 fn failed_get_keeps_its_group_which_info_resume_wait_suspend_and_cancel_handle() {
     let server = TestServer::start(&[]);

@@ -352,7 +352,8 @@ fn add_builds_jobs_that_resume_wait_copies() {
     assert_eq!(added["new_job"], true);
     assert_eq!(added["file_count"], 2);
     let files = added["files"].as_array().unwrap();
-    assert_eq!(keys(&files[0]), set_of(&["index", "local_path", "url"]));
+    assert_eq!(keys(&files[0]), set_of(&["checksum", "index", "local_path", "url"]));
+    assert_eq!(files[0]["checksum"], Value::Null);
     assert_eq!(files[1]["index"], 1);
     assert_eq!(files[1]["url"], url_b.as_str());
     assert_eq!(files[1]["local_path"], s(&out.join("b.txt")));
@@ -414,6 +415,66 @@ fn add_builds_jobs_that_resume_wait_copies() {
     sc.fails(&["add", &h, "--from", s(&list)], 2, &["line 2", "no local path"]);
     assert_eq!(sc.info(&h)["jobs"], serde_json::json!([]));
     sc.fails(&["add", "{00000000-0000-0000-0000-000000000001}", "http://127.0.0.1/a", "a"], 2, &["0x81001004"]);
+}
+
+/// The optional third column of `add --from`: the file's checksum (DECISIONS D15), shown by
+/// `info`, checked by the transfer; a bad one is refused with the line and the reason.
+#[test]
+fn add_from_takes_a_checksum_column() {
+    use sha2::{Digest, Sha256, Sha512};
+    let sc = Scratch::new();
+    let (a, b, c) = (body(100_000, 7), body(5_000, 8), body(3_000, 9));
+    let (url_a, url_b, url_c) = (sc.source("a.bin", &a), sc.source("b.bin", &b), sc.source("c.bin", &c));
+    let out = sc.out();
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let (sum_a, sum_b) = (hex(&Sha256::digest(&a)), hex(&Sha512::digest(&b)));
+    let g = sc.create(&["--protocol", "smb"]);
+    let list = sc.path().join("list.txt");
+    let text = format!(
+        "{url_a} {} SHA-256:{}\n{url_b}\t{}\tsha-512:{sum_b}\n{url_c} {}\n",
+        s(&out.join("a copy.bin")),
+        sum_a.to_uppercase(),
+        s(&out.join("b.bin")),
+        s(&out.join("c.bin"))
+    );
+    std::fs::write(&list, text).unwrap();
+    let added = sc.json(&["add", &g, "--from", s(&list), "--json"]);
+    let sums: Vec<&Value> = added["files"].as_array().unwrap().iter().map(|f| &f["checksum"]).collect();
+    assert_eq!(
+        sums,
+        [&Value::from(format!("sha-256:{sum_a}")), &Value::from(format!("sha-512:{sum_b}")), &Value::Null]
+    );
+    let files = &sc.info(&g)["jobs"][0]["files"];
+    assert_eq!(files[0]["checksum"], format!("sha-256:{sum_a}"));
+    assert_eq!(files[0]["local_path"], s(&out.join("a copy.bin")));
+    assert_eq!(files[2]["checksum"], Value::Null);
+    let text_info = sc.ok(&["info", &g]).stdout;
+    assert!(text_info.contains(&format!("checksum:  sha-512:{sum_b}")), "{text_info}");
+    sc.ok(&["resume", &g, "--wait"]);
+    assert_eq!(std::fs::read(out.join("a copy.bin")).unwrap(), a);
+
+    // A checksum that does not match: the transfer fails with QMGR_E_BAD_DIGEST, no file.
+    let h = sc.create(&["--protocol", "smb"]);
+    std::fs::write(&list, format!("{url_c} {} sha-256:{sum_a}\n", s(&out.join("c2.bin")))).unwrap();
+    sc.ok(&["add", &h, "--from", s(&list)]);
+    let r = sc.run(&["resume", &h, "--wait"]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    for needle in ["error: transfer failed: sha-256 digest", "0x80096010", &sum_a, &hex(&Sha256::digest(&c))] {
+        assert!(r.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", r.stderr);
+    }
+    assert!(!out.join("c2.bin").exists());
+
+    // Bad third columns: exit 2, the line and the reason; nothing added.
+    let k = sc.create(&["--protocol", "smb"]);
+    for (column, reason) in [
+        (format!("md5:{sum_a}"), "\"md5\" is not sha-256 or sha-512"),
+        ("sha-256:1234".to_string(), "has 4 hex digits; a sha-256 digest has 64"),
+        (format!("sha-512:{sum_a}"), "has 64 hex digits; a sha-512 digest has 128"),
+    ] {
+        std::fs::write(&list, format!("# one\n{url_a} {} {column}\n", s(&out.join("k.bin")))).unwrap();
+        sc.fails(&["add", &k, "--from", s(&list)], 2, &["line 2: checksum", reason]);
+    }
+    assert_eq!(sc.info(&k)["jobs"], serde_json::json!([]));
 }
 
 #[test]
