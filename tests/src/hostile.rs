@@ -12,7 +12,9 @@
 //! a redirect, and can then misbehave: close or reset the connection after N body bytes, claim
 //! another `Content-Length`, ignore `Range` or `If-Range`, answer a range with a wrong
 //! `Content-Range`, send the body chunked, trickle it, stall (silent, connection open, until the
-//! server is dropped), hang up without answering, or demand Basic credentials first.
+//! server is dropped), hang up without answering, or demand Basic credentials first. It can
+//! also send RFC 9530 digests, right or wrong: `Repr-Digest` (of the whole resource) and
+//! `Content-Digest` (of the bytes of this answer).
 //!
 //! [`HostileQueue`] opens a real queue with `qmgr_rs::open` (the engine of `qmgr-core` on the
 //! SQLite store and the HTTP(S) transport, the composition the C library and the `qmgr` command
@@ -136,6 +138,17 @@ enum Answer {
     Redirect { status: u16, location: String },
 }
 
+/// An RFC 9530 digest header a step sends: which one, the algorithm (`sha-256` or `sha-512`),
+/// and whether it is right.
+#[derive(Clone, Copy, Debug)]
+struct DigestHeader {
+    /// `Repr-Digest` (the whole resource) when true, `Content-Digest` (this answer's bytes)
+    /// when false.
+    repr: bool,
+    algorithm: &'static str,
+    right: bool,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Cut {
     /// Orderly close (FIN) after N body bytes.
@@ -163,6 +176,7 @@ pub struct Step {
     stall_before_head: bool,
     trickle: Option<(usize, Duration)>,
     basic: Option<(String, String)>,
+    digests: Vec<DigestHeader>,
 }
 
 impl Step {
@@ -182,6 +196,7 @@ impl Step {
             stall_before_head: false,
             trickle: None,
             basic: None,
+            digests: Vec::new(),
         }
     }
 
@@ -301,6 +316,21 @@ impl Step {
     /// Sends the body `bytes` at a time, sleeping `every` between pieces.
     pub fn trickle(mut self, bytes: usize, every: Duration) -> Step {
         self.trickle = Some((bytes.max(1), every));
+        self
+    }
+
+    /// `Repr-Digest: ALGORITHM=:BASE64:` (RFC 9530) with the digest of the whole resource
+    /// (the same in a `200` and a `206`) when `right`, of other bytes when not. `algorithm`:
+    /// `sha-256` or `sha-512`.
+    pub fn repr_digest(mut self, algorithm: &'static str, right: bool) -> Step {
+        self.digests.push(DigestHeader { repr: true, algorithm, right });
+        self
+    }
+
+    /// `Content-Digest: ALGORITHM=:BASE64:` (RFC 9530) with the digest of the bytes this answer
+    /// carries (the range of a `206`, before any cut) when `right`, of other bytes when not.
+    pub fn content_digest(mut self, algorithm: &'static str, right: bool) -> Step {
+        self.digests.push(DigestHeader { repr: false, algorithm, right });
         self
     }
 
@@ -684,6 +714,11 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
     }
     let Composed { status, mut headers, body, range } = compose(req, step);
     headers.extend(step.headers.iter().cloned());
+    for d in &step.digests {
+        let covered = if d.repr { &body[..] } else { &body[range.clone()] };
+        let name = if d.repr { "Repr-Digest" } else { "Content-Digest" };
+        headers.push((name.into(), format!("{}=:{}:", d.algorithm, base64(&digest(d.algorithm, covered, d.right)))));
+    }
     if step.chunked {
         headers.push(("Transfer-Encoding".into(), "chunked".into()));
     } else if !step.close_delimited {
@@ -750,6 +785,18 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
         After::Close
     } else {
         After::Keep
+    }
+}
+
+/// The `algorithm` (`sha-256` or `sha-512`) digest of `bytes` when `right`, else of `bytes`
+/// followed by one more byte.
+fn digest(algorithm: &str, bytes: &[u8], right: bool) -> Vec<u8> {
+    use sha2::Digest;
+    let extra: &[u8] = if right { b"" } else { b"!" };
+    match algorithm {
+        "sha-256" => sha2::Sha256::new().chain_update(bytes).chain_update(extra).finalize().to_vec(),
+        "sha-512" => sha2::Sha512::new().chain_update(bytes).chain_update(extra).finalize().to_vec(),
+        other => panic!("digest algorithm {other:?} is not sha-256 or sha-512"),
     }
 }
 
@@ -1144,6 +1191,40 @@ mod tests {
             (200, "chunked".into(), None)
         );
         assert!(b.ends_with(b"0\r\n\r\n") && b.len() > 1000, "chunked framing");
+    }
+
+    /// RFC 9530 headers: `Repr-Digest` of the whole resource in a `200` and a `206`,
+    /// `Content-Digest` of the bytes sent, right or wrong.
+    #[test]
+    fn digest_headers_are_right_or_wrong_as_asked() {
+        use sha2::{Digest, Sha256, Sha512};
+        let res = Resource::new(pattern(1000, 5));
+        let field = |alg: &str, d: &[u8]| format!("{alg}=:{}:", base64(d));
+        let server = HostileServer::start();
+        server.script(
+            "/f",
+            vec![Step::serve(&res)
+                .repr_digest("sha-256", true)
+                .content_digest("sha-512", true)
+                .repr_digest("sha-512", false)],
+        );
+        let mut c = connect(&server);
+        for (request, content) in [
+            ("GET /f HTTP/1.1\r\n\r\n", &res.body[..]),
+            ("GET /f HTTP/1.1\r\nRange: bytes=600-\r\n\r\n", &res.body[600..]),
+        ] {
+            let (_, h, b) = exchange(&mut c, request);
+            assert_eq!(b, content);
+            let repr: Vec<&String> = h.iter().filter(|(k, _)| k == "repr-digest").map(|(_, v)| v).collect();
+            assert_eq!(repr[0], &field("sha-256", &Sha256::digest(&res.body[..])), "the whole resource");
+            assert_ne!(repr[1], &field("sha-512", &Sha512::digest(&res.body[..])), "a wrong one");
+            assert!(repr[1].starts_with("sha-512=:"));
+            assert_eq!(
+                get(&h, "content-digest").unwrap(),
+                field("sha-512", &Sha512::digest(content)),
+                "the bytes sent"
+            );
+        }
     }
 
     #[test]
