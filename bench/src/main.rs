@@ -32,14 +32,14 @@ use runner::{Bins, Ctx, Sizes};
 ///
 /// Scenarios: 1 (one large file), 2 (many small files in one job), 3 (many groups),
 /// 4 (queue scale), 5 (overheads; 5a checkpoints, 5b callbacks, 5c rate limiter, 5d idle
-/// manager), 6 (background groups on shaped links; root only). Run it through bench/run, which installs the tools and builds qmgr first.
+/// manager, 5e checksum), 6 (background groups on shaped links; root only). Run it through bench/run, which installs the tools and builds qmgr first.
 #[derive(Parser, Debug)]
 #[command(name = "qmgr-bench")]
 struct Args {
     /// Rounds per scenario (each tool runs once per round, alternately) [default: 5, --quick: 2]
     #[arg(long)]
     rounds: Option<usize>,
-    /// Scenarios to run, comma-separated: 1,2,3,4,5,6 or 5a,5b,5c,5d; 6 is also `bg` (default: all)
+    /// Scenarios to run, comma-separated: 1,2,3,4,5,6 or 5a,5b,5c,5d,5e; 6 is also `bg` (default: all)
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Small sizes and 2 rounds: the whole run in about two minutes (for development)
@@ -65,7 +65,7 @@ impl Selection {
     fn parse(only: &[String]) -> Result<Selection, String> {
         let all = only.is_empty();
         let mut s = Selection::default();
-        let parts = |on: bool| overhead::Parts { checkpoints: on, callbacks: on, rate: on, idle: on };
+        let parts = |on: bool| overhead::Parts { checkpoints: on, callbacks: on, rate: on, idle: on, checksum: on };
         if all {
             s = Selection {
                 large: true,
@@ -87,8 +87,9 @@ impl Selection {
                 "5b" => s.overhead.callbacks = true,
                 "5c" => s.overhead.rate = true,
                 "5d" => s.overhead.idle = true,
+                "5e" | "checksum" => s.overhead.checksum = true,
                 "6" | "bg" | "background" => s.background = true,
-                other => return Err(format!("unknown scenario {other:?} (expected 1-6, 5a-5d or bg)")),
+                other => return Err(format!("unknown scenario {other:?} (expected 1-6, 5a-5e or bg)")),
             }
         }
         Ok(s)
@@ -153,7 +154,7 @@ fn run(args: Args) -> Result<bool, String> {
 
     let o = selection.overhead;
     let wanted = Wanted {
-        big: (selection.large || o.checkpoints || o.callbacks).then_some(sizes.big),
+        big: (selection.large || o.checkpoints || o.callbacks || o.checksum).then_some(sizes.big),
         small: selection.small.then_some((sizes.small_count, sizes.small_size)),
         mid: selection.groups.then_some((sizes.groups * sizes.files_per_group, sizes.group_file_size)),
         rate: o.rate.then_some(sizes.rate_file),
@@ -205,7 +206,7 @@ fn run(args: Args) -> Result<bool, String> {
     };
     scenario("4 (queue scale)", selection.scale, &|ctx| scale::run(&scale_config(ctx)));
     let parts = selection.overhead;
-    let any_overhead = parts.checkpoints || parts.callbacks || parts.rate || parts.idle;
+    let any_overhead = parts.checkpoints || parts.callbacks || parts.rate || parts.idle || parts.checksum;
     scenario("5 (overheads)", any_overhead, &|ctx| overhead::run(ctx, parts));
     scenario("6 (background groups on shaped links)", selection.background, &background::run);
     drop(server);
