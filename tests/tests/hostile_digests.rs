@@ -47,6 +47,23 @@ fn assert_bad_digest(q: &HostileQueue, group: &Group, job: &Job, name: &str, ser
     assert_eq!(job.file_progress(0).unwrap().0, 0, "the file starts from zero next time");
 }
 
+/// A resource (seeded by `seed`) served at `/f` that stalls after [`CUT`] bytes the first time
+/// and is served whole (or from the range asked) after that, and a queue.
+fn stalling_file(seed: u64) -> (Resource, HostileServer, HostileQueue) {
+    let res = Resource::new(pattern(LEN, seed)).etag(&format!("\"d{seed}\""));
+    let server = HostileServer::start();
+    server.script("/f", vec![Step::serve(&res).stall_after(CUT), Step::serve(&res)]);
+    (res, server, HostileQueue::open(&[]))
+}
+
+/// The requests to `path` once the server has recorded its answer to each (it records an
+/// answer after writing it: the client may have read it first).
+fn answered(server: &HostileServer, path: &str) -> Vec<qmgr_tests::hostile::Request> {
+    let done = || server.requests_to(path).iter().all(|r| r.status != 0);
+    assert!(wait_until(Duration::from_secs(10), done), "{}", server.describe());
+    server.requests_to(path)
+}
+
 /// Waits until `job` holds exactly `bytes` of its file (a stalled server), then suspends.
 fn suspend_at(group: &Group, job: &Job, bytes: usize, server: &HostileServer) {
     assert!(
@@ -82,10 +99,7 @@ fn a_right_checksum_completes_and_a_wrong_one_is_a_fatal_bad_digest() {
 #[test]
 fn a_resumed_file_is_checked_over_all_its_bytes() {
     for right in [true, false] {
-        let res = Resource::new(pattern(LEN, 2)).etag("\"d2\"");
-        let server = HostileServer::start();
-        server.script("/f", vec![Step::serve(&res).stall_after(CUT), Step::serve(&res)]);
-        let q = HostileQueue::open(&[]);
+        let (res, server, q) = stalling_file(2);
         let (group, job) = q.group(&[(&server.url("/f"), "f.bin")]);
         let hex = if right { sha256_hex(&res.body) } else { "0".repeat(64) };
         job.set_file_checksum(0, "sha-256", &hex).unwrap();
@@ -97,7 +111,7 @@ fn a_resumed_file_is_checked_over_all_its_bytes() {
         } else {
             assert_bad_digest(&q, &group, &job, "f.bin", &server, &[&hex, &sha256_hex(&res.body)]);
         }
-        let reqs = server.requests_to("/f");
+        let reqs = answered(&server, "/f");
         assert_eq!(reqs.len(), 2, "{}", server.describe());
         assert_eq!((reqs[1].range_start(), reqs[1].status), (Some(CUT as u64), 206), "resumed, not restarted");
     }
@@ -108,10 +122,7 @@ fn a_resumed_file_is_checked_over_all_its_bytes() {
 #[test]
 fn a_checksum_set_after_part_of_the_file_was_fetched_is_checked() {
     for right in [true, false] {
-        let res = Resource::new(pattern(LEN, 3)).etag("\"d3\"");
-        let server = HostileServer::start();
-        server.script("/f", vec![Step::serve(&res).stall_after(CUT), Step::serve(&res)]);
-        let q = HostileQueue::open(&[]);
+        let (res, server, q) = stalling_file(3);
         let (group, job) = q.start(&[(&server.url("/f"), "f.bin")]);
         suspend_at(&group, &job, CUT, &server);
         let hex = if right { sha256_hex(&res.body) } else { sha256_hex(&res.body[..CUT]) };
@@ -150,10 +161,7 @@ fn a_checksum_set_during_the_transfer_is_checked_before_the_commit() {
         } else {
             assert_bad_digest(&q, &group, &job, "f.bin", &server, &[&hex, &sha256_hex(&res.body)]);
         }
-        // The server records its answer once written: the client may have read it first.
-        let answered = || server.requests_to("/f").iter().all(|r| r.status != 0);
-        assert!(wait_until(Duration::from_secs(10), answered), "{}", server.describe());
-        let reqs = server.requests_to("/f");
+        let reqs = answered(&server, "/f");
         assert_eq!(reqs.len(), 2, "{}", server.describe());
         assert_eq!((reqs[0].status, reqs[0].body_sent), (200, res.len() as u64));
         assert_eq!((reqs[1].range_start(), reqs[1].status), (Some(res.len() as u64), 416), "only the end is asked");
@@ -162,10 +170,7 @@ fn a_checksum_set_during_the_transfer_is_checked_before_the_commit() {
 
 #[test]
 fn the_checksum_survives_a_reopen_of_the_queue() {
-    let res = Resource::new(pattern(LEN, 5)).etag("\"d5\"");
-    let server = HostileServer::start();
-    server.script("/f", vec![Step::serve(&res).stall_after(CUT), Step::serve(&res)]);
-    let q = HostileQueue::open(&[]);
+    let (_res, server, q) = stalling_file(5);
     let (group, job) = q.group(&[(&server.url("/f"), "f.bin")]);
     let wrong = "12".repeat(32);
     job.set_file_checksum(0, "sha-256", &wrong).unwrap();
@@ -231,6 +236,6 @@ fn a_ranged_resume_is_checked_against_its_repr_digest() {
         } else {
             assert_bad_digest(&q, &group, &job, "f.bin", &server, &["Repr-Digest", &sha256_hex(&res.body)]);
         }
-        assert_eq!(server.requests_to("/f")[1].status, 206, "{}", server.describe());
+        assert_eq!(answered(&server, "/f")[1].status, 206, "{}", server.describe());
     }
 }
