@@ -292,7 +292,7 @@ fn destination_not_writable_for_the_user_fails_with_access_denied_and_resumes_on
             std::fs::set_permissions(&dest_dir, std::fs::Permissions::from_mode(0o555)).unwrap();
         }
     });
-    let got = run_to_end(as_nobody(&setpriv, &queue, &["get", &server.url("/four.bin"), "-o"]).arg(&dest_dir), SETTLE);
+    let got = run_to_end(as_nobody(&setpriv, &queue, &["get", &server.url("/four.bin"), "-d"]).arg(&dest_dir), SETTLE);
     if let Err(panic) = chmod.join() {
         std::panic::resume_unwind(panic);
     }
