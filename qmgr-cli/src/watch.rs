@@ -187,7 +187,7 @@ pub fn follow(group: &Group, watch: Watch) -> Result<Outcome, Error> {
             Ok((stopped, _word)) => stopped,
             Err(e) if is_cancelled(&e) => break Ended::Cancelled,
             Err(e) => {
-                display.finish();
+                display.finish(false);
                 return Err(e);
             }
         };
@@ -196,7 +196,7 @@ pub fn follow(group: &Group, watch: Watch) -> Result<Outcome, Error> {
             moved = Instant::now();
         }
         done = g.bytes_done;
-        let note = retry.note(&g);
+        let note = retry.note(&g).or_else(|| current_file(&g));
         display.update(done, g.bytes_total, note.as_deref());
         if stopped {
             match g.state {
@@ -217,7 +217,7 @@ pub fn follow(group: &Group, watch: Watch) -> Result<Outcome, Error> {
             break Ended::TimedOut;
         }
     };
-    display.finish();
+    display.finish(ended == Ended::Complete);
     Ok(Outcome { ended, gave_up, done, transferred: done.saturating_sub(start_done), elapsed: started.elapsed() })
 }
 
@@ -257,12 +257,26 @@ pub fn transient_error(group: &GroupSnapshot) -> Option<(u32, &str)> {
     })
 }
 
+/// `file 2/3: b.iso`: which file of a group of several is being fetched (the first one not
+/// complete, in job and file order; its name is the last component of its local path).
+/// `None` for a single file or when every file is complete.
+fn current_file(group: &GroupSnapshot) -> Option<String> {
+    let files: Vec<_> = group.jobs.iter().flat_map(|j| &j.files).collect();
+    if files.len() < 2 {
+        return None;
+    }
+    let (k, f) = files.iter().enumerate().find(|(_, f)| !f.complete)?;
+    let name = std::path::Path::new(&f.local_path).file_name().map(|n| n.to_string_lossy().into_owned());
+    Some(format!("file {}/{}: {}", k + 1, files.len(), name.unwrap_or_else(|| f.local_path.clone())))
+}
+
 /// Where progress goes.
 trait Display {
     /// New values: bytes done, total (`None` while unknown), and a note (a retry) to show.
     fn update(&mut self, done: u64, total: Option<u64>, note: Option<&str>);
-    /// The group stopped: leave the last state visible.
-    fn finish(&mut self);
+    /// Following ended (`complete` when the group did): leave the last state visible; an
+    /// unfinished one shows the bytes held, without rate or ETA.
+    fn finish(&mut self, complete: bool);
 }
 
 /// No display at all (`--quiet`).
@@ -270,7 +284,7 @@ struct Quiet;
 
 impl Display for Quiet {
     fn update(&mut self, _: u64, _: Option<u64>, _: Option<&str>) {}
-    fn finish(&mut self) {}
+    fn finish(&mut self, _: bool) {}
 }
 
 /// An indicatif progress bar on stderr (a spinner while the total is unknown).
@@ -286,6 +300,10 @@ const BAR_TEMPLATE: &str = "{spinner:.green} [{elapsed_precise}] [{wide_bar:.cya
      {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta}) {msg}";
 /// Style while the total is unknown: spinner, bytes, rate.
 const SPINNER_TEMPLATE: &str = "{spinner:.green} [{elapsed_precise}] {bytes} ({bytes_per_sec}) {msg}";
+/// The frozen bar of a transfer that stopped before completing: bytes held, no rate or ETA.
+const HELD_TEMPLATE: &str = "  [{elapsed_precise}] [{wide_bar:.cyan/blue}] {bytes}/{total_bytes} held {msg}";
+/// The same while the total is unknown.
+const HELD_SPINNER_TEMPLATE: &str = "  [{elapsed_precise}] {bytes} held {msg}";
 
 impl Bar {
     fn new() -> Bar {
@@ -322,7 +340,10 @@ impl Display for Bar {
         self.bar.set_message(note.unwrap_or("").to_string());
     }
 
-    fn finish(&mut self) {
+    fn finish(&mut self, complete: bool) {
+        if !complete {
+            self.bar.set_style(style(if self.known == Some(true) { HELD_TEMPLATE } else { HELD_SPINNER_TEMPLATE }));
+        }
         // Leave the last state on screen, and what follows on the next line.
         self.bar.abandon();
         eprintln!();
@@ -383,7 +404,7 @@ impl Display for Plain {
         }
     }
 
-    fn finish(&mut self) {
+    fn finish(&mut self, _: bool) {
         if let Some((done, total)) = self.current {
             if self.printed != Some((done, total)) {
                 self.print(done, total);
@@ -449,13 +470,19 @@ pub fn report_failure(queue: &Queue, group: &Group) {
     eprintln!("cancel with: {prefix} cancel {id}");
 }
 
-/// Prints (stdout) the summary of a completed download: files, bytes, time and rate, then
-/// one line per local file.
+/// Prints (stdout) the summary of a completed download: files, bytes (and the bytes of this
+/// run, when some were held before it), time and the rate of this run, then one line per local
+/// file.
 pub fn print_summary(outcome: &Outcome, files: &[String]) {
     let secs = outcome.elapsed.as_secs_f64();
     let rate = if secs > 0.0 { (outcome.transferred as f64 / secs) as u64 } else { 0 };
+    let this_run = if outcome.transferred == outcome.done {
+        String::new()
+    } else {
+        format!(" ({} this run)", HumanBytes(outcome.transferred))
+    };
     println!(
-        "done: {} file{}, {} bytes ({}) in {:.2} s ({}/s)",
+        "done: {} file{}, {} bytes ({}){this_run} in {:.2} s ({}/s)",
         files.len(),
         if files.len() == 1 { "" } else { "s" },
         outcome.done,
@@ -474,8 +501,9 @@ mod tests {
 
     #[test]
     fn templates_parse() {
-        let _ = style(BAR_TEMPLATE);
-        let _ = style(SPINNER_TEMPLATE);
+        for t in [BAR_TEMPLATE, SPINNER_TEMPLATE, HELD_TEMPLATE, HELD_SPINNER_TEMPLATE] {
+            let _ = style(t);
+        }
     }
 
     #[test]

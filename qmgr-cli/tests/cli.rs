@@ -36,6 +36,11 @@ impl Scratch {
     }
 }
 
+/// `n` bytes as the summary shows them (binary units, two decimals).
+fn indicatif_bytes(n: u64) -> String {
+    format!("{:.2} MiB", n as f64 / (1024.0 * 1024.0))
+}
+
 fn assert_code(r: &Ran, code: i32) {
     assert_eq!(r.code, Some(code), "exit code; stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
 }
@@ -361,12 +366,32 @@ fn running_the_same_get_again_resumes_its_suspended_group() {
     let r = run(s.path(), &args);
     assert_code(&r, 0);
     assert!(r.stderr.contains(&format!("resuming group {guid}")), "{}", r.stderr);
+    // The summary's rate counts only the bytes of this run.
+    let this_run = format!("({} this run)", indicatif_bytes(data.len() as u64 - held));
+    assert!(r.stdout.contains(&this_run), "{this_run} in {}", r.stdout);
     assert_eq!(std::fs::read(Path::new(&out).join("big.bin")).unwrap(), data);
     let starts: Vec<Option<u64>> =
         server.requests().into_iter().filter(|l| l.path == "/slow/big.bin").map(|l| l.range_start).collect();
     assert_eq!(starts, vec![None, Some(held)], "one full request, then one ranged from the held bytes");
     assert!(list_json(s.path(), &q).is_empty(), "the resumed group leaves the queue once complete");
     no_temp_files(&out);
+}
+
+#[test]
+fn progress_of_several_files_names_the_current_one() {
+    let server = TestServer::start(&[("a.bin", body(1000, 1)), ("big.bin", body(4 * 1024 * 1024, 2))]);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let child = Running::start(qmgr(
+        s.path(),
+        &["--queue", &q, "get", &server.url("/files/a.bin"), &server.url("/slow/big.bin"), "-d", &out],
+    ));
+    wait_until("half a MiB of the second file sent", || server.slow_sent() >= 512 * 1024);
+    let killed = std::process::Command::new("kill").args(["-INT", &child.pid().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let r = child.finish();
+    assert_code(&r, 3);
+    assert!(r.stderr.contains("file 2/2: big.bin"), "{}", r.stderr);
 }
 
 #[test]
