@@ -3,7 +3,7 @@
 # C/C++ conformance suite, the end-to-end downloads from a local nginx, and the Python tests.
 #
 # Installs what the tests need when it is missing: nginx, valgrind, curl and iproute2 (Debian
-# packages, through sudo when not root) and pytest (pip). With CI set, a missing tool fails the
+# packages, through sudo when not root), pytest and ruff (pip). With CI set, a missing tool fails the
 # tests instead of skipping them, and the C suite also runs under valgrind (QMGR_VALGRIND=1).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -29,9 +29,15 @@ if ! python3 -c 'import pytest' 2>/dev/null; then
   echo "== installing pytest"
   python3 -m pip install --quiet pytest
 fi
+if ! python3 -m ruff --version >/dev/null 2>&1; then
+  echo "== installing ruff"
+  python3 -m pip install --quiet ruff
+fi
 
-echo "== cargo fmt --check"
+echo "== cargo fmt --check, ruff (Python)"
 cargo fmt --all --check
+python3 -m ruff check python
+python3 -m ruff format --check python
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test (Rust, C/C++ suite, end-to-end with nginx)"
