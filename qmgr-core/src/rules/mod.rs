@@ -9,6 +9,7 @@
 //! | D3 transitions: which method is allowed in which state, what it leads to | [`states::transition`] |
 //! | D3 status words of groups and jobs | [`states::group_status`], [`states::job_status`] |
 //! | D5 classification: what happened → transient/fatal, Win32/HRESULT, HTTP status, message | [`classify::classify`] |
+//! | D1/D11/D15 answering a `401`: whether, with which offered scheme (Digest SHA-256 > MD5 > Basic), stale nonces, refusals | [`credentials::on_challenge`], [`credentials::preferred`] |
 //! | D5 failure → retry at T / fatal / escalated after the no-progress timeout; retry delay | [`retry::on_failure`], [`retry::reset_delay`] |
 //! | D1 progress threshold crossing | [`progress::crossed`] |
 //! | D1/D9 progress values, job index, `OnProgressEx` record | [`progress`] |
@@ -21,6 +22,7 @@
 
 pub mod checkpoint;
 pub mod classify;
+pub mod credentials;
 pub mod files;
 pub mod idle;
 pub mod notify;
