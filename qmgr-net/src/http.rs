@@ -4,7 +4,7 @@
 use crate::auth::Auth;
 use crate::cause::{local_failure, network_failure, status_failure};
 use crate::exchange::{Event, Exchange, Helpers};
-use crate::local::Writeback;
+use crate::local::{DestinationCheck, Writeback};
 use crate::url::{self, redact};
 use crate::MAX_REDIRECTS;
 use qmgr_core::model::Validators;
@@ -232,8 +232,8 @@ fn run(
     }
 }
 
-/// Writes the body of an accepted answer from `start`; returns the bytes then held, or
-/// `None` when cancelled.
+/// Writes the body of an accepted answer from `start`, checking the destination directory as
+/// it goes ([`DestinationCheck`]); returns the bytes then held, or `None` when cancelled.
 #[allow(clippy::too_many_arguments)]
 fn receive(
     helpers: &Helpers,
@@ -251,6 +251,7 @@ fn receive(
     obs.on_start(start, v);
     let mut done = start;
     let mut writeback = Writeback::new(file, start, helpers);
+    let mut destination = DestinationCheck::new();
     loop {
         // While the server stalls, a heartbeat lets the engine count active time.
         match exchange.next(req.cancel, &mut || obs.on_progress(done)) {
@@ -263,6 +264,7 @@ fn receive(
                 done += chunk.len() as u64;
                 writeback.wrote(done);
                 obs.on_progress(done);
+                destination.due(file, path)?;
             }
             Some(Event::End) => return Ok(Some(done)),
             Some(Event::Failed(e)) | Some(Event::Head(Err(e))) => return Err(network_failure(e, shown)),

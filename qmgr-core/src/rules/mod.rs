@@ -17,6 +17,7 @@
 //! | D1 scheduling choice: which groups start, which are pre-empted | [`schedule::plan`] |
 //! | D4 cancel clean-up: which temporary files go | [`files::cancel_cleanup`] |
 //! | D6/D10 when progress is checkpointed | [`checkpoint::due`] |
+//! | D4/D5 when a transfer checks its destination directory (issue #14 item 5) | [`checkpoint::destination_check_due`] |
 //! | D14 idle bandwidth: background rate and receive window from delay and other traffic | [`idle::Controller::update`] |
 //! | D13 transferable work, autostart, a runner's idle exit | [`runner::has_work`], [`runner::should_autostart`], [`runner::IdleClock`] |
 
