@@ -103,7 +103,9 @@ impl Refusal {
             Refusal::NoCredentials => "the server asks for credentials and the group has none",
             Refusal::Refused => "the server refused the credentials",
             Refusal::StaleAgain => "the server refused the credentials (it called every new nonce stale)",
-            Refusal::Unsupported => "the server asks for authentication other than Basic or Digest (MD5, SHA-256)",
+            Refusal::Unsupported => {
+                "the server asks for authentication other than Basic or Digest (MD5, SHA-256, SHA-512-256; qop=auth)"
+            }
             Refusal::Withheld => {
                 "the server asks for credentials; they were withheld because the URL is plain http:// \
                  (option allow_credentials_over_http is 0)"
