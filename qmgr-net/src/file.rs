@@ -3,6 +3,7 @@
 //! time (reference §5.2), carried as `total` and `last_modified` (an HTTP date).
 
 use crate::cause::local_failure;
+use crate::local::DestinationCheck;
 use crate::url::{self, redact};
 use crate::CHUNK_SIZE;
 use qmgr_core::model::Validators;
@@ -62,6 +63,7 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
 
     let mut buf = vec![0u8; CHUNK_SIZE];
     let mut done = start;
+    let mut destination = DestinationCheck::new();
     loop {
         if req.cancel.is_cancelled() {
             return Ok(FetchOutcome::Cancelled);
@@ -78,6 +80,7 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
         out.write_all(&buf[..n]).map_err(|e| local_failure(&e, LocalOp::WriteTemp, temp))?;
         done += n as u64;
         obs.on_progress(done);
+        destination.due(&out, temp)?;
     }
     // The source must still be the version the copy started from.
     let after = std::fs::metadata(&source_path).map(|m| validators(&m)).ok();

@@ -473,22 +473,28 @@ fn configure_changes_the_credential_policy() {
 }
 
 #[test]
-fn rejected_credentials_and_digest_only_are_fatal_401() {
+fn rejected_credentials_and_unknown_schemes_are_fatal_401() {
     let server = Server::start(|req, _| match req.target.as_str() {
         "/digest" => Reply::new(401).header("WWW-Authenticate", "Digest realm=\"q\", nonce=\"n\""),
+        "/ntlm" => Reply::new(401).header("WWW-Authenticate", "NTLM"),
         _ => Reply::new(401).header("WWW-Authenticate", "Basic realm=\"q\""),
     });
     let t = NetTransport::new(&Options { allow_credentials_over_http: true, ..options() }).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let creds = Some(Credentials { user: "a".into(), password: "b".into() });
-    let mut f = Fetch { credentials: creds.clone(), ..Fetch::default() };
-    let e = failed(f.run(&t, &server.url("/basic"), &dir.path().join("t")));
-    assert_eq!((e.class, e.http_status), (ErrorClass::Fatal, 401));
-    assert!(e.message.contains("refused"), "{}", e.message);
-    let mut f = Fetch { credentials: creds, ..Fetch::default() };
-    let e = failed(f.run(&t, &server.url("/digest"), &dir.path().join("t")));
-    assert_eq!((e.class, e.http_status), (ErrorClass::Fatal, 401));
-    assert!(e.message.contains("Basic"), "{}", e.message);
+    for (path, says) in [("/basic", "refused"), ("/digest", "refused"), ("/ntlm", "other than Basic or Digest")] {
+        let mut f = Fetch { credentials: creds.clone(), ..Fetch::default() };
+        let e = failed(f.run(&t, &server.url(path), &dir.path().join("t")));
+        assert_eq!((e.class, e.http_status), (ErrorClass::Fatal, 401), "{path}");
+        assert!(e.message.contains(says), "{path}: {}", e.message);
+    }
+    let sent: Vec<Option<String>> = server
+        .requests()
+        .iter()
+        .filter(|r| r.target == "/digest")
+        .map(|r| r.header("authorization").map(|a| a.split(' ').next().unwrap_or("").to_string()))
+        .collect();
+    assert_eq!(sent, [None, Some("Digest".to_string())], "a Digest challenge is answered once");
     let e = failed(fetch_simple(&t, &server.url("/none"), &dir.path().join("t")));
     assert_eq!(e.http_status, 401);
 }

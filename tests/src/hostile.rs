@@ -12,7 +12,8 @@
 //! a redirect, and can then misbehave: close or reset the connection after N body bytes, claim
 //! another `Content-Length`, ignore `Range` or `If-Range`, answer a range with a wrong
 //! `Content-Range`, send the body chunked, trickle it, stall (silent, connection open, until the
-//! server is dropped), hang up without answering, or demand Basic credentials first.
+//! server is dropped), hang up without answering, or demand Basic or Digest credentials first
+//! (Digest: [`crate::digest::DigestAuthority`], RFC 7616).
 //!
 //! [`HostileQueue`] opens a real queue with `qmgr_rs::open` (the engine of `qmgr-core` on the
 //! SQLite store and the HTTP(S) transport, the composition the C library and the `qmgr` command
@@ -30,6 +31,8 @@ use std::time::{Duration, Instant};
 
 use qmgr_rs::model::GroupState;
 use qmgr_rs::{FileSpec, Group, Guid, Job, Manager};
+
+use crate::digest::DigestAuthority;
 
 /// Longest a stalled answer holds its connection when the server is never dropped.
 const STALL_LIMIT: Duration = Duration::from_secs(120);
@@ -163,6 +166,7 @@ pub struct Step {
     stall_before_head: bool,
     trickle: Option<(usize, Duration)>,
     basic: Option<(String, String)>,
+    digest: Option<Arc<DigestAuthority>>,
 }
 
 impl Step {
@@ -182,6 +186,7 @@ impl Step {
             stall_before_head: false,
             trickle: None,
             basic: None,
+            digest: None,
         }
     }
 
@@ -308,6 +313,13 @@ impl Step {
     /// request carries `Authorization: Basic` with exactly `user:password`; with them, the step.
     pub fn require_basic(mut self, user: &str, password: &str) -> Step {
         self.basic = Some((user.to_string(), password.to_string()));
+        self
+    }
+
+    /// Answers `401` with the challenges of `authority` unless it accepts the request's
+    /// `Authorization: Digest` answer (RFC 7616); accepted, the step.
+    pub fn require_digest(mut self, authority: &Arc<DigestAuthority>) -> Step {
+        self.digest = Some(authority.clone());
         self
     }
 }
@@ -664,15 +676,12 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
     if let Some((user, password)) = &step.basic {
         let expected = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
         if req.header("authorization") != Some(expected.as_str()) {
-            let body = b"authorization required\n";
-            let head = format!(
-                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"{REALM}\"\r\n\
-                 Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
-                body.len()
-            );
-            let ok = out.write_all(head.as_bytes()).is_ok() && out.write_all(body).is_ok() && out.flush().is_ok();
-            shared.answered(index, 401, body.len() as u64);
-            return if ok { After::Keep } else { After::Close };
+            return unauthorized(out, &[format!("Basic realm=\"{REALM}\"")], shared, index);
+        }
+    }
+    if let Some(authority) = &step.digest {
+        if let Err(challenges) = authority.check(&req.method, &req.target, req.header("authorization")) {
+            return unauthorized(out, &challenges, shared, index);
         }
     }
     if step.hang_up {
@@ -750,6 +759,23 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
         After::Close
     } else {
         After::Keep
+    }
+}
+
+/// Answers `401` with one `WWW-Authenticate` header per challenge (and a short body).
+fn unauthorized<W: Write>(out: &mut W, challenges: &[String], shared: &Shared, index: usize) -> After {
+    let body = b"authorization required\n";
+    let mut head = "HTTP/1.1 401 Unauthorized\r\n".to_string();
+    for c in challenges {
+        head.push_str(&format!("WWW-Authenticate: {c}\r\n"));
+    }
+    head.push_str(&format!("Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n", body.len()));
+    let ok = out.write_all(head.as_bytes()).is_ok() && out.write_all(body).is_ok() && out.flush().is_ok();
+    shared.answered(index, 401, body.len() as u64);
+    if ok {
+        After::Keep
+    } else {
+        After::Close
     }
 }
 

@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use sha2::{Digest, Sha256};
 
 pub mod corpus;
+pub mod digest;
 pub mod hostile;
 pub mod inotify;
 pub mod mount_ns;
