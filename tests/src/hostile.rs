@@ -11,15 +11,20 @@
 //! `Accept-Ranges`, `Range` and `If-Range` honoured, `416` past the end) or answers a status or
 //! a redirect, and can then misbehave: close or reset the connection after N body bytes, claim
 //! another `Content-Length`, ignore `Range` or `If-Range`, answer a range with a wrong
-//! `Content-Range`, send the body chunked, trickle it, stall (silent, connection open, until the
-//! server is dropped), hang up without answering, or demand Basic credentials first.
+//! `Content-Range` (another start, or a total before its end), send the body chunked (and lie in
+//! a chunk size line), send it delimited by the connection's close, trickle it, pause before the
+//! head or in the body, stall (silent, connection open, until the server is dropped), hang up
+//! without answering, send a `Repr-Digest`, or demand Basic credentials first. Positions count
+//! from the answer's first body byte, or from the resource's first byte
+//! ([`Step::positions_in_file`]). A server running many scripts drops finished ones with
+//! [`HostileServer::forget`].
 //!
 //! [`HostileQueue`] opens a real queue with `qmgr_rs::open` (the engine of `qmgr-core` on the
 //! SQLite store and the HTTP(S) transport, the composition the C library and the `qmgr` command
 //! use) in a temporary directory, with options suited to tests (no proxy, short retry delay),
 //! and creates one-job groups.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -144,6 +149,9 @@ enum Cut {
     Reset(usize),
     /// N body bytes, then silence with the connection open until the server is dropped.
     Stall(usize),
+    /// N body bytes in honest chunks, then one chunk whose size line lies by `delta` bytes
+    /// about the piece that follows it, that piece, and an orderly close.
+    ChunkLie { at: usize, delta: i64 },
 }
 
 /// What one request gets: an answer, and the ways it misbehaves.
@@ -161,6 +169,11 @@ pub struct Step {
     cut: Option<Cut>,
     hang_up: bool,
     stall_before_head: bool,
+    head_delay: Option<Duration>,
+    pause: Option<(usize, Duration)>,
+    positions_in_file: bool,
+    bad_content_range: bool,
+    full_digest: Option<String>,
     trickle: Option<(usize, Duration)>,
     basic: Option<(String, String)>,
 }
@@ -180,6 +193,11 @@ impl Step {
             cut: None,
             hang_up: false,
             stall_before_head: false,
+            head_delay: None,
+            pause: None,
+            positions_in_file: false,
+            bad_content_range: false,
+            full_digest: None,
             trickle: None,
             basic: None,
         }
@@ -292,6 +310,54 @@ impl Step {
         self
     }
 
+    /// With chunked framing (implied): sends `n` body bytes in honest chunks, then a chunk size
+    /// line claiming `delta` bytes more (`delta > 0`) or fewer (`delta < 0`, at least one byte
+    /// claimed) than the piece that follows it (the next body bytes, at most 64 KiB), that
+    /// piece, and closes the connection (FIN). Claiming fewer, the two bytes after the claimed
+    /// ones are never CR LF, so a decoder cannot take the rest for a new chunk.
+    pub fn chunk_size_lie(mut self, n: usize, delta: i64) -> Step {
+        self.chunked = true;
+        self.cut = Some(Cut::ChunkLie { at: n, delta });
+        self
+    }
+
+    /// Waits `delay` after reading the request before answering (the connection stays open).
+    pub fn delay_head(mut self, delay: Duration) -> Step {
+        self.head_delay = Some(delay);
+        self
+    }
+
+    /// After `n` body bytes, waits `delay` with the connection open, then goes on (a pause
+    /// never reached because the body ends or is cut first does not happen).
+    pub fn pause_after(mut self, n: usize, delay: Duration) -> Step {
+        self.pause = Some((n, delay));
+        self
+    }
+
+    /// Byte positions of [`Step::close_after`], [`Step::reset_after`], [`Step::stall_after`],
+    /// [`Step::chunk_size_lie`] and [`Step::pause_after`] count from the first byte of the
+    /// resource instead of the first byte of this answer's body: for a `206` from N, position P
+    /// is body byte P − N, and a position below N is right after the head.
+    pub fn positions_in_file(mut self) -> Step {
+        self.positions_in_file = true;
+        self
+    }
+
+    /// A `206`'s `Content-Range` states a total equal to the range's first byte, so that the
+    /// range ends past the total (`bytes 500-999/500`): unusable. Body and `Content-Length`
+    /// are those of the range.
+    pub fn bad_content_range(mut self) -> Step {
+        self.bad_content_range = true;
+        self
+    }
+
+    /// `Repr-Digest: value` (RFC 9530, e.g. `sha-256=:BASE64:`), sent with a `200` answer of
+    /// [`Step::serve`] only: the digest of the whole representation, with the whole of it.
+    pub fn repr_digest(mut self, value: impl Into<String>) -> Step {
+        self.full_digest = Some(value.into());
+        self
+    }
+
     /// Closes the connection after reading the request, without answering.
     pub fn hang_up(mut self) -> Step {
         self.hang_up = true;
@@ -321,7 +387,10 @@ struct Route {
 
 struct Shared {
     routes: Mutex<HashMap<String, Arc<Route>>>,
-    log: Mutex<Vec<Request>>,
+    /// Requests by arrival number (numbers stay valid when [`HostileServer::forget`] removes
+    /// entries).
+    log: Mutex<BTreeMap<u64, Request>>,
+    next_request: AtomicU64,
     /// Clones of the open connections' sockets, to shut them down when the server stops.
     conns: Mutex<HashMap<u64, TcpStream>>,
     stop: AtomicBool,
@@ -354,8 +423,8 @@ impl Shared {
         routes.get(&req.target).or_else(|| routes.get(req.path())).cloned()
     }
 
-    fn answered(&self, index: usize, status: u16, body_sent: u64) {
-        if let Some(r) = lock(&self.log).get_mut(index) {
+    fn answered(&self, index: u64, status: u16, body_sent: u64) {
+        if let Some(r) = lock(&self.log).get_mut(&index) {
             r.status = status;
             r.body_sent = body_sent;
         }
@@ -395,7 +464,8 @@ impl HostileServer {
         let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared {
             routes: Mutex::new(HashMap::new()),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(BTreeMap::new()),
+            next_request: AtomicU64::new(0),
             conns: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
             next_conn: AtomicU64::new(0),
@@ -455,14 +525,21 @@ impl HostileServer {
         self.addr
     }
 
+    /// Removes the script of `path` (later requests get `404`) and forgets its requests, so
+    /// that a server running many scripts one after another keeps only the live ones.
+    pub fn forget(&self, path: &str) {
+        lock(&self.shared.routes).remove(path);
+        lock(&self.shared.log).retain(|_, r| r.path() != path);
+    }
+
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<Request> {
-        lock(&self.shared.log).clone()
+        lock(&self.shared.log).values().cloned().collect()
     }
 
     /// The requests whose path (without query) is `path`, in arrival order.
     pub fn requests_to(&self, path: &str) -> Vec<Request> {
-        lock(&self.shared.log).iter().filter(|r| r.path() == path).cloned().collect()
+        lock(&self.shared.log).values().filter(|r| r.path() == path).cloned().collect()
     }
 
     /// How many requests `path` got.
@@ -472,25 +549,35 @@ impl HostileServer {
 
     /// A readable summary of the requests so far, for assertion messages.
     pub fn describe(&self) -> String {
-        let log = lock(&self.shared.log);
-        let Some(first) = log.first().map(|r| r.at) else { return "no requests".into() };
-        log.iter()
-            .map(|r| {
-                format!(
-                    "  +{:>5} ms conn {} {} {} range={:?} if-range={:?} auth={} → {} ({} body bytes)\n",
-                    r.at.duration_since(first).as_millis(),
-                    r.connection,
-                    r.method,
-                    r.target,
-                    r.header("range"),
-                    r.header("if-range"),
-                    r.header("authorization").is_some(),
-                    r.status,
-                    r.body_sent
-                )
-            })
-            .collect()
+        describe(&self.requests())
     }
+
+    /// [`HostileServer::describe`] for the requests to `path` only.
+    pub fn describe_path(&self, path: &str) -> String {
+        describe(&self.requests_to(path))
+    }
+}
+
+/// One line per request: time since the first, connection, method, target, range headers,
+/// status and body bytes sent.
+fn describe(log: &[Request]) -> String {
+    let Some(first) = log.first().map(|r| r.at) else { return "no requests".into() };
+    log.iter()
+        .map(|r| {
+            format!(
+                "  +{:>5} ms conn {} {} {} range={:?} if-range={:?} auth={} → {} ({} body bytes)\n",
+                r.at.duration_since(first).as_millis(),
+                r.connection,
+                r.method,
+                r.target,
+                r.header("range"),
+                r.header("if-range"),
+                r.header("authorization").is_some(),
+                r.status,
+                r.body_sent
+            )
+        })
+        .collect()
 }
 
 impl Drop for HostileServer {
@@ -516,11 +603,8 @@ fn serve_connection<S: Read + Write>(stream: S, tcp: &TcpStream, connection: u64
         if shared.stopped() {
             break After::Close;
         }
-        let index = {
-            let mut log = lock(&shared.log);
-            log.push(req.clone());
-            log.len() - 1
-        };
+        let index = shared.next_request.fetch_add(1, Ordering::SeqCst);
+        lock(&shared.log).insert(index, req.clone());
         let step = match shared.route(&req) {
             Some(route) => {
                 let n = route.count.fetch_add(1, Ordering::SeqCst);
@@ -650,17 +734,21 @@ fn compose(req: &Request, step: &Step) -> Composed {
                     if let Some(n) = step.range_limit {
                         end = end.min(shifted + n - 1);
                     }
-                    headers.push(("Content-Range".into(), format!("bytes {shifted}-{end}/{len}")));
+                    let total = if step.bad_content_range { shifted } else { len };
+                    headers.push(("Content-Range".into(), format!("bytes {shifted}-{end}/{total}")));
                     answer(206, headers, res.body.clone(), shifted..end + 1)
                 }
-                _ => answer(200, headers, res.body.clone(), 0..len),
+                _ => {
+                    headers.extend(step.full_digest.iter().map(|d| ("Repr-Digest".to_string(), d.clone())));
+                    answer(200, headers, res.body.clone(), 0..len)
+                }
             }
         }
     }
 }
 
 /// Answers one request as `step` says; returns what becomes of the connection.
-fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, shared: &Shared, index: usize) -> After {
+fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, shared: &Shared, index: u64) -> After {
     if let Some((user, password)) = &step.basic {
         let expected = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
         if req.header("authorization") != Some(expected.as_str()) {
@@ -682,6 +770,11 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
         shared.stall();
         return After::Close;
     }
+    if let Some(delay) = step.head_delay {
+        if !shared.sleep(delay) {
+            return After::Close;
+        }
+    }
     let Composed { status, mut headers, body, range } = compose(req, step);
     headers.extend(step.headers.iter().cloned());
     if step.chunked {
@@ -698,40 +791,38 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
     if out.write_all(head.as_bytes()).is_err() {
         return After::Close;
     }
+    // Positions of cuts and pauses, as offsets into this answer's body.
+    let base = if step.positions_in_file { range.start } else { 0 };
+    let at = |n: usize| n.saturating_sub(base);
     let limit = match step.cut {
-        Some(Cut::Close(n) | Cut::Reset(n) | Cut::Stall(n)) => n,
+        Some(Cut::Close(n) | Cut::Reset(n) | Cut::Stall(n) | Cut::ChunkLie { at: n, .. }) => at(n),
         None => usize::MAX,
     };
     let send = &body[range.start..range.start + range.len().min(limit)];
-    let piece = step.trickle.map_or(WRITE_PIECE, |(n, _)| n);
+    let (before, after, pause) = match step.pause {
+        Some((n, delay)) if at(n) <= send.len() => (&send[..at(n)], &send[at(n)..], Some(delay)),
+        _ => (send, &send[send.len()..], None),
+    };
     let mut sent = 0usize;
-    for (i, chunk) in send.chunks(piece).enumerate() {
-        if i > 0 {
-            if let Some((_, every)) = step.trickle {
-                let _ = out.flush();
-                if !shared.sleep(every) {
-                    shared.answered(index, status, sent as u64);
-                    return After::Close;
-                }
-            }
-        }
-        let ok = if step.chunked {
-            out.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).is_ok()
-                && out.write_all(chunk).is_ok()
-                && out.write_all(b"\r\n").is_ok()
-        } else {
-            out.write_all(chunk).is_ok()
-        };
-        if !ok {
-            shared.answered(index, status, sent as u64);
-            return After::Close;
-        }
-        sent += chunk.len();
+    let mut ok = write_body(out, step, shared, before, &mut sent);
+    if let (true, Some(delay)) = (ok, pause) {
+        ok = out.flush().is_ok() && shared.sleep(delay) && write_body(out, step, shared, after, &mut sent);
+    }
+    if !ok {
+        shared.answered(index, status, sent as u64);
+        return After::Close;
+    }
+    if let Some(Cut::ChunkLie { delta, .. }) = step.cut {
+        let rest = &body[range.start + send.len()..range.end];
+        let piece = &rest[..rest.len().min(WRITE_PIECE)];
+        let _ =
+            out.write_all(format!("{:x}\r\n", lie_claim(piece, delta)).as_bytes()).and_then(|()| out.write_all(piece));
+        sent += piece.len();
     }
     let _ = out.flush();
     shared.answered(index, status, sent as u64);
     match step.cut {
-        Some(Cut::Close(_)) => return After::Close,
+        Some(Cut::Close(_) | Cut::ChunkLie { .. }) => return After::Close,
         Some(Cut::Reset(_)) => {
             reset_on_close(tcp);
             return After::Reset;
@@ -750,6 +841,50 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
         After::Close
     } else {
         After::Keep
+    }
+}
+
+/// Writes `data` as body bytes (as chunks with chunked framing, trickled when the step says
+/// so), counting them in `sent`; false when the connection failed or the server stopped.
+fn write_body<W: Write>(out: &mut W, step: &Step, shared: &Shared, data: &[u8], sent: &mut usize) -> bool {
+    let piece = step.trickle.map_or(WRITE_PIECE, |(n, _)| n);
+    for (i, chunk) in data.chunks(piece).enumerate() {
+        if i > 0 {
+            if let Some((_, every)) = step.trickle {
+                if out.flush().is_err() || !shared.sleep(every) {
+                    return false;
+                }
+            }
+        }
+        let ok = if step.chunked {
+            out.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).is_ok()
+                && out.write_all(chunk).is_ok()
+                && out.write_all(b"\r\n").is_ok()
+        } else {
+            out.write_all(chunk).is_ok()
+        };
+        if !ok {
+            return false;
+        }
+        *sent += chunk.len();
+    }
+    true
+}
+
+/// The chunk size claimed for `piece` by [`Step::chunk_size_lie`]: `piece.len() + delta`, at
+/// least 1; claiming fewer, moved so that the two bytes after the claimed ones are not CR LF.
+fn lie_claim(piece: &[u8], delta: i64) -> usize {
+    let claim = (piece.len() as i64 + delta).max(1) as usize;
+    if delta < 0 && piece.get(claim..claim + 2) == Some(b"\r\n") {
+        // piece[claim - 1..claim + 1] ends with '\r', so it is not CR LF; nor is
+        // piece[claim + 1..claim + 3], which starts with '\n'.
+        if claim > 1 {
+            claim - 1
+        } else {
+            claim + 1
+        }
+    } else {
+        claim
     }
 }
 
@@ -1174,5 +1309,92 @@ mod tests {
         let mut rest = Vec::new();
         let _ = c.read_to_end(&mut rest);
         assert!(started.elapsed() < Duration::from_secs(5), "the stalled connection outlived the server");
+    }
+
+    /// Splits a chunked body into (size claimed, bytes) pairs, up to the end of `raw` or the
+    /// first size line that does not parse.
+    fn chunks(raw: &[u8]) -> Vec<(usize, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut rest = raw;
+        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+            let Some(size) = std::str::from_utf8(&rest[..eol]).ok().and_then(|t| usize::from_str_radix(t, 16).ok())
+            else {
+                break;
+            };
+            let data = &rest[eol + 2..];
+            let take = size.min(data.len());
+            out.push((size, data[..take].to_vec()));
+            rest = data.get(take + 2..).unwrap_or(&[]);
+            if size == 0 || take < size {
+                break;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn chunk_size_lies_claim_more_or_fewer_then_close() {
+        let res = Resource::new(pattern(5000, 5));
+        let server = HostileServer::start();
+        server
+            .script("/f", vec![Step::serve(&res).chunk_size_lie(1000, 7), Step::serve(&res).chunk_size_lie(1000, -10)]);
+        let (s, h, b) = exchange(&mut connect(&server), "GET /f HTTP/1.1\r\n\r\n");
+        assert_eq!(
+            (s, get(&h, "transfer-encoding").unwrap(), get(&h, "content-length")),
+            (200, "chunked".into(), None)
+        );
+        let c = chunks(&b);
+        assert_eq!(c.iter().map(|(n, d)| (*n, d.len())).collect::<Vec<_>>(), [(1000, 1000), (4007, 4000)], "then FIN");
+        assert_eq!([c[0].1.as_slice(), &c[1].1].concat(), *res.body);
+        let (_, _, b) = exchange(&mut connect(&server), "GET /f HTTP/1.1\r\n\r\n");
+        let claimed = chunks(&b)[1].0;
+        assert!((3988..=3991).contains(&claimed), "about 10 fewer than 4000: {claimed}");
+        assert_eq!(&b[b.len() - 4000..], &res.body[1000..], "the whole piece follows the lying size line");
+        let after = &b[b.len() - 4000 + claimed..][..2];
+        assert_ne!(after, b"\r\n", "never CR LF where the decoder expects it");
+        assert_eq!(lie_claim(b"ab\r\ncd", -4), 1, "moved off a CR LF");
+        assert_eq!(lie_claim(b"a\r\nbcd", -5), 2, "moved up when 1 byte is claimed");
+    }
+
+    #[test]
+    fn positions_in_file_pauses_delays_and_bad_content_ranges() {
+        let res = Resource::new(pattern(1000, 6)).etag("\"e\"");
+        let server = HostileServer::start();
+        server.script(
+            "/f",
+            vec![
+                Step::serve(&res).close_after(600).positions_in_file(),
+                Step::serve(&res).close_after(300).positions_in_file(),
+                Step::serve(&res).pause_after(500, Duration::from_millis(200)).delay_head(Duration::from_millis(100)),
+                Step::serve(&res).bad_content_range(),
+            ],
+        );
+        let (s, _, b) = exchange(&mut connect(&server), "GET /f HTTP/1.1\r\nRange: bytes=400-\r\n\r\n");
+        assert_eq!((s, &b[..]), (206, &res.body[400..600]), "cut at byte 600 of the file");
+        let (s, _, b) = exchange(&mut connect(&server), "GET /f HTTP/1.1\r\nRange: bytes=400-\r\n\r\n");
+        assert_eq!((s, b.len()), (206, 0), "a position before the range: right after the head");
+        let started = Instant::now();
+        let (s, _, b) = exchange(&mut connect(&server), "GET /f HTTP/1.1\r\n\r\n");
+        assert_eq!((s, &b[..]), (200, &res.body[..]), "a pause, then the rest");
+        assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
+        let (s, h, b) = exchange(&mut connect(&server), "GET /f HTTP/1.1\r\nRange: bytes=900-\r\n\r\n");
+        assert_eq!((s, get(&h, "content-range").unwrap(), &b[..]), (206, "bytes 900-999/900".into(), &res.body[900..]));
+    }
+
+    #[test]
+    fn repr_digest_goes_with_full_answers_only_and_forget_drops_a_path() {
+        let res = Resource::new(pattern(100, 7)).etag("\"e\"");
+        let server = HostileServer::start();
+        server.script("/f", vec![Step::serve(&res).repr_digest("sha-256=:x:")]);
+        let mut c = connect(&server);
+        let (s, h, _) = exchange(&mut c, "GET /f HTTP/1.1\r\n\r\n");
+        assert_eq!((s, get(&h, "repr-digest")), (200, Some("sha-256=:x:".into())));
+        let (s, h, _) = exchange(&mut c, "GET /f HTTP/1.1\r\nRange: bytes=10-\r\n\r\n");
+        assert_eq!((s, get(&h, "repr-digest")), (206, None));
+        assert_eq!(server.hits("/f"), 2);
+        server.forget("/f");
+        assert_eq!(server.hits("/f"), 0);
+        let (s, _, _) = exchange(&mut c, "GET /f HTTP/1.1\r\n\r\n");
+        assert_eq!(s, 404, "no script any more");
     }
 }
