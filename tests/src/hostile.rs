@@ -13,18 +13,17 @@
 //! another `Content-Length`, ignore `Range` or `If-Range`, answer a range with a wrong
 //! `Content-Range` (another start, or a total before its end), send the body chunked (and lie in
 //! a chunk size line), send it delimited by the connection's close, trickle it, pause before the
-//! head or in the body, stall (silent, connection open, until the server is dropped), hang up
-//! without answering, send a `Repr-Digest`, or demand Basic credentials first. Positions count
-//! from the answer's first body byte, or from the resource's first byte
-//! ([`Step::positions_in_file`]). A server running many scripts drops finished ones with
-//! [`HostileServer::forget`].
+//! head or in the body, stall (silent, connection open, until the client hangs up or the server
+//! is dropped), hang up without answering, send a `Repr-Digest`, or demand Basic credentials
+//! first. Positions count from the answer's first body byte, or from the resource's first byte
+//! ([`Step::positions_in_file`]).
 //!
 //! [`HostileQueue`] opens a real queue with `qmgr_rs::open` (the engine of `qmgr-core` on the
 //! SQLite store and the HTTP(S) transport, the composition the C library and the `qmgr` command
 //! use) in a temporary directory, with options suited to tests (no proxy, short retry delay),
 //! and creates one-job groups.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -33,10 +32,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags, Timespec};
+
 use qmgr_rs::model::GroupState;
 use qmgr_rs::{FileSpec, Group, Guid, Job, Manager};
 
-/// Longest a stalled answer holds its connection when the server is never dropped.
+/// Longest a stalled answer holds its connection while the client keeps it open and the server
+/// is not dropped.
 const STALL_LIMIT: Duration = Duration::from_secs(120);
 
 /// Body bytes written per `write` call when not trickling.
@@ -45,7 +47,8 @@ const WRITE_PIECE: usize = 64 * 1024;
 /// Realm of the Basic challenge.
 pub const REALM: &str = "hostile";
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `m`, also after a panic of another holder.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -147,7 +150,8 @@ enum Cut {
     Close(usize),
     /// Abortive close (RST) after N body bytes.
     Reset(usize),
-    /// N body bytes, then silence with the connection open until the server is dropped.
+    /// N body bytes, then silence with the connection open until the client closes it or the
+    /// server is dropped.
     Stall(usize),
     /// N body bytes in honest chunks, then one chunk whose size line lies by `delta` bytes
     /// about the piece that follows it, that piece, and an orderly close.
@@ -298,13 +302,14 @@ impl Step {
     }
 
     /// Sends the head and `n` body bytes, then nothing, keeping the connection open until the
-    /// server is dropped.
+    /// client closes it (or sends anything) or the server is dropped.
     pub fn stall_after(mut self, n: usize) -> Step {
         self.cut = Some(Cut::Stall(n));
         self
     }
 
-    /// Sends nothing at all, keeping the connection open until the server is dropped.
+    /// Sends nothing at all, keeping the connection open until the client closes it (or sends
+    /// anything) or the server is dropped.
     pub fn stall_before_head(mut self) -> Step {
         self.stall_before_head = true;
         self
@@ -387,10 +392,7 @@ struct Route {
 
 struct Shared {
     routes: Mutex<HashMap<String, Arc<Route>>>,
-    /// Requests by arrival number (numbers stay valid when [`HostileServer::forget`] removes
-    /// entries).
-    log: Mutex<BTreeMap<u64, Request>>,
-    next_request: AtomicU64,
+    log: Mutex<Vec<Request>>,
     /// Clones of the open connections' sockets, to shut them down when the server stops.
     conns: Mutex<HashMap<u64, TcpStream>>,
     stop: AtomicBool,
@@ -414,8 +416,17 @@ impl Shared {
         !self.stopped()
     }
 
-    fn stall(&self) {
-        let _ = self.sleep(STALL_LIMIT);
+    /// Silence until the client closes `tcp` (or sends anything), the server stops, or
+    /// [`STALL_LIMIT`] passes.
+    fn stall(&self, tcp: &TcpStream) {
+        let end = Instant::now() + STALL_LIMIT;
+        let step = Timespec { tv_sec: 0, tv_nsec: 10_000_000 };
+        while !self.stopped() && Instant::now() < end {
+            match rustix::event::poll(&mut [PollFd::new(tcp, PollFlags::IN | PollFlags::RDHUP)], Some(&step)) {
+                Ok(0) | Err(rustix::io::Errno::INTR) => {}
+                _ => return,
+            }
+        }
     }
 
     fn route(&self, req: &Request) -> Option<Arc<Route>> {
@@ -423,8 +434,8 @@ impl Shared {
         routes.get(&req.target).or_else(|| routes.get(req.path())).cloned()
     }
 
-    fn answered(&self, index: u64, status: u16, body_sent: u64) {
-        if let Some(r) = lock(&self.log).get_mut(&index) {
+    fn answered(&self, index: usize, status: u16, body_sent: u64) {
+        if let Some(r) = lock(&self.log).get_mut(index) {
             r.status = status;
             r.body_sent = body_sent;
         }
@@ -464,8 +475,7 @@ impl HostileServer {
         let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared {
             routes: Mutex::new(HashMap::new()),
-            log: Mutex::new(BTreeMap::new()),
-            next_request: AtomicU64::new(0),
+            log: Mutex::new(Vec::new()),
             conns: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
             next_conn: AtomicU64::new(0),
@@ -525,21 +535,14 @@ impl HostileServer {
         self.addr
     }
 
-    /// Removes the script of `path` (later requests get `404`) and forgets its requests, so
-    /// that a server running many scripts one after another keeps only the live ones.
-    pub fn forget(&self, path: &str) {
-        lock(&self.shared.routes).remove(path);
-        lock(&self.shared.log).retain(|_, r| r.path() != path);
-    }
-
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<Request> {
-        lock(&self.shared.log).values().cloned().collect()
+        lock(&self.shared.log).clone()
     }
 
     /// The requests whose path (without query) is `path`, in arrival order.
     pub fn requests_to(&self, path: &str) -> Vec<Request> {
-        lock(&self.shared.log).values().filter(|r| r.path() == path).cloned().collect()
+        lock(&self.shared.log).iter().filter(|r| r.path() == path).cloned().collect()
     }
 
     /// How many requests `path` got.
@@ -549,35 +552,25 @@ impl HostileServer {
 
     /// A readable summary of the requests so far, for assertion messages.
     pub fn describe(&self) -> String {
-        describe(&self.requests())
+        let log = lock(&self.shared.log);
+        let Some(first) = log.first().map(|r| r.at) else { return "no requests".into() };
+        log.iter()
+            .map(|r| {
+                format!(
+                    "  +{:>5} ms conn {} {} {} range={:?} if-range={:?} auth={} → {} ({} body bytes)\n",
+                    r.at.duration_since(first).as_millis(),
+                    r.connection,
+                    r.method,
+                    r.target,
+                    r.header("range"),
+                    r.header("if-range"),
+                    r.header("authorization").is_some(),
+                    r.status,
+                    r.body_sent
+                )
+            })
+            .collect()
     }
-
-    /// [`HostileServer::describe`] for the requests to `path` only.
-    pub fn describe_path(&self, path: &str) -> String {
-        describe(&self.requests_to(path))
-    }
-}
-
-/// One line per request: time since the first, connection, method, target, range headers,
-/// status and body bytes sent.
-fn describe(log: &[Request]) -> String {
-    let Some(first) = log.first().map(|r| r.at) else { return "no requests".into() };
-    log.iter()
-        .map(|r| {
-            format!(
-                "  +{:>5} ms conn {} {} {} range={:?} if-range={:?} auth={} → {} ({} body bytes)\n",
-                r.at.duration_since(first).as_millis(),
-                r.connection,
-                r.method,
-                r.target,
-                r.header("range"),
-                r.header("if-range"),
-                r.header("authorization").is_some(),
-                r.status,
-                r.body_sent
-            )
-        })
-        .collect()
 }
 
 impl Drop for HostileServer {
@@ -603,8 +596,11 @@ fn serve_connection<S: Read + Write>(stream: S, tcp: &TcpStream, connection: u64
         if shared.stopped() {
             break After::Close;
         }
-        let index = shared.next_request.fetch_add(1, Ordering::SeqCst);
-        lock(&shared.log).insert(index, req.clone());
+        let index = {
+            let mut log = lock(&shared.log);
+            log.push(req.clone());
+            log.len() - 1
+        };
         let step = match shared.route(&req) {
             Some(route) => {
                 let n = route.count.fetch_add(1, Ordering::SeqCst);
@@ -680,7 +676,7 @@ fn parse_range(value: &str) -> Option<(u64, Option<u64>)> {
 
 /// Whether an `If-Range` value lets a range through for `res` (RFC 9110 §13.1.5: a strong
 /// ETag compared strongly, or the exact Last-Modified date).
-fn if_range_matches(value: &str, res: &Resource) -> bool {
+pub(crate) fn if_range_matches(value: &str, res: &Resource) -> bool {
     let value = value.trim();
     if value.starts_with('"') || value.starts_with("W/") {
         !value.starts_with("W/") && res.etag.as_deref().is_some_and(|e| e == value && !e.starts_with("W/"))
@@ -748,7 +744,7 @@ fn compose(req: &Request, step: &Step) -> Composed {
 }
 
 /// Answers one request as `step` says; returns what becomes of the connection.
-fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, shared: &Shared, index: u64) -> After {
+fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, shared: &Shared, index: usize) -> After {
     if let Some((user, password)) = &step.basic {
         let expected = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
         if req.header("authorization") != Some(expected.as_str()) {
@@ -767,7 +763,7 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
         return After::Close;
     }
     if step.stall_before_head {
-        shared.stall();
+        shared.stall(tcp);
         return After::Close;
     }
     if let Some(delay) = step.head_delay {
@@ -828,7 +824,7 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
             return After::Reset;
         }
         Some(Cut::Stall(_)) => {
-            shared.stall();
+            shared.stall(tcp);
             return After::Close;
         }
         None => {}
@@ -1382,7 +1378,7 @@ mod tests {
     }
 
     #[test]
-    fn repr_digest_goes_with_full_answers_only_and_forget_drops_a_path() {
+    fn repr_digest_goes_with_full_answers_only() {
         let res = Resource::new(pattern(100, 7)).etag("\"e\"");
         let server = HostileServer::start();
         server.script("/f", vec![Step::serve(&res).repr_digest("sha-256=:x:")]);
@@ -1391,10 +1387,5 @@ mod tests {
         assert_eq!((s, get(&h, "repr-digest")), (200, Some("sha-256=:x:".into())));
         let (s, h, _) = exchange(&mut c, "GET /f HTTP/1.1\r\nRange: bytes=10-\r\n\r\n");
         assert_eq!((s, get(&h, "repr-digest")), (206, None));
-        assert_eq!(server.hits("/f"), 2);
-        server.forget("/f");
-        assert_eq!(server.hits("/f"), 0);
-        let (s, _, _) = exchange(&mut c, "GET /f HTTP/1.1\r\n\r\n");
-        assert_eq!(s, 404, "no script any more");
     }
 }
