@@ -16,7 +16,7 @@
 //! head or in the body, stall (silent, connection open, until the client hangs up or the server
 //! is dropped), hang up without answering, send a `Repr-Digest`, or demand Basic credentials
 //! first. Positions count from the answer's first body byte, or from the resource's first byte
-//! ([`Step::positions_in_file`]).
+//! ([`Step::positions_in_file`]). A `416` has no body: it is never cut, reset or stalled.
 //!
 //! [`HostileQueue`] opens a real queue with `qmgr_rs::open` (the engine of `qmgr-core` on the
 //! SQLite store and the HTTP(S) transport, the composition the C library and the `qmgr` command
@@ -787,10 +787,12 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
     if out.write_all(head.as_bytes()).is_err() {
         return After::Close;
     }
+    // A 416 has no body to cut: it is answered whole, and the connection kept.
+    let cut = step.cut.filter(|_| status != 416);
     // Positions of cuts and pauses, as offsets into this answer's body.
     let base = if step.positions_in_file { range.start } else { 0 };
     let at = |n: usize| n.saturating_sub(base);
-    let limit = match step.cut {
+    let limit = match cut {
         Some(Cut::Close(n) | Cut::Reset(n) | Cut::Stall(n) | Cut::ChunkLie { at: n, .. }) => at(n),
         None => usize::MAX,
     };
@@ -808,7 +810,7 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
         shared.answered(index, status, sent as u64);
         return After::Close;
     }
-    if let Some(Cut::ChunkLie { delta, .. }) = step.cut {
+    if let Some(Cut::ChunkLie { delta, .. }) = cut {
         let rest = &body[range.start + send.len()..range.end];
         let piece = &rest[..rest.len().min(WRITE_PIECE)];
         let _ =
@@ -817,7 +819,7 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
     }
     let _ = out.flush();
     shared.answered(index, status, sent as u64);
-    match step.cut {
+    match cut {
         Some(Cut::Close(_) | Cut::ChunkLie { .. }) => return After::Close,
         Some(Cut::Reset(_)) => {
             reset_on_close(tcp);
@@ -1375,6 +1377,18 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
         let (s, h, b) = exchange(&mut connect(&server), "GET /f HTTP/1.1\r\nRange: bytes=900-\r\n\r\n");
         assert_eq!((s, get(&h, "content-range").unwrap(), &b[..]), (206, "bytes 900-999/900".into(), &res.body[900..]));
+    }
+
+    #[test]
+    fn a_416_is_never_cut() {
+        let res = Resource::new(pattern(100, 8));
+        let server = HostileServer::start();
+        server.script("/f", vec![Step::serve(&res).stall_after(0), Step::serve(&res)]);
+        let mut c = connect(&server);
+        let (s, h, _) = exchange(&mut c, "GET /f HTTP/1.1\r\nRange: bytes=100-\r\n\r\n");
+        assert_eq!((s, get(&h, "content-range")), (416, Some("bytes */100".into())));
+        let (s, _, b) = exchange(&mut c, "GET /f HTTP/1.1\r\n\r\n");
+        assert_eq!((s, b.len()), (200, 100), "the connection was kept, not stalled");
     }
 
     #[test]

@@ -33,7 +33,7 @@
 //! * With bytes held, the request asks for `Range: bytes=N-` with `If-Range` (strong ETag, else
 //!   Last-Modified; none without either). The server (the script) answers the range unless it
 //!   ignores ranges or `If-Range` names another version: `416` when N is at or past the end,
-//!   else the `206` of its fault.
+//!   else the `206` of its fault (a `416` has no body: its cut does not apply).
 //! * `416` whose total equals the bytes held, validators unchanged → complete (D5).
 //! * `206` starting at N, validators unchanged → append. A `206` starting elsewhere, with an
 //!   unusable `Content-Range`, with changed validators (ETag, Last-Modified or size), or a `416`
@@ -66,8 +66,8 @@
 //! with no temporary file left (COMPLETE); the outcome is one the model allows; an ERROR is
 //! fatal, is the job's status, names file 0 and the URL (a digest mismatch: the algorithm), and
 //! leaves no final file; its temporary file, if any, holds a prefix of one version (never mixed
-//! bytes), and none is left after a digest mismatch (D15);
-//! a `Retry-After` was waited for; after `CancelGroup` the temporary file goes (D4).
+//! bytes), and none is left after a digest mismatch (D15); a `Retry-After` was waited for; after
+//! `CancelGroup` the temporary file goes (D4).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
@@ -372,30 +372,16 @@ impl Plan {
     pub fn draw(seed: u64) -> Plan {
         let mut rng = Rng(seed);
         let count = pick(&mut rng, &[(6, 1), (3, 2), (1, 3)]);
-        let scheme = if count == 1 {
-            pick(
-                &mut rng,
-                &[
-                    (1, Scheme::None),
-                    (2, Scheme::Strong),
-                    (1, Scheme::Weak),
-                    (1, Scheme::Date),
-                    (1, Scheme::StrongAndDate),
-                    (1, Scheme::WeakAndDate),
-                ],
-            )
-        } else {
-            pick(
-                &mut rng,
-                &[
-                    (2, Scheme::Strong),
-                    (1, Scheme::Weak),
-                    (1, Scheme::Date),
-                    (1, Scheme::StrongAndDate),
-                    (1, Scheme::WeakAndDate),
-                ],
-            )
-        };
+        // Versions without validators only for a plan with one version.
+        let schemes = [
+            (1, Scheme::None),
+            (2, Scheme::Strong),
+            (1, Scheme::Weak),
+            (1, Scheme::Date),
+            (1, Scheme::StrongAndDate),
+            (1, Scheme::WeakAndDate),
+        ];
+        let scheme = pick(&mut rng, if count == 1 { &schemes } else { &schemes[1..] });
         let versions = (0..count)
             .map(|v| {
                 let size = draw_size(&mut rng);
@@ -449,6 +435,7 @@ impl Plan {
                 0 => Cut::None,
                 1 if framing == Framing::CloseDelimited => Cut::Rst(at(rng)),
                 1 => match at(rng) {
+                    // A FIN after a whole Content-Length body is no fault.
                     p if p == len && framing == Framing::Length => Cut::Fin(len - 1),
                     p => Cut::Fin(p),
                 },
