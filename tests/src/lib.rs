@@ -25,6 +25,7 @@ pub mod netrig;
 pub mod nginx;
 pub mod range_server;
 pub mod runner;
+pub mod schedule;
 
 /// The workspace root (the directory holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
