@@ -17,6 +17,7 @@
 mod add;
 mod control;
 mod exit;
+mod generate;
 mod get;
 mod monitor;
 mod names;
@@ -344,6 +345,15 @@ when the first stops. At most one runner holds the queue's runner.lock; a runner
         #[arg(long, value_enum, default_value = "serve", hide = true)]
         started_by: runner::StartedByArg,
     },
+
+    /// Write the man pages, or print a shell's completions or the systemd user unit, that
+    /// `make install` installs (hidden: for the Makefile).
+    #[command(name = "__generate", hide = true)]
+    Generate {
+        /// What to write.
+        #[command(subcommand)]
+        what: generate::What,
+    },
 }
 
 fn main() -> ExitCode {
@@ -385,6 +395,7 @@ fn run(cli: Cli) -> CmdResult {
             options::option(&target.open()?, name.as_deref(), value.as_deref(), json)
         }
         Command::Serve { exit_when_idle, started_by } => runner::serve(&target, exit_when_idle, started_by),
+        Command::Generate { what } => generate::run(what),
     }
 }
 
