@@ -138,6 +138,34 @@ pub fn require_tool(tool: &str) -> Option<PathBuf> {
     found
 }
 
+/// Whether `QMGR_VALGRIND` asks for C and C++ programs to run under valgrind (set to anything
+/// but empty, `0` or `false`; CI sets it).
+pub fn valgrind_requested() -> bool {
+    std::env::var("QMGR_VALGRIND").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// `valgrind … exe`, as the suites run a program under it: memory errors and definite or
+/// indirect leaks exit 99; "possibly lost" and "still reachable" blocks (thread-locals and
+/// process-wide data of Rust's std, which live until the process exits) are reported but do not
+/// fail. `tests/c/valgrind.supp` is used when it exists.
+pub fn valgrind_command(valgrind: &Path, exe: &Path) -> Command {
+    let mut cmd = Command::new(valgrind);
+    cmd.args([
+        "--error-exitcode=99",
+        "--leak-check=full",
+        "--errors-for-leak-kinds=definite,indirect",
+        "--show-leak-kinds=definite,indirect",
+        "--num-callers=40",
+        "--fair-sched=yes",
+    ]);
+    let supp = workspace_root().join("tests/c/valgrind.supp");
+    if supp.is_file() {
+        cmd.arg(format!("--suppressions={}", supp.display()));
+    }
+    cmd.arg(exe);
+    cmd
+}
+
 /// SHA-256 of a file, as lowercase hex.
 pub fn sha256_file(path: &Path) -> String {
     let mut file = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
