@@ -4,17 +4,43 @@
 //! completions from the same definition (`clap_complete`), and the systemd user unit from the
 //! generator `qmgr service install` uses ([`crate::service::packaged_unit`]).
 //!
-//! A hidden subcommand rather than a build script or an `xtask` binary: the clap definition
-//! lives in this binary crate (no library to link an `xtask` against), a build script cannot
-//! see it (it is compiled after the script runs), and the unit generator is this crate's own;
-//! the top-level Makefile runs the binary it has just built.
+//! A hidden command of the binary rather than a build script or an `xtask` binary: the clap
+//! definition lives in this binary crate (no library to link an `xtask` against), a build
+//! script cannot see it (it is compiled after the script runs), and the unit generator is this
+//! crate's own; the top-level Makefile runs the binary it has just built. It is parsed apart
+//! from [`Cli`] (see [`requested`]): a hidden clap subcommand would still be offered by the
+//! fish and zsh completions.
 
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::service::packaged_unit;
 use crate::Cli;
-use clap::{CommandFactory, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 use std::path::{Path, PathBuf};
+
+/// The word that selects these generators as the first argument.
+const WORD: &str = "__generate";
+
+/// `qmgr __generate WHAT`: a command line of its own, not a subcommand of [`Cli`], so that
+/// neither the man pages nor the completions of `qmgr` show it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "qmgr __generate",
+    bin_name = "qmgr __generate",
+    about = "Write what `make install` installs beside the qmgr binary"
+)]
+struct Generate {
+    /// What to write.
+    #[command(subcommand)]
+    what: What,
+}
+
+/// The generator the command line asks for when its first argument is `__generate` (parsed:
+/// exits with clap's usage error, code 2, for a bad one); `None` for every other command line.
+pub fn requested() -> Option<What> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    (args.first()? == WORD).then(|| Generate::parse_from(&args).what)
+}
 
 /// What `qmgr __generate` writes.
 #[derive(Debug, Subcommand)]
@@ -91,6 +117,7 @@ mod tests {
             assert!(pages.iter().any(|p| p == page), "{page} missing from {pages:?}");
         }
         assert!(!pages.iter().any(|p| p.contains("generate") || p.contains("help")), "{pages:?}");
+        assert!(!std::fs::read_to_string(dir.path().join("qmgr.1")).unwrap().contains(WORD));
         let source = format!(" \"qmgr {}\" \"qmgr manual\"\n", env!("CARGO_PKG_VERSION"));
         for (page, title) in [("qmgr.1", ".TH qmgr 1 "), ("qmgr-service-install.1", ".TH qmgr-service-install 1 ")] {
             let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
@@ -98,6 +125,16 @@ mod tests {
         }
         let top = std::fs::read_to_string(dir.path().join("qmgr.1")).unwrap();
         assert!(top.contains("Exit codes"), "the after-help text is in the page");
+    }
+
+    #[test]
+    fn completions_do_not_offer_the_generators() {
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "qmgr", &mut script);
+            let script = String::from_utf8(script).unwrap();
+            assert!(script.contains("cancel-job") && !script.contains(WORD), "{shell}:\n{script}");
+        }
     }
 
     #[test]

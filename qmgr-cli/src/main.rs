@@ -345,15 +345,6 @@ when the first stops. At most one runner holds the queue's runner.lock; a runner
         #[arg(long, value_enum, default_value = "serve", hide = true)]
         started_by: runner::StartedByArg,
     },
-
-    /// Write the man pages, or print a shell's completions or the systemd user unit, that
-    /// `make install` installs (hidden: for the Makefile).
-    #[command(name = "__generate", hide = true)]
-    Generate {
-        /// What to write.
-        #[command(subcommand)]
-        what: generate::What,
-    },
 }
 
 fn main() -> ExitCode {
@@ -362,8 +353,13 @@ fn main() -> ExitCode {
     if let Ok(exe) = std::env::current_exe() {
         qmgr_rs::runner::set_runner_binary(exe);
     }
-    let cli = Cli::parse();
-    let code = match run(cli) {
+    // `qmgr __generate …` (for the Makefile) is parsed apart, so that it is in neither the
+    // man pages nor the completions it generates.
+    let result = match generate::requested() {
+        Some(what) => generate::run(what),
+        None => run(Cli::parse()),
+    };
+    let code = match result {
         Ok(code) => code,
         Err(failure) => failure.report(),
     };
@@ -395,7 +391,6 @@ fn run(cli: Cli) -> CmdResult {
             options::option(&target.open()?, name.as_deref(), value.as_deref(), json)
         }
         Command::Serve { exit_when_idle, started_by } => runner::serve(&target, exit_when_idle, started_by),
-        Command::Generate { what } => generate::run(what),
     }
 }
 
