@@ -196,6 +196,19 @@ pub fn wait_until(deadline: std::time::Duration, mut cond: impl FnMut() -> bool)
     }
 }
 
+/// [`run_to_end`], failing the test with the command and its output unless it exits 0.
+pub fn run_ok(cmd: &mut Command, deadline: std::time::Duration) -> std::process::Output {
+    let out = run_to_end(cmd, deadline);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Runs `cmd` to its end and returns its exit status and output, failing the test (after
 /// killing the process) when it is still running after `deadline`. Standard output and error go
 /// through files, so a chatty process never blocks on a full pipe.

@@ -20,7 +20,7 @@
 
 use qmgr_tests::nginx::{Nginx, NginxConfig};
 use qmgr_tests::{
-    in_ci, profile_dir, require_tool, run_to_end, valgrind_command, valgrind_requested, wait_until, workspace_root,
+    in_ci, profile_dir, require_tool, run_ok, valgrind_command, valgrind_requested, wait_until, workspace_root,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -40,24 +40,11 @@ fn target_dir() -> PathBuf {
     profile_dir().parent().expect("the profile directory has a parent").to_path_buf()
 }
 
-/// Runs `cmd` to its end and fails the test with its output unless it exits 0.
-fn succeed(cmd: &mut Command, deadline: Duration) -> Output {
-    let out = run_to_end(cmd, deadline);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 /// `make ARGS…` in the workspace, building into [`target_dir`].
 fn make(args: &[&str]) -> Output {
     let mut cmd = Command::new("make");
     cmd.current_dir(workspace_root()).env("CARGO_TARGET_DIR", target_dir()).args(args);
-    succeed(&mut cmd, BUILD_DEADLINE)
+    run_ok(&mut cmd, BUILD_DEADLINE)
 }
 
 /// The tools every test here needs; `false` when one is missing (skipped outside CI).
@@ -148,7 +135,7 @@ fn file_names(dir: &Path) -> Vec<String> {
 /// `pkg-config ARGS… qmgr` against the stage (PKG_CONFIG_PATH and PKG_CONFIG_SYSROOT_DIR), its
 /// output split into words.
 fn pkg_config(stage: &Path, args: &[&str]) -> Vec<String> {
-    let out = succeed(
+    let out = run_ok(
         Command::new("pkg-config")
             .env("PKG_CONFIG_PATH", stage.join("usr/lib/pkgconfig"))
             .env("PKG_CONFIG_SYSROOT_DIR", stage)
@@ -162,7 +149,7 @@ fn pkg_config(stage: &Path, args: &[&str]) -> Vec<String> {
 
 /// The `NEEDED`, `SONAME`, `RPATH` and `RUNPATH` entries of an ELF file (`readelf -d`).
 fn dynamic_entries(file: &Path) -> Vec<String> {
-    let out = succeed(Command::new("readelf").arg("-d").arg(file), Duration::from_secs(60));
+    let out = run_ok(Command::new("readelf").arg("-d").arg(file), Duration::from_secs(60));
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -224,7 +211,7 @@ fn build_example(stage: &Path, work: &Path, name: &str, static_link: bool) -> Pa
         false => pkg_config(stage, &["--cflags", "--libs"]),
     };
     cmd.arg(workspace_root().join("examples-c/download.c")).arg("-o").arg(&exe).args(flags);
-    succeed(&mut cmd, Duration::from_secs(300));
+    run_ok(&mut cmd, Duration::from_secs(300));
     exe
 }
 
@@ -236,7 +223,7 @@ fn example_downloads(stage: &Path, exe: &Path, work: &Path) {
     let queue = work.join("queue");
     let mut cmd = Command::new(exe);
     staged(&mut cmd, stage, work).arg("--queue").arg(&queue).arg(&dest).arg(server.url("/a.bin"));
-    succeed(&mut cmd, RUN_DEADLINE);
+    run_ok(&mut cmd, RUN_DEADLINE);
     assert_same_file(work, "a.bin", &dest.join("a.bin"));
 }
 
@@ -252,7 +239,7 @@ fn installs_the_documented_files() {
 
     // Section 1: qmgr(1) and a page per subcommand, exactly what the binary generates.
     let fresh = tempfile::tempdir().unwrap();
-    succeed(
+    run_ok(
         Command::new(stage.join("usr/bin/qmgr")).arg("__generate").arg("man").arg(fresh.path()),
         Duration::from_secs(60),
     );
@@ -326,7 +313,7 @@ fn cxx_program_using_qmgr_hpp() {
         .arg("-o")
         .arg(&exe)
         .args(pkg_config(stage, &["--cflags", "--libs"]));
-    succeed(&mut cc, Duration::from_secs(300));
+    run_ok(&mut cc, Duration::from_secs(300));
 
     let Some(server) = nginx_with_files(work.path()) else { return };
     let dir = work.path().join("run");
@@ -342,7 +329,7 @@ fn cxx_program_using_qmgr_hpp() {
         .arg(format!("http://127.0.0.1:{}", server.port()))
         .arg(&dir)
         .arg(FILE_SIZE.to_string());
-    let out = succeed(&mut cmd, RUN_DEADLINE);
+    let out = run_ok(&mut cmd, RUN_DEADLINE);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.lines().any(|l| l.starts_with("== hpp_download: ") && l.ends_with(" 0 failed")), "{stdout}");
     assert_same_file(work.path(), "a.bin", &dir.join("a.bin"));
@@ -360,7 +347,7 @@ fn man_pages_render_without_warnings() {
     }
     assert!(pages.len() > 10, "{pages:?}");
     for page in &pages {
-        let out = succeed(
+        let out = run_ok(
             Command::new("man").args(["--warnings", "-l"]).arg(page).env("MANWIDTH", "80").env("MANPAGER", "cat"),
             Duration::from_secs(60),
         );
@@ -369,7 +356,7 @@ fn man_pages_render_without_warnings() {
         assert!(text.contains("NAME") && text.contains("qmgr"), "{}:\n{text}", page.display());
     }
     let c_api = String::from_utf8(
-        succeed(
+        run_ok(
             Command::new("man").arg("-l").arg(stage.join("usr/share/man/man3/qmgr.3")).env("MANWIDTH", "80"),
             Duration::from_secs(60),
         )
@@ -391,7 +378,7 @@ fn bash_completion_loads_and_completes() {
          _qmgr qmgr ser qmgr && printf 'reply: %s\\n' \"${{COMPREPLY[@]}}\"",
         completion.display()
     );
-    let out = succeed(Command::new("bash").arg("-c").arg(script), Duration::from_secs(60));
+    let out = run_ok(Command::new("bash").arg("-c").arg(script), Duration::from_secs(60));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().next().is_some_and(|l| l.starts_with("complete ") && l.ends_with(" qmgr")), "{text}");
     let mut replies: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("reply: ")).collect();
@@ -428,7 +415,7 @@ static PYTHON_BUILD: Mutex<()> = Mutex::new(());
 
 /// A fresh virtual environment in `dir` (`python3 -m venv`); its `bin/python`.
 fn venv(dir: &Path) -> PathBuf {
-    succeed(Command::new("python3").args(["-m", "venv"]).arg(dir), Duration::from_secs(300));
+    run_ok(Command::new("python3").args(["-m", "venv"]).arg(dir), Duration::from_secs(300));
     dir.join("bin/python")
 }
 
@@ -456,7 +443,7 @@ fn run_python(python: &Path, script: &str, work: &Path, args: [&str; 3], autosta
     if !autostart {
         cmd.env("QMGR_AUTOSTART", "0");
     }
-    String::from_utf8(succeed(&mut cmd, RUN_DEADLINE).stdout).unwrap().trim().to_string()
+    String::from_utf8(run_ok(&mut cmd, RUN_DEADLINE).stdout).unwrap().trim().to_string()
 }
 
 /// In the virtual environment of `python` (its packages under `site`), from `/`: a script
@@ -511,7 +498,7 @@ fn pip_install_in_a_fresh_venv() {
     let python = venv(&work.path().join("venv"));
     {
         let _one = PYTHON_BUILD.lock().unwrap_or_else(|e| e.into_inner());
-        succeed(
+        run_ok(
             Command::new(&python)
                 .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
                 .arg(workspace_root().join("python"))
@@ -536,7 +523,7 @@ fn wheel_in_a_fresh_venv() {
     let wheels = work.path().join("wheels");
     {
         let _one = PYTHON_BUILD.lock().unwrap_or_else(|e| e.into_inner());
-        succeed(
+        run_ok(
             Command::new("python3")
                 .args(["-m", "build", "--wheel", "--outdir"])
                 .arg(&wheels)
@@ -550,11 +537,11 @@ fn wheel_in_a_fresh_venv() {
     let arch = std::env::consts::ARCH;
     assert_eq!(built, [format!("qmgr-{version}-py3-none-linux_{arch}.whl")], "one platform wheel");
     let wheel = wheels.join(&built[0]);
-    let listing = succeed(Command::new("python3").args(["-m", "zipfile", "-l"]).arg(&wheel), Duration::from_secs(60));
+    let listing = run_ok(Command::new("python3").args(["-m", "zipfile", "-l"]).arg(&wheel), Duration::from_secs(60));
     assert!(String::from_utf8_lossy(&listing.stdout).contains("qmgr/libqmgr.so.0"), "the wheel ships the library");
 
     let python = venv(&work.path().join("venv"));
-    succeed(
+    run_ok(
         Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).arg(&wheel),
         Duration::from_secs(300),
     );
