@@ -17,6 +17,7 @@
 mod add;
 mod control;
 mod exit;
+mod generate;
 mod get;
 mod monitor;
 mod names;
@@ -352,8 +353,13 @@ fn main() -> ExitCode {
     if let Ok(exe) = std::env::current_exe() {
         qmgr_rs::runner::set_runner_binary(exe);
     }
-    let cli = Cli::parse();
-    let code = match run(cli) {
+    // `qmgr __generate …` (for the Makefile) is parsed apart, so that it is in neither the
+    // man pages nor the completions it generates.
+    let result = match generate::requested() {
+        Some(what) => generate::run(what),
+        None => run(Cli::parse()),
+    };
+    let code = match result {
         Ok(code) => code,
         Err(failure) => failure.report(),
     };
