@@ -184,7 +184,7 @@ pub fn small(ctx: &Ctx) -> Result<Vec<Row>, String> {
         Contender::new(
             "qmgr get URL… -o DIR",
             |rd| {
-                let mut c = cmd(q, [os("--queue"), os(&rd.queue), os("get"), os("-o"), os(&rd.out)]);
+                let mut c = cmd(q, [os("--queue"), os(&rd.queue), os("get"), os("-d"), os(&rd.out)]);
                 c.args(&urls);
                 Ok(Plan::timed(vec![c]))
             },

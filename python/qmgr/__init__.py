@@ -14,6 +14,7 @@ from .constants import (
     BG_E_HTTP_ERROR_BASE,
     CLSID_BackgroundCopyQMgr,
     GroupProp,
+    GroupState,
     HResult,
     IID_IBackgroundCopyCallback1,
     IID_IBackgroundCopyGroup,
@@ -28,6 +29,7 @@ from .constants import (
     Status,
     VarType,
 )
+from .download import download
 from .enumerators import GroupEnumerator, JobEnumerator
 from .errors import (
     EmptyGroupError,
@@ -38,6 +40,7 @@ from .errors import (
     NotSupportedError,
     QmgrError,
     ServiceUnavailableError,
+    TransferError,
     describe_error,
     last_error_message,
 )
@@ -57,6 +60,7 @@ __all__ = [
     "Group",
     "GroupEnumerator",
     "GroupProp",
+    "GroupState",
     "GroupStatus",
     "HResult",
     "IID_IBackgroundCopyCallback1",
@@ -83,8 +87,10 @@ __all__ = [
     "QmgrError",
     "ServiceUnavailableError",
     "Status",
+    "TransferError",
     "VarType",
     "describe_error",
+    "download",
     "generate_guid",
     "guid_from_string",
     "guid_to_string",

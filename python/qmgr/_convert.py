@@ -3,13 +3,25 @@
 import uuid
 from ctypes import c_char_p, c_uint8
 
+from .constants import HResult
 from .ffi import lib, qmgr_guid
 
 
-def to_guid(value: uuid.UUID | str) -> qmgr_guid:
-    """A ``qmgr_guid`` (Windows layout) from a UUID or its text form."""
+def to_guid(value: uuid.UUID | str, name: str = "guid") -> qmgr_guid:
+    """A ``qmgr_guid`` (Windows layout) from a UUID or its text form (braces optional).
+
+    Raises ``TypeError`` for another type, :class:`~qmgr.InvalidArgumentError` for text that
+    is not a GUID; both messages name the argument `name`.
+    """
     if not isinstance(value, uuid.UUID):
-        value = uuid.UUID(value)
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a uuid.UUID or a GUID string, not {type(value).__name__}")
+        try:
+            value = uuid.UUID(value)
+        except ValueError:
+            from .errors import InvalidArgumentError  # errors imports this module
+
+            raise InvalidArgumentError(HResult.E_INVALIDARG, f"{name} {value!r} is not a GUID") from None
     return qmgr_guid(value.time_low, value.time_mid, value.time_hi_version, (c_uint8 * 8)(*value.bytes[8:]))
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "BG_E_HTTP_ERROR_BASE",
     "CLSID_BackgroundCopyQMgr",
     "GroupProp",
+    "GroupState",
     "HResult",
     "IID_IBackgroundCopyCallback1",
     "IID_IBackgroundCopyGroup",
@@ -96,6 +97,37 @@ class Status(enum.IntFlag):
     GROUP_SUSPENDED = 256
     GROUP_ERROR = 512
     GROUP_FOREGROUND = 1024
+
+
+class GroupState(enum.Enum):
+    """A group's state (DECISIONS D3), read from its status word by :attr:`Group.state`.
+
+    RUNNING covers queued, connecting, transferring and waiting to retry a transient error;
+    ERROR and COMPLETE groups are also suspended (their status words carry
+    ``GROUP_SUSPENDED``), which is why ``repr(group.status.flags)`` of a finished group reads
+    ``GROUP_COMPLETE|GROUP_SUSPENDED``.
+    """
+
+    SUSPENDED = "suspended"
+    RUNNING = "running"
+    ERROR = "error"
+    COMPLETE = "complete"
+    CANCELLED = "cancelled"
+
+    @classmethod
+    def from_status(cls, flags: int) -> "GroupState":
+        """The state a group status word describes (reference §3.4 as DECISIONS D3 composes
+        it: complete 0x140, error 0x380, new or suspended 0x180, running 0x080)."""
+        if flags & Status.GROUP_COMPLETE:
+            return cls.COMPLETE
+        if flags & Status.GROUP_ERROR:
+            return cls.ERROR
+        if flags & Status.GROUP_SUSPENDED:
+            return cls.SUSPENDED
+        return cls.RUNNING
+
+    def __repr__(self) -> str:
+        return f"<GroupState.{self.name}>"
 
 
 class Protocol(enum.IntEnum):

@@ -15,6 +15,7 @@ __all__ = [
     "NotSupportedError",
     "QmgrError",
     "ServiceUnavailableError",
+    "TransferError",
     "describe_error",
     "last_error_message",
 ]
@@ -80,6 +81,46 @@ class ServiceUnavailableError(QmgrError, hresult=HResult.QM_E_SERVICE_UNAVAILABL
 
 class EmptyGroupError(QmgrError, hresult=HResult.BG_E_EMPTY):
     """``BG_E_EMPTY``: the group has no files to download."""
+
+
+class TransferError(Exception):
+    """A group stopped in ERROR on a fatal transfer error (raised by ``Group.wait`` and
+    :func:`qmgr.download`): not a failed library call, but what the failing job reports.
+
+    Attributes: ``hresult`` (the job's Win32 result as a signed HRESULT: ``BG_E_HTTP_ERROR_*``
+    for an HTTP status, ``HRESULT_FROM_WIN32(code)`` for a Win32 code), ``win32_result`` (as the
+    job reports it), ``http_status`` (0 when the failure was not an HTTP status), ``url`` and
+    ``local_path`` (the first file the job did not complete; ``None`` if unknown),
+    ``message`` (the job's error message), ``group_id`` and ``job_id``.
+    """
+
+    def __init__(
+        self,
+        *,
+        win32_result: int,
+        http_status: int,
+        url: str | None,
+        local_path: str | None,
+        message: str,
+        group_id,
+        job_id,
+    ):
+        code = win32_result & 0xFFFFFFFF
+        unsigned = code if code & 0x80000000 else (0x80070000 | (code & 0xFFFF) if code else 0x80004005)
+        self.hresult = unsigned - (1 << 32)
+        self.win32_result = win32_result
+        self.http_status = http_status
+        self.url = url
+        self.local_path = local_path
+        self.message = message
+        self.group_id = group_id
+        self.job_id = job_id
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f" ({self.url} -> {self.local_path})" if self.url else ""
+        http = f", HTTP {self.http_status}" if self.http_status else ""
+        return f"transfer failed{where}: {self.message} (HRESULT 0x{self.hresult & 0xFFFFFFFF:08X}{http})"
 
 
 def last_error_message() -> str | None:

@@ -30,6 +30,9 @@ from pathlib import Path
 
 __all__ = ["LibraryNotFoundError", "find_library", "lib", "library_path"]
 
+#: The library shipped inside the package by ``pip install ./python`` or a wheel (setup.py).
+_PACKAGED_LIBRARY = Path(__file__).resolve().with_name("libqmgr.so.0")
+
 #: The repository holding this package (``<repo>/python/qmgr/ffi.py``), whose cargo target
 #: directory is searched for a built library.
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -46,9 +49,11 @@ def find_library() -> str:
     """Returns the path (or loader name) of libqmgr to load.
 
     In order: the environment variable ``QMGR_LIBRARY`` (the path of the shared library; it
-    must exist), else the newest of ``release/libqmgr.so`` and ``debug/libqmgr.so`` in the cargo
-    target directory (``$CARGO_TARGET_DIR``, else ``<repo>/target``), else what
-    ``ctypes.util.find_library("qmgr")`` finds on the system.
+    must exist), else the library shipped inside the package (``qmgr/libqmgr.so.0``, put there
+    by ``pip install`` or a wheel), else the newest of ``release/libqmgr.so`` and
+    ``debug/libqmgr.so`` in the cargo target directory (``$CARGO_TARGET_DIR``, else
+    ``<repo>/target``: development, ``pip install -e``), else the system's ``libqmgr.so.0``
+    (``make install``), as ``ctypes.util.find_library("qmgr")`` finds it.
 
     Raises :class:`LibraryNotFoundError` when none applies.
     """
@@ -57,6 +62,8 @@ def find_library() -> str:
         if not os.path.isfile(explicit):
             raise LibraryNotFoundError(f"QMGR_LIBRARY is set to {explicit!r}, which is not a file")
         return explicit
+    if _PACKAGED_LIBRARY.is_file():
+        return str(_PACKAGED_LIBRARY)
     target = Path(os.environ.get("CARGO_TARGET_DIR") or _REPO_ROOT / "target")
     candidates = [target / profile / _LIBRARY_FILE for profile in ("release", "debug")]
     built = [path for path in candidates if path.is_file()]
@@ -67,8 +74,9 @@ def find_library() -> str:
         return system
     raise LibraryNotFoundError(
         "libqmgr not found: set QMGR_LIBRARY to the path of libqmgr.so, build it with "
-        f"`cargo build -p qmgr-ffi` (looked for {' and '.join(map(str, candidates))}), "
-        "or install it where the dynamic loader finds it"
+        f"`cargo build -p qmgr-ffi` (looked for {' and '.join(map(str, [_PACKAGED_LIBRARY, *candidates]))}), "
+        "install the package with `pip install ./python` (which ships the library), "
+        "or install it where the dynamic loader finds it (`make install`)"
     )
 
 

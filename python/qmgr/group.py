@@ -11,9 +11,19 @@ from typing import NamedTuple
 
 from ._convert import from_guid, known_size, to_guid
 from ._handle import Handle
-from .constants import GroupProp, HResult, IID_IBackgroundCopyCallback1, Notify, Progress, Protocol, Status, VarType
+from .constants import (
+    GroupProp,
+    GroupState,
+    HResult,
+    IID_IBackgroundCopyCallback1,
+    Notify,
+    Progress,
+    Protocol,
+    Status,
+    VarType,
+)
 from .enumerators import JobEnumerator, open_each
-from .errors import InvalidArgumentError, QmgrError, check
+from .errors import InvalidArgumentError, InvalidStateError, QmgrError, TransferError, check
 from .ffi import (
     lib,
     qmgr_callback1,
@@ -115,7 +125,7 @@ class Group(Handle):
     description = _Property(GroupProp.DESCRIPTION, str, "Description (str, at most 1024 characters).")
 
     def __repr__(self) -> str:
-        return f"<Group {self.id}>" if not self.closed else "<Group (closed)>"
+        return f"<Group {self.id} {self.state.value}>" if not self.closed else "<Group (closed)>"
 
     @property
     def id(self) -> uuid.UUID:
@@ -173,6 +183,38 @@ class Group(Handle):
         return GroupStatus(Status(flags.value), job_index.value)
 
     @property
+    def state(self) -> GroupState:
+        """The group's state (DECISIONS D3): :class:`~qmgr.GroupState` ``SUSPENDED``,
+        ``RUNNING``, ``ERROR``, ``COMPLETE``, or ``CANCELLED`` once cancelled (where
+        :attr:`status` raises :class:`~qmgr.InvalidStateError`)."""
+        try:
+            return GroupState.from_status(self.status.flags)
+        except InvalidStateError:
+            return GroupState.CANCELLED
+
+    def failure(self) -> TransferError | None:
+        """The fatal error that stopped the group (state ERROR) as a :class:`~qmgr.TransferError`
+        of its failing job (the first with ``JOB_ERROR``), or None when it has none."""
+        for job in self.jobs():
+            with job:
+                status = job.status
+                if not status.flags & Status.JOB_ERROR:
+                    continue
+                first = next(
+                    (f for i, f in enumerate(job.files) if not job.file_progress(i).status & Status.FILE_COMPLETE), None
+                )
+                return TransferError(
+                    win32_result=status.win32_result,
+                    http_status=status.transport_result,
+                    url=first.url if first else None,
+                    local_path=first.local_path if first else None,
+                    message=job.error_message or "the transfer failed",
+                    group_id=self.id,
+                    job_id=job.id,
+                )
+        return None
+
+    @property
     def size(self) -> int:
         """get_Size: total bytes of the files (0 while any size is unknown; saturates at 0xFFFFFFFF)."""
         size = c_uint32()
@@ -186,13 +228,13 @@ class Group(Handle):
         :class:`~qmgr.InvalidArgumentError` for a GUID already used in the queue.
         """
         out = POINTER(qmgr_job)()
-        check(lib.qmgr_group_create_job(self._handle(), to_guid(job_id or generate_guid()), byref(out)))
+        check(lib.qmgr_group_create_job(self._handle(), to_guid(job_id or generate_guid(), "job_id"), byref(out)))
         return Job._wrap(out)
 
     def get_job(self, job_id: uuid.UUID | str) -> Job:
         """GetJob: the job with that GUID; :class:`~qmgr.ItemNotFoundError` if the group has none."""
         out = POINTER(qmgr_job)()
-        check(lib.qmgr_group_get_job(self._handle(), to_guid(job_id), byref(out)))
+        check(lib.qmgr_group_get_job(self._handle(), to_guid(job_id, "job_id"), byref(out)))
         return Job._wrap(out)
 
     def enum_jobs(self) -> JobEnumerator:
@@ -223,11 +265,14 @@ class Group(Handle):
         """SwitchToForeground (sticky): scheduled first, never rate-limited."""
         check(lib.qmgr_group_switch_to_foreground(self._handle()))
 
-    def wait(self, timeout: float | None = None) -> Status:
-        """Blocks until the group is complete, in error or suspended, and returns its status bits.
+    def wait(self, timeout: float | None = None, *, raise_on_error: bool = True) -> Status:
+        """Blocks until the group is complete, in error or suspended, and returns its status bits
+        (e.g. ``GROUP_COMPLETE|GROUP_SUSPENDED``: see :attr:`state` for the plain state).
 
         `timeout` in seconds (None = no limit). Raises ``TimeoutError`` when it passes,
-        :class:`~qmgr.InvalidStateError` when the group is (or gets) cancelled.
+        :class:`~qmgr.InvalidStateError` when the group is (or gets) cancelled, and — unless
+        `raise_on_error` is false — :class:`~qmgr.TransferError` when it stopped in ERROR
+        (the group stays in the queue, in ERROR, for ``resume`` or ``cancel``).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         flags = c_uint32()
@@ -236,7 +281,12 @@ class Group(Handle):
             if deadline is not None:
                 slice_ms = min(slice_ms, max(0, int((deadline - time.monotonic()) * 1000)))
             if check(lib.qmgr_group_wait(self._handle(), slice_ms, byref(flags))) == HResult.S_OK:
-                return Status(flags.value)
+                status = Status(flags.value)
+                if raise_on_error and status & Status.GROUP_ERROR:
+                    error = self.failure()
+                    if error is not None:
+                        raise error
+                return status
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"group {self.id} still running after {timeout} s (status {Status(flags.value)!r})")
 

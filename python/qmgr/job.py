@@ -55,8 +55,25 @@ class FileProgress(NamedTuple):
     status: Status
 
 
-def _fileset_info(entry: Iterable) -> qmgr_fileset_info:
+def _fileset_info(index: int, entry: object) -> qmgr_fileset_info:
+    """The C record of file `index`: ``(url, local_path)`` or ``(url, local_path, size_hint)``.
+
+    Raises ``TypeError`` naming the file for any other shape or type.
+    """
+    shape = "a (url, local_path) or (url, local_path, size_hint) tuple"
+    if isinstance(entry, str | bytes) or not isinstance(entry, tuple | list):
+        raise TypeError(f"add_files: file {index} must be {shape}, not {type(entry).__name__} {entry!r}")
+    if len(entry) not in (2, 3):
+        raise TypeError(f"add_files: file {index} must be {shape}, not {len(entry)} items")
     url, local_path, *size_hint = entry
+    if not isinstance(url, str):
+        raise TypeError(f"add_files: the URL of file {index} must be a str, not {type(url).__name__}")
+    if not isinstance(local_path, str | os.PathLike):
+        raise TypeError(
+            f"add_files: the local path of file {index} must be a str or path-like, not {type(local_path).__name__}"
+        )
+    if size_hint and (not isinstance(size_hint[0], int) or isinstance(size_hint[0], bool)):
+        raise TypeError(f"add_files: the size hint of file {index} must be an int, not {type(size_hint[0]).__name__}")
     return qmgr_fileset_info(url.encode(), os.fsencode(local_path), *size_hint)
 
 
@@ -90,7 +107,9 @@ class Job(Handle):
         :class:`~qmgr.InvalidArgumentError` for a bad URL or path (the message names the file
         index), :class:`~qmgr.InvalidStateError` while the group runs or once complete.
         """
-        infos = [pointer(_fileset_info(entry)) for entry in files]
+        if isinstance(files, str | bytes | tuple) and files and isinstance(files[0], str | bytes):
+            raise TypeError("add_files takes a list of (url, local_path) tuples, not a single one or a str")
+        infos = [pointer(_fileset_info(index, entry)) for index, entry in enumerate(files)]
         check(lib.qmgr_job_add_files(self._handle(), len(infos), (POINTER(qmgr_fileset_info) * len(infos))(*infos)))
 
     def get_file(self, index: int) -> FileInfo:

@@ -60,13 +60,15 @@ class Manager(Handle):
         """CreateGroup: a new suspended group with default properties (`group_id` None = a
         random GUID). Raises :class:`~qmgr.InvalidArgumentError` for a GUID already in the queue."""
         out = POINTER(qmgr_group)()
-        check(lib.qmgr_manager_create_group(self._handle(), to_guid(group_id or generate_guid()), byref(out)))
+        guid = to_guid(group_id or generate_guid(), "group_id")
+        check(lib.qmgr_manager_create_group(self._handle(), guid, byref(out)))
         return Group._wrap(out)
 
     def get_group(self, group_id: uuid.UUID | str) -> Group:
-        """GetGroup: the group with that GUID; :class:`~qmgr.ItemNotFoundError` if there is none."""
+        """GetGroup: the group with that GUID; :class:`~qmgr.ItemNotFoundError` if there is none,
+        :class:`~qmgr.InvalidArgumentError` if `group_id` is not a GUID."""
         out = POINTER(qmgr_group)()
-        check(lib.qmgr_manager_get_group(self._handle(), to_guid(group_id), byref(out)))
+        check(lib.qmgr_manager_get_group(self._handle(), to_guid(group_id, "group_id"), byref(out)))
         return Group._wrap(out)
 
     def enum_groups(self) -> GroupEnumerator:

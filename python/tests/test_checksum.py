@@ -47,7 +47,10 @@ def test_a_checksum_is_checked_before_the_file_gets_its_name(group, server, down
         with pytest.raises(qmgr.InvalidStateError):
             job.set_file_checksum(0, "sha-256", digest)  # complete
         return
-    assert group.wait(DEADLINE) == ERROR
+    with pytest.raises(qmgr.TransferError) as raised:
+        group.wait(DEADLINE)
+    assert raised.value.win32_result == HResult.E_BAD_DIGEST & 0xFFFFFFFF
+    assert group.wait(0, raise_on_error=False) == ERROR
     status = job.status
     assert status.flags & Status.JOB_ERROR
     assert (status.win32_result, status.transport_result) == (HResult.E_BAD_DIGEST & 0xFFFFFFFF, 0)

@@ -25,8 +25,9 @@ def test_loaded_library_is_the_workspace_version():
 
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
-    """No QMGR_LIBRARY; an empty CARGO_TARGET_DIR."""
+    """No QMGR_LIBRARY; no library inside the package; an empty CARGO_TARGET_DIR."""
     monkeypatch.delenv("QMGR_LIBRARY", raising=False)
+    monkeypatch.setattr(ffi, "_PACKAGED_LIBRARY", tmp_path / "package" / "libqmgr.so.0")
     monkeypatch.setenv("CARGO_TARGET_DIR", str(tmp_path / "target"))
     return tmp_path / "target"
 
@@ -51,6 +52,15 @@ def test_qmgr_library_variable_must_name_a_file(clean_env, monkeypatch, tmp_path
         ffi.find_library()
 
 
+def test_packaged_library_before_a_cargo_build(clean_env, monkeypatch, tmp_path):
+    _touch(clean_env / "release" / "libqmgr.so", 2_000_000_000)
+    packaged = _touch(tmp_path / "package" / "libqmgr.so.0", 1_000_000_000)
+    assert ffi.find_library() == str(packaged)
+    chosen = _touch(tmp_path / "elsewhere.so", 1_000_000_000)
+    monkeypatch.setenv("QMGR_LIBRARY", str(chosen))
+    assert ffi.find_library() == str(chosen)
+
+
 @pytest.mark.parametrize("newest", ["release", "debug"])
 def test_newest_cargo_build_wins(clean_env, newest):
     for profile in ("release", "debug"):
@@ -72,7 +82,8 @@ def test_system_library_as_last_resort(clean_env, monkeypatch):
 
 def test_not_found_says_what_to_do(clean_env, monkeypatch):
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
-    with pytest.raises(qmgr.LibraryNotFoundError, match=r"QMGR_LIBRARY.*cargo build -p qmgr-ffi") as raised:
+    expected = r"QMGR_LIBRARY.*cargo build -p qmgr-ffi.*pip install"
+    with pytest.raises(qmgr.LibraryNotFoundError, match=expected) as raised:
         ffi.find_library()
     assert isinstance(raised.value, ImportError)
 

@@ -233,7 +233,7 @@ def test_guid_helpers():
 
 
 def test_repr(group):
-    assert repr(group) == f"<Group {group.id}>"
+    assert repr(group) == f"<Group {group.id} suspended>"
     job = group.create_job()
     assert repr(job) == f"<Job {job.id}>"
 

@@ -96,7 +96,7 @@ pub fn wait(target: &QueueTarget, text: &str, timeout: Option<f64>) -> CmdResult
 fn follow(queue: &Queue, group: &Group, timeout: Option<Duration>) -> CmdResult {
     let id = group.id();
     let prefix = queue.command_prefix();
-    let outcome = watch::follow(group, timeout)?;
+    let outcome = watch::follow(group, watch::Watch { timeout, ..Default::default() })?;
     Ok(match outcome.ended {
         Ended::Complete => {
             watch::print_summary(&outcome, &local_paths(group));
@@ -124,6 +124,10 @@ fn follow(queue: &Queue, group: &Group, timeout: Option<Duration>) -> CmdResult 
         Ended::TimedOut => {
             eprintln!("timed out after {:.1} s; group {id} is still running", outcome.elapsed.as_secs_f64());
             Exit::TimedOut
+        }
+        Ended::GaveUp => {
+            eprintln!("stopped waiting: {}; group {id} is still running", outcome.gave_up.unwrap_or_default());
+            Exit::TransferFailed
         }
     })
 }

@@ -3,10 +3,12 @@
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::names::{file_name_from_url, redact_url};
 use crate::queue::{Queue, QueueTarget};
-use crate::watch::{self, Ended};
-use qmgr_rs::model::{protocol, Checksum, PropId, PropValue};
+use crate::watch::{self, Ended, GiveUp, Watch};
+use indicatif::HumanBytes;
+use qmgr_rs::model::{protocol, Checksum, GroupState, PropId, PropValue};
 use qmgr_rs::{FileSpec, Group, Guid, Job};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Display name of the groups `qmgr get` creates.
 pub const DISPLAY_NAME: &str = "qmgr get";
@@ -18,14 +20,34 @@ pub struct GetArgs {
     #[arg(required = true, value_name = "URL")]
     pub urls: Vec<String>,
 
+    /// Save the URL as FILE (exactly one URL). Its directory must exist.
+    #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "dir")]
+    pub output: Option<PathBuf>,
+
     /// Directory to save the files in, each named after the last segment of its URL's path
-    /// (default: the current directory).
-    #[arg(short = 'o', long = "output-dir", value_name = "DIR", conflicts_with = "output")]
+    /// (default: the current directory); created when missing.
+    #[arg(short = 'd', long = "dir", visible_alias = "output-dir", value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
-    /// Save the URL as FILE (exactly one URL).
-    #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    /// Replace files that already exist under the names the download would use (without it,
+    /// an existing file stops the command before anything is queued).
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Show no progress and no summary; errors are still reported on stderr.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Give up when the transfer keeps failing and no byte arrived for DURATION (seconds, or
+    /// with units: 500ms, 90s, 5m, 1h); the group is then suspended with its partial data and
+    /// the command exits with 1. 0 = retry as long as the queue does (DECISIONS D5: its
+    /// no-progress timeout, 14 days by default).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = watch::parse_duration)]
+    pub retry_timeout: Duration,
+
+    /// Give up after N failed attempts of a file (as --retry-timeout; default: no limit).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub tries: Option<u32>,
 
     /// The file's expected digest, ALGORITHM:HEX with ALGORITHM sha-256 or sha-512 (exactly
     /// one URL): the file gets its name only if its bytes match; a mismatch fails the
@@ -47,30 +69,49 @@ pub struct GetArgs {
 
 /// Runs `qmgr get`: one group (random GUID, display name "qmgr get") with one job holding
 /// the files, switched to the foreground (unless `--background`; DECISIONS D14, as
-/// Start-BitsTransfer), resumed and followed until it stops.
+/// Start-BitsTransfer), resumed and followed until it stops. When the queue already holds a
+/// group of an earlier `qmgr get` of exactly these files (interrupted, failed, or still
+/// running), that group is resumed or followed instead, with a note, so that its temporary
+/// files are continued rather than fetched again (as `wget -c`).
 ///
 /// * complete: the group is cancelled (the finished files stay; the group leaves the
-///   queue), a summary is printed; exit 0.
+///   queue), a summary is printed (unless `--quiet`); exit 0.
 /// * error: the failure is reported with the group's GUID, which stays in the queue; exit 1.
+/// * a transfer that keeps failing past `--retry-timeout` or `--tries`: the group is
+///   suspended with its partial data, the last error is reported; exit 1.
 /// * Ctrl-C: the group is suspended and stays in the queue; exit 3.
 /// * `--no-wait`: the group's GUID is printed and the command returns at once (exit 0); the
 ///   group stays in the queue and a background runner finishes it (DECISIONS D13).
 ///
-/// Errors: bad arguments or a call refused by the queue (exit 2; the group is cancelled
-/// then), queue unavailable (exit 4).
+/// Errors: bad arguments, a final file that exists (without `--overwrite`), a directory that
+/// cannot be created, or a call refused by the queue (exit 2; the group is cancelled then),
+/// queue unavailable (exit 4).
 pub fn run(target: &QueueTarget, args: GetArgs) -> CmdResult {
     let files = plan(&args)?;
     let checksum = checksum(&args)?;
     let queue = target.open()?;
     watch::install_interrupt_handler();
-    let group = create(&queue, &files, checksum.as_ref(), !args.background)?;
+    let group = match previous(&queue, &files)? {
+        Some(group) => {
+            // A checksum given now applies to the file of the earlier group too.
+            if let Some(job) = group.enum_jobs(0)?.next() {
+                set_checksums(&group.get_job(job)?, 0, &[checksum.as_ref()])?;
+            }
+            group
+        }
+        None => {
+            prepare(&args, &files)?;
+            create(&queue, &files, checksum.as_ref(), !args.background)?
+        }
+    };
     let id = group.id();
     if args.no_wait {
         println!("{id}");
         crate::runner::note(&queue, id);
         return Ok(Exit::Success);
     }
-    let outcome = watch::follow(&group, None)?;
+    let give_up = GiveUp { no_progress: Some(args.retry_timeout).filter(|t| !t.is_zero()), tries: args.tries };
+    let outcome = watch::follow(&group, Watch { timeout: None, give_up, quiet: args.quiet })?;
     let prefix = queue.command_prefix();
     Ok(match outcome.ended {
         Ended::Complete => {
@@ -78,18 +119,33 @@ pub fn run(target: &QueueTarget, args: GetArgs) -> CmdResult {
             if let Err(e) = group.cancel() {
                 log::warn!("removing the completed group {id} from the queue: {e}");
             }
-            watch::print_summary(&outcome, &paths);
+            if !args.quiet {
+                watch::print_summary(&outcome, &paths);
+            }
             Exit::Success
         }
         Ended::Failed => {
             watch::report_failure(&queue, &group);
             Exit::TransferFailed
         }
+        Ended::GaveUp => {
+            let last = group.snapshot().ok().and_then(|g| watch::transient_error(&g).map(|(_, m)| m.to_string()));
+            if let Err(e) = group.suspend() {
+                eprintln!("error: suspending group {id}: {}", crate::exit::api_message(&e));
+            }
+            eprintln!(
+                "error: giving up after {}: {}",
+                outcome.gave_up.unwrap_or_default(),
+                last.as_deref().unwrap_or("the transfer keeps failing")
+            );
+            eprintln!("suspended group {id} with its partial data; resume with: {prefix} resume {id} --wait");
+            Exit::TransferFailed
+        }
         Ended::Interrupted | Ended::TimedOut => {
             if let Err(e) = group.suspend() {
                 eprintln!("error: suspending group {id}: {}", crate::exit::api_message(&e));
             }
-            eprintln!("suspended group {id}; resume with: {prefix} resume {id} --wait");
+            eprintln!("suspended group {id}; resume with: {prefix} resume {id} --wait (or run the same get again)");
             Exit::Interrupted
         }
         Ended::Suspended => {
@@ -105,26 +161,46 @@ pub fn run(target: &QueueTarget, args: GetArgs) -> CmdResult {
 
 /// The files to add: URL and absolute local path of each.
 ///
-/// Errors (exit 2): `--output` with several URLs or naming a directory, a URL that gives no
-/// safe file name, a path that is not UTF-8, no current directory.
+/// Errors (exit 2): `--output` with several URLs, `-` (standard output), naming a directory
+/// or in a directory that does not exist; `--dir` naming a file; a URL that gives no safe file
+/// name; a path that is not UTF-8; no current directory.
 fn plan(args: &GetArgs) -> Result<Vec<FileSpec>, Failure> {
     if let Some(out) = &args.output {
         if args.urls.len() != 1 {
             return Err(Failure::usage(format!(
-                "--output FILE takes exactly one URL, not {} (use -o DIR for several)",
+                "--output FILE takes exactly one URL, not {} (use -d DIR for several)",
                 args.urls.len()
             )));
         }
+        if out.as_os_str() == "-" {
+            return Err(Failure::usage(
+                "--output - (standard output) is not supported: a queued, crash-safe download is written to a \
+                 file and renamed into place when complete; give a file name",
+            ));
+        }
         let path = absolute(out)?;
-        if path.is_dir() {
+        if path.is_dir() || out.as_os_str().as_encoded_bytes().ends_with(b"/") {
             return Err(Failure::usage(format!(
-                "--output {} is a directory; use -o DIR to save into a directory",
-                path.display()
+                "--output {} is a directory; use -d DIR to save into a directory",
+                out.display()
+            )));
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.is_dir()) {
+            return Err(Failure::usage(format!(
+                "--output {}: directory {} does not exist (create it, or use -d DIR, which is created)",
+                out.display(),
+                parent.display()
             )));
         }
         return Ok(vec![spec(&args.urls[0], &path)?]);
     }
     let dir = absolute(args.dir.as_deref().unwrap_or(Path::new(".")))?;
+    if dir.exists() && !dir.is_dir() {
+        return Err(Failure::usage(format!(
+            "--dir {} is a file, not a directory; use -o FILE to name the downloaded file",
+            dir.display()
+        )));
+    }
     args.urls
         .iter()
         .map(|url| {
@@ -161,6 +237,64 @@ pub fn set_checksums(job: &Job, first: u32, checksums: &[Option<&Checksum>]) -> 
         }
     }
     Ok(())
+}
+
+/// Before a new group is queued: refuses final names that exist (unless `--overwrite`) and
+/// creates the destination directory of `--dir`.
+///
+/// Errors (exit 2): an existing file, a directory that cannot be created.
+fn prepare(args: &GetArgs, files: &[FileSpec]) -> Result<(), Failure> {
+    if !args.overwrite {
+        if let Some(f) = files.iter().find(|f| Path::new(&f.local_path).exists()) {
+            return Err(Failure::usage(format!(
+                "{} already exists; use --overwrite to replace it, or -o FILE to choose another name",
+                f.local_path
+            )));
+        }
+    }
+    if let Some(dir) = files.first().and_then(|f| Path::new(&f.local_path).parent()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::usage(format!("cannot create directory {}: {e}", dir.display())))?;
+    }
+    Ok(())
+}
+
+/// The group of an earlier `qmgr get` of exactly these files (same URLs into the same local
+/// paths, in one job) that did not finish, made to go on: resumed when SUSPENDED or in ERROR,
+/// followed as it is when RUNNING. A note on stderr says which. `None` when there is none.
+///
+/// Errors: the queue refused to list or resume (exit 2).
+fn previous(queue: &Queue, files: &[FileSpec]) -> Result<Option<Group>, Failure> {
+    for id in queue.manager.enum_groups(0)? {
+        let Ok(group) = queue.manager.get_group(id) else { continue };
+        let Ok(g) = group.snapshot() else { continue };
+        let same = g.props.display_name == DISPLAY_NAME
+            && g.jobs.len() == 1
+            && g.jobs[0].files.len() == files.len()
+            && g.jobs[0].files.iter().zip(files).all(|(a, b)| a.url == b.url && a.local_path == b.local_path);
+        if !same {
+            continue;
+        }
+        let held = match g.bytes_total {
+            Some(t) => format!("{} of {}", HumanBytes(g.bytes_done), HumanBytes(t)),
+            None => format!("{}", HumanBytes(g.bytes_done)),
+        };
+        match g.state {
+            GroupState::Suspended | GroupState::Error => {
+                eprintln!(
+                    "resuming group {id}, left {} by an earlier qmgr get of the same files ({held} held)",
+                    if g.state == GroupState::Error { "in ERROR" } else { "suspended" }
+                );
+                group.resume()?;
+            }
+            GroupState::Running => {
+                eprintln!("following group {id}: an earlier qmgr get of the same files is still running ({held} held)");
+            }
+            GroupState::Complete | GroupState::Cancelled => continue,
+        }
+        return Ok(Some(group));
+    }
+    Ok(None)
 }
 
 /// `path` made absolute against the current directory (not resolving links).
@@ -231,6 +365,10 @@ mod tests {
             dir: dir.map(PathBuf::from),
             output: output.map(PathBuf::from),
             checksum: None,
+            overwrite: false,
+            quiet: false,
+            retry_timeout: Duration::from_secs(60),
+            tries: None,
             no_wait: false,
             background: false,
         }
@@ -247,8 +385,8 @@ mod tests {
 
     #[test]
     fn output_takes_one_url_and_a_file() {
-        let f = plan(&args(&["http://h/"], None, Some("/tmp/x/out.bin"))).unwrap();
-        assert_eq!(f[0].local_path, "/tmp/x/out.bin");
+        let f = plan(&args(&["http://h/"], None, Some("/tmp/out.bin"))).unwrap();
+        assert_eq!(f[0].local_path, "/tmp/out.bin");
         assert!(plan(&args(&["http://h/a", "http://h/b"], None, Some("/tmp/o"))).is_err());
         assert!(plan(&args(&["http://h/a"], None, Some("/tmp"))).is_err());
         assert!(plan(&args(&["http://h/"], Some("/tmp"), None)).is_err());
@@ -269,6 +407,19 @@ mod tests {
         two.checksum = Some(format!("sha-256:{hex}"));
         assert!(checksum(&two).unwrap_err().message.contains("exactly one URL"));
         assert_eq!(checksum(&args(&["http://h/a", "http://h/b"], None, None)).unwrap(), None);
+    }
+
+    #[test]
+    fn output_and_dir_explain_the_other_kind() {
+        let msg = |a: GetArgs| plan(&a).unwrap_err().message;
+        assert!(msg(args(&["http://h/a"], None, Some("-"))).contains("standard output"));
+        assert!(msg(args(&["http://h/a"], None, Some("/tmp"))).contains("use -d DIR"));
+        assert!(msg(args(&["http://h/a"], None, Some("new-dir/"))).contains("use -d DIR"));
+        assert!(msg(args(&["http://h/a"], None, Some("/nonexistent-qmgr/x.bin"))).contains("does not exist"));
+        let file = tempfile::NamedTempFile::new().unwrap();
+        assert!(msg(args(&["http://h/a"], Some(file.path().to_str().unwrap()), None)).contains("use -o FILE"));
+        // A directory that does not exist yet is fine: it is created when the group is queued.
+        assert!(plan(&args(&["http://h/a"], Some("/tmp/qmgr-not-yet/sub"), None)).is_ok());
     }
 
     #[test]

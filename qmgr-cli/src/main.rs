@@ -17,6 +17,7 @@
 mod add;
 mod control;
 mod exit;
+mod generate;
 mod get;
 mod monitor;
 mod names;
@@ -76,13 +77,19 @@ pub enum Command {
     /// back. With --background it uses only bandwidth that other traffic leaves unused.
     #[command(after_help = "\
 Examples:
-  qmgr get https://example.com/a.iso https://example.com/b.iso -o ~/Downloads
-  qmgr get https://example.com/a.iso --output /tmp/image.iso
-  qmgr get --background --no-wait https://example.com/big.iso -o ~/Downloads
-  qmgr get https://example.com/a.iso --output /tmp/a.iso --checksum sha-256:9f86d081…
+  qmgr get https://example.com/a.iso https://example.com/b.iso -d ~/Downloads
+  qmgr get https://example.com/a.iso -o /tmp/image.iso
+  qmgr get --background --no-wait https://example.com/big.iso -d ~/Downloads
+  qmgr get --tries 3 --retry-timeout 5m https://example.com/a.iso
+  qmgr get https://example.com/a.iso -o /tmp/a.iso --checksum sha-256:9f86d081…
 
 Each file is named after the last segment of its URL's path (percent-decoded), in DIR
-(default: the current directory). Ctrl-C suspends the group and prints how to resume it.
+(default: the current directory; created when missing), unless -o names it. A file that
+already exists is not replaced without --overwrite.
+Ctrl-C suspends the group and prints how to resume it; running the same get again resumes
+it too, continuing its partial files. A transfer that keeps failing is given up after
+--retry-timeout without progress (default 60s) or --tries failed attempts: the group is
+suspended with its partial data (exit 1).
 A foreground group stays foreground (sticky); --background makes a background group, which
 under option background_mode idle (the default) yields to other traffic.
 With --checksum (one URL) the file keeps its name only if its SHA-256/SHA-512 digest matches;
@@ -350,8 +357,13 @@ fn main() -> ExitCode {
     if let Ok(exe) = std::env::current_exe() {
         qmgr_rs::runner::set_runner_binary(exe);
     }
-    let cli = Cli::parse();
-    let code = match run(cli) {
+    // `qmgr __generate …` (for the Makefile) is parsed apart, so that it is in neither the
+    // man pages nor the completions it generates.
+    let result = match generate::requested() {
+        Some(what) => generate::run(what),
+        None => run(Cli::parse()),
+    };
+    let code = match result {
         Ok(code) => code,
         Err(failure) => failure.report(),
     };

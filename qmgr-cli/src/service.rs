@@ -70,9 +70,9 @@ pub fn run(target: &QueueTarget, action: Action) -> CmdResult {
     }
 }
 
-/// What `qmgr service install` writes: everything from `[Unit]` on, with `exec` as the
-/// `ExecStart=` value (already quoted for systemd). `systemd/qmgr.service` is the same with
-/// an example `ExecStart` and its own header (a unit test checks it).
+/// The unit's text from `[Unit]` on, with `exec` as the `ExecStart=` value (already quoted for
+/// systemd): the one text of both the unit `qmgr service install` writes and the one `make
+/// install` installs ([`packaged_unit`]), each with its own header.
 fn unit_body(exec: &str) -> String {
     format!(
         "\
@@ -110,11 +110,28 @@ fn unit_header(queue: &Path) -> String {
     )
 }
 
-/// The `ExecStart=` value of the unit: `BIN --queue DIR serve --started-by unit`, each path
-/// quoted for systemd.
+/// The systemd user unit that `make install` installs as `$PREFIX/lib/systemd/user/qmgr.service`
+/// (`qmgr __generate unit BIN`): the same unit as `qmgr service install` writes, for the
+/// user's default queue (no `--queue`: `$QMGR_HOME`, else `$XDG_STATE_HOME/qmgr`, else
+/// `~/.local/state/qmgr`, as every command resolves it), run from `bin`, the installed binary.
 ///
 /// Errors (exit code 2): a path systemd cannot carry (not UTF-8, a control character).
-fn exec_start(bin: &Path, queue: &Path) -> Result<String, Failure> {
+pub fn packaged_unit(bin: &Path) -> Result<String, Failure> {
+    let header = "\
+# qmgr.service: the systemd user unit of the background runner of the user's default qmgr
+# queue (DECISIONS D13), installed with qmgr by `make install`. Enable it per user with
+#   systemctl --user enable --now qmgr.service
+# `qmgr service install` writes a unit of the same name into ~/.config/systemd/user instead
+# (for another queue, or another binary), which takes precedence over this one.
+";
+    Ok(format!("{header}{}", unit_body(&exec_start(bin, None)?)))
+}
+
+/// The `ExecStart=` value of the unit: `BIN [--queue DIR] serve --started-by unit`, each path
+/// quoted for systemd (no `--queue`: the default queue of the user running it).
+///
+/// Errors (exit code 2): a path systemd cannot carry (not UTF-8, a control character).
+fn exec_start(bin: &Path, queue: Option<&Path>) -> Result<String, Failure> {
     let word = |path: &Path, what: &str| {
         path.to_str().and_then(unit_word).ok_or_else(|| {
             Failure::usage(format!(
@@ -124,7 +141,11 @@ fn exec_start(bin: &Path, queue: &Path) -> Result<String, Failure> {
             ))
         })
     };
-    Ok(format!("{} --queue {} serve --started-by unit", word(bin, "qmgr binary")?, word(queue, "queue directory")?))
+    let queue = match queue {
+        Some(dir) => format!(" --queue {}", word(dir, "queue directory")?),
+        None => String::new(),
+    };
+    Ok(format!("{}{queue} serve --started-by unit", word(bin, "qmgr binary")?))
 }
 
 /// `<unit_dir()>/qmgr.service`.
@@ -205,7 +226,7 @@ fn install(target: &QueueTarget, linger: bool) -> CmdResult {
     let bin = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .map_err(|e| Failure::service_unavailable(format!("cannot find the path of the running qmgr binary: {e}")))?;
-    let exec = exec_start(&bin, &queue)?;
+    let exec = exec_start(&bin, Some(&queue))?;
     let text = format!("{}{}", unit_header(&queue), unit_body(&exec));
     let before = std::fs::read_to_string(&unit).ok();
     let served_before = unit_queue(&unit).filter(|q| q.canonicalize().ok().as_ref() != Some(&queue));
@@ -446,20 +467,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_shipped_unit_is_the_written_one() {
-        let shipped = include_str!("../systemd/qmgr.service");
-        let example = unit_body("%h/.cargo/bin/qmgr --queue %h/.local/state/qmgr serve --started-by unit");
-        assert!(shipped.ends_with(&example), "systemd/qmgr.service must end with:\n{example}");
-        let header = &shipped[..shipped.len() - example.len()];
+    fn the_packaged_unit_runs_the_installed_binary_on_the_default_queue() {
+        let unit = packaged_unit(Path::new("/usr/local/bin/qmgr")).unwrap();
+        assert!(unit.contains("\nExecStart=/usr/local/bin/qmgr serve --started-by unit\n"), "{unit}");
+        let (header, body) = unit.split_at(unit.find("[Unit]").unwrap());
         assert!(header.lines().all(|l| l.starts_with('#')), "{header}");
-        assert!(header.contains("qmgr service install"), "{header}");
+        assert_eq!(body, unit_body("/usr/local/bin/qmgr serve --started-by unit"));
+        assert_eq!(unit_queue_of(&unit), None, "no --queue: the default queue");
+        let bad = packaged_unit(Path::new("/opt/a\nb/qmgr")).unwrap_err();
+        assert!(bad.message.contains("qmgr binary"), "{}", bad.message);
+    }
+
+    /// The queue `qmgr service status` reads from a unit's text.
+    fn unit_queue_of(text: &str) -> Option<PathBuf> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(UNIT_NAME);
+        std::fs::write(&path, text).unwrap();
+        unit_queue(&path)
     }
 
     #[test]
     fn exec_start_quotes_paths_for_systemd() {
-        let exec = exec_start(Path::new("/opt/my apps/qmgr"), Path::new("/q/50%")).unwrap();
+        let exec = exec_start(Path::new("/opt/my apps/qmgr"), Some(Path::new("/q/50%"))).unwrap();
         assert_eq!(exec, "\"/opt/my apps/qmgr\" --queue /q/50%% serve --started-by unit");
-        let bad = exec_start(Path::new("/bin/qmgr"), Path::new("/q/a\nb")).unwrap_err();
+        let bad = exec_start(Path::new("/bin/qmgr"), Some(Path::new("/q/a\nb"))).unwrap_err();
         assert!(bad.message.contains("control character"), "{}", bad.message);
     }
 

@@ -10,6 +10,7 @@ use qmgr_rs::hresult::{describe, QM_E_INVALID_STATE};
 use qmgr_rs::model::{notify, protocol, status, BackgroundStatus, GroupState};
 use qmgr_rs::{Group, GroupSnapshot, Guid, JobSnapshot};
 use serde_json::{json, Value};
+use std::io::IsTerminal;
 
 /// One group as `qmgr list` and `qmgr monitor` show it.
 #[derive(Debug)]
@@ -44,6 +45,13 @@ impl Summary {
         }
     }
 
+    /// A summary made up for unit tests of the formatting.
+    #[cfg(test)]
+    pub fn for_test(id: Guid, state: GroupState, done: u64, total: Option<u64>, name: &str) -> Summary {
+        let percent = total.map_or(0, |t| (done * 100).checked_div(t).map_or(100, |p| p as u32));
+        Summary { id, state, status: 0, done, total, percent, display_name: name.to_string(), jobs: 1 }
+    }
+
     /// `{id, state, status, bytes_done, bytes_total, percent, display_name, jobs}`.
     pub fn json(&self) -> Value {
         json!({
@@ -60,13 +68,18 @@ impl Summary {
 }
 
 /// `qmgr list [--json]`: the groups in creation order, one line each (GUID, state, bytes
-/// done/total, percent, display name), or a JSON array of [`Summary::json`] objects.
+/// done/total, percent, display name), or a JSON array of [`Summary::json`] objects. An
+/// empty queue prints `no groups in queue DIR` on a terminal, nothing to a pipe (`[]` as JSON).
 pub fn list(queue: &Queue, as_json: bool) -> CmdResult {
     let rows = summaries(queue)?;
     if as_json {
         let all: Vec<Value> = rows.iter().map(Summary::json).collect();
         println!("{}", pretty(&Value::Array(all)));
         return Ok(Exit::Success);
+    }
+    if rows.is_empty() && std::io::stdout().is_terminal() {
+        // A person sees that the queue is empty; a pipe gets nothing, as from an empty list.
+        println!("no groups in queue {}", queue.dir.display());
     }
     let sizes: Vec<String> = rows.iter().map(|r| bytes_text(r.done, r.total)).collect();
     let width = sizes.iter().map(String::len).max().unwrap_or(0);

@@ -53,13 +53,71 @@ pub enum Ended {
     Interrupted,
     /// The time-out passed while the group was still running.
     TimedOut,
+    /// A failing transfer hit the limits of [`GiveUp`]; the group is left as it was.
+    GaveUp,
+}
+
+/// When a command stops waiting for a transfer that keeps failing (`get --retry-timeout`,
+/// `--tries`): the queue itself goes on retrying by DECISIONS D5 until the group's
+/// no-progress timeout, which is days by default; an interactive command gives up sooner.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GiveUp {
+    /// Give up when a job is failing (a transient error) and no byte arrived for this long.
+    pub no_progress: Option<Duration>,
+    /// Give up when a job has failed this many attempts (D11 counts each failed attempt).
+    pub tries: Option<u32>,
+}
+
+impl GiveUp {
+    /// Why to give up on a group whose failing job has `failed` failed attempts and whose
+    /// bytes have not moved for `stalled`; `None` while it may go on.
+    pub fn reason(&self, failed: u32, stalled: Duration) -> Option<String> {
+        if let Some(n) = self.tries.filter(|&n| failed >= n) {
+            return Some(format!("{failed} failed attempt{} (--tries {n})", if failed == 1 { "" } else { "s" }));
+        }
+        self.no_progress
+            .filter(|&t| stalled >= t)
+            .map(|t| format!("no progress for {} (--retry-timeout)", duration_text(t)))
+    }
+}
+
+/// A duration as a person writes it: `1m`, `90s` as `1m 30s`, `500ms`.
+pub fn duration_text(d: Duration) -> String {
+    jiff::SignedDuration::try_from(d).map_or_else(|_| format!("{d:?}"), |d| format!("{d:#}"))
+}
+
+/// Parses a duration given on the command line: a number of seconds (`60`, `1.5`), or a
+/// number with units (`500ms`, `90s`, `5m`, `1h 30m`; jiff's friendly format).
+///
+/// Errors: anything else, or a negative duration, with a message naming the text.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let parsed = match t.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Ok(Duration::from_secs_f64(secs)),
+        Ok(_) => Err(()),
+        Err(_) => t.parse::<jiff::SignedDuration>().map_err(|_| ()).and_then(|d| Duration::try_from(d).map_err(|_| ())),
+    };
+    parsed.map_err(|()| format!("{text:?} is not a duration: give seconds (60) or units (500ms, 90s, 5m, 1h)"))
+}
+
+/// How [`follow`] watches a group.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Watch {
+    /// Stop following after this long (`wait --timeout`).
+    pub timeout: Option<Duration>,
+    /// Stop following a transfer that keeps failing.
+    pub give_up: GiveUp,
+    /// Show no progress (`get --quiet`); errors are still reported.
+    pub quiet: bool,
 }
 
 /// The result of [`follow`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Outcome {
     /// Why it ended.
     pub ended: Ended,
+    /// With [`Ended::GaveUp`]: which limit was hit.
+    pub gave_up: Option<String>,
     /// Bytes done at the end.
     pub done: u64,
     /// Bytes transferred while following (done at the end minus done at the start).
@@ -83,16 +141,22 @@ fn look(group: &Group) -> Result<Option<GroupSnapshot>, Error> {
 }
 
 /// Follows `group` until it stops (complete, error, suspended, cancelled), an interrupt
-/// arrives, or `timeout` passes, showing its progress on stderr: an indicatif bar on a
-/// terminal, else a plain line at most once a second or per 10 %. Transient errors being
-/// retried are shown as `retrying: <message> (retry N)`.
+/// arrives, `watch.timeout` passes or a failing transfer hits `watch.give_up`, showing its
+/// progress on stderr (unless `watch.quiet`): an indicatif bar on a terminal, else a plain
+/// line at most once a second or per 10 %. Transient errors being retried are shown as
+/// `retrying: <message> (failed attempts: N)`.
 ///
 /// Errors: an API error other than the group being cancelled.
-pub fn follow(group: &Group, timeout: Option<Duration>) -> Result<Outcome, Error> {
+pub fn follow(group: &Group, watch: Watch) -> Result<Outcome, Error> {
     let started = Instant::now();
-    let deadline = timeout.map(|t| started + t);
-    let mut display: Box<dyn Display> =
-        if std::io::stderr().is_terminal() { Box::new(Bar::new()) } else { Box::new(Plain::default()) };
+    let deadline = watch.timeout.map(|t| started + t);
+    let mut display: Box<dyn Display> = if watch.quiet {
+        Box::new(Quiet)
+    } else if std::io::stderr().is_terminal() {
+        Box::new(Bar::new())
+    } else {
+        Box::new(Plain::default())
+    };
     if !group.manager().is_transferring_process() {
         eprintln!(
             "note: another qmgr process runs this queue's transfers (`qmgr serve`?); \
@@ -102,9 +166,19 @@ pub fn follow(group: &Group, timeout: Option<Duration>) -> Result<Outcome, Error
     let mut retry = RetryNote::default();
     let start_done = match look(group)? {
         Some(g) => g.bytes_done,
-        None => return Ok(Outcome { ended: Ended::Cancelled, done: 0, transferred: 0, elapsed: Duration::ZERO }),
+        None => {
+            return Ok(Outcome {
+                ended: Ended::Cancelled,
+                gave_up: None,
+                done: 0,
+                transferred: 0,
+                elapsed: Duration::ZERO,
+            })
+        }
     };
     let mut done = start_done;
+    let mut moved = Instant::now();
+    let mut gave_up = None;
     let ended = loop {
         if interrupted() {
             break Ended::Interrupted;
@@ -113,13 +187,16 @@ pub fn follow(group: &Group, timeout: Option<Duration>) -> Result<Outcome, Error
             Ok((stopped, _word)) => stopped,
             Err(e) if is_cancelled(&e) => break Ended::Cancelled,
             Err(e) => {
-                display.finish();
+                display.finish(false);
                 return Err(e);
             }
         };
         let Some(g) = look(group)? else { break Ended::Cancelled };
+        if g.bytes_done != done {
+            moved = Instant::now();
+        }
         done = g.bytes_done;
-        let note = retry.note(&g);
+        let note = retry.note(&g).or_else(|| current_file(&g));
         display.update(done, g.bytes_total, note.as_deref());
         if stopped {
             match g.state {
@@ -130,12 +207,18 @@ pub fn follow(group: &Group, timeout: Option<Duration>) -> Result<Outcome, Error
                 GroupState::Running => {}
             }
         }
+        if let Some((failed, _)) = transient_error(&g) {
+            gave_up = watch.give_up.reason(failed, moved.elapsed());
+            if gave_up.is_some() {
+                break Ended::GaveUp;
+            }
+        }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break Ended::TimedOut;
         }
     };
-    display.finish();
-    Ok(Outcome { ended, done, transferred: done.saturating_sub(start_done), elapsed: started.elapsed() })
+    display.finish(ended == Ended::Complete);
+    Ok(Outcome { ended, gave_up, done, transferred: done.saturating_sub(start_done), elapsed: started.elapsed() })
 }
 
 /// Remembers the retry being shown, so that the note disappears once bytes move again
@@ -161,24 +244,47 @@ impl RetryNote {
             }
             _ => self.seen = Some((retries, done)),
         }
-        Some(format!("retrying: {message} (retry {retries})"))
+        Some(format!("retrying: {message} (failed attempts: {retries})"))
     }
 }
 
-/// The first job with a transient (retried) error: its retry count and message.
-fn transient_error(group: &GroupSnapshot) -> Option<(u32, &str)> {
+/// The first job with a transient (retried) error: its count of failed attempts (D11) and
+/// message.
+pub fn transient_error(group: &GroupSnapshot) -> Option<(u32, &str)> {
     group.jobs.iter().find_map(|j| match &j.error {
         Some(e) if e.class == ErrorClass::Transient => Some((j.retries, e.message.as_str())),
         _ => None,
     })
 }
 
+/// `file 2/3: b.iso`: which file of a group of several is being fetched (the first one not
+/// complete, in job and file order; its name is the last component of its local path).
+/// `None` for a single file or when every file is complete.
+fn current_file(group: &GroupSnapshot) -> Option<String> {
+    let files: Vec<_> = group.jobs.iter().flat_map(|j| &j.files).collect();
+    if files.len() < 2 {
+        return None;
+    }
+    let (k, f) = files.iter().enumerate().find(|(_, f)| !f.complete)?;
+    let name = std::path::Path::new(&f.local_path).file_name().map(|n| n.to_string_lossy().into_owned());
+    Some(format!("file {}/{}: {}", k + 1, files.len(), name.unwrap_or_else(|| f.local_path.clone())))
+}
+
 /// Where progress goes.
 trait Display {
     /// New values: bytes done, total (`None` while unknown), and a note (a retry) to show.
     fn update(&mut self, done: u64, total: Option<u64>, note: Option<&str>);
-    /// The group stopped: leave the last state visible.
-    fn finish(&mut self);
+    /// Following ended (`complete` when the group did): leave the last state visible; an
+    /// unfinished one shows the bytes held, without rate or ETA.
+    fn finish(&mut self, complete: bool);
+}
+
+/// No display at all (`--quiet`).
+struct Quiet;
+
+impl Display for Quiet {
+    fn update(&mut self, _: u64, _: Option<u64>, _: Option<&str>) {}
+    fn finish(&mut self, _: bool) {}
 }
 
 /// An indicatif progress bar on stderr (a spinner while the total is unknown).
@@ -194,6 +300,10 @@ const BAR_TEMPLATE: &str = "{spinner:.green} [{elapsed_precise}] [{wide_bar:.cya
      {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta}) {msg}";
 /// Style while the total is unknown: spinner, bytes, rate.
 const SPINNER_TEMPLATE: &str = "{spinner:.green} [{elapsed_precise}] {bytes} ({bytes_per_sec}) {msg}";
+/// The frozen bar of a transfer that stopped before completing: bytes held, no rate or ETA.
+const HELD_TEMPLATE: &str = "  [{elapsed_precise}] [{wide_bar:.cyan/blue}] {bytes}/{total_bytes} held {msg}";
+/// The same while the total is unknown.
+const HELD_SPINNER_TEMPLATE: &str = "  [{elapsed_precise}] {bytes} held {msg}";
 
 impl Bar {
     fn new() -> Bar {
@@ -230,7 +340,10 @@ impl Display for Bar {
         self.bar.set_message(note.unwrap_or("").to_string());
     }
 
-    fn finish(&mut self) {
+    fn finish(&mut self, complete: bool) {
+        if !complete {
+            self.bar.set_style(style(if self.known == Some(true) { HELD_TEMPLATE } else { HELD_SPINNER_TEMPLATE }));
+        }
         // Leave the last state on screen, and what follows on the next line.
         self.bar.abandon();
         eprintln!();
@@ -291,7 +404,7 @@ impl Display for Plain {
         }
     }
 
-    fn finish(&mut self) {
+    fn finish(&mut self, _: bool) {
         if let Some((done, total)) = self.current {
             if self.printed != Some((done, total)) {
                 self.print(done, total);
@@ -345,7 +458,7 @@ pub fn report_failure(queue: &Queue, group: &Group) {
             eprintln!("  job:           {}", job.id);
             eprintln!("  win32 result:  {}", win32_text(win32));
             eprintln!("  http status:   {transport}");
-            eprintln!("  retries:       {}", job.retries);
+            eprintln!("  failed attempts: {}", job.retries);
         }
         None => {
             eprintln!("error: transfer failed: group {id} stopped in ERROR");
@@ -357,13 +470,19 @@ pub fn report_failure(queue: &Queue, group: &Group) {
     eprintln!("cancel with: {prefix} cancel {id}");
 }
 
-/// Prints (stdout) the summary of a completed download: files, bytes, time and rate, then
-/// one line per local file.
+/// Prints (stdout) the summary of a completed download: files, bytes (and the bytes of this
+/// run, when some were held before it), time and the rate of this run, then one line per local
+/// file.
 pub fn print_summary(outcome: &Outcome, files: &[String]) {
     let secs = outcome.elapsed.as_secs_f64();
     let rate = if secs > 0.0 { (outcome.transferred as f64 / secs) as u64 } else { 0 };
+    let this_run = if outcome.transferred == outcome.done {
+        String::new()
+    } else {
+        format!(" ({} this run)", HumanBytes(outcome.transferred))
+    };
     println!(
-        "done: {} file{}, {} bytes ({}) in {:.2} s ({}/s)",
+        "done: {} file{}, {} bytes ({}){this_run} in {:.2} s ({}/s)",
         files.len(),
         if files.len() == 1 { "" } else { "s" },
         outcome.done,
@@ -382,8 +501,9 @@ mod tests {
 
     #[test]
     fn templates_parse() {
-        let _ = style(BAR_TEMPLATE);
-        let _ = style(SPINNER_TEMPLATE);
+        for t in [BAR_TEMPLATE, SPINNER_TEMPLATE, HELD_TEMPLATE, HELD_SPINNER_TEMPLATE] {
+            let _ = style(t);
+        }
     }
 
     #[test]
@@ -392,6 +512,31 @@ mod tests {
         assert_eq!(progress_line(5, None), "progress: 5 bytes (total unknown)");
         assert_eq!(percent(0, 0), 100);
         assert_eq!(percent(u64::MAX, u64::MAX), 100);
+    }
+
+    #[test]
+    fn durations_are_read_and_written_as_people_do() {
+        assert_eq!(parse_duration("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        for bad in ["", "-5", "-5s", "soon", "5 parsecs", "NaN"] {
+            assert!(parse_duration(bad).unwrap_err().contains("is not a duration"), "{bad}");
+        }
+        assert_eq!(duration_text(Duration::from_secs(90)), "1m 30s");
+    }
+
+    #[test]
+    fn giving_up_counts_failed_attempts_and_time_without_progress() {
+        let none = GiveUp::default();
+        assert_eq!(none.reason(1000, Duration::from_secs(86_400)), None);
+        let tries = GiveUp { no_progress: None, tries: Some(3) };
+        assert_eq!(tries.reason(2, Duration::from_secs(3600)), None);
+        assert_eq!(tries.reason(3, Duration::ZERO).as_deref(), Some("3 failed attempts (--tries 3)"));
+        let time = GiveUp { no_progress: Some(Duration::from_secs(60)), tries: None };
+        assert_eq!(time.reason(50, Duration::from_secs(59)), None);
+        assert_eq!(time.reason(1, Duration::from_secs(60)).as_deref(), Some("no progress for 1m (--retry-timeout)"));
     }
 
     #[test]

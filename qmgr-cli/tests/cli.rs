@@ -36,6 +36,11 @@ impl Scratch {
     }
 }
 
+/// `n` bytes as the summary shows them (binary units, two decimals).
+fn indicatif_bytes(n: u64) -> String {
+    format!("{:.2} MiB", n as f64 / (1024.0 * 1024.0))
+}
+
 fn assert_code(r: &Ran, code: i32) {
     assert_eq!(r.code, Some(code), "exit code; stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
 }
@@ -55,7 +60,7 @@ fn get_downloads_byte_identical_files_and_leaves_no_group() {
     let s = Scratch::new();
     let (q, out) = (s.queue(), s.out());
     let r =
-        run(s.path(), &["--queue", &q, "get", &server.url("/files/a.bin"), &server.url("/files/b.txt"), "-o", &out]);
+        run(s.path(), &["--queue", &q, "get", &server.url("/files/a.bin"), &server.url("/files/b.txt"), "-d", &out]);
     assert_code(&r, 0);
     assert_eq!(std::fs::read(Path::new(&out).join("a.bin")).unwrap(), a);
     assert_eq!(std::fs::read(Path::new(&out).join("b.txt")).unwrap(), b);
@@ -145,7 +150,7 @@ fn get_with_a_checksum() {
             r.stderr
         );
     }
-    let r = run(s.path(), &["--queue", &q, "get", &url, &url, "-o", &out, "--checksum", &format!("sha-256:{right}")]);
+    let r = run(s.path(), &["--queue", &q, "get", &url, &url, "-d", &out, "--checksum", &format!("sha-256:{right}")]);
     assert_code(&r, 2);
     assert!(r.stderr.contains("--checksum takes exactly one URL"), "{}", r.stderr);
     assert_eq!(list_json(s.path(), &q).len(), 1, "nothing more in the queue");
@@ -157,7 +162,7 @@ fn failed_get_keeps_its_group_which_info_resume_wait_suspend_and_cancel_handle()
     let s = Scratch::new();
     let (q, out) = (s.queue(), s.out());
     let url = server.url("/missing/gone.bin");
-    let r = run(s.path(), &["--queue", &q, "get", &url, "-o", &out]);
+    let r = run(s.path(), &["--queue", &q, "get", &url, "-d", &out]);
     assert_code(&r, 1);
     for needle in ["404", "0x80190194", "2149122452", url.as_str(), "gone.bin", "resume {", "cancel {", "--queue"] {
         assert!(r.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", r.stderr);
@@ -260,7 +265,7 @@ fn get_makes_a_foreground_group_and_get_background_a_background_one() {
     let (q, out) = (s.queue(), s.out());
     let has_fg_bit = |v: &Value| v["status_bits"].as_array().unwrap().contains(&Value::from("foreground"));
 
-    let r = run(s.path(), &["--queue", &q, "get", &server.url("/missing/fg.bin"), "-o", &out]);
+    let r = run(s.path(), &["--queue", &q, "get", &server.url("/missing/fg.bin"), "-d", &out]);
     assert_code(&r, 1);
     let fg = info_json(s.path(), &q, &failed_group(&r));
     assert_eq!(fg["foreground"], true, "{fg}");
@@ -269,7 +274,7 @@ fn get_makes_a_foreground_group_and_get_background_a_background_one() {
     let text = run(s.path(), &["--queue", &q, "info", fg["id"].as_str().unwrap()]).stdout;
     assert!(text.contains("  foreground:    yes"), "{text}");
 
-    let r = run(s.path(), &["--queue", &q, "get", "--background", &server.url("/missing/bg.bin"), "-o", &out]);
+    let r = run(s.path(), &["--queue", &q, "get", "--background", &server.url("/missing/bg.bin"), "-d", &out]);
     assert_code(&r, 1);
     let bg = info_json(s.path(), &q, &failed_group(&r));
     assert_eq!(bg["foreground"], false, "{bg}");
@@ -285,7 +290,7 @@ fn get_makes_a_foreground_group_and_get_background_a_background_one() {
         let url = server.url("/files/a.bin");
         let dir = Path::new(&out).join(if foreground { "fg" } else { "bg" });
         std::fs::create_dir_all(&dir).unwrap();
-        args.extend_from_slice(&[url.as_str(), "-o", dir.to_str().unwrap()]);
+        args.extend_from_slice(&[url.as_str(), "-d", dir.to_str().unwrap()]);
         let r = run(s.path(), &args);
         assert_code(&r, 0);
         let info = info_json(s.path(), &q, r.stdout.trim());
@@ -300,12 +305,17 @@ fn bad_input_exits_2_and_leaves_nothing_in_the_queue() {
     let s = Scratch::new();
     let (q, out) = (s.queue(), s.out());
     let cases: &[(&[&str], &str)] = &[
-        (&["get", "http://127.0.0.1:1/a b", "-o", &out], "HRESULT 0x80070057"),
-        (&["get", "ftp://127.0.0.1/x.bin", "-o", &out], "HRESULT 0x80070057"),
-        (&["get", "http://127.0.0.1/", "-o", &out], "--output FILE"),
-        (&["get", "http://127.0.0.1/..", "-o", &out], "not a usable file name"),
-        (&["get", "not-a-url", "-o", &out], "no scheme"),
-        (&["get", &server.url("/files/x"), "-o", "/nonexistent/dir"], "HRESULT 0x"),
+        (&["get", "http://127.0.0.1:1/a b", "-d", &out], "HRESULT 0x80070057"),
+        (&["get", "ftp://127.0.0.1/x.bin", "-d", &out], "HRESULT 0x80070057"),
+        (&["get", "http://127.0.0.1/", "-d", &out], "--output FILE"),
+        (&["get", "http://127.0.0.1/..", "-d", &out], "not a usable file name"),
+        (&["get", "not-a-url", "-d", &out], "no scheme"),
+        (&["get", &server.url("/files/x"), "-o", "/nonexistent/dir/x"], "directory /nonexistent/dir does not exist"),
+        (&["get", &server.url("/files/x"), "-o", &out], "is a directory; use -d DIR"),
+        (&["get", &server.url("/files/x"), "-o", "-"], "standard output"),
+        (&["get", &server.url("/files/x"), "-d", "/proc/qmgr-no-such-dir"], "cannot create directory"),
+        (&["get", &server.url("/files/x"), "--tries", "0"], "--tries"),
+        (&["get", &server.url("/files/x"), "--retry-timeout", "soon"], "is not a duration"),
         (&["info", "not-a-guid"], "HRESULT 0x80070057"),
         (&["cancel", "{00000000-0000-0000-0000-000000000001}"], "HRESULT 0x81001004"),
     ];
@@ -342,7 +352,7 @@ fn interrupt_suspends_the_group_and_resume_wait_completes_it_from_the_partial_da
     let server = TestServer::start(&[("big.bin", data.clone())]);
     let s = Scratch::new();
     let (q, out) = (s.queue(), s.out());
-    let child = Running::start(qmgr(s.path(), &["--queue", &q, "get", &server.url("/slow/big.bin"), "-o", &out]));
+    let child = Running::start(qmgr(s.path(), &["--queue", &q, "get", &server.url("/slow/big.bin"), "-d", &out]));
     wait_until("half a MiB sent", || server.slow_sent() >= 512 * 1024);
     let killed = std::process::Command::new("kill").args(["-INT", &child.pid().to_string()]).status().unwrap();
     assert!(killed.success());
@@ -384,15 +394,114 @@ fn interrupt_suspends_the_group_and_resume_wait_completes_it_from_the_partial_da
 }
 
 #[test]
+fn running_the_same_get_again_resumes_its_suspended_group() {
+    let data = body(4 * 1024 * 1024, 8);
+    let server = TestServer::start(&[("big.bin", data.clone())]);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let url = server.url("/slow/big.bin");
+    let args = ["--queue", q.as_str(), "get", url.as_str(), "-d", out.as_str()];
+    let child = Running::start(qmgr(s.path(), &args));
+    wait_until("half a MiB sent", || server.slow_sent() >= 512 * 1024);
+    let killed = std::process::Command::new("kill").args(["-INT", &child.pid().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let r = child.finish();
+    assert_code(&r, 3);
+    assert!(r.stderr.contains("or run the same get again"), "{}", r.stderr);
+    let guid = list_json(s.path(), &q)[0]["id"].as_str().unwrap().to_string();
+    let held = list_json(s.path(), &q)[0]["bytes_done"].as_u64().unwrap();
+    assert!(held > 0);
+
+    let r = run(s.path(), &args);
+    assert_code(&r, 0);
+    assert!(r.stderr.contains(&format!("resuming group {guid}")), "{}", r.stderr);
+    // The summary's rate counts only the bytes of this run.
+    let this_run = format!("({} this run)", indicatif_bytes(data.len() as u64 - held));
+    assert!(r.stdout.contains(&this_run), "{this_run} in {}", r.stdout);
+    assert_eq!(std::fs::read(Path::new(&out).join("big.bin")).unwrap(), data);
+    let starts: Vec<Option<u64>> =
+        server.requests().into_iter().filter(|l| l.path == "/slow/big.bin").map(|l| l.range_start).collect();
+    assert_eq!(starts, vec![None, Some(held)], "one full request, then one ranged from the held bytes");
+    assert!(list_json(s.path(), &q).is_empty(), "the resumed group leaves the queue once complete");
+    no_temp_files(&out);
+}
+
+#[test]
+fn progress_of_several_files_names_the_current_one() {
+    let server = TestServer::start(&[("a.bin", body(1000, 1)), ("big.bin", body(4 * 1024 * 1024, 2))]);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let child = Running::start(qmgr(
+        s.path(),
+        &["--queue", &q, "get", &server.url("/files/a.bin"), &server.url("/slow/big.bin"), "-d", &out],
+    ));
+    wait_until("half a MiB of the second file sent", || server.slow_sent() >= 512 * 1024);
+    let killed = std::process::Command::new("kill").args(["-INT", &child.pid().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let r = child.finish();
+    assert_code(&r, 3);
+    assert!(r.stderr.contains("file 2/2: big.bin"), "{}", r.stderr);
+}
+
+#[test]
+fn get_refuses_to_replace_a_file_without_overwrite_and_creates_its_directory() {
+    let data = body(5000, 3);
+    let server = TestServer::start(&[("a.bin", data.clone())]);
+    let s = Scratch::new();
+    let q = s.queue();
+    let dir = s.path().join("new").join("sub");
+    let d = dir.to_str().unwrap();
+    let url = server.url("/files/a.bin");
+    // -d creates the directory; --quiet prints nothing on success.
+    let r = run(s.path(), &["--queue", &q, "get", "--quiet", &url, "-d", d]);
+    assert_code(&r, 0);
+    assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("", ""));
+    assert_eq!(std::fs::read(dir.join("a.bin")).unwrap(), data);
+    std::fs::write(dir.join("a.bin"), b"mine").unwrap();
+    let r = run(s.path(), &["--queue", &q, "get", &url, "-d", d]);
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("already exists; use --overwrite"), "{}", r.stderr);
+    assert_eq!(std::fs::read(dir.join("a.bin")).unwrap(), b"mine", "left alone");
+    assert!(list_json(s.path(), &q).is_empty(), "nothing queued");
+    let file = dir.join("a.bin");
+    let r = run(s.path(), &["--queue", &q, "get", &url, "-o", file.to_str().unwrap(), "--overwrite"]);
+    assert_code(&r, 0);
+    assert_eq!(std::fs::read(&file).unwrap(), data);
+}
+
+#[test]
+fn get_gives_up_on_a_failing_transfer_after_retry_timeout_or_tries() {
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    // A port nobody listens on: every attempt fails with a transient connection error.
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let url = format!("http://{refused}/never.bin");
+    let r = run(s.path(), &["--queue", &q, "get", &url, "-d", &out, "--retry-timeout", "1s"]);
+    assert_code(&r, 1);
+    assert!(r.stderr.contains("giving up after no progress for 1s (--retry-timeout)"), "{}", r.stderr);
+    let groups = list_json(s.path(), &q);
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0]["state"], "suspended", "{}", groups[0]);
+    assert!(r.stderr.contains(&format!("suspended group {}", groups[0]["id"].as_str().unwrap())), "{}", r.stderr);
+
+    let r = run(s.path(), &["--queue", &q, "option", "min_retry_delay_ms", "100"]);
+    assert_code(&r, 0);
+    let url = format!("http://{refused}/other.bin");
+    let r = run(s.path(), &["--queue", &q, "get", &url, "-d", &out, "--retry-timeout", "0", "--tries", "3"]);
+    assert_code(&r, 1);
+    assert!(r.stderr.contains("giving up after 3 failed attempts (--tries 3)"), "{}", r.stderr);
+}
+
+#[test]
 fn transient_errors_are_shown_as_retries() {
     let data = body(10_000, 9);
     let server = TestServer::start(&[("f.bin", data.clone())]);
     let s = Scratch::new();
     let (q, out) = (s.queue(), s.out());
-    let r = run(s.path(), &["--queue", &q, "get", &server.url("/flaky/f.bin"), "-o", &out]);
+    let r = run(s.path(), &["--queue", &q, "get", &server.url("/flaky/f.bin"), "-d", &out]);
     assert_code(&r, 0);
     assert!(r.stderr.contains("retrying: "), "{}", r.stderr);
-    assert!(r.stderr.contains("(retry 1)"), "{}", r.stderr);
+    assert!(r.stderr.contains("(failed attempts: 1)"), "{}", r.stderr);
     assert_eq!(std::fs::read(Path::new(&out).join("f.bin")).unwrap(), data);
 }
 

@@ -560,14 +560,30 @@ fn monitor_prints_tables_and_json_lines() {
     sc.ok(&["resume", &done, "--wait"]);
     let idle = sc.create(&["--name", "idle"]);
 
-    let r = sc.ok(&["monitor", "--count", "2", "--interval", "10"]);
-    assert_eq!(r.stdout.matches("qmgr monitor: queue ").count(), 2, "{}", r.stdout);
+    // A wide table has every column.
+    let mut wide = sc.cmd(&["monitor", "--count", "1", "--interval", "10"]);
+    wide.env("COLUMNS", "160");
+    let r = Running::start(wide).finish();
+    assert_eq!(r.code, Some(0), "{r:?}");
     let line = r.stdout.lines().find(|l| l.starts_with(&done)).expect("a line for the group");
-    for needle in ["a rather long display n…", "complete", "50000/50000", "100%", "[====================]"] {
+    for needle in ["a rather long display n…", "complete", "48.83 KiB/48.83 KiB", "100%", "[====================]"] {
         assert!(line.contains(needle), "{needle:?} in {line}");
     }
     let line = r.stdout.lines().find(|l| l.starts_with(&idle)).expect("a line for the group");
-    assert!(line.contains("idle") && line.contains("suspended") && line.contains(" 0/0 "), "{line}");
+    assert!(line.contains("idle") && line.contains("suspended") && line.contains(" 0 B/0 B "), "{line}");
+    assert!(r.stdout.contains("RATE") && r.stdout.contains("ETA") && r.stdout.contains("PROGRESS"), "{}", r.stdout);
+
+    // By default (not a terminal, no $COLUMNS) it fits 80 columns: GUIDs shortened, rate and
+    // ETA kept.
+    let r = sc.ok(&["monitor", "--count", "2", "--interval", "10"]);
+    assert_eq!(r.stdout.matches("qmgr monitor: queue ").count(), 2, "{}", r.stdout);
+    for l in r.stdout.lines() {
+        assert!(l.chars().count() <= 80, "{} columns: {l}", l.chars().count());
+    }
+    let short = format!("{}…", &done[1..9]);
+    let line = r.stdout.lines().find(|l| l.starts_with(&short)).expect("a line for the group");
+    assert!(line.contains("complete") && line.contains("100%"), "{line}");
+    assert!(r.stdout.contains("GUIDs shortened"), "{}", r.stdout);
     // Under each header, the queue's background status (DECISIONS D14), within 80 columns.
     let lines: Vec<&str> = r.stdout.lines().collect();
     let headers: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].starts_with("qmgr monitor: ")).collect();
@@ -577,7 +593,7 @@ fn monitor_prints_tables_and_json_lines() {
         assert!(next.starts_with("background: idle, "), "{next}");
         assert!(next.chars().count() <= 80, "{next}");
     }
-    assert!(r.stdout.contains("GROUP") && r.stdout.contains("PROGRESS"), "{}", r.stdout);
+    assert!(r.stdout.contains("GROUP") && r.stdout.contains("RATE") && r.stdout.contains("ETA"), "{}", r.stdout);
 
     let r = sc.ok(&["monitor", "--json", "--count", "3", "--interval", "10"]);
     let docs: Vec<Value> = r.stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON object a line")).collect();
@@ -602,6 +618,22 @@ fn monitor_prints_tables_and_json_lines() {
 
     sc.fails(&["monitor", "--interval", "5"], 2, &["--interval"]);
     sc.fails(&["monitor", "--count", "0"], 2, &["--count"]);
+}
+
+/// An empty `list` says so on a terminal (run under `script`, which gives it one) and prints
+/// nothing to a pipe; `--json` stays `[]`.
+#[test]
+fn an_empty_list_says_so_on_a_terminal_only() {
+    let sc = Scratch::new();
+    let piped = sc.ok(&["list"]);
+    assert_eq!(piped.stdout, "", "{piped:?}");
+    assert_eq!(sc.ok(&["list", "--json"]).stdout.trim(), "[]");
+    let queue = sc.path().join("queue");
+    let line = format!("{} --queue {} list", env!("CARGO_BIN_EXE_qmgr"), queue.display());
+    let out = Command::new("script").args(["-qec", &line, "/dev/null"]).output().expect("run script(1)");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("no groups in queue {}", queue.display())), "{text:?}");
 }
 
 /// A child process killed when the test fails before it ended.

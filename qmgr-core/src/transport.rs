@@ -318,6 +318,10 @@ pub enum LocalOp {
     },
     /// Flushing a directory to disk.
     FlushDirectory,
+    /// Checking, while the temporary file is written, that the destination directory (the
+    /// failure's subject) still holds it and is still writable (issue #14 item 5;
+    /// [`crate::rules::checkpoint::destination_check_due`]).
+    CheckDestination,
 }
 
 /// Why the source of a `file://` URL cannot be read ([`Cause::Source`]).
@@ -433,6 +437,11 @@ pub trait Transport: Send + Sync {
     fn check_destination(&self, local_path: &str) -> Result<()>;
 
     /// Fetches one file (see [`FetchRequest`]), reporting progress to `observer`.
+    ///
+    /// While it writes, at least every [`crate::rules::checkpoint::DESTINATION_CHECK`] it checks
+    /// that the destination directory still holds the temporary file and is writable; when
+    /// not, it returns [`FetchOutcome::Failed`] with [`LocalOp::CheckDestination`] and the OS
+    /// error (`ENOENT`, `EACCES`, `EROFS`…), keeping what it wrote (DECISIONS D4, D5).
     fn fetch(&self, request: &FetchRequest<'_>, observer: &mut dyn FetchObserver) -> FetchOutcome;
 
     /// Commits a complete temporary file: `fsync`, rename onto `final_path` (replacing an

@@ -231,7 +231,8 @@ mod tests {
     const HELLO: &[u8] = b"hello world\n";
 
     fn b64(bytes: &[u8]) -> String {
-        crate::url::base64(bytes)
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

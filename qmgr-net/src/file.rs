@@ -4,6 +4,7 @@
 
 use crate::cause::local_failure;
 use crate::digest::Verifier;
+use crate::local::DestinationCheck;
 use crate::url::{self, redact};
 use crate::CHUNK_SIZE;
 use qmgr_core::model::Validators;
@@ -68,6 +69,7 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
 
     let mut buf = vec![0u8; CHUNK_SIZE];
     let mut done = start;
+    let mut destination = DestinationCheck::new();
     loop {
         if req.cancel.is_cancelled() {
             return Ok(FetchOutcome::Cancelled);
@@ -85,6 +87,7 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
         verifier.update(&buf[..n]);
         done += n as u64;
         obs.on_progress(done);
+        destination.due(&out, temp)?;
     }
     // The source must still be the version the copy started from.
     let after = std::fs::metadata(&source_path).map(|m| validators(&m)).ok();

@@ -1,10 +1,11 @@
 //! Fetching one file over HTTP(S): resume, validators, redirects, credentials
 //! (DECISIONS D1, D5, D11).
 
+use crate::auth::Auth;
 use crate::cause::{local_failure, network_failure, status_failure};
 use crate::digest::{self, Verifier};
 use crate::exchange::{Event, Exchange, Helpers};
-use crate::local::Writeback;
+use crate::local::{DestinationCheck, Writeback};
 use crate::url::{self, redact};
 use crate::MAX_REDIRECTS;
 use qmgr_core::model::{Checksum, Validators};
@@ -91,17 +92,14 @@ fn run(
     let mut url = req.url.to_string();
     let mut seen = HashSet::from([url.clone()]);
     let mut hops = 0usize;
-    // Origins that challenged us and get credentials pre-emptively from now on (D11).
-    let mut authorized: HashSet<String> = HashSet::new();
-    let basic =
-        req.credentials.map(|c| format!("Basic {}", url::base64(format!("{}:{}", c.user, c.password).as_bytes())));
+    // The origins that challenged us get credentials from then on, no other (D11).
+    let mut auth = Auth::new(req.credentials, allow_http_creds);
 
     loop {
         if req.cancel.is_cancelled() {
             return Ok(FetchOutcome::Cancelled);
         }
         let shown = redact(&url).into_owned();
-        let origin = url::origin(&url);
         let mut headers = Vec::new();
         if resume.ranged {
             headers.push(("Range", format!("bytes={}-", resume.held)));
@@ -109,11 +107,9 @@ fn run(
                 headers.push(("If-Range", v));
             }
         }
-        if let (Some(value), Some(o)) = (&basic, &origin) {
-            if authorized.contains(o) {
-                headers.push(("Authorization", value.clone()));
-            }
-        }
+        let authorization = auth.authorization(&url, &shown)?;
+        let sent = authorization.is_some();
+        headers.extend(authorization.map(|a| ("Authorization", a)));
         let exchange = Exchange::start(helpers, agent, &url, headers, req.traffic == Traffic::Idle)
             .map_err(|e| Failure::new(Cause::NoThread, &shown, e.to_string()))?;
         let (status, h) = match exchange.next(req.cancel, &mut || {}) {
@@ -123,6 +119,9 @@ fn run(
             Some(_) => return Err(invalid_response(&shown, "the answer had no head")),
         };
         log::debug!("GET {shown} (range from {:?}) → {status}", resume.ranged.then_some(resume.held));
+        if status != 401 {
+            auth.answered(&url);
+        }
 
         match status {
             301 | 302 | 303 | 307 | 308 => {
@@ -150,45 +149,7 @@ fn run(
                 }
                 url = next;
             }
-            401 => {
-                let Some(o) = origin else {
-                    return Err(status_failure(401, &shown, None, "the URL has no origin to send credentials to"));
-                };
-                if basic.is_none() {
-                    return Err(status_failure(
-                        401,
-                        &shown,
-                        None,
-                        "the server asks for credentials and the group has none",
-                    ));
-                }
-                if authorized.contains(&o) {
-                    return Err(status_failure(401, &shown, None, "the server refused the credentials"));
-                }
-                if !offers_basic(&h) {
-                    let offered: Vec<&str> =
-                        h.get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).collect();
-                    return Err(status_failure(
-                        401,
-                        &shown,
-                        None,
-                        &format!(
-                            "the server asks for authentication other than Basic ({}); only Basic is supported",
-                            offered.join("; ")
-                        ),
-                    ));
-                }
-                if !is_https(&url) && !allow_http_creds {
-                    return Err(status_failure(
-                        401,
-                        &shown,
-                        None,
-                        "the server asks for credentials; they were withheld because the URL is plain http:// \
-                         (option allow_credentials_over_http is 0)",
-                    ));
-                }
-                authorized.insert(o);
-            }
+            401 => auth.challenged(&url, &shown, &h, sent)?,
             416 if resume.ranged => {
                 let mut v = response_validators(&h);
                 v.total = match parse_content_range(header(&h, "content-range")) {
@@ -290,9 +251,10 @@ struct Body<'a> {
     digests: Vec<(DigestSource, Checksum)>,
 }
 
-/// Writes the body of an accepted answer from `body.start`, hashing it with `verifier`
-/// (which first hashes the bytes kept before `start`, when it has not yet); returns the bytes
-/// then held, or `None` when cancelled.
+/// Writes the body of an accepted answer from `body.start`, checking the destination
+/// directory as it goes ([`DestinationCheck`]) and hashing it with `verifier` (which first
+/// hashes the bytes kept before `start`, when it has not yet); returns the bytes then held, or
+/// `None` when cancelled.
 #[allow(clippy::too_many_arguments)]
 fn receive(
     helpers: &Helpers,
@@ -314,6 +276,7 @@ fn receive(
     obs.on_start(start, body.validators);
     let mut done = start;
     let mut writeback = Writeback::new(file, start, helpers);
+    let mut destination = DestinationCheck::new();
     loop {
         // While the server stalls, a heartbeat lets the engine count active time.
         match exchange.next(req.cancel, &mut || obs.on_progress(done)) {
@@ -327,6 +290,7 @@ fn receive(
                 done += chunk.len() as u64;
                 writeback.wrote(done);
                 obs.on_progress(done);
+                destination.due(file, path)?;
             }
             Some(Event::End) => return Ok(Some(done)),
             Some(Event::Failed(e)) | Some(Event::Head(Err(e))) => return Err(network_failure(e, shown)),
@@ -383,13 +347,6 @@ fn changed(stored: &Validators, new: &Validators) -> bool {
     differs(&stored.etag, &new.etag)
         || differs(&stored.last_modified, &new.last_modified)
         || differs(&stored.total, &new.total)
-}
-
-/// Whether a `WWW-Authenticate` challenge offers the Basic scheme.
-fn offers_basic(h: &HeaderMap) -> bool {
-    h.get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).any(|v| {
-        v.split(',').any(|part| part.split_whitespace().next().is_some_and(|s| s.eq_ignore_ascii_case("basic")))
-    })
 }
 
 #[derive(Debug, PartialEq, Eq)]

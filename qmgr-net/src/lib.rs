@@ -6,8 +6,8 @@
 //! * HTTP/1.1 and HTTPS (`QM_PROTOCOL_HTTP`), with one keep-alive [`ureq::Agent`] per
 //!   manager: resume with `Range` / `If-Range`, validators compared on every answer,
 //!   redirects followed by this crate (at most [`MAX_REDIRECTS`], never https→http),
-//!   Basic credentials only in answer to a 401 challenge, every timeout set, and every
-//!   failure reported as a typed cause (HTTP status, network kind, TLS, local errno…) that
+//!   Basic and Digest (RFC 7616) credentials only in answer to a 401 challenge, every
+//!   timeout set, and every failure reported as a typed cause (HTTP status, network kind, TLS, local errno…) that
 //!   `qmgr_core::rules::classify` turns into transient or fatal with a Win32 code
 //!   (DECISIONS D1, D5, D11);
 //! * `file://` (`QM_PROTOCOL_SMB`): a resumable copy from a local path or a mounted share.
@@ -30,6 +30,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod auth;
 mod cause;
 mod check;
 mod config;

@@ -2,6 +2,7 @@
 
 use crate::cause::local_failure;
 use crate::exchange::Helpers;
+use qmgr_core::rules::checkpoint;
 use qmgr_core::transport::{CommitRequest, Failure, LocalOp};
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
@@ -9,6 +10,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 /// Bytes written between two early write-backs of a temporary file.
 const WRITEBACK_STEP: u64 = 32 << 20;
@@ -58,6 +60,68 @@ impl Drop for Writeback<'_> {
             self.helpers.adopt(running);
         }
     }
+}
+
+/// Notices, while a temporary file is written, that its destination directory was removed or
+/// made read-only (issue #14 item 5), at the cadence of
+/// [`checkpoint::destination_check_due`] — within one checkpoint interval, not only when
+/// the commit's rename fails.
+///
+/// Done here, where the temporary file is written, rather than by the engine: the core does no
+/// I/O, and a failed check must stop the fetch, which only the transport can do without a new
+/// way for the observer to interrupt it; the failure then takes the ordinary path (classified
+/// by `rules::classify`, fatal, the temporary file and the checkpoint kept).
+pub(crate) struct DestinationCheck {
+    checked_at: Instant,
+}
+
+impl DestinationCheck {
+    /// A check whose first run is one interval from now (the file was just opened there).
+    pub(crate) fn new() -> DestinationCheck {
+        DestinationCheck { checked_at: Instant::now() }
+    }
+
+    /// When due, checks that the directory of `temp` (open as `file`) still holds it and is
+    /// writable.
+    ///
+    /// Errors: a [`LocalOp::CheckDestination`] failure naming the directory, with the `errno`:
+    /// `ENOENT` when the directory (or the temporary file) is gone or the path names another
+    /// file now, `EACCES` / `EROFS` when the directory is no longer writable for this process.
+    pub(crate) fn due(&mut self, file: &File, temp: &Path) -> Result<(), Failure> {
+        let now = Instant::now();
+        if !checkpoint::destination_check_due(self.checked_at, now) {
+            return Ok(());
+        }
+        self.checked_at = now;
+        destination_usable(file, temp)
+    }
+}
+
+/// Whether the directory of the temporary file `temp` (open as `file`) can still receive it:
+/// the path still names that file, and `faccessat(W_OK | X_OK, AT_EACCESS)` allows writing the
+/// directory — the kernel's own answer with the effective ids, right for root, ACLs and
+/// read-only mounts (`EROFS`), and cheaper than the probe file of `check_destination`.
+fn destination_usable(file: &File, temp: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = match temp.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = temp.file_name().unwrap_or_default().to_string_lossy();
+    let fail = |e: &std::io::Error, what: &str| {
+        let mut failure = local_failure(e, LocalOp::CheckDestination, dir);
+        failure.detail = format!("{what}: {}", failure.detail);
+        failure
+    };
+    let open = file.metadata().map_err(|e| fail(&e, &format!("temporary file {name}")))?;
+    match std::fs::metadata(temp) {
+        Ok(m) if (m.dev(), m.ino()) == (open.dev(), open.ino()) => {}
+        Ok(_) => return Err(fail(&ErrorKind::NotFound.into(), &format!("temporary file {name} was replaced"))),
+        Err(e) => return Err(fail(&e, &format!("temporary file {name}"))),
+    }
+    use rustix::fs::{Access, AtFlags, CWD};
+    rustix::fs::accessat(CWD, dir, Access::WRITE_OK | Access::EXEC_OK, AtFlags::EACCESS)
+        .map_err(|e| fail(&e.into(), "not writable"))
 }
 
 /// Most flushes run at once by [`commit_batch`]: enough for the file system to fold them into
@@ -156,5 +220,43 @@ pub(crate) fn discard(temp: &Path) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => log::warn!("cannot remove temporary file {}: {e}", temp.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qmgr_core::transport::Cause;
+
+    fn errno(r: Result<(), Failure>) -> Option<i32> {
+        match r.expect_err("a failure").cause {
+            Cause::Local { op: LocalOp::CheckDestination, errno } => errno,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_destination_that_lost_its_temporary_file_or_directory_is_noticed() {
+        let work = tempfile::tempdir().unwrap();
+        let dir = work.path().join("dest");
+        std::fs::create_dir(&dir).unwrap();
+        let temp = dir.join(".f.part");
+        let file = File::create(&temp).unwrap();
+        assert_eq!(destination_usable(&file, &temp), Ok(()));
+
+        // Another file under the temporary file's name.
+        std::fs::remove_file(&temp).unwrap();
+        File::create(&temp).unwrap();
+        let f = destination_usable(&file, &temp).unwrap_err();
+        assert_eq!(f.subject, dir.display().to_string(), "the failure names the directory");
+        assert!(f.detail.contains(".f.part was replaced"), "{f:?}");
+        assert_eq!(errno(Err(f)), Some(2));
+
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(errno(destination_usable(&file, &temp)), Some(2), "directory gone: ENOENT");
+        // Checked once per interval only: not right after the start.
+        assert_eq!(DestinationCheck::new().due(&file, &temp), Ok(()));
+        let mut check = DestinationCheck { checked_at: Instant::now() - checkpoint::DESTINATION_CHECK };
+        assert_eq!(errno(check.due(&file, &temp)), Some(2));
     }
 }

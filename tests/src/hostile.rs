@@ -11,10 +11,15 @@
 //! `Accept-Ranges`, `Range` and `If-Range` honoured, `416` past the end) or answers a status or
 //! a redirect, and can then misbehave: close or reset the connection after N body bytes, claim
 //! another `Content-Length`, ignore `Range` or `If-Range`, answer a range with a wrong
-//! `Content-Range`, send the body chunked, trickle it, stall (silent, connection open, until the
-//! server is dropped), hang up without answering, or demand Basic credentials first. It can
-//! also send RFC 9530 digests, right or wrong: `Repr-Digest` (of the whole resource) and
-//! `Content-Digest` (of the bytes of this answer).
+//! `Content-Range` (another start, or a total before its end), send the body chunked (and lie in
+//! a chunk size line), send it delimited by the connection's close, trickle it, pause before the
+//! head or in the body, stall (silent, connection open, until the client hangs up or the server
+//! is dropped), hang up without answering, send a given `Repr-Digest` or RFC 9530 digests it
+//! computes, right or wrong (`Repr-Digest` of the whole resource, `Content-Digest` of the bytes
+//! of this answer), or demand Basic or Digest
+//! credentials first (Digest: [`crate::digest::DigestAuthority`], RFC 7616). Positions count
+//! from the answer's first body byte, or from the resource's first byte
+//! ([`Step::positions_in_file`]). A `416` has no body: it is never cut, reset or stalled.
 //!
 //! [`HostileQueue`] opens a real queue with `qmgr_rs::open` (the engine of `qmgr-core` on the
 //! SQLite store and the HTTP(S) transport, the composition the C library and the `qmgr` command
@@ -30,10 +35,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags, Timespec};
+
 use qmgr_rs::model::GroupState;
 use qmgr_rs::{FileSpec, Group, Guid, Job, Manager};
 
-/// Longest a stalled answer holds its connection when the server is never dropped.
+use crate::digest::DigestAuthority;
+
+/// Longest a stalled answer holds its connection while the client keeps it open and the server
+/// is not dropped.
 const STALL_LIMIT: Duration = Duration::from_secs(120);
 
 /// Body bytes written per `write` call when not trickling.
@@ -42,7 +52,8 @@ const WRITE_PIECE: usize = 64 * 1024;
 /// Realm of the Basic challenge.
 pub const REALM: &str = "hostile";
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `m`, also after a panic of another holder.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -155,8 +166,12 @@ enum Cut {
     Close(usize),
     /// Abortive close (RST) after N body bytes.
     Reset(usize),
-    /// N body bytes, then silence with the connection open until the server is dropped.
+    /// N body bytes, then silence with the connection open until the client closes it or the
+    /// server is dropped.
     Stall(usize),
+    /// N body bytes in honest chunks, then one chunk whose size line lies by `delta` bytes
+    /// about the piece that follows it, that piece, and an orderly close.
+    ChunkLie { at: usize, delta: i64 },
 }
 
 /// What one request gets: an answer, and the ways it misbehaves.
@@ -174,9 +189,15 @@ pub struct Step {
     cut: Option<Cut>,
     hang_up: bool,
     stall_before_head: bool,
+    head_delay: Option<Duration>,
+    pause: Option<(usize, Duration)>,
+    positions_in_file: bool,
+    bad_content_range: bool,
+    full_digest: Option<String>,
     trickle: Option<(usize, Duration)>,
     basic: Option<(String, String)>,
-    digests: Vec<DigestHeader>,
+    digest_headers: Vec<DigestHeader>,
+    digest: Option<Arc<DigestAuthority>>,
 }
 
 impl Step {
@@ -194,9 +215,15 @@ impl Step {
             cut: None,
             hang_up: false,
             stall_before_head: false,
+            head_delay: None,
+            pause: None,
+            positions_in_file: false,
+            bad_content_range: false,
+            full_digest: None,
             trickle: None,
             basic: None,
-            digests: Vec::new(),
+            digest_headers: Vec::new(),
+            digest: None,
         }
     }
 
@@ -295,15 +322,64 @@ impl Step {
     }
 
     /// Sends the head and `n` body bytes, then nothing, keeping the connection open until the
-    /// server is dropped.
+    /// client closes it (or sends anything) or the server is dropped.
     pub fn stall_after(mut self, n: usize) -> Step {
         self.cut = Some(Cut::Stall(n));
         self
     }
 
-    /// Sends nothing at all, keeping the connection open until the server is dropped.
+    /// Sends nothing at all, keeping the connection open until the client closes it (or sends
+    /// anything) or the server is dropped.
     pub fn stall_before_head(mut self) -> Step {
         self.stall_before_head = true;
+        self
+    }
+
+    /// With chunked framing (implied): sends `n` body bytes in honest chunks, then a chunk size
+    /// line claiming `delta` bytes more (`delta > 0`) or fewer (`delta < 0`, at least one byte
+    /// claimed) than the piece that follows it (the next body bytes, at most 64 KiB), that
+    /// piece, and closes the connection (FIN). Claiming fewer, the two bytes after the claimed
+    /// ones are never CR LF, so a decoder cannot take the rest for a new chunk.
+    pub fn chunk_size_lie(mut self, n: usize, delta: i64) -> Step {
+        self.chunked = true;
+        self.cut = Some(Cut::ChunkLie { at: n, delta });
+        self
+    }
+
+    /// Waits `delay` after reading the request before answering (the connection stays open).
+    pub fn delay_head(mut self, delay: Duration) -> Step {
+        self.head_delay = Some(delay);
+        self
+    }
+
+    /// After `n` body bytes, waits `delay` with the connection open, then goes on (a pause
+    /// never reached because the body ends or is cut first does not happen).
+    pub fn pause_after(mut self, n: usize, delay: Duration) -> Step {
+        self.pause = Some((n, delay));
+        self
+    }
+
+    /// Byte positions of [`Step::close_after`], [`Step::reset_after`], [`Step::stall_after`],
+    /// [`Step::chunk_size_lie`] and [`Step::pause_after`] count from the first byte of the
+    /// resource instead of the first byte of this answer's body: for a `206` from N, position P
+    /// is body byte P − N, and a position below N is right after the head.
+    pub fn positions_in_file(mut self) -> Step {
+        self.positions_in_file = true;
+        self
+    }
+
+    /// A `206`'s `Content-Range` states a total equal to the range's first byte, so that the
+    /// range ends past the total (`bytes 500-999/500`): unusable. Body and `Content-Length`
+    /// are those of the range.
+    pub fn bad_content_range(mut self) -> Step {
+        self.bad_content_range = true;
+        self
+    }
+
+    /// `Repr-Digest: value` (RFC 9530, e.g. `sha-256=:BASE64:`), sent with a `200` answer of
+    /// [`Step::serve`] only: the digest of the whole representation, with the whole of it.
+    pub fn repr_digest(mut self, value: impl Into<String>) -> Step {
+        self.full_digest = Some(value.into());
         self
     }
 
@@ -319,18 +395,19 @@ impl Step {
         self
     }
 
-    /// `Repr-Digest: ALGORITHM=:BASE64:` (RFC 9530) with the digest of the whole resource
-    /// (the same in a `200` and a `206`) when `right`, of other bytes when not. `algorithm`:
-    /// `sha-256` or `sha-512`.
-    pub fn repr_digest(mut self, algorithm: &'static str, right: bool) -> Step {
-        self.digests.push(DigestHeader { repr: true, algorithm, right });
+    /// `Repr-Digest: ALGORITHM=:BASE64:` (RFC 9530) computed from the whole resource, in every
+    /// answer (a `206` too; [`Step::repr_digest`] sends a given value with whole answers only),
+    /// right when `right`, the digest of other bytes when not. `algorithm`: `sha-256` or
+    /// `sha-512`.
+    pub fn repr_digest_of(mut self, algorithm: &'static str, right: bool) -> Step {
+        self.digest_headers.push(DigestHeader { repr: true, algorithm, right });
         self
     }
 
     /// `Content-Digest: ALGORITHM=:BASE64:` (RFC 9530) with the digest of the bytes this answer
     /// carries (the range of a `206`, before any cut) when `right`, of other bytes when not.
-    pub fn content_digest(mut self, algorithm: &'static str, right: bool) -> Step {
-        self.digests.push(DigestHeader { repr: false, algorithm, right });
+    pub fn content_digest_of(mut self, algorithm: &'static str, right: bool) -> Step {
+        self.digest_headers.push(DigestHeader { repr: false, algorithm, right });
         self
     }
 
@@ -338,6 +415,13 @@ impl Step {
     /// request carries `Authorization: Basic` with exactly `user:password`; with them, the step.
     pub fn require_basic(mut self, user: &str, password: &str) -> Step {
         self.basic = Some((user.to_string(), password.to_string()));
+        self
+    }
+
+    /// Answers `401` with the challenges of `authority` unless it accepts the request's
+    /// `Authorization: Digest` answer (RFC 7616); accepted, the step.
+    pub fn require_digest(mut self, authority: &Arc<DigestAuthority>) -> Step {
+        self.digest = Some(authority.clone());
         self
     }
 }
@@ -375,8 +459,17 @@ impl Shared {
         !self.stopped()
     }
 
-    fn stall(&self) {
-        let _ = self.sleep(STALL_LIMIT);
+    /// Silence until the client closes `tcp` (or sends anything), the server stops, or
+    /// [`STALL_LIMIT`] passes.
+    fn stall(&self, tcp: &TcpStream) {
+        let end = Instant::now() + STALL_LIMIT;
+        let step = Timespec { tv_sec: 0, tv_nsec: 10_000_000 };
+        while !self.stopped() && Instant::now() < end {
+            match rustix::event::poll(&mut [PollFd::new(tcp, PollFlags::IN | PollFlags::RDHUP)], Some(&step)) {
+                Ok(0) | Err(rustix::io::Errno::INTR) => {}
+                _ => return,
+            }
+        }
     }
 
     fn route(&self, req: &Request) -> Option<Arc<Route>> {
@@ -626,7 +719,7 @@ fn parse_range(value: &str) -> Option<(u64, Option<u64>)> {
 
 /// Whether an `If-Range` value lets a range through for `res` (RFC 9110 §13.1.5: a strong
 /// ETag compared strongly, or the exact Last-Modified date).
-fn if_range_matches(value: &str, res: &Resource) -> bool {
+pub(crate) fn if_range_matches(value: &str, res: &Resource) -> bool {
     let value = value.trim();
     if value.starts_with('"') || value.starts_with("W/") {
         !value.starts_with("W/") && res.etag.as_deref().is_some_and(|e| e == value && !e.starts_with("W/"))
@@ -680,10 +773,14 @@ fn compose(req: &Request, step: &Step) -> Composed {
                     if let Some(n) = step.range_limit {
                         end = end.min(shifted + n - 1);
                     }
-                    headers.push(("Content-Range".into(), format!("bytes {shifted}-{end}/{len}")));
+                    let total = if step.bad_content_range { shifted } else { len };
+                    headers.push(("Content-Range".into(), format!("bytes {shifted}-{end}/{total}")));
                     answer(206, headers, res.body.clone(), shifted..end + 1)
                 }
-                _ => answer(200, headers, res.body.clone(), 0..len),
+                _ => {
+                    headers.extend(step.full_digest.iter().map(|d| ("Repr-Digest".to_string(), d.clone())));
+                    answer(200, headers, res.body.clone(), 0..len)
+                }
             }
         }
     }
@@ -694,30 +791,33 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
     if let Some((user, password)) = &step.basic {
         let expected = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
         if req.header("authorization") != Some(expected.as_str()) {
-            let body = b"authorization required\n";
-            let head = format!(
-                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"{REALM}\"\r\n\
-                 Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
-                body.len()
-            );
-            let ok = out.write_all(head.as_bytes()).is_ok() && out.write_all(body).is_ok() && out.flush().is_ok();
-            shared.answered(index, 401, body.len() as u64);
-            return if ok { After::Keep } else { After::Close };
+            return unauthorized(out, &[format!("Basic realm=\"{REALM}\"")], shared, index);
+        }
+    }
+    if let Some(authority) = &step.digest {
+        if let Err(challenges) = authority.check(&req.method, &req.target, req.header("authorization")) {
+            return unauthorized(out, &challenges, shared, index);
         }
     }
     if step.hang_up {
         return After::Close;
     }
     if step.stall_before_head {
-        shared.stall();
+        shared.stall(tcp);
         return After::Close;
+    }
+    if let Some(delay) = step.head_delay {
+        if !shared.sleep(delay) {
+            return After::Close;
+        }
     }
     let Composed { status, mut headers, body, range } = compose(req, step);
     headers.extend(step.headers.iter().cloned());
-    for d in &step.digests {
+    for d in &step.digest_headers {
         let covered = if d.repr { &body[..] } else { &body[range.clone()] };
         let name = if d.repr { "Repr-Digest" } else { "Content-Digest" };
-        headers.push((name.into(), format!("{}=:{}:", d.algorithm, base64(&digest(d.algorithm, covered, d.right)))));
+        headers
+            .push((name.into(), format!("{}=:{}:", d.algorithm, base64(&digest_bytes(d.algorithm, covered, d.right)))));
     }
     if step.chunked {
         headers.push(("Transfer-Encoding".into(), "chunked".into()));
@@ -733,46 +833,46 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
     if out.write_all(head.as_bytes()).is_err() {
         return After::Close;
     }
-    let limit = match step.cut {
-        Some(Cut::Close(n) | Cut::Reset(n) | Cut::Stall(n)) => n,
+    // A 416 has no body to cut: it is answered whole, and the connection kept.
+    let cut = step.cut.filter(|_| status != 416);
+    // Positions of cuts and pauses, as offsets into this answer's body.
+    let base = if step.positions_in_file { range.start } else { 0 };
+    let at = |n: usize| n.saturating_sub(base);
+    let limit = match cut {
+        Some(Cut::Close(n) | Cut::Reset(n) | Cut::Stall(n) | Cut::ChunkLie { at: n, .. }) => at(n),
         None => usize::MAX,
     };
     let send = &body[range.start..range.start + range.len().min(limit)];
-    let piece = step.trickle.map_or(WRITE_PIECE, |(n, _)| n);
+    let (before, after, pause) = match step.pause {
+        Some((n, delay)) if at(n) <= send.len() => (&send[..at(n)], &send[at(n)..], Some(delay)),
+        _ => (send, &send[send.len()..], None),
+    };
     let mut sent = 0usize;
-    for (i, chunk) in send.chunks(piece).enumerate() {
-        if i > 0 {
-            if let Some((_, every)) = step.trickle {
-                let _ = out.flush();
-                if !shared.sleep(every) {
-                    shared.answered(index, status, sent as u64);
-                    return After::Close;
-                }
-            }
-        }
-        let ok = if step.chunked {
-            out.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).is_ok()
-                && out.write_all(chunk).is_ok()
-                && out.write_all(b"\r\n").is_ok()
-        } else {
-            out.write_all(chunk).is_ok()
-        };
-        if !ok {
-            shared.answered(index, status, sent as u64);
-            return After::Close;
-        }
-        sent += chunk.len();
+    let mut ok = write_body(out, step, shared, before, &mut sent);
+    if let (true, Some(delay)) = (ok, pause) {
+        ok = out.flush().is_ok() && shared.sleep(delay) && write_body(out, step, shared, after, &mut sent);
+    }
+    if !ok {
+        shared.answered(index, status, sent as u64);
+        return After::Close;
+    }
+    if let Some(Cut::ChunkLie { delta, .. }) = cut {
+        let rest = &body[range.start + send.len()..range.end];
+        let piece = &rest[..rest.len().min(WRITE_PIECE)];
+        let _ =
+            out.write_all(format!("{:x}\r\n", lie_claim(piece, delta)).as_bytes()).and_then(|()| out.write_all(piece));
+        sent += piece.len();
     }
     let _ = out.flush();
     shared.answered(index, status, sent as u64);
-    match step.cut {
-        Some(Cut::Close(_)) => return After::Close,
+    match cut {
+        Some(Cut::Close(_) | Cut::ChunkLie { .. }) => return After::Close,
         Some(Cut::Reset(_)) => {
             reset_on_close(tcp);
             return After::Reset;
         }
         Some(Cut::Stall(_)) => {
-            shared.stall();
+            shared.stall(tcp);
             return After::Close;
         }
         None => {}
@@ -790,13 +890,74 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
 
 /// The `algorithm` (`sha-256` or `sha-512`) digest of `bytes` when `right`, else of `bytes`
 /// followed by one more byte.
-fn digest(algorithm: &str, bytes: &[u8], right: bool) -> Vec<u8> {
+fn digest_bytes(algorithm: &str, bytes: &[u8], right: bool) -> Vec<u8> {
     use sha2::Digest;
     let extra: &[u8] = if right { b"" } else { b"!" };
     match algorithm {
         "sha-256" => sha2::Sha256::new().chain_update(bytes).chain_update(extra).finalize().to_vec(),
         "sha-512" => sha2::Sha512::new().chain_update(bytes).chain_update(extra).finalize().to_vec(),
         other => panic!("digest algorithm {other:?} is not sha-256 or sha-512"),
+    }
+}
+
+/// Answers `401` with one `WWW-Authenticate` header per challenge (and a short body).
+fn unauthorized<W: Write>(out: &mut W, challenges: &[String], shared: &Shared, index: usize) -> After {
+    let body = b"authorization required\n";
+    let mut head = "HTTP/1.1 401 Unauthorized\r\n".to_string();
+    for c in challenges {
+        head.push_str(&format!("WWW-Authenticate: {c}\r\n"));
+    }
+    head.push_str(&format!("Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n", body.len()));
+    let ok = out.write_all(head.as_bytes()).is_ok() && out.write_all(body).is_ok() && out.flush().is_ok();
+    shared.answered(index, 401, body.len() as u64);
+    if ok {
+        After::Keep
+    } else {
+        After::Close
+    }
+}
+
+/// Writes `data` as body bytes (as chunks with chunked framing, trickled when the step says
+/// so), counting them in `sent`; false when the connection failed or the server stopped.
+fn write_body<W: Write>(out: &mut W, step: &Step, shared: &Shared, data: &[u8], sent: &mut usize) -> bool {
+    let piece = step.trickle.map_or(WRITE_PIECE, |(n, _)| n);
+    for (i, chunk) in data.chunks(piece).enumerate() {
+        if i > 0 {
+            if let Some((_, every)) = step.trickle {
+                if out.flush().is_err() || !shared.sleep(every) {
+                    return false;
+                }
+            }
+        }
+        let ok = if step.chunked {
+            out.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).is_ok()
+                && out.write_all(chunk).is_ok()
+                && out.write_all(b"\r\n").is_ok()
+        } else {
+            out.write_all(chunk).is_ok()
+        };
+        if !ok {
+            return false;
+        }
+        *sent += chunk.len();
+    }
+    true
+}
+
+/// The chunk size claimed for `piece` by [`Step::chunk_size_lie`]: `piece.len() + delta`, at
+/// least 1; claiming fewer, moved so that the two bytes after the claimed ones are not CR LF.
+fn lie_claim(piece: &[u8], delta: i64) -> usize {
+    let claim = (piece.len() as i64 + delta).max(1) as usize;
+    if delta < 0 && piece.get(claim..claim + 2) == Some(b"\r\n") {
+        // piece[claim - 1..claim + 1] ends with '\r', so it is not CR LF; nor is
+        // piece[claim + 1..claim + 3], which starts with '\n'.
+        if claim > 1 {
+            claim - 1
+        } else {
+            claim + 1
+        }
+    } else {
+        claim
     }
 }
 
@@ -1204,9 +1365,9 @@ mod tests {
         server.script(
             "/f",
             vec![Step::serve(&res)
-                .repr_digest("sha-256", true)
-                .content_digest("sha-512", true)
-                .repr_digest("sha-512", false)],
+                .repr_digest_of("sha-256", true)
+                .content_digest_of("sha-512", true)
+                .repr_digest_of("sha-512", false)],
         );
         let mut c = connect(&server);
         for (request, content) in [
@@ -1255,5 +1416,99 @@ mod tests {
         let mut rest = Vec::new();
         let _ = c.read_to_end(&mut rest);
         assert!(started.elapsed() < Duration::from_secs(5), "the stalled connection outlived the server");
+    }
+
+    /// Splits a chunked body into (size claimed, bytes) pairs, up to the end of `raw` or the
+    /// first size line that does not parse.
+    fn chunks(raw: &[u8]) -> Vec<(usize, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut rest = raw;
+        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+            let Some(size) = std::str::from_utf8(&rest[..eol]).ok().and_then(|t| usize::from_str_radix(t, 16).ok())
+            else {
+                break;
+            };
+            let data = &rest[eol + 2..];
+            let take = size.min(data.len());
+            out.push((size, data[..take].to_vec()));
+            rest = data.get(take + 2..).unwrap_or(&[]);
+            if size == 0 || take < size {
+                break;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn chunk_size_lies_claim_more_or_fewer_then_close() {
+        let res = Resource::new(pattern(5000, 5));
+        let server = HostileServer::start();
+        server
+            .script("/f", vec![Step::serve(&res).chunk_size_lie(1000, 7), Step::serve(&res).chunk_size_lie(1000, -10)]);
+        let (s, h, b) = exchange(&mut connect(&server), "GET /f HTTP/1.1\r\n\r\n");
+        assert_eq!(
+            (s, get(&h, "transfer-encoding").unwrap(), get(&h, "content-length")),
+            (200, "chunked".into(), None)
+        );
+        let c = chunks(&b);
+        assert_eq!(c.iter().map(|(n, d)| (*n, d.len())).collect::<Vec<_>>(), [(1000, 1000), (4007, 4000)], "then FIN");
+        assert_eq!([c[0].1.as_slice(), &c[1].1].concat(), *res.body);
+        let (_, _, b) = exchange(&mut connect(&server), "GET /f HTTP/1.1\r\n\r\n");
+        let claimed = chunks(&b)[1].0;
+        assert!((3988..=3991).contains(&claimed), "about 10 fewer than 4000: {claimed}");
+        assert_eq!(&b[b.len() - 4000..], &res.body[1000..], "the whole piece follows the lying size line");
+        let after = &b[b.len() - 4000 + claimed..][..2];
+        assert_ne!(after, b"\r\n", "never CR LF where the decoder expects it");
+        assert_eq!(lie_claim(b"ab\r\ncd", -4), 1, "moved off a CR LF");
+        assert_eq!(lie_claim(b"a\r\nbcd", -5), 2, "moved up when 1 byte is claimed");
+    }
+
+    #[test]
+    fn positions_in_file_pauses_delays_and_bad_content_ranges() {
+        let res = Resource::new(pattern(1000, 6)).etag("\"e\"");
+        let server = HostileServer::start();
+        server.script(
+            "/f",
+            vec![
+                Step::serve(&res).close_after(600).positions_in_file(),
+                Step::serve(&res).close_after(300).positions_in_file(),
+                Step::serve(&res).pause_after(500, Duration::from_millis(200)).delay_head(Duration::from_millis(100)),
+                Step::serve(&res).bad_content_range(),
+            ],
+        );
+        let (s, _, b) = exchange(&mut connect(&server), "GET /f HTTP/1.1\r\nRange: bytes=400-\r\n\r\n");
+        assert_eq!((s, &b[..]), (206, &res.body[400..600]), "cut at byte 600 of the file");
+        let (s, _, b) = exchange(&mut connect(&server), "GET /f HTTP/1.1\r\nRange: bytes=400-\r\n\r\n");
+        assert_eq!((s, b.len()), (206, 0), "a position before the range: right after the head");
+        let started = Instant::now();
+        let (s, _, b) = exchange(&mut connect(&server), "GET /f HTTP/1.1\r\n\r\n");
+        assert_eq!((s, &b[..]), (200, &res.body[..]), "a pause, then the rest");
+        assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
+        let (s, h, b) = exchange(&mut connect(&server), "GET /f HTTP/1.1\r\nRange: bytes=900-\r\n\r\n");
+        assert_eq!((s, get(&h, "content-range").unwrap(), &b[..]), (206, "bytes 900-999/900".into(), &res.body[900..]));
+    }
+
+    #[test]
+    fn a_416_is_never_cut() {
+        let res = Resource::new(pattern(100, 8));
+        let server = HostileServer::start();
+        server.script("/f", vec![Step::serve(&res).stall_after(0), Step::serve(&res)]);
+        let mut c = connect(&server);
+        let (s, h, _) = exchange(&mut c, "GET /f HTTP/1.1\r\nRange: bytes=100-\r\n\r\n");
+        assert_eq!((s, get(&h, "content-range")), (416, Some("bytes */100".into())));
+        let (s, _, b) = exchange(&mut c, "GET /f HTTP/1.1\r\n\r\n");
+        assert_eq!((s, b.len()), (200, 100), "the connection was kept, not stalled");
+    }
+
+    #[test]
+    fn repr_digest_goes_with_full_answers_only() {
+        let res = Resource::new(pattern(100, 7)).etag("\"e\"");
+        let server = HostileServer::start();
+        server.script("/f", vec![Step::serve(&res).repr_digest("sha-256=:x:")]);
+        let mut c = connect(&server);
+        let (s, h, _) = exchange(&mut c, "GET /f HTTP/1.1\r\n\r\n");
+        assert_eq!((s, get(&h, "repr-digest")), (200, Some("sha-256=:x:".into())));
+        let (s, h, _) = exchange(&mut c, "GET /f HTTP/1.1\r\nRange: bytes=10-\r\n\r\n");
+        assert_eq!((s, get(&h, "repr-digest")), (206, None));
     }
 }

@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use sha2::{Digest, Sha256};
 
 pub mod corpus;
+pub mod digest;
 pub mod hostile;
 pub mod inotify;
 pub mod mount_ns;
@@ -24,6 +25,7 @@ pub mod netrig;
 pub mod nginx;
 pub mod range_server;
 pub mod runner;
+pub mod schedule;
 
 /// The workspace root (the directory holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
@@ -138,6 +140,34 @@ pub fn require_tool(tool: &str) -> Option<PathBuf> {
     found
 }
 
+/// Whether `QMGR_VALGRIND` asks for C and C++ programs to run under valgrind (set to anything
+/// but empty, `0` or `false`; CI sets it).
+pub fn valgrind_requested() -> bool {
+    std::env::var("QMGR_VALGRIND").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// `valgrind … exe`, as the suites run a program under it: memory errors and definite or
+/// indirect leaks exit 99; "possibly lost" and "still reachable" blocks (thread-locals and
+/// process-wide data of Rust's std, which live until the process exits) are reported but do not
+/// fail. `tests/c/valgrind.supp` is used when it exists.
+pub fn valgrind_command(valgrind: &Path, exe: &Path) -> Command {
+    let mut cmd = Command::new(valgrind);
+    cmd.args([
+        "--error-exitcode=99",
+        "--leak-check=full",
+        "--errors-for-leak-kinds=definite,indirect",
+        "--show-leak-kinds=definite,indirect",
+        "--num-callers=40",
+        "--fair-sched=yes",
+    ]);
+    let supp = workspace_root().join("tests/c/valgrind.supp");
+    if supp.is_file() {
+        cmd.arg(format!("--suppressions={}", supp.display()));
+    }
+    cmd.arg(exe);
+    cmd
+}
+
 /// SHA-256 of a file, as lowercase hex.
 pub fn sha256_file(path: &Path) -> String {
     let mut file = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
@@ -166,6 +196,19 @@ pub fn wait_until(deadline: std::time::Duration, mut cond: impl FnMut() -> bool)
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// [`run_to_end`], failing the test with the command and its output unless it exits 0.
+pub fn run_ok(cmd: &mut Command, deadline: std::time::Duration) -> std::process::Output {
+    let out = run_to_end(cmd, deadline);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// Runs `cmd` to its end and returns its exit status and output, failing the test (after

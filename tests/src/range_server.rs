@@ -158,6 +158,12 @@ impl RangeServer {
         lock(&self.shared.resources).insert(path.to_string(), resource);
     }
 
+    /// The resource served at `path`, if any (a clone: change it and [`RangeServer::add`] it
+    /// again, e.g. with another rate).
+    pub fn resource(&self, path: &str) -> Option<Resource> {
+        lock(&self.shared.resources).get(path).cloned()
+    }
+
     /// `http://127.0.0.1:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)

@@ -14,7 +14,10 @@
 
 #![forbid(unsafe_code)]
 
-use qmgr_tests::{compile, compile_dlopen, library_path, require_tool, wait_until, workspace_root, Lang};
+use qmgr_tests::{
+    compile, compile_dlopen, library_path, require_tool, valgrind_command, valgrind_requested, wait_until,
+    workspace_root, Lang,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,10 +26,6 @@ use std::time::{Duration, Instant};
 const DEADLINE: Duration = Duration::from_secs(180);
 /// Deadline of one program under valgrind (20-50 times slower).
 const VALGRIND_DEADLINE: Duration = Duration::from_secs(900);
-
-fn valgrind_requested() -> bool {
-    std::env::var("QMGR_VALGRIND").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
 
 fn c_dir() -> PathBuf {
     workspace_root().join("tests/c")
@@ -86,23 +85,7 @@ fn run_with(program: &str, link: Link) {
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).expect("create TMPDIR");
     let (mut cmd, deadline) = match &valgrind {
-        Some(vg) => {
-            let mut c = Command::new(vg);
-            c.args([
-                "--error-exitcode=99",
-                "--leak-check=full",
-                "--errors-for-leak-kinds=definite,indirect",
-                "--show-leak-kinds=definite,indirect",
-                "--num-callers=40",
-                "--fair-sched=yes",
-            ]);
-            let supp = c_dir().join("valgrind.supp");
-            if supp.is_file() {
-                c.arg(format!("--suppressions={}", supp.display()));
-            }
-            c.arg(&exe);
-            (c, VALGRIND_DEADLINE)
-        }
+        Some(vg) => (valgrind_command(vg, &exe), VALGRIND_DEADLINE),
         None => (Command::new(&exe), DEADLINE),
     };
     let out_path = dir.path().join("stdout");

@@ -194,9 +194,12 @@ fn the_checksum_survives_a_reopen_of_the_queue() {
 fn server_digests_of_a_whole_answer_are_checked() {
     let res = Resource::new(pattern(LEN, 6)).etag("\"d6\"");
     let server = HostileServer::start();
-    server.script("/right", vec![Step::serve(&res).repr_digest("sha-256", true).content_digest("sha-512", true)]);
-    server.script("/repr", vec![Step::serve(&res).repr_digest("sha-512", false)]);
-    server.script("/content", vec![Step::serve(&res).repr_digest("sha-256", true).content_digest("sha-256", false)]);
+    server.script("/right", vec![Step::serve(&res).repr_digest_of("sha-256", true).content_digest_of("sha-512", true)]);
+    server.script("/repr", vec![Step::serve(&res).repr_digest_of("sha-512", false)]);
+    server.script(
+        "/content",
+        vec![Step::serve(&res).repr_digest_of("sha-256", true).content_digest_of("sha-256", false)],
+    );
     let q = HostileQueue::open(&[]);
     let (group, job) = q.start(&[(&server.url("/right"), "right.bin")]);
     assert_downloaded(&q, &group, &job, "right.bin", &res.body, &server);
@@ -218,10 +221,10 @@ fn server_digests_of_a_whole_answer_are_checked() {
 #[test]
 fn a_ranged_resume_is_checked_against_its_repr_digest() {
     let cases = [
-        (Step::repr_digest as fn(Step, &'static str, bool) -> Step, true, true),
-        (Step::repr_digest, false, false),
-        (Step::content_digest, true, true),
-        (Step::content_digest, false, true),
+        (Step::repr_digest_of as fn(Step, &'static str, bool) -> Step, true, true),
+        (Step::repr_digest_of, false, false),
+        (Step::content_digest_of, true, true),
+        (Step::content_digest_of, false, true),
     ];
     for (header, right, completes) in cases {
         let res = Resource::new(pattern(LEN, 7)).etag("\"d7\"");

@@ -58,7 +58,7 @@ fn takeover_after_sigkill_20_kills() {
     holder.ok(&format!("resume {g}"));
     assert_eq!(holder_pid(q), Some(holder.pid()));
 
-    let (mut locks, mut continues, mut lines) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut locks, mut continues, mut lines, mut lost) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut from = 0u64;
     // The next holder starts (and opens the queue) while the current one transfers.
     let standby = |k: usize| {
@@ -88,7 +88,16 @@ fn takeover_after_sigkill_20_kills() {
         let answers = server.served().len();
         server.set_epoch(k as u64);
         let killed = holder.kill();
+        // What the dead holder had written (read before the next holder, which polls the lock
+        // every 250 ms, reopens the file), and what it had checkpointed.
+        let held = temp_files(out.path())
+            .iter()
+            .filter_map(|n| std::fs::metadata(out.path().join(n)).ok())
+            .map(|m| m.len())
+            .max()
+            .unwrap_or(0);
         let checkpoint = stored_checkpoint(q);
+        lost.push(held.saturating_sub(checkpoint));
         // /proc/locks every 2 ms (wait_until's 20 ms would blur the figure).
         let lock_at = loop {
             let now = Instant::now();
@@ -131,17 +140,27 @@ fn takeover_after_sigkill_20_kills() {
     for l in &lines {
         eprintln!("{l}");
     }
+    let worst_lost = lost.iter().copied().max().unwrap_or(0);
     eprintln!(
         "  lock taken: median {:.0} ms, max {:.0} ms; transfer continued: median {:.0} ms, max {:.0} ms; \
-         fetched twice per kill: at most {} KiB",
+         written but not checkpointed per kill: at most {} KiB; fetched twice per kill (server's count, with the \
+         transport's read-ahead and socket buffers): at most {} KiB",
         median(&locks),
         max_ms(&locks),
         median(&continues),
         max_ms(&continues),
+        worst_lost >> 10,
         worst >> 10
     );
     assert!(max_ms(&continues) <= 1000.0, "D10: another process takes over within 1 s: {continues:?}");
-    assert!(worst <= (1 << 20) + (512 << 10), "a kill cost {worst} bytes fetched twice (checkpoints: 250 ms)");
+    // DECISIONS D6: a checkpoint at least every MiB (here every 250 ms, 512 KiB at this rate),
+    // plus the 256 KiB chunk being written when it fell due. (The server's count is reported,
+    // not bounded: it also holds what the transport read ahead, up to 1 MiB, and what sat in
+    // socket buffers while a loaded machine kept the reader waiting.)
+    assert!(
+        worst_lost <= (1 << 20) + (256 << 10),
+        "a kill lost {worst_lost} bytes written after the last checkpoint: {lost:?}"
+    );
 }
 
 /// Phase of [`visibility_of_100_changes`]: `writer` renames each group to `name`, one every

@@ -147,7 +147,7 @@ fn qmgr_get_downloads_real_files_and_256_mib_then_leaves_the_queue() {
             .arg(&queue)
             .arg("get")
             .args(files.iter().map(|f| server.url(&format!("/{}", f.name))))
-            .arg("-o")
+            .arg("-d")
             .arg(&dest),
         DOWNLOAD_DEADLINE,
     );
@@ -221,7 +221,7 @@ fn qmgr_get_interrupted_by_ctrl_c_resumes_with_a_range_request() {
             .arg(&queue)
             .arg("get")
             .arg(server.url(&url_path))
-            .arg("-o")
+            .arg("-d")
             .arg(&dest)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out_path).unwrap())
@@ -354,7 +354,7 @@ fn http_404_fails_both_programs_with_the_status_and_its_hresult() {
     let (queue, dest) = (work.path().join("queue"), work.path().join("dest"));
     std::fs::create_dir(&dest).unwrap();
     let out = run_to_end(
-        Command::new(qmgr_bin()).arg("--queue").arg(&queue).arg("get").arg(&url).arg("-o").arg(&dest),
+        Command::new(qmgr_bin()).arg("--queue").arg(&queue).arg("get").arg(&url).arg("-d").arg(&dest),
         DOWNLOAD_DEADLINE,
     );
     let stderr = text(&out.stderr);

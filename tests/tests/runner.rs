@@ -950,7 +950,7 @@ fn get_no_wait_returns_at_once_and_the_runner_finishes() {
     let out = scene.dir("out");
     let started = Instant::now();
     let said = ok(qmgr(&queue, true)
-        .args(["get", "--no-wait", &server.url("/slow/one.bin"), &server.url("/slow/two.bin"), "-o"])
+        .args(["get", "--no-wait", &server.url("/slow/one.bin"), &server.url("/slow/two.bin"), "-d"])
         .arg(&out));
     let returned = started.elapsed();
     let stdout = text(&said.stdout);

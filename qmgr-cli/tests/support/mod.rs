@@ -190,7 +190,7 @@ fn simple(out: &mut TcpStream, status: &str, body: &[u8]) -> std::io::Result<()>
 
 /// A `qmgr` command with a clean environment: no proxies, `QMGR_HOME` pointing into
 /// `scratch` (so that a test that forgets `--queue` never touches the real queue), no
-/// `RUST_LOG`.
+/// `RUST_LOG`, no `COLUMNS` (tables are 80 columns wide unless a test says otherwise).
 pub fn qmgr(scratch: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_qmgr"));
     c.args(args);
@@ -204,6 +204,7 @@ pub fn qmgr(scratch: &Path, args: &[&str]) -> Command {
         "no_proxy",
         "NO_PROXY",
         "RUST_LOG",
+        "COLUMNS",
     ] {
         c.env_remove(v);
     }

@@ -358,6 +358,11 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: Box
 /// (DECISIONS D5).
 pub(super) fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, failure: Failure) {
     let e = classify(&failure);
+    // Wrong bytes (a digest mismatch) are not kept: the temporary file goes before the error
+    // can be seen, and the file starts from zero next time (recorded below; DECISIONS D15).
+    if e.discards_data {
+        inner.transport.discard(&task.temp);
+    }
     let mut st = inner.lock();
     let now = inner.now();
     let options = st.options.clone();
@@ -382,8 +387,6 @@ pub(super) fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, failure:
     if state_changes {
         ops.insert(0, Op::TransferEnded { group_id: group, state: rec.state });
     }
-    // Wrong bytes (a digest mismatch) are not kept: the file starts from zero next time, and
-    // its temporary file goes once this is recorded (DECISIONS D15).
     if e.discards_data {
         let validators = Validators::default();
         let active = job.active_ms;
@@ -414,9 +417,6 @@ pub(super) fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, failure:
         }
     }
     drop(st);
-    if e.discards_data {
-        inner.transport.discard(&task.temp);
-    }
     inner.notify_changed();
     inner.kick_notifier();
     if retrying {

@@ -1,4 +1,5 @@
-//! DECISIONS D6 and D10: when a transfer's progress is checkpointed to the store.
+//! DECISIONS D6 and D10: when a transfer's progress is checkpointed to the store; and at the
+//! same cadence, when a transfer checks its destination directory (issue #14 item 5).
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,18 @@ pub const INTERVAL: Duration = Duration::from_millis(250);
 pub fn due(saved_bytes: u64, saved_at: Instant, bytes: u64, now: Instant) -> bool {
     let since = now.saturating_duration_since(saved_at);
     (bytes.saturating_sub(saved_bytes) >= BYTES && since >= MIN_GAP) || (bytes != saved_bytes && since >= INTERVAL)
+}
+
+/// A transfer checks that its destination directory still holds the temporary file and is
+/// writable at least this often, while it writes (DECISIONS D4, D5; issue #14 item 5): a
+/// directory removed or made read-only is noticed within one checkpoint interval, not only at
+/// the commit.
+pub const DESTINATION_CHECK: Duration = INTERVAL;
+
+/// True when a transfer that last checked its destination directory at `checked_at` checks it
+/// again at `now` ([`DESTINATION_CHECK`] later).
+pub fn destination_check_due(checked_at: Instant, now: Instant) -> bool {
+    now.saturating_duration_since(checked_at) >= DESTINATION_CHECK
 }
 
 #[cfg(test)]
@@ -43,5 +56,15 @@ mod tests {
             assert_eq!(due(5, t0, 5 + more, now), want, "{more} bytes after {ms} ms");
         }
         assert!(due(100, t0, 0, t0 + INTERVAL), "a restart from zero is recorded too");
+    }
+
+    /// ms since the last check → due.
+    #[test]
+    fn destination_check_table() {
+        let t0 = Instant::now();
+        for (ms, want) in [(0, false), (249, false), (250, true), (10_000, true)] {
+            assert_eq!(destination_check_due(t0, t0 + Duration::from_millis(ms)), want, "{ms} ms");
+        }
+        assert!(!destination_check_due(t0 + Duration::from_secs(1), t0), "a clock going back is no reason");
     }
 }

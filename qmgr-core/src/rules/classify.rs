@@ -16,7 +16,7 @@
 //! | answer head too large, unusable answer | fatal | 12152 | 0 |
 //! | body ended early | transient | 12030 | 0 |
 //! | invalid URL or proxy, unusable URL / unknown scheme | fatal | 12005 / 12006 | 0 |
-//! | local file error | fatal | from `errno` ([`win32::from_errno`]), else 29 | 0 |
+//! | local file error (the temporary file, the commit, the destination directory checked during the transfer) | fatal | from `errno` ([`win32::from_errno`]), else 29 | 0 |
 //! | `file://` source missing / not a directory on the way / not readable / a directory | fatal | 2 / 3 / 5 / 5 | 0 |
 //! | `file://` source read error, or changed during the copy | transient | 30 | 0 |
 //! | digest of the whole file ≠ its checksum or the server's `Repr-Digest`/`Content-Digest` (D15; the temporary file goes) | fatal | `QMGR_E_BAD_DIGEST` 0x80096010 | 0 |
@@ -158,6 +158,7 @@ pub fn classify(failure: &Failure) -> TransferError {
                 LocalOp::FlushTemp => "cannot flush temporary file",
                 LocalOp::Rename { .. } => "cannot rename the temporary file onto",
                 LocalOp::FlushDirectory => "cannot flush directory",
+                LocalOp::CheckDestination => "the transfer lost its destination directory",
             };
             let mut message = format!("{what} \"{s}\"{d}");
             if let LocalOp::Rename { from } = op {
@@ -410,6 +411,7 @@ mod tests {
             (LocalOp::SeekTemp, "cannot seek in temporary file \"/d/f\": e"),
             (LocalOp::FlushTemp, "cannot flush temporary file \"/d/f\": e"),
             (LocalOp::FlushDirectory, "cannot flush directory \"/d/f\": e"),
+            (LocalOp::CheckDestination, "the transfer lost its destination directory \"/d/f\": e"),
             (
                 LocalOp::Rename { from: "/d/.f.part".into() },
                 "cannot rename the temporary file onto \"/d/f\": e (from \"/d/.f.part\")",

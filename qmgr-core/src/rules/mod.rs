@@ -10,6 +10,7 @@
 //! | D3 status words of groups and jobs | [`states::group_status`], [`states::job_status`] |
 //! | D5 classification: what happened → transient/fatal, Win32/HRESULT, HTTP status, message | [`classify::classify`] |
 //! | D15 digest mismatch → fatal `QMGR_E_BAD_DIGEST`, data discarded | [`classify::classify`] |
+//! | D1/D11/D15 answering a `401`: whether, with which offered scheme (Digest SHA-256 > MD5 > Basic), stale nonces, refusals | [`credentials::on_challenge`], [`credentials::preferred`] |
 //! | D5 failure → retry at T / fatal / escalated after the no-progress timeout; retry delay | [`retry::on_failure`], [`retry::reset_delay`] |
 //! | D1 progress threshold crossing | [`progress::crossed`] |
 //! | D1/D9 progress values, job index, `OnProgressEx` record | [`progress`] |
@@ -17,11 +18,13 @@
 //! | D1 scheduling choice: which groups start, which are pre-empted | [`schedule::plan`] |
 //! | D4 cancel clean-up: which temporary files go | [`files::cancel_cleanup`] |
 //! | D6/D10 when progress is checkpointed | [`checkpoint::due`] |
+//! | D4/D5 when a transfer checks its destination directory (issue #14 item 5) | [`checkpoint::destination_check_due`] |
 //! | D14 idle bandwidth: background rate and receive window from delay and other traffic | [`idle::Controller::update`] |
 //! | D13 transferable work, autostart, a runner's idle exit | [`runner::has_work`], [`runner::should_autostart`], [`runner::IdleClock`] |
 
 pub mod checkpoint;
 pub mod classify;
+pub mod credentials;
 pub mod files;
 pub mod idle;
 pub mod notify;

@@ -329,7 +329,7 @@ impl QmgrCli {
         if class == Class::Background {
             cmd.arg("--background");
         }
-        cmd.arg(url).arg("-o").arg(&layout.out);
+        cmd.arg(url).arg("-d").arg(&layout.out);
         Transfer::spawn(cmd, layout, what)
     }
 }
