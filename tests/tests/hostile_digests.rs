@@ -64,6 +64,24 @@ fn answered(server: &HostileServer, path: &str) -> Vec<qmgr_tests::hostile::Requ
     server.requests_to(path)
 }
 
+/// Waits for the outcome a checksum `hex` of `res` calls for: COMPLETE with the file when
+/// `right`, else the fatal digest error naming `hex` and the actual digest.
+fn assert_outcome(
+    right: bool,
+    q: &HostileQueue,
+    group: &Group,
+    job: &Job,
+    res: &Resource,
+    server: &HostileServer,
+    hex: &str,
+) {
+    if right {
+        assert_downloaded(q, group, job, "f.bin", &res.body, server);
+    } else {
+        assert_bad_digest(q, group, job, "f.bin", server, &[hex, &sha256_hex(&res.body)]);
+    }
+}
+
 /// Waits until `job` holds exactly `bytes` of its file (a stalled server), then suspends.
 fn suspend_at(group: &Group, job: &Job, bytes: usize, server: &HostileServer) {
     assert!(
@@ -106,11 +124,7 @@ fn a_resumed_file_is_checked_over_all_its_bytes() {
         group.resume().unwrap();
         suspend_at(&group, &job, CUT, &server);
         group.resume().unwrap();
-        if right {
-            assert_downloaded(&q, &group, &job, "f.bin", &res.body, &server);
-        } else {
-            assert_bad_digest(&q, &group, &job, "f.bin", &server, &[&hex, &sha256_hex(&res.body)]);
-        }
+        assert_outcome(right, &q, &group, &job, &res, &server, &hex);
         let reqs = answered(&server, "/f");
         assert_eq!(reqs.len(), 2, "{}", server.describe());
         assert_eq!((reqs[1].range_start(), reqs[1].status), (Some(CUT as u64), 206), "resumed, not restarted");
@@ -128,11 +142,7 @@ fn a_checksum_set_after_part_of_the_file_was_fetched_is_checked() {
         let hex = if right { sha256_hex(&res.body) } else { sha256_hex(&res.body[..CUT]) };
         job.set_file_checksum(0, "sha-256", &hex).unwrap();
         group.resume().unwrap();
-        if right {
-            assert_downloaded(&q, &group, &job, "f.bin", &res.body, &server);
-        } else {
-            assert_bad_digest(&q, &group, &job, "f.bin", &server, &[&hex]);
-        }
+        assert_outcome(right, &q, &group, &job, &res, &server, &hex);
         assert_eq!(server.requests_to("/f")[1].range_start(), Some(CUT as u64), "{}", server.describe());
     }
 }
@@ -156,11 +166,7 @@ fn a_checksum_set_during_the_transfer_is_checked_before_the_commit() {
         );
         let hex = if right { sha256_hex(&res.body) } else { "f".repeat(64) };
         job.set_file_checksum(0, "sha-256", &hex).unwrap();
-        if right {
-            assert_downloaded(&q, &group, &job, "f.bin", &res.body, &server);
-        } else {
-            assert_bad_digest(&q, &group, &job, "f.bin", &server, &[&hex, &sha256_hex(&res.body)]);
-        }
+        assert_outcome(right, &q, &group, &job, &res, &server, &hex);
         let reqs = answered(&server, "/f");
         assert_eq!(reqs.len(), 2, "{}", server.describe());
         assert_eq!((reqs[0].status, reqs[0].body_sent), (200, res.len() as u64));
