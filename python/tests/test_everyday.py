@@ -1,6 +1,7 @@
 """What a newcomer meets first (issue #15): states in plain words, clear argument errors,
 ``wait`` raising on a failed transfer, and the one-call :func:`qmgr.download`."""
 
+import hashlib
 import os
 import socket
 import uuid
@@ -72,6 +73,22 @@ def test_download_in_one_call(manager, server, tmp_path):
     assert got == tmp_path / "one.bin" and got.read_bytes() == data
     assert seen and seen[-1] == (len(data), len(data))
     assert list(manager.groups()) == [], "the download's group left the queue"
+
+
+def test_download_checks_a_checksum(manager, server, tmp_path):
+    data = b"checked bytes\n"
+    url = server.publish("c.txt", data)
+    digest = hashlib.sha256(data).hexdigest()
+    got = qmgr.download(url, tmp_path / "c.txt", queue=tmp_path / "queue", checksum=f"sha-256:{digest.upper()}")
+    assert got.read_bytes() == data
+    with pytest.raises(qmgr.TransferError) as caught:
+        qmgr.download(url, tmp_path / "d.txt", queue=tmp_path / "queue", checksum=("sha-256", "0" * 64))
+    assert caught.value.hresult == qmgr.HResult.E_BAD_DIGEST
+    assert "sha-256" in caught.value.message and digest in caught.value.message
+    assert not (tmp_path / "d.txt").exists()
+    with pytest.raises(qmgr.InvalidArgumentError, match="ALGORITHM:HEX"):
+        qmgr.download(url, tmp_path / "e.txt", queue=tmp_path / "queue", checksum="deadbeef")
+    assert list(manager.groups()) == []
 
 
 def test_download_failures_raise_and_leave_nothing(manager, server, tmp_path):

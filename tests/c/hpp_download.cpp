@@ -9,6 +9,7 @@
 #include "qmgr.hpp"
 
 #include <dirent.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -155,6 +156,25 @@ int main(int argc, char **argv) {
         CHECK(jobs.size() == 1 && jobs[0].error_message().find("404") != std::string::npos);
         CHECK(jobs.size() == 1 && jobs[0].error() && jobs[0].error()->hresult() == static_cast<qmgr_hresult>(BG_E_HTTP_ERROR_BASE | 404u));
         failing.cancel();
+
+        // A checksum that does not match: a fatal QMGR_E_BAD_DIGEST naming the algorithm, no
+        // final file (DECISIONS D15).
+        qmgr::Group checked = manager.create_group();
+        {
+            qmgr::Job job = checked.create_job();
+            job.add_files({{base + "/a.bin", dir + "/c.bin"}});
+            expect_error([&] { job.set_file_checksum(0, "md5", std::string(32, '0')); }, QMGR_E_INVALIDARG,
+                         "algorithm", __LINE__);
+            expect_error([&] { job.set_file_checksum(1, "sha-256", std::string(64, '0')); }, QMGR_E_INVALIDARG, "",
+                         __LINE__);
+            job.set_file_checksum(0, "SHA-256", std::string(64, '0'));
+        }
+        checked.resume();
+        status = checked.wait(std::chrono::seconds(120));
+        CHECK(status && (*status & QM_STATUS_GROUP_ERROR));
+        expect_error([&] { checked.throw_if_error(); }, QMGR_E_BAD_DIGEST, "sha-256", __LINE__);
+        CHECK(access((dir + "/c.bin").c_str(), F_OK) != 0);
+        checked.cancel();
 
         // Bad arguments: the HRESULT and a message naming the problem.
         qmgr::Group empty = manager.create_group();
