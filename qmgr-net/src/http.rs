@@ -89,11 +89,15 @@ fn run(
     // The file's checksum and the servers' digests, hashed as the file is written (D15).
     let mut verifier = Verifier::new(req.checksum);
 
-    let mut url = req.url.to_string();
+    // Credentials in the URL follow the rules of the group's (D11): they are taken off the
+    // URL, so that only a challenge from the same origin gets them; the group's win when both
+    // are given.
+    let (bare, from_url) = url::take_userinfo(req.url);
+    let mut url = bare.into_owned();
     let mut seen = HashSet::from([url.clone()]);
     let mut hops = 0usize;
     // The origins that challenged us get credentials from then on, no other (D11).
-    let mut auth = Auth::new(req.credentials, allow_http_creds);
+    let mut auth = Auth::new(req.credentials.or(from_url.as_ref()), allow_http_creds);
 
     loop {
         if req.cancel.is_cancelled() {
@@ -136,6 +140,9 @@ fn run(
                     .ok_or_else(|| {
                         fail(RedirectProblem::UnusableLocation { location: redact(location).into_owned() })
                     })?;
+                // Credentials in a Location are never sent (nor passed to the HTTP library,
+                // which would send them unasked).
+                let next = url::take_userinfo(&next).0.into_owned();
                 let next_shown = redact(&next).into_owned();
                 hops += 1;
                 if hops > MAX_REDIRECTS {

@@ -1,6 +1,7 @@
 //! Small URL helpers: scheme, origin, redaction for messages, redirect targets, `file://`
 //! paths. URLs are ASCII (DECISIONS D2), so byte offsets are character offsets.
 
+use qmgr_core::transport::Credentials;
 use std::borrow::Cow;
 use std::path::PathBuf;
 
@@ -44,6 +45,30 @@ pub(crate) fn redact(url: &str) -> Cow<'_, str> {
         return Cow::Borrowed(url);
     };
     Cow::Owned(format!("{}//{}:***{}", &url[..start], &userinfo[..colon], &rest[at..]))
+}
+
+/// Splits the user-info off `url`: the URL without it — what goes on the wire, where the HTTP
+/// library would otherwise send it as `Authorization: Basic` with the very first request,
+/// before any challenge and over plain http (issue #15) — and the credentials it held,
+/// percent-decoded (a user without `:` has an empty password). A URL without user-info comes
+/// back as it is, with `None`; so does one whose user-info is not valid UTF-8 once decoded
+/// (its user-info is still removed).
+pub(crate) fn take_userinfo(url: &str) -> (Cow<'_, str>, Option<Credentials>) {
+    let Some(scheme) = scheme(url) else {
+        return (Cow::Borrowed(url), None);
+    };
+    let start = scheme.len() + 1;
+    let Some(rest) = url[start..].strip_prefix("//") else {
+        return (Cow::Borrowed(url), None);
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..end].rfind('@') else {
+        return (Cow::Borrowed(url), None);
+    };
+    let (user, password) = rest[..at].split_once(':').unwrap_or((&rest[..at], ""));
+    let decode = |s: &str| percent_decode(s).and_then(|b| String::from_utf8(b).ok());
+    let credentials = decode(user).zip(decode(password)).map(|(user, password)| Credentials { user, password });
+    (Cow::Owned(format!("{}//{}", &url[..start], &rest[at + 1..])), credentials)
 }
 
 /// `scheme://host:port` of an http(s) URL, lower-cased, default port filled in, without
@@ -189,6 +214,20 @@ mod tests {
         assert_eq!(resolve(base, "d#frag").unwrap(), "http://h:8/a/b/d");
         assert_eq!(resolve("http://h", "x").unwrap(), "http://h/x");
         assert_eq!(resolve("http://h/a/../../b", "").unwrap(), "http://h/b");
+    }
+
+    #[test]
+    fn user_info_is_taken_off_the_url() {
+        let (bare, c) = take_userinfo("http://bob:pw%3A1@127.0.0.1:8080/a@b?x=@");
+        assert_eq!(bare, "http://127.0.0.1:8080/a@b?x=@");
+        let c = c.unwrap();
+        assert_eq!((c.user.as_str(), c.password.as_str()), ("bob", "pw:1"));
+        let (bare, c) = take_userinfo("https://alice@h/");
+        assert_eq!((bare.as_ref(), c.map(|c| c.password)), ("https://h/", Some(String::new())));
+        let (bare, c) = take_userinfo("http://h/p@q");
+        assert!(matches!(bare, Cow::Borrowed("http://h/p@q")) && c.is_none());
+        let (bare, c) = take_userinfo("http://%ff:x@h/");
+        assert_eq!((bare.as_ref(), c), ("http://h/", None));
     }
 
     #[test]

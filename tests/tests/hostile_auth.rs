@@ -75,6 +75,37 @@ fn credentials_go_over_http_after_a_challenge_with_the_opt_in() {
     assert_eq!(job.status().unwrap().num_of_retries, 0, "a challenge answered is not a failed attempt");
 }
 
+/// `url` with `USER` and `PASSWORD` as its user-info (percent-encoded).
+fn with_userinfo(url: &str) -> String {
+    url.replacen("://", &format!("://{USER}:s3cret%3Awith%20colon@"), 1)
+}
+
+#[test]
+fn credentials_in_the_url_follow_the_same_rules() {
+    // Issue #15: they went out with the first request, unasked, over plain http.
+    let res = Resource::new(pattern(30_000, 3));
+    let server = HostileServer::start();
+    server.script("/secret", vec![Step::serve(&res).require_basic(USER, PASSWORD)]);
+    let q = HostileQueue::open(&[]);
+    let (group, job) = q.group(&[(&with_userinfo(&server.url("/secret")), "f.bin")]);
+    group.resume().unwrap();
+    let message = assert_fatal_401(&group, &job, &server);
+    assert!(message.contains("withheld"), "{message}");
+    assert!(!message.contains("s3cret"), "the password is never shown: {message}");
+    assert_eq!(authorizations(&server), [None], "{}", server.describe());
+
+    let q = HostileQueue::open(&[("allow_credentials_over_http", "1")]);
+    let (group, job) = q.group(&[(&with_userinfo(&server.url("/secret")), "f.bin")]);
+    group.resume().unwrap();
+    assert_downloaded(&q, &group, &job, "f.bin", &res.body, &server);
+    assert_eq!(
+        authorizations(&server),
+        [None, None, Some(expected_authorization())],
+        "only in answer to the challenge: {}",
+        server.describe()
+    );
+}
+
 #[test]
 fn credentials_go_over_https_after_a_challenge() {
     let res = Resource::new(pattern(30_000, 3));
