@@ -224,7 +224,7 @@ public:
     // (any case), `hex` 64 or 128 hex digits. A mismatch fails the job with QMGR_E_BAD_DIGEST.
     void set_file_checksum(uint32_t index, const std::string &algorithm, const std::string &hex) {
         detail::check(qmgr_job_set_file_checksum(handle(), index, detail::c_str(algorithm, "algorithm"),
-                                                 detail::c_str(hex, "hex")));
+                                                 detail::c_str(hex, "hex_digest")));
     }
 
     // GetStatus's word: QM_STATUS_JOB_* bits.

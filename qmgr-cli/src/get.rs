@@ -91,14 +91,8 @@ pub fn run(target: &QueueTarget, args: GetArgs) -> CmdResult {
     let checksum = checksum(&args)?;
     let queue = target.open()?;
     watch::install_interrupt_handler();
-    let group = match previous(&queue, &files)? {
-        Some(group) => {
-            // A checksum given now applies to the file of the earlier group too.
-            if let Some(job) = group.enum_jobs(0)?.next() {
-                set_checksums(&group.get_job(job)?, 0, &[checksum.as_ref()])?;
-            }
-            group
-        }
+    let group = match previous(&queue, &files, checksum.as_ref())? {
+        Some(group) => group,
         None => {
             prepare(&args, &files)?;
             create(&queue, &files, checksum.as_ref(), !args.background)?
@@ -261,10 +255,12 @@ fn prepare(args: &GetArgs, files: &[FileSpec]) -> Result<(), Failure> {
 
 /// The group of an earlier `qmgr get` of exactly these files (same URLs into the same local
 /// paths, in one job) that did not finish, made to go on: resumed when SUSPENDED or in ERROR,
-/// followed as it is when RUNNING. A note on stderr says which. `None` when there is none.
+/// followed as it is when RUNNING; `checksum` (of `get --checksum`) is set on its file first.
+/// A note on stderr says which. `None` when there is none.
 ///
-/// Errors: the queue refused to list or resume (exit 2).
-fn previous(queue: &Queue, files: &[FileSpec]) -> Result<Option<Group>, Failure> {
+/// Errors: the queue refused to list, set the checksum (e.g. the file is already complete) or
+/// resume (exit 2).
+fn previous(queue: &Queue, files: &[FileSpec], checksum: Option<&Checksum>) -> Result<Option<Group>, Failure> {
     for id in queue.manager.enum_groups(0)? {
         let Ok(group) = queue.manager.get_group(id) else { continue };
         let Ok(g) = group.snapshot() else { continue };
@@ -274,6 +270,15 @@ fn previous(queue: &Queue, files: &[FileSpec]) -> Result<Option<Group>, Failure>
             && g.jobs[0].files.iter().zip(files).all(|(a, b)| a.url == b.url && a.local_path == b.local_path);
         if !same {
             continue;
+        }
+        if matches!(g.state, GroupState::Complete | GroupState::Cancelled) {
+            continue;
+        }
+        // A checksum given now applies to the earlier group's file too: set before a resume,
+        // so that a file already held whole is not committed unchecked (a running fetch sees
+        // it when it hands the file over; DECISIONS D15).
+        if let Some(job) = g.jobs.first() {
+            set_checksums(&group.get_job(job.id)?, 0, &[checksum])?;
         }
         let held = match g.bytes_total {
             Some(t) => format!("{} of {}", HumanBytes(g.bytes_done), HumanBytes(t)),

@@ -222,8 +222,10 @@ impl Motion {
             return Motion::default();
         };
         let rate = now.done.saturating_sub(before) as f64 / elapsed.as_secs_f64();
-        let eta =
-            now.total.filter(|_| rate > 0.0).map(|t| Duration::from_secs_f64(t.saturating_sub(now.done) as f64 / rate));
+        let eta = now
+            .total
+            .filter(|_| rate > 0.0)
+            .and_then(|t| Duration::try_from_secs_f64(t.saturating_sub(now.done) as f64 / rate).ok());
         Motion { rate: Some(rate), eta }
     }
 }

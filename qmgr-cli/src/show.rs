@@ -374,7 +374,7 @@ fn print_info(g: &Value, background: &BackgroundStatus) {
             println!("    win32:       0");
         }
         println!("    http status: {}", u(&j["transport_result"]));
-        println!("    retries:     {}", u(&j["num_of_retries"]));
+        println!("    failed attempts: {}", u(&j["num_of_retries"]));
         if !j["error_message"].is_null() {
             println!("    error:       {}", s(&j["error_message"]));
         }

@@ -7,7 +7,8 @@ use crate::queue::Queue;
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use qmgr_rs::hresult::{hresult_from_win32, QM_E_INVALID_STATE};
 use qmgr_rs::model::{status, GroupState};
-use qmgr_rs::{Error, ErrorClass, Group, GroupSnapshot, JobSnapshot};
+use qmgr_rs::{Error, ErrorClass, Group, GroupSnapshot, Guid, JobSnapshot};
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -64,7 +65,8 @@ pub enum Ended {
 pub struct GiveUp {
     /// Give up when a job is failing (a transient error) and no byte arrived for this long.
     pub no_progress: Option<Duration>,
-    /// Give up when a job has failed this many attempts (D11 counts each failed attempt).
+    /// Give up when a job has failed this many attempts while followed (D11 counts each
+    /// failed attempt, over the job's whole life; attempts before following do not count).
     pub tries: Option<u32>,
 }
 
@@ -93,7 +95,7 @@ pub fn duration_text(d: Duration) -> String {
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let parsed = match t.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => Ok(Duration::from_secs_f64(secs)),
+        Ok(secs) if secs >= 0.0 => Duration::try_from_secs_f64(secs).map_err(|_| ()),
         Ok(_) => Err(()),
         Err(_) => t.parse::<jiff::SignedDuration>().map_err(|_| ()).and_then(|d| Duration::try_from(d).map_err(|_| ())),
     };
@@ -164,8 +166,10 @@ pub fn follow(group: &Group, watch: Watch) -> Result<Outcome, Error> {
         );
     }
     let mut retry = RetryNote::default();
-    let start_done = match look(group)? {
-        Some(g) => g.bytes_done,
+    // Failed attempts of each job when following began: a job's count covers its whole life
+    // (D11: never reset), --tries counts those made while followed.
+    let (start_done, failed_before): (u64, HashMap<Guid, u32>) = match look(group)? {
+        Some(g) => (g.bytes_done, g.jobs.iter().map(|j| (j.id, j.retries)).collect()),
         None => {
             return Ok(Outcome {
                 ended: Ended::Cancelled,
@@ -207,7 +211,8 @@ pub fn follow(group: &Group, watch: Watch) -> Result<Outcome, Error> {
                 GroupState::Running => {}
             }
         }
-        if let Some((failed, _)) = transient_error(&g) {
+        if let Some(job) = transient_job(&g) {
+            let failed = job.retries.saturating_sub(failed_before.get(&job.id).copied().unwrap_or(0));
             gave_up = watch.give_up.reason(failed, moved.elapsed());
             if gave_up.is_some() {
                 break Ended::GaveUp;
@@ -248,13 +253,15 @@ impl RetryNote {
     }
 }
 
+/// The first job with a transient (retried) error.
+fn transient_job(group: &GroupSnapshot) -> Option<&JobSnapshot> {
+    group.jobs.iter().find(|j| j.error.as_ref().is_some_and(|e| e.class == ErrorClass::Transient))
+}
+
 /// The first job with a transient (retried) error: its count of failed attempts (D11) and
 /// message.
 pub fn transient_error(group: &GroupSnapshot) -> Option<(u32, &str)> {
-    group.jobs.iter().find_map(|j| match &j.error {
-        Some(e) if e.class == ErrorClass::Transient => Some((j.retries, e.message.as_str())),
-        _ => None,
-    })
+    transient_job(group).and_then(|j| j.error.as_ref().map(|e| (j.retries, e.message.as_str())))
 }
 
 /// `file 2/3: b.iso`: which file of a group of several is being fetched (the first one not
@@ -521,7 +528,7 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
-        for bad in ["", "-5", "-5s", "soon", "5 parsecs", "NaN"] {
+        for bad in ["", "-5", "-5s", "soon", "5 parsecs", "NaN", "inf", "1e30"] {
             assert!(parse_duration(bad).unwrap_err().contains("is not a duration"), "{bad}");
         }
         assert_eq!(duration_text(Duration::from_secs(90)), "1m 30s");

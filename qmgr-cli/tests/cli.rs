@@ -490,6 +490,19 @@ fn get_gives_up_on_a_failing_transfer_after_retry_timeout_or_tries() {
     let r = run(s.path(), &["--queue", &q, "get", &url, "-d", &out, "--retry-timeout", "0", "--tries", "3"]);
     assert_code(&r, 1);
     assert!(r.stderr.contains("giving up after 3 failed attempts (--tries 3)"), "{}", r.stderr);
+
+    // The same get again resumes that group, and --tries counts the attempts of this run only
+    // (the job's own count, D11, is never reset).
+    let r = run(s.path(), &["--queue", &q, "get", &url, "-d", &out, "--retry-timeout", "0", "--tries", "2"]);
+    assert_code(&r, 1);
+    assert!(r.stderr.contains("resuming group"), "{}", r.stderr);
+    assert!(r.stderr.contains("giving up after 2 failed attempts (--tries 2)"), "{}", r.stderr);
+    let groups = list_json(s.path(), &q);
+    let other = groups
+        .iter()
+        .find(|g| info_json(s.path(), &q, g["id"].as_str().unwrap())["jobs"][0]["files"][0]["url"] == url.as_str());
+    let info = info_json(s.path(), &q, other.expect("the other.bin group")["id"].as_str().unwrap());
+    assert_eq!(info["jobs"][0]["num_of_retries"], 5, "3 + 2 failed attempts: {info}");
 }
 
 #[test]

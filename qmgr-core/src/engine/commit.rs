@@ -140,7 +140,9 @@ impl Committer {
     /// refuses a file in the pipeline). [`Committer::submit`] follows.
     pub(super) fn hand_over(&self, task: &Task) -> bool {
         let (inner, group, inc, _) = &self.inline;
-        let st = inner.lock();
+        // Brought up to date with the store first, so that a checksum another process set is
+        // seen too (one cheap check when nothing changed).
+        let st = inner.lock_current();
         let job = st.group(*group, *inc).and_then(|g| g.job(task.job, task.job_inc));
         let file = job.and_then(|j| j.files.get(task.index as usize));
         if file.is_some_and(|f| f.checksum != task.checksum) {
