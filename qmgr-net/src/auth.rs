@@ -96,7 +96,7 @@ impl<'a> Auth<'a> {
         let challenge = Challenge {
             offers: &offers,
             has_credentials: self.credentials.is_some(),
-            https: url::scheme(url).is_some_and(|s| s.eq_ignore_ascii_case("https")),
+            https: url::is_https(url),
             allow_over_http: self.allow_over_http,
             sent,
             stale_answers: self.origins.get(&origin).map_or(0, |a| a.stale_answers),

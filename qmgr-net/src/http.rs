@@ -148,7 +148,7 @@ fn run(
                 if hops > MAX_REDIRECTS {
                     return Err(fail(RedirectProblem::TooMany { limit: MAX_REDIRECTS, to: next_shown }));
                 }
-                if is_https(&url) && !is_https(&next) {
+                if url::is_https(&url) && !url::is_https(&next) {
                     return Err(fail(RedirectProblem::ToPlainHttp { to: next_shown }));
                 }
                 if !seen.insert(next.clone()) {
@@ -319,10 +319,6 @@ fn open_temp(path: &Path) -> Result<File, Failure> {
 /// An answer of `url` (already redacted) that cannot be used, and why.
 fn invalid_response(url: &str, why: impl Into<String>) -> Failure {
     Failure::new(Cause::InvalidResponse(ResponseProblem::Unusable), url, why)
-}
-
-fn is_https(u: &str) -> bool {
-    url::scheme(u).is_some_and(|s| s.eq_ignore_ascii_case("https"))
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {

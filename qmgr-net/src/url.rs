@@ -26,25 +26,31 @@ fn split(url: &str) -> Option<(&str, &str, &str)> {
     Some((scheme, &rest[..end], path))
 }
 
+/// Where the user-info of `url` is: (index of the authority's first byte, index of the `@`
+/// that ends the user-info), when the URL has an authority with user-info.
+fn userinfo_span(url: &str) -> Option<(usize, usize)> {
+    let start = scheme(url)?.len() + 1;
+    url[start..].strip_prefix("//")?;
+    let authority = start + 2;
+    let end = url[authority..].find(['/', '?', '#']).map_or(url.len(), |i| authority + i);
+    let at = authority + url[authority..end].rfind('@')?;
+    Some((authority, at))
+}
+
+/// True for an `https:` URL (any case).
+pub(crate) fn is_https(url: &str) -> bool {
+    scheme(url).is_some_and(|s| s.eq_ignore_ascii_case("https"))
+}
+
 /// `url` with the password of its user-info replaced by `***`, for messages and logs.
 pub(crate) fn redact(url: &str) -> Cow<'_, str> {
-    let Some(scheme) = scheme(url) else {
+    let Some((authority, at)) = userinfo_span(url) else {
         return Cow::Borrowed(url);
     };
-    let start = scheme.len() + 1;
-    let Some(rest) = url[start..].strip_prefix("//") else {
+    let Some(colon) = url[authority..at].find(':') else {
         return Cow::Borrowed(url);
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let Some(at) = authority.rfind('@') else {
-        return Cow::Borrowed(url);
-    };
-    let userinfo = &authority[..at];
-    let Some(colon) = userinfo.find(':') else {
-        return Cow::Borrowed(url);
-    };
-    Cow::Owned(format!("{}//{}:***{}", &url[..start], &userinfo[..colon], &rest[at..]))
+    Cow::Owned(format!("{}:***{}", &url[..authority + colon], &url[at..]))
 }
 
 /// Splits the user-info off `url`: the URL without it — what goes on the wire, where the HTTP
@@ -54,21 +60,14 @@ pub(crate) fn redact(url: &str) -> Cow<'_, str> {
 /// back as it is, with `None`; so does one whose user-info is not valid UTF-8 once decoded
 /// (its user-info is still removed).
 pub(crate) fn take_userinfo(url: &str) -> (Cow<'_, str>, Option<Credentials>) {
-    let Some(scheme) = scheme(url) else {
+    let Some((authority, at)) = userinfo_span(url) else {
         return (Cow::Borrowed(url), None);
     };
-    let start = scheme.len() + 1;
-    let Some(rest) = url[start..].strip_prefix("//") else {
-        return (Cow::Borrowed(url), None);
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..end].rfind('@') else {
-        return (Cow::Borrowed(url), None);
-    };
-    let (user, password) = rest[..at].split_once(':').unwrap_or((&rest[..at], ""));
+    let userinfo = &url[authority..at];
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     let decode = |s: &str| percent_decode(s).and_then(|b| String::from_utf8(b).ok());
     let credentials = decode(user).zip(decode(password)).map(|(user, password)| Credentials { user, password });
-    (Cow::Owned(format!("{}//{}", &url[..start], &rest[at + 1..])), credentials)
+    (Cow::Owned(format!("{}{}", &url[..authority], &url[at + 1..])), credentials)
 }
 
 /// `scheme://host:port` of an http(s) URL, lower-cased, default port filled in, without
