@@ -4,6 +4,7 @@
 //! `qmgr_core::rules::classify` (DECISIONS D5; reference §5.3, §5.8).
 
 use crate::proof::Cut;
+use crate::proxy::ViaProxy;
 use qmgr_core::transport::{Cause, Failure, LocalOp, NetworkKind, TlsKind, UrlProblem};
 use qmgr_core::transport::{RedirectProblem, ResponseProblem};
 use std::io::{self, ErrorKind};
@@ -32,8 +33,12 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// A failure of the network exchange with `url` (already redacted).
 pub(crate) fn network_failure(err: ureq::Error, url: &str) -> Failure {
+    ureq_failure(&err, url)
+}
+
+fn ureq_failure(err: &ureq::Error, url: &str) -> Failure {
     use ureq::Error as U;
-    let cause = match &err {
+    let cause = match err {
         U::Timeout(_) => Cause::Network(NetworkKind::Timeout),
         U::HostNotFound => Cause::Network(NetworkKind::Resolve),
         U::Io(e) => return io_network_failure(e, url),
@@ -57,6 +62,13 @@ fn io_network_failure(e: &io::Error, url: &str) -> Failure {
     if let Some(cut) = e.get_ref().and_then(|inner| inner.downcast_ref::<Cut>()) {
         let mut failure = io_network_failure(&cut.0, url);
         failure.detail = e.to_string();
+        return failure;
+    }
+    // The proxy could not be reached or used (`src/proxy.rs`): the failure names the proxy,
+    // with the same kind (and Win32 code) as if it were the server.
+    if let Some(via) = e.get_ref().and_then(|inner| inner.downcast_ref::<ViaProxy>()) {
+        let mut failure = ureq_failure(&via.error, url);
+        failure.subject = format!("proxy {} (for {url})", via.proxy);
         return failure;
     }
     if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
@@ -186,5 +198,26 @@ mod tests {
         let f = network_failure(ureq::Error::Io(io::Error::new(ErrorKind::InvalidData, other)), "https://h/");
         assert_eq!(f.cause, Cause::Tls(TlsKind::Other));
         assert_eq!(f.subject, "https://h/");
+    }
+
+    #[test]
+    fn failures_at_the_proxy_name_the_proxy_with_the_kind_of_the_failure() {
+        let table: [(fn() -> ureq::Error, Cause); 4] = [
+            (|| ureq::Error::HostNotFound, Cause::Network(NetworkKind::Resolve)),
+            (|| ureq::Error::Io(io::Error::from(ErrorKind::ConnectionRefused)), Cause::Network(NetworkKind::Connect)),
+            (
+                || ureq::Error::ConnectProxyFailed("proxy server responded 403/Forbidden".into()),
+                Cause::Network(NetworkKind::Connect),
+            ),
+            (|| ureq::Error::Timeout(ureq::Timeout::Connect), Cause::Network(NetworkKind::Timeout)),
+        ];
+        for (error, cause) in table {
+            let direct = network_failure(error(), "http://h/x");
+            let via = ViaProxy { proxy: "http://127.0.0.1:3128/".into(), error: error() };
+            let f = network_failure(ureq::Error::Io(io::Error::other(via)), "http://h/x");
+            assert_eq!(f.cause, cause, "{}", direct.detail);
+            assert_eq!(f.subject, "proxy http://127.0.0.1:3128/ (for http://h/x)");
+            assert_eq!(f.detail, direct.detail);
+        }
     }
 }

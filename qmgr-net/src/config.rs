@@ -3,6 +3,7 @@
 
 use crate::idle::{IdleConnector, IdleSockets};
 use crate::proof::ProvenEnd;
+use crate::proxy::ProxyConnector;
 use crate::DEFAULT_USER_AGENT;
 use qmgr_core::hresult::Error;
 use qmgr_core::model::Options;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use ureq::config::Config;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::{ConnectProxyConnector, Connector, DefaultConnector, RustlsConnector};
+use ureq::unversioned::transport::{Connector, RustlsConnector, TcpConnector};
 use ureq::{Agent, Proxy};
 
 /// The CA bundle read when the platform's roots cannot be loaded otherwise.
@@ -21,26 +22,32 @@ const FALLBACK_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// The agents of a configuration: one for foreground and normal background transfers, one
 /// whose TCP connections are opened and measured by [`IdleConnector`] for idle-mode transfers
 /// (DECISIONS D14; same configuration otherwise, separate connection pools). Both chains end
-/// with [`ProvenEnd`], so that a body ends only with proof (DECISIONS D15; `src/proof.rs`).
+/// with [`ProvenEnd`], so that a body ends only with proof (DECISIONS D15; `src/proof.rs`),
+/// and both start with [`ProxyConnector`]: absolute-form requests through a proxy for plain
+/// `http://`, a `CONNECT` tunnel for `https://` (`src/proxy.rs`).
 pub(crate) fn build_agents(options: &Options, sockets: &Arc<IdleSockets>) -> Result<(Agent, Agent)> {
-    let config = agent_config(options)?;
-    let idle = IdleConnector {
-        sockets: sockets.clone(),
-        connect_timeout: Duration::from_millis(options.connect_timeout_ms.max(1)),
-    };
-    let connector =
-        ().chain(ConnectProxyConnector::default()).chain(idle).chain(RustlsConnector::default()).chain(ProvenEnd);
-    let idle_agent = Agent::with_parts(config.clone(), connector, DefaultResolver::default());
-    let agent = Agent::with_parts(config, DefaultConnector::new().chain(ProvenEnd), DefaultResolver::default());
-    Ok((agent, idle_agent))
-}
-
-fn agent_config(options: &Options) -> Result<Config> {
     let proxy = match options.proxy.as_deref() {
         None => Proxy::try_from_env(),
         Some("") => None,
         Some(p) => Some(parse_proxy(p)?),
     };
+    let direct = agent_config(options, None)?;
+    let config = agent_config(options, proxy)?;
+    let idle = IdleConnector {
+        sockets: sockets.clone(),
+        connect_timeout: Duration::from_millis(options.connect_timeout_ms.max(1)),
+    };
+    let proxied = || ProxyConnector { direct: direct.clone() };
+    let connector = ().chain(proxied()).chain(idle).chain(RustlsConnector::default()).chain(ProvenEnd);
+    let idle_agent = Agent::with_parts(config.clone(), connector, DefaultResolver::default());
+    let connector =
+        ().chain(proxied()).chain(TcpConnector::default()).chain(RustlsConnector::default()).chain(ProvenEnd);
+    let agent = Agent::with_parts(config, connector, DefaultResolver::default());
+    Ok((agent, idle_agent))
+}
+
+/// The agents' configuration from the options, with `proxy`.
+fn agent_config(options: &Options, proxy: Option<Proxy>) -> Result<Config> {
     let user_agent = if options.user_agent.is_empty() { DEFAULT_USER_AGENT } else { options.user_agent.as_str() };
     let connect = Duration::from_millis(options.connect_timeout_ms.max(1));
     let read = Duration::from_millis(options.read_timeout_ms.max(1));

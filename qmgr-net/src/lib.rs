@@ -41,6 +41,7 @@ mod http;
 mod idle;
 mod local;
 mod proof;
+mod proxy;
 mod sockinfo;
 mod url;
 

@@ -677,7 +677,7 @@ enum After {
 
 /// Reads one request head; `None` at the end of the connection or on garbage. A request body
 /// (announced by `Content-Length`) is read and dropped.
-fn read_request<R: BufRead>(reader: &mut R, connection: u64) -> Option<Request> {
+pub(crate) fn read_request<R: BufRead>(reader: &mut R, connection: u64) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
