@@ -293,8 +293,8 @@ fn receive(
                     return Ok(None);
                 }
                 file.write_all(&chunk).map_err(|e| local_failure(&e, LocalOp::WriteTemp, path))?;
-                verifier.update(&chunk);
                 done += chunk.len() as u64;
+                verifier.update(chunk);
                 writeback.wrote(done);
                 obs.on_progress(done);
                 destination.due(file, path)?;
