@@ -3,7 +3,7 @@
 use crate::exit::{CmdResult, Exit};
 use crate::queue::QueueTarget;
 use crate::show::{background_json, background_text, one_line, summaries, Summary};
-use crate::watch::{install_interrupt_handler, interrupted};
+use crate::watch::{duration_text, install_interrupt_handler, interrupted};
 use indicatif::HumanBytes;
 use qmgr_rs::model::GroupState;
 use qmgr_rs::Guid;
@@ -230,17 +230,6 @@ impl Motion {
     }
 }
 
-/// `1h 5m`, `3m 20s`, `42s`: the two largest units of `d`.
-fn eta_text(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m {}s", s / 60, s % 60),
-        3600..86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
-    }
-}
-
 /// The header, the background status line, the column titles and one line per group, each
 /// line ending in `\n`, every line at most `width` characters (columns are dropped or
 /// narrowed to fit; see [`layout`]). Under the table a note says when GUIDs were shortened.
@@ -283,7 +272,7 @@ fn table(header: &str, background: &str, rows: &[(Summary, Motion)], width: usiz
                 Column::Bytes => size.clone(),
                 Column::Percent => format!("{}%", r.percent),
                 Column::Rate => m.rate.map_or("-".into(), |b| format!("{}/s", HumanBytes(b as u64))),
-                Column::Eta => m.eta.map_or("-".into(), eta_text),
+                Column::Eta => m.eta.map_or("-".into(), duration_text),
                 Column::Progress => bar(r.percent),
             })
             .collect();
@@ -365,8 +354,6 @@ mod tests {
         assert_eq!(m.rate, Some(1048576.0));
         assert_eq!(m.eta, Some(Duration::from_secs(2)));
         assert_eq!(Motion::between(None, Duration::from_secs(2), &now), Motion::default());
-        assert_eq!(eta_text(Duration::from_secs(3725)), "1h 2m");
-        assert_eq!(eta_text(Duration::from_secs(200)), "3m 20s");
     }
 
     #[test]

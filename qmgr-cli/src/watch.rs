@@ -83,9 +83,25 @@ impl GiveUp {
     }
 }
 
-/// A duration as a person writes it: `1m`, `90s` as `1m 30s`, `500ms`.
+/// A duration for people, in its two largest units: `500ms`, `42s`, `1m`, `3m 20s`, `1h 2m`,
+/// `3d 4h` (the rest is dropped, not rounded). The one format of every duration the command
+/// shows: ETAs, `--retry-timeout` in messages, how long a runner has run.
 pub fn duration_text(d: Duration) -> String {
-    jiff::SignedDuration::try_from(d).map_or_else(|_| format!("{d:?}"), |d| format!("{d:#}"))
+    let s = d.as_secs();
+    let two = |big: u64, big_unit: &str, small: u64, small_unit: &str| {
+        if small == 0 {
+            format!("{big}{big_unit}")
+        } else {
+            format!("{big}{big_unit} {small}{small_unit}")
+        }
+    };
+    match s {
+        0 => format!("{}ms", d.as_millis()),
+        1..60 => format!("{s}s"),
+        60..3600 => two(s / 60, "m", s % 60, "s"),
+        3600..86_400 => two(s / 3600, "h", s % 3600 / 60, "m"),
+        _ => two(s / 86_400, "d", s % 86_400 / 3600, "h"),
+    }
 }
 
 /// Parses a duration given on the command line: a number of seconds (`60`, `1.5`), or a
@@ -531,7 +547,18 @@ mod tests {
         for bad in ["", "-5", "-5s", "soon", "5 parsecs", "NaN", "inf", "1e30"] {
             assert!(parse_duration(bad).unwrap_err().contains("is not a duration"), "{bad}");
         }
-        assert_eq!(duration_text(Duration::from_secs(90)), "1m 30s");
+        let shown = [
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_secs(42), "42s"),
+            (Duration::from_secs(60), "1m"),
+            (Duration::from_secs(90), "1m 30s"),
+            (Duration::from_secs(3725), "1h 2m"),
+            (Duration::from_secs(3 * 86_400 + 4 * 3600 + 59), "3d 4h"),
+            (Duration::MAX, "213503982334601d 7h"),
+        ];
+        for (d, text) in shown {
+            assert_eq!(duration_text(d), text);
+        }
     }
 
     #[test]
