@@ -44,9 +44,10 @@ pub extern "C" fn qmgr_create_instance(queue_dir: *const c_char, manager_out: *m
 
 /// The `qmgr` installed beside this library (DECISIONS D13): `<directory of libqmgr.so>/../bin/
 /// qmgr`, the library found with `dladdr` on one of its own functions (for a static link, the
-/// program's own directory stands for it) — or, in a cargo build tree, where `qmgr` and
-/// `libqmgr.so` share `target/<profile>/`, the `qmgr` in the library's own directory. `None`
-/// when the dynamic linker cannot say.
+/// program's own directory stands for it) — or, when there is none, the `qmgr` in the
+/// library's own directory: in a cargo build tree `qmgr` and `libqmgr.so` share
+/// `target/<profile>/`, and the Python package ships `qmgr/libqmgr.so.0` beside `qmgr/qmgr`
+/// (python/setup.py). `None` when the dynamic linker cannot say.
 fn qmgr_beside_library() -> Option<PathBuf> {
     // SAFETY: Dl_info is plain old data (pointers and integers): all zeros is a valid value.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
