@@ -62,8 +62,7 @@ pub const DEFAULT_USER_AGENT: &str = concat!("qmgr/", env!("CARGO_PKG_VERSION"))
 /// (DECISIONS D5, D11).
 pub const MAX_REDIRECTS: usize = 10;
 
-/// Longest URL accepted, in characters (DECISIONS D2; reference §5.4).
-pub const MAX_URL_LEN: usize = 2200;
+pub use qmgr_core::model::MAX_URL_LEN;
 
 /// Bytes read from the network or a source file per step (256 KiB). Each step is written to
 /// the temporary file with one `write_all`, then reported through
@@ -192,13 +191,19 @@ impl Transport for NetTransport {
         if request.cancel.is_cancelled() {
             return FetchOutcome::Cancelled;
         }
-        let scheme = url::scheme(request.url).map(|s| s.to_ascii_lowercase());
-        match scheme.as_deref() {
-            Some("http") | Some("https") => {
-                let (agent, allow_http) = self.snapshot(request.traffic);
-                http::fetch(&self.helpers, &agent, allow_http, request, observer)
+        let parsed = match url::Url::parse(request.url) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                let cause = Cause::InvalidUrl(UrlProblem::Invalid);
+                return FetchOutcome::Failed(Failure::new(cause, url::redact(request.url), e.to_string()));
             }
-            Some("file") => file::fetch(request, observer),
+        };
+        match parsed.scheme() {
+            "http" | "https" => {
+                let (agent, allow_http) = self.snapshot(request.traffic);
+                http::fetch(&self.helpers, &agent, allow_http, request, parsed, observer)
+            }
+            "file" => file::fetch(request, observer),
             _ => FetchOutcome::Failed(Failure::new(
                 Cause::InvalidUrl(UrlProblem::UnknownScheme),
                 url::redact(request.url),
