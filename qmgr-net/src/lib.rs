@@ -154,9 +154,11 @@ impl Transport for NetTransport {
     }
 
     /// The URL is ASCII, at most [`MAX_URL_LEN`] characters, without spaces or control
-    /// characters, and parses; `QM_PROTOCOL_HTTP` (1) takes `http://host…` and
-    /// `https://host…`, `QM_PROTOCOL_SMB` (3) takes `file:///absolute/path` (or
-    /// `file://localhost/…`). DECISIONS D1, D2.
+    /// characters (`qmgr_core::model::check_url`), and parses as a WHATWG URL (the `url`
+    /// crate); `QM_PROTOCOL_HTTP` (1) takes `http://host…` and `https://host…` (with `//` and a
+    /// host, as RFC 3986 writes them), `QM_PROTOCOL_SMB` (3) takes `file:///absolute/path` (or
+    /// `file://localhost/…`). The URL is stored as given; requests use its parsed form
+    /// (README "URLs"). DECISIONS D1, D2.
     ///
     /// Errors: `E_INVALIDARG` naming the URL and the problem; `QM_E_DOWNLOADER_UNAVAILABLE`
     /// for `QM_PROTOCOL_FTP`; `E_NOTIMPL` for `QM_PROTOCOL_CUSTOM`.
