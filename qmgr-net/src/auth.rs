@@ -255,7 +255,8 @@ mod tests {
     fn stale_answers_are_bounded_until_another_answer() {
         let creds = Credentials { user: "u".into(), password: "p".into() };
         let mut auth = Auth::new(Some(&creds), true);
-        let (url, shown, stale) = (&u("http://h/f"), "http://h/f", headers(&["Digest realm=\"r\", nonce=\"s\", qop=\"auth\", stale=true"]));
+        let (url, shown, stale) =
+            (&u("http://h/f"), "http://h/f", headers(&["Digest realm=\"r\", nonce=\"s\", qop=\"auth\", stale=true"]));
         auth.challenged(url, shown, &headers(&[MD5]), false).unwrap();
         for _ in 0..credentials::MAX_STALE_ANSWERS {
             auth.challenged(url, shown, &stale, true).unwrap();

@@ -7,11 +7,11 @@
 //! hold raw percent-encoded). DECISIONS D2's rules (ASCII, at most 2200 characters) are checked
 //! before parsing, by `qmgr_core::model::check_url` (see `crate::check`).
 
+pub(crate) use ::url::{ParseError, Url};
 use percent_encoding::percent_decode_str;
 use qmgr_core::transport::Credentials;
 use std::borrow::Cow;
 use std::path::PathBuf;
-pub(crate) use ::url::{ParseError, Url};
 
 /// True for an `https:` URL.
 pub(crate) fn is_https(url: &Url) -> bool {
@@ -32,7 +32,9 @@ pub(crate) fn redact(url: &str) -> Cow<'_, str> {
         Ok(parsed) if parsed.has_host() => Cow::Borrowed(url),
         _ => match (url.find("//"), url.rfind('@')) {
             (_, None) => Cow::Borrowed(url),
-            (Some(slashes), Some(at)) if slashes < at => Cow::Owned(format!("{}***{}", &url[..slashes + 2], &url[at..])),
+            (Some(slashes), Some(at)) if slashes < at => {
+                Cow::Owned(format!("{}***{}", &url[..slashes + 2], &url[at..]))
+            }
             (_, Some(at)) => Cow::Owned(format!("***{}", &url[at..])),
         },
     }
@@ -88,9 +90,7 @@ pub(crate) fn file_path(url: &str) -> Result<PathBuf, String> {
         return Err("its path is not absolute".to_string());
     }
     if let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) {
-        return Err(format!(
-            "host \"{host}\" is not supported: mount the share and use file:///<mount point>/<path>"
-        ));
+        return Err(format!("host \"{host}\" is not supported: mount the share and use file:///<mount point>/<path>"));
     }
     if parsed.path().ends_with('/') {
         return Err("its path names a directory".to_string());

@@ -817,8 +817,10 @@ fn answer<W: Write>(out: &mut W, tcp: &TcpStream, req: &Request, step: &Step, sh
     for d in &step.digest_headers {
         let covered = if d.repr { &body[..] } else { &body[range.clone()] };
         let name = if d.repr { "Repr-Digest" } else { "Content-Digest" };
-        headers
-            .push((name.into(), format!("{}=:{}:", d.algorithm, BASE64_STANDARD.encode(digest_bytes(d.algorithm, covered, d.right)))));
+        headers.push((
+            name.into(),
+            format!("{}=:{}:", d.algorithm, BASE64_STANDARD.encode(digest_bytes(d.algorithm, covered, d.right))),
+        ));
     }
     if step.chunked {
         headers.push(("Transfer-Encoding".into(), "chunked".into()));

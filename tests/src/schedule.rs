@@ -76,13 +76,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use qmgr_rs::model::{ErrorClass, GroupState};
 use base64::prelude::{Engine as _, BASE64_STANDARD};
+use qmgr_rs::model::{ErrorClass, GroupState};
 use sha2::{Digest as _, Sha256};
 
-use crate::hostile::{
-    bg_e_http, if_range_matches, lock, temp_path, HostileQueue, HostileServer, Resource, Step,
-};
+use crate::hostile::{bg_e_http, if_range_matches, lock, temp_path, HostileQueue, HostileServer, Resource, Step};
 use crate::runner::Rng;
 use crate::wait_until;
 
