@@ -333,6 +333,9 @@ fn check_len(what: &str, s: String, max: usize) -> Result<String> {
     Ok(s)
 }
 
+/// Longest remote URL accepted, in characters (DECISIONS D2; reference §5.4).
+pub const MAX_URL_LEN: usize = 2200;
+
 /// URL checks that need no transport (`AddFiles`; DECISIONS D2): non-empty, ASCII without
 /// controls or spaces, at most 2200 characters.
 ///
@@ -341,13 +344,14 @@ pub fn check_url(url: &str) -> Result<()> {
     if url.is_empty() {
         return Err(Error::invalid_arg("remote URL is empty"));
     }
-    if url.len() > 2200 {
-        return Err(Error::invalid_arg(format!("remote URL has {} characters, more than 2200", url.len())));
+    if url.len() > MAX_URL_LEN {
+        return Err(Error::invalid_arg(format!("remote URL has {} characters, more than {MAX_URL_LEN}", url.len())));
     }
-    if let Some(c) = url.chars().find(|c| !c.is_ascii_graphic()) {
+    // The URL is not shown: its user-info may hold a password, which no message shows (D11).
+    if let Some((i, c)) = url.chars().enumerate().find(|(_, c)| !c.is_ascii_graphic()) {
         return Err(Error::invalid_arg(format!(
-            "remote URL \"{}\" contains {c:?}: URLs must be ASCII without spaces (percent-encode the rest)",
-            url.escape_debug()
+            "remote URL contains {c:?} at character {}: URLs must be ASCII without spaces (percent-encode the rest)",
+            i + 1
         )));
     }
     Ok(())

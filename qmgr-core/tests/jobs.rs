@@ -238,6 +238,7 @@ fn d2_add_files_checks_every_file_and_adds_all_or_nothing() {
         ("relative path", f(&url("a"), "out.bin"), E_INVALIDARG),
         ("empty URL", f("", &dest("a")), E_INVALIDARG),
         ("non-ASCII URL", f("http://fake.test/é", &dest("a")), E_INVALIDARG),
+        ("non-ASCII URL with a password", f("http://u:hunter2@fake.test/é", &dest("a")), E_INVALIDARG),
         ("URL with a space", f("http://fake.test/a b", &dest("a")), E_INVALIDARG),
         ("URL over 2200 characters", f(&format!("http://fake.test/{}", "a".repeat(2200)), &dest("a")), E_INVALIDARG),
         ("scheme of another protocol", f("file:///etc/hosts", &dest("a")), E_INVALIDARG),
@@ -251,6 +252,7 @@ fn d2_add_files_checks_every_file_and_adds_all_or_nothing() {
         let e = err(what, j.add_files(&[good.clone(), bad]));
         assert_eq!(e.hr, want, "{what}: {}", e.message);
         assert!(e.message.contains("file 1"), "{what}: the message names the file: {}", e.message);
+        assert!(!e.message.contains("hunter2"), "{what}: no password in a message: {}", e.message);
         assert_eq!(j.file_count().unwrap(), 0, "{what}: nothing added");
     }
     let url_2200 = format!("http://fake.test/{}", "a".repeat(2200 - "http://fake.test/".len()));

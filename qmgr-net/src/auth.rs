@@ -8,7 +8,7 @@
 //! challenged (Digest: its nonce and nonce count), and writes the `Authorization` values.
 
 use crate::cause::status_failure;
-use crate::url;
+use crate::url::{self, Url};
 use http_auth::digest::{Algorithm, Qop};
 use http_auth::parser::ChallengeParser;
 use http_auth::{DigestClient, PasswordParams};
@@ -23,7 +23,7 @@ pub(crate) struct Auth<'a> {
     allow_over_http: bool,
     /// Every origin that challenged in this fetch and was answered: it gets credentials with
     /// each later request (DECISIONS D11); no other origin ever does.
-    origins: HashMap<String, Answering>,
+    origins: HashMap<::url::Origin, Answering>,
 }
 
 /// How an origin's challenge is answered.
@@ -56,17 +56,16 @@ impl<'a> Auth<'a> {
     ///
     /// Errors: a fatal `401` failure naming `shown` when the credentials cannot be written
     /// into a Digest answer (e.g. a `"` in the URL's path).
-    pub(crate) fn authorization(&mut self, url: &str, shown: &str) -> Result<Option<String>, Failure> {
-        let (Some(c), Some(answering)) = (self.credentials, url::origin(url).and_then(|o| self.origins.get_mut(&o)))
-        else {
+    pub(crate) fn authorization(&mut self, url: &Url, shown: &str) -> Result<Option<String>, Failure> {
+        let (Some(c), Some(answering)) = (self.credentials, self.origins.get_mut(&url.origin())) else {
             return Ok(None);
         };
         match &mut answering.client {
             Client::Basic => Ok(Some(http_auth::basic::encode_credentials(&c.user, &c.password))),
             Client::Digest(d) => {
-                let uri = request_target(url);
+                let uri = url::request_target(url);
                 let params =
-                    PasswordParams { username: &c.user, password: &c.password, uri: &uri, method: "GET", body: None };
+                    PasswordParams { username: &c.user, password: &c.password, uri, method: "GET", body: None };
                 d.respond(&params)
                     .map(Some)
                     .map_err(|e| status_failure(401, shown, None, &format!("the Digest answer cannot be written: {e}")))
@@ -75,8 +74,8 @@ impl<'a> Auth<'a> {
     }
 
     /// An answer other than `401` came from `url`: its origin's stale-nonce count restarts.
-    pub(crate) fn answered(&mut self, url: &str) {
-        if let Some(a) = url::origin(url).and_then(|o| self.origins.get_mut(&o)) {
+    pub(crate) fn answered(&mut self, url: &Url) {
+        if let Some(a) = self.origins.get_mut(&url.origin()) {
             a.stale_answers = 0;
         }
     }
@@ -87,11 +86,9 @@ impl<'a> Auth<'a> {
     ///
     /// Errors: the fatal `401` failure, with the rule's reason (and, when nothing offered
     /// can be answered, the challenges offered).
-    pub(crate) fn challenged(&mut self, url: &str, shown: &str, h: &HeaderMap, sent: bool) -> Result<(), Failure> {
+    pub(crate) fn challenged(&mut self, url: &Url, shown: &str, h: &HeaderMap, sent: bool) -> Result<(), Failure> {
         let refuse = |reason: &str| status_failure(401, shown, None, reason);
-        let Some(origin) = url::origin(url) else {
-            return Err(refuse("the URL has no origin to send credentials to"));
-        };
+        let origin = url.origin();
         let (offers, mut parsed) = parse_challenges(h);
         let challenge = Challenge {
             offers: &offers,
@@ -170,14 +167,6 @@ fn digest_scheme(a: Algorithm) -> Option<Scheme> {
     }
 }
 
-/// The request target ureq sends for `url` (path and query, origin form): the Digest `uri`.
-fn request_target(url: &str) -> String {
-    ureq::http::Uri::try_from(url)
-        .ok()
-        .and_then(|u| u.path_and_query().map(|pq| pq.as_str().to_string()))
-        .unwrap_or_else(|| "/".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +186,10 @@ mod tests {
             let (k, v) = kv.split_once('=')?;
             (k == name).then(|| v.trim_matches('"'))
         })
+    }
+
+    fn u(url: &str) -> Url {
+        Url::parse(url).unwrap()
     }
 
     const SHA256: &str = "Digest realm=\"r\", nonce=\"n1\", qop=\"auth\", algorithm=SHA-256";
@@ -228,32 +221,32 @@ mod tests {
     fn digest_sha256_is_chosen_and_its_nonce_counted_per_request_of_that_origin_only() {
         let creds = Credentials { user: "u".into(), password: "p".into() };
         let mut auth = Auth::new(Some(&creds), false);
-        let url = "https://h/a/b?c=1";
-        assert_eq!(auth.authorization(url, url).unwrap(), None, "nothing before a challenge");
-        auth.challenged(url, url, &headers(&["Basic realm=\"b\"", MD5, SHA256]), false).unwrap();
-        let first = auth.authorization(url, url).unwrap().unwrap();
+        let (url, shown) = (&u("https://h/a/b?c=1"), "https://h/a/b?c=1");
+        assert_eq!(auth.authorization(url, shown).unwrap(), None, "nothing before a challenge");
+        auth.challenged(url, shown, &headers(&["Basic realm=\"b\"", MD5, SHA256]), false).unwrap();
+        let first = auth.authorization(url, shown).unwrap().unwrap();
         assert_eq!(param(&first, "algorithm"), Some("SHA-256"), "{first}");
         assert_eq!((param(&first, "nonce"), param(&first, "nc")), (Some("n1"), Some("00000001")), "{first}");
         assert_eq!((param(&first, "uri"), param(&first, "qop")), (Some("/a/b?c=1"), Some("auth")), "{first}");
-        let second = auth.authorization("https://h:443/other", url).unwrap().unwrap();
+        let second = auth.authorization(&u("https://H:443/other#f"), shown).unwrap().unwrap();
         assert_eq!((param(&second, "nc"), param(&second, "uri")), (Some("00000002"), Some("/other")), "{second}");
         assert_ne!(param(&first, "cnonce"), None);
-        assert_eq!(auth.authorization("https://h:8443/a", url).unwrap(), None, "another origin");
-        assert_eq!(auth.authorization("http://h/a", url).unwrap(), None, "another origin");
+        assert_eq!(auth.authorization(&u("https://h:8443/a"), shown).unwrap(), None, "another origin");
+        assert_eq!(auth.authorization(&u("http://h/a"), shown).unwrap(), None, "another origin");
     }
 
     #[test]
     fn a_stale_nonce_is_answered_again_with_the_new_one_and_a_refusal_is_final() {
         let creds = Credentials { user: "u".into(), password: "p".into() };
         let mut auth = Auth::new(Some(&creds), true);
-        let url = "http://h/f";
-        auth.challenged(url, url, &headers(&[MD5]), false).unwrap();
-        assert_eq!(param(&auth.authorization(url, url).unwrap().unwrap(), "nc"), Some("00000001"));
+        let (url, shown) = (&u("http://h/f"), "http://h/f");
+        auth.challenged(url, shown, &headers(&[MD5]), false).unwrap();
+        assert_eq!(param(&auth.authorization(url, shown).unwrap().unwrap(), "nc"), Some("00000001"));
         let stale = "Digest realm=\"r\", nonce=\"n3\", qop=\"auth\", stale=true";
-        auth.challenged(url, url, &headers(&[stale]), true).unwrap();
-        let again = auth.authorization(url, url).unwrap().unwrap();
+        auth.challenged(url, shown, &headers(&[stale]), true).unwrap();
+        let again = auth.authorization(url, shown).unwrap().unwrap();
         assert_eq!((param(&again, "nonce"), param(&again, "nc")), (Some("n3"), Some("00000001")), "{again}");
-        let e = auth.challenged(url, url, &headers(&[MD5]), true).unwrap_err();
+        let e = auth.challenged(url, shown, &headers(&[MD5]), true).unwrap_err();
         assert!(e.detail.contains("refused"), "{e:?}");
         assert!(!format!("{e:?}").contains("\"p\""), "no password in the failure");
     }
@@ -262,29 +255,30 @@ mod tests {
     fn stale_answers_are_bounded_until_another_answer() {
         let creds = Credentials { user: "u".into(), password: "p".into() };
         let mut auth = Auth::new(Some(&creds), true);
-        let (url, stale) = ("http://h/f", headers(&["Digest realm=\"r\", nonce=\"s\", qop=\"auth\", stale=true"]));
-        auth.challenged(url, url, &headers(&[MD5]), false).unwrap();
+        let (url, shown, stale) =
+            (&u("http://h/f"), "http://h/f", headers(&["Digest realm=\"r\", nonce=\"s\", qop=\"auth\", stale=true"]));
+        auth.challenged(url, shown, &headers(&[MD5]), false).unwrap();
         for _ in 0..credentials::MAX_STALE_ANSWERS {
-            auth.challenged(url, url, &stale, true).unwrap();
+            auth.challenged(url, shown, &stale, true).unwrap();
         }
         auth.answered(url);
-        auth.challenged(url, url, &stale, true).expect("counted anew after a 200");
+        auth.challenged(url, shown, &stale, true).expect("counted anew after a 200");
         for _ in 1..credentials::MAX_STALE_ANSWERS {
-            auth.challenged(url, url, &stale, true).unwrap();
+            auth.challenged(url, shown, &stale, true).unwrap();
         }
-        let e = auth.challenged(url, url, &stale, true).unwrap_err();
+        let e = auth.challenged(url, shown, &stale, true).unwrap_err();
         assert!(e.detail.contains("stale"), "{e:?}");
     }
 
     #[test]
     fn withheld_and_unsupported_say_why() {
         let creds = Credentials { user: "u".into(), password: "p".into() };
-        let e = Auth::new(Some(&creds), false).challenged("http://h/", "http://h/", &headers(&[SHA256]), false);
+        let e = Auth::new(Some(&creds), false).challenged(&u("http://h/"), "http://h/", &headers(&[SHA256]), false);
         assert!(e.unwrap_err().detail.contains("withheld"));
-        let e = Auth::new(Some(&creds), true).challenged("http://h/", "http://h/", &headers(&["NTLM"]), false);
+        let e = Auth::new(Some(&creds), true).challenged(&u("http://h/"), "http://h/", &headers(&["NTLM"]), false);
         let detail = e.unwrap_err().detail;
         assert!(detail.contains("other than Basic or Digest") && detail.contains("offered: NTLM"), "{detail}");
-        let e = Auth::new(None, true).challenged("http://h/", "http://h/", &headers(&[SHA256]), false);
+        let e = Auth::new(None, true).challenged(&u("http://h/"), "http://h/", &headers(&[SHA256]), false);
         assert!(e.unwrap_err().detail.contains("has none"));
     }
 }

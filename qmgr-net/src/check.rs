@@ -1,7 +1,6 @@
 //! Checks made before anything is stored: options that need I/O, URLs, destinations.
 
 use crate::url;
-use crate::MAX_URL_LEN;
 use qmgr_core::hresult::{Error, E_ACCESSDENIED, QM_E_DOWNLOADER_UNAVAILABLE};
 use qmgr_core::model::protocol;
 use qmgr_core::Result;
@@ -25,30 +24,28 @@ pub(crate) fn check_option(name: &str, value: &str) -> Result<()> {
 }
 
 pub(crate) fn check_url(u: &str, protocol: u32) -> Result<()> {
+    // DECISIONS D2: non-empty, ASCII without spaces or controls, at most 2200 characters.
+    qmgr_core::model::check_url(u)?;
     let shown = url::redact(u);
     let bad = |problem: &str| Err(Error::invalid_arg(format!("URL \"{shown}\" {problem}")));
-    if u.is_empty() {
-        return Err(Error::invalid_arg("URL is empty"));
-    }
-    if !u.is_ascii() {
-        return bad("contains non-ASCII characters (percent-encode them as UTF-8)");
-    }
-    if u.len() > MAX_URL_LEN {
-        return bad(&format!("is {} characters long; the limit is {MAX_URL_LEN}", u.len()));
-    }
-    if u.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return bad("contains spaces or control characters (percent-encode them)");
-    }
-    let Some(scheme) = url::scheme(u) else {
-        return bad("has no scheme");
+    let parsed = match url::Url::parse(u) {
+        Ok(parsed) => parsed,
+        Err(url::ParseError::RelativeUrlWithoutBase) => return bad("has no scheme"),
+        Err(e) => return bad(&format!("does not parse: {e}")),
     };
-    let scheme = scheme.to_ascii_lowercase();
+    let scheme = parsed.scheme();
     match protocol {
         protocol::HTTP => {
             if scheme != "http" && scheme != "https" {
                 return bad(&format!(
                     "has scheme \"{scheme}\", which does not belong to QM_PROTOCOL_HTTP (http, https)"
                 ));
+            }
+            // Also an absolute URI as RFC 3986 writes it, `//` and a host after the scheme,
+            // which ureq's parser accepts (it refuses `<`, `>`, `` ` `` raw): WHATWG parsing
+            // reads `http:h/x`, `http:/h/x` and `http:///h/x` as `http://h/x`.
+            if !u.split_once(':').is_some_and(|(_, rest)| rest.starts_with("//")) {
+                return bad("has no \"//\" and host after its scheme");
             }
             match ureq::http::Uri::try_from(u) {
                 Ok(uri) if uri.host().is_some_and(|h| !h.is_empty()) => Ok(()),
@@ -168,19 +165,28 @@ mod tests {
             ("ftp://example.com/x", protocol::HTTP),
             ("file:///tmp/x", protocol::HTTP),
             ("http:///x", protocol::HTTP),
+            ("http:/x", protocol::HTTP),
+            ("http:x", protocol::HTTP),
+            ("http://example.com/a<b", protocol::HTTP),
+            ("//example.com/x", protocol::HTTP),
+            ("http://example.com:99999/", protocol::HTTP),
+            ("http://exa<mple.com/", protocol::HTTP),
+            ("http://[::1/", protocol::HTTP),
             ("http://example.com/x", protocol::SMB),
             ("file://server/share/x", protocol::SMB),
             ("file:relative", protocol::SMB),
             ("http://example.com/", 9),
         ] {
-            let e = check_url(u, p).unwrap_err();
+            let e = check_url(u, p).expect_err(u);
             assert_eq!(e.hr, E_INVALIDARG, "{u} {p}: {e}");
         }
-        let long = format!("http://example.com/{}", "a".repeat(MAX_URL_LEN));
+        let long = format!("http://example.com/{}", "a".repeat(crate::MAX_URL_LEN));
         assert!(check_url(&long, protocol::HTTP).unwrap_err().message.contains("2200"));
         assert_eq!(check_url("ftp://x/y", protocol::FTP).unwrap_err().hr, QM_E_DOWNLOADER_UNAVAILABLE);
         assert_eq!(check_url("x://y", protocol::CUSTOM).unwrap_err().hr, E_NOTIMPL);
-        let e = check_url("http://u:hunter2@/x", protocol::HTTP).unwrap_err();
-        assert!(!e.message.contains("hunter2"), "{e}");
+        for u in ["http://u:hunter2@/x", "http://u:hunter2@h:99999/", "ftp://u:hunter2@h/", "http://u:hunter2@h/é"] {
+            let e = check_url(u, protocol::HTTP).unwrap_err();
+            assert!(!e.message.contains("hunter2"), "{e}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use crate::cause::{local_failure, network_failure, status_failure};
 use crate::digest::{self, Verifier};
 use crate::exchange::{Event, Exchange, Helpers};
 use crate::local::{DestinationCheck, Writeback};
-use crate::url::{self, redact};
+use crate::url::{self, redact, Url};
 use crate::MAX_REDIRECTS;
 use qmgr_core::model::{Checksum, Validators};
 use qmgr_core::transport::{
@@ -22,14 +22,16 @@ use ureq::http::HeaderMap;
 /// Restarts from zero allowed in one fetch before the server's answers count as unusable.
 const MAX_RESTARTS: u32 = 3;
 
+/// Fetches `req` from `url`, its URL as parsed (an http or https URL).
 pub(crate) fn fetch(
     helpers: &Helpers,
     agent: &ureq::Agent,
     allow_http_creds: bool,
     req: &FetchRequest<'_>,
+    url: Url,
     obs: &mut dyn FetchObserver,
 ) -> FetchOutcome {
-    match run(helpers, agent, allow_http_creds, req, obs) {
+    match run(helpers, agent, allow_http_creds, req, url, obs) {
         Ok(outcome) => outcome,
         Err(e) => FetchOutcome::Failed(e),
     }
@@ -66,6 +68,7 @@ fn run(
     agent: &ureq::Agent,
     allow_http_creds: bool,
     req: &FetchRequest<'_>,
+    url: Url,
     obs: &mut dyn FetchObserver,
 ) -> Result<FetchOutcome, Failure> {
     let path = req.temp_path;
@@ -92,8 +95,9 @@ fn run(
     // Credentials in the URL follow the rules of the group's (D11): they are taken off the
     // URL, so that only a challenge from the same origin gets them; the group's win when both
     // are given.
-    let (bare, from_url) = url::take_userinfo(req.url);
-    let mut url = bare.into_owned();
+    let (mut url, from_url) = url::take_userinfo(url);
+    // Messages name the URL as given (its password hidden), then each redirect target.
+    let mut shown = redact(req.url).into_owned();
     let mut seen = HashSet::from([url.clone()]);
     let mut hops = 0usize;
     // The origins that challenged us get credentials from then on, no other (D11).
@@ -103,7 +107,6 @@ fn run(
         if req.cancel.is_cancelled() {
             return Ok(FetchOutcome::Cancelled);
         }
-        let shown = redact(&url).into_owned();
         let mut headers = Vec::new();
         if resume.ranged {
             headers.push(("Range", format!("bytes={}-", resume.held)));
@@ -114,7 +117,7 @@ fn run(
         let authorization = auth.authorization(&url, &shown)?;
         let sent = authorization.is_some();
         headers.extend(authorization.map(|a| ("Authorization", a)));
-        let exchange = Exchange::start(helpers, agent, &url, headers, req.traffic == Traffic::Idle)
+        let exchange = Exchange::start(helpers, agent, url.as_str(), headers, req.traffic == Traffic::Idle)
             .map_err(|e| Failure::new(Cause::NoThread, &shown, e.to_string()))?;
         let (status, h) = match exchange.next(req.cancel, &mut || {}) {
             None => return Ok(FetchOutcome::Cancelled),
@@ -133,17 +136,12 @@ fn run(
                 let Some(location) = header(&h, "location") else {
                     return Err(fail(RedirectProblem::NoLocation));
                 };
-                let next = url::resolve(&url, location)
-                    .filter(|n| {
-                        matches!(url::scheme(n).map(str::to_ascii_lowercase).as_deref(), Some("http" | "https"))
-                    })
-                    .ok_or_else(|| {
-                        fail(RedirectProblem::UnusableLocation { location: redact(location).into_owned() })
-                    })?;
                 // Credentials in a Location are never sent (nor passed to the HTTP library,
-                // which would send them unasked).
-                let next = url::take_userinfo(&next).0.into_owned();
-                let next_shown = redact(&next).into_owned();
+                // which would send them unasked): `resolve` takes them off.
+                let next = url::resolve(&url, location).ok_or_else(|| {
+                    fail(RedirectProblem::UnusableLocation { location: redact(location).into_owned() })
+                })?;
+                let next_shown = next.as_str().to_string();
                 hops += 1;
                 if hops > MAX_REDIRECTS {
                     return Err(fail(RedirectProblem::TooMany { limit: MAX_REDIRECTS, to: next_shown }));
@@ -155,6 +153,7 @@ fn run(
                     return Err(fail(RedirectProblem::Loop { to: next_shown }));
                 }
                 url = next;
+                shown = next_shown;
             }
             401 => auth.challenged(&url, &shown, &h, sent)?,
             416 if resume.ranged => {

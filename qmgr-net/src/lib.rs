@@ -63,8 +63,7 @@ pub const DEFAULT_USER_AGENT: &str = concat!("qmgr/", env!("CARGO_PKG_VERSION"))
 /// (DECISIONS D5, D11).
 pub const MAX_REDIRECTS: usize = 10;
 
-/// Longest URL accepted, in characters (DECISIONS D2; reference §5.4).
-pub const MAX_URL_LEN: usize = 2200;
+pub use qmgr_core::model::MAX_URL_LEN;
 
 /// Bytes read from the network or a source file per step (256 KiB). Each step is written to
 /// the temporary file with one `write_all`, then reported through
@@ -156,9 +155,11 @@ impl Transport for NetTransport {
     }
 
     /// The URL is ASCII, at most [`MAX_URL_LEN`] characters, without spaces or control
-    /// characters, and parses; `QM_PROTOCOL_HTTP` (1) takes `http://host…` and
-    /// `https://host…`, `QM_PROTOCOL_SMB` (3) takes `file:///absolute/path` (or
-    /// `file://localhost/…`). DECISIONS D1, D2.
+    /// characters (`qmgr_core::model::check_url`), and parses as a WHATWG URL (the `url`
+    /// crate); `QM_PROTOCOL_HTTP` (1) takes `http://host…` and `https://host…` (with `//` and a
+    /// host, as RFC 3986 writes them), `QM_PROTOCOL_SMB` (3) takes `file:///absolute/path` (or
+    /// `file://localhost/…`). The URL is stored as given; requests use its parsed form
+    /// (README "URLs"). DECISIONS D1, D2.
     ///
     /// Errors: `E_INVALIDARG` naming the URL and the problem; `QM_E_DOWNLOADER_UNAVAILABLE`
     /// for `QM_PROTOCOL_FTP`; `E_NOTIMPL` for `QM_PROTOCOL_CUSTOM`.
@@ -193,13 +194,19 @@ impl Transport for NetTransport {
         if request.cancel.is_cancelled() {
             return FetchOutcome::Cancelled;
         }
-        let scheme = url::scheme(request.url).map(|s| s.to_ascii_lowercase());
-        match scheme.as_deref() {
-            Some("http") | Some("https") => {
-                let (agent, allow_http) = self.snapshot(request.traffic);
-                http::fetch(&self.helpers, &agent, allow_http, request, observer)
+        let parsed = match url::Url::parse(request.url) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                let cause = Cause::InvalidUrl(UrlProblem::Invalid);
+                return FetchOutcome::Failed(Failure::new(cause, url::redact(request.url), e.to_string()));
             }
-            Some("file") => file::fetch(request, observer),
+        };
+        match parsed.scheme() {
+            "http" | "https" => {
+                let (agent, allow_http) = self.snapshot(request.traffic);
+                http::fetch(&self.helpers, &agent, allow_http, request, parsed, observer)
+            }
+            "file" => file::fetch(request, observer),
             _ => FetchOutcome::Failed(Failure::new(
                 Cause::InvalidUrl(UrlProblem::UnknownScheme),
                 url::redact(request.url),

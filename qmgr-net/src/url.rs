@@ -1,242 +1,186 @@
-//! Small URL helpers: scheme, origin, redaction for messages, redirect targets, `file://`
-//! paths. URLs are ASCII (DECISIONS D2), so byte offsets are character offsets.
+//! URLs, parsed by the `url` crate (the WHATWG URL Standard, as browsers read them): the form
+//! a request is sent with, redirect targets, redaction for messages, `file://` paths.
+//!
+//! What is stored and reported as a file's remote name stays the string the program gave; only
+//! requests use the parsed form, whose serialisation normalises (scheme and host lower-cased,
+//! default port dropped, `/` for an empty path, dot segments removed, characters a URL may not
+//! hold raw percent-encoded). DECISIONS D2's rules (ASCII, at most 2200 characters) are checked
+//! before parsing, by `qmgr_core::model::check_url` (see `crate::check`).
 
+pub(crate) use ::url::{ParseError, Url};
+use percent_encoding::percent_decode_str;
 use qmgr_core::transport::Credentials;
 use std::borrow::Cow;
 use std::path::PathBuf;
 
-/// The scheme of `url` (before the first `:`), when it is a valid scheme.
-pub(crate) fn scheme(url: &str) -> Option<&str> {
-    let colon = url.find(':')?;
-    let s = &url[..colon];
-    let mut chars = s.chars();
-    let first = chars.next()?;
-    (first.is_ascii_alphabetic() && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-        .then_some(s)
+/// True for an `https:` URL.
+pub(crate) fn is_https(url: &Url) -> bool {
+    url.scheme() == "https"
 }
 
-/// Splits an absolute hierarchical URL into (scheme, authority, path-and-query).
-/// The fragment is dropped; the path is `"/"` when empty.
-fn split(url: &str) -> Option<(&str, &str, &str)> {
-    let scheme = scheme(url)?;
-    let rest = url[scheme.len() + 1..].strip_prefix("//")?;
-    let rest = rest.split('#').next().unwrap_or("");
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let path = if end == rest.len() { "/" } else { &rest[end..] };
-    Some((scheme, &rest[..end], path))
-}
-
-/// Where the user-info of `url` is: (index of the authority's first byte, index of the `@`
-/// that ends the user-info), when the URL has an authority with user-info.
-fn userinfo_span(url: &str) -> Option<(usize, usize)> {
-    let start = scheme(url)?.len() + 1;
-    url[start..].strip_prefix("//")?;
-    let authority = start + 2;
-    let end = url[authority..].find(['/', '?', '#']).map_or(url.len(), |i| authority + i);
-    let at = authority + url[authority..end].rfind('@')?;
-    Some((authority, at))
-}
-
-/// True for an `https:` URL (any case).
-pub(crate) fn is_https(url: &str) -> bool {
-    scheme(url).is_some_and(|s| s.eq_ignore_ascii_case("https"))
-}
-
-/// `url` with the password of its user-info replaced by `***`, for messages and logs.
+/// `url` with the password of its user-info replaced by `***`, for messages and logs; a URL
+/// without a password comes back as it is. A string with an `@` that does not parse as a URL
+/// with a host (`http://u:pw@/x`, `u:pw@proxy:3128`) is shown with everything between `//` (or
+/// its start) and its last `@` replaced by `***`: whatever it holds, no password is shown.
 pub(crate) fn redact(url: &str) -> Cow<'_, str> {
-    let Some((authority, at)) = userinfo_span(url) else {
-        return Cow::Borrowed(url);
-    };
-    let Some(colon) = url[authority..at].find(':') else {
-        return Cow::Borrowed(url);
-    };
-    Cow::Owned(format!("{}:***{}", &url[..authority + colon], &url[at..]))
-}
-
-/// Splits the user-info off `url`: the URL without it — what goes on the wire, where the HTTP
-/// library would otherwise send it as `Authorization: Basic` with the very first request,
-/// before any challenge and over plain http (issue #15) — and the credentials it held,
-/// percent-decoded (a user without `:` has an empty password). A URL without user-info comes
-/// back as it is, with `None`; so does one whose user-info is not valid UTF-8 once decoded
-/// (its user-info is still removed).
-pub(crate) fn take_userinfo(url: &str) -> (Cow<'_, str>, Option<Credentials>) {
-    let Some((authority, at)) = userinfo_span(url) else {
-        return (Cow::Borrowed(url), None);
-    };
-    let userinfo = &url[authority..at];
-    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    let decode = |s: &str| percent_decode(s).and_then(|b| String::from_utf8(b).ok());
-    let credentials = decode(user).zip(decode(password)).map(|(user, password)| Credentials { user, password });
-    (Cow::Owned(format!("{}{}", &url[..authority], &url[at + 1..])), credentials)
-}
-
-/// `scheme://host:port` of an http(s) URL, lower-cased, default port filled in, without
-/// user-info: the origin credentials are bound to (DECISIONS D11).
-pub(crate) fn origin(url: &str) -> Option<String> {
-    let (scheme, authority, _) = split(url)?;
-    let scheme = scheme.to_ascii_lowercase();
-    let hostport = authority.rsplit('@').next().unwrap_or(authority).to_ascii_lowercase();
-    let has_port = match hostport.rfind(':') {
-        Some(i) => !hostport[i..].contains(']'),
-        None => false,
-    };
-    let port = match (has_port, scheme.as_str()) {
-        (true, _) => "",
-        (false, "https") => ":443",
-        (false, _) => ":80",
-    };
-    Some(format!("{scheme}://{hostport}{port}"))
-}
-
-/// The absolute URL a `Location` value points to, resolved against `base` (RFC 3986 §5.2,
-/// without fragments). `None` when `base` is not an absolute hierarchical URL.
-pub(crate) fn resolve(base: &str, location: &str) -> Option<String> {
-    let location = location.trim();
-    let location = location.split('#').next().unwrap_or("");
-    if scheme(location).is_some() {
-        let (s, a, p) = split(location)?;
-        return Some(format!("{s}://{a}{}", remove_dot_segments_pq(p)));
-    }
-    let (scheme, authority, base_pq) = split(base)?;
-    if let Some(rest) = location.strip_prefix("//") {
-        return resolve(base, &format!("{scheme}://{rest}"));
-    }
-    let base_path = base_pq.split('?').next().unwrap_or("/");
-    let pq = if location.is_empty() {
-        base_pq.to_string()
-    } else if location.starts_with('/') {
-        location.to_string()
-    } else if location.starts_with('?') {
-        format!("{base_path}{location}")
-    } else {
-        let dir = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
-        format!("{dir}{location}")
-    };
-    Some(format!("{scheme}://{authority}{}", remove_dot_segments_pq(&pq)))
-}
-
-/// Removes `.` and `..` segments from the path part of a path-and-query.
-fn remove_dot_segments_pq(pq: &str) -> String {
-    let (path, query) = match pq.find('?') {
-        Some(i) => (&pq[..i], &pq[i..]),
-        None => (pq, ""),
-    };
-    let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let n = segments.len();
-    for (i, seg) in segments.into_iter().enumerate() {
-        let last = i + 1 == n;
-        match seg {
-            "." => {
-                if last {
-                    out.push("");
-                }
-            }
-            ".." => {
-                out.pop();
-                if last {
-                    out.push("");
-                }
-            }
-            s => out.push(s),
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Cannot fail: a URL with a password has a host.
+            let _ = parsed.set_password(Some("***"));
+            Cow::Owned(parsed.into())
         }
+        Ok(parsed) if parsed.has_host() => Cow::Borrowed(url),
+        _ => match (url.find("//"), url.rfind('@')) {
+            (_, None) => Cow::Borrowed(url),
+            (Some(slashes), Some(at)) if slashes < at => {
+                Cow::Owned(format!("{}***{}", &url[..slashes + 2], &url[at..]))
+            }
+            (_, Some(at)) => Cow::Owned(format!("***{}", &url[at..])),
+        },
     }
-    format!("/{}{query}", out.join("/"))
+}
+
+/// The URL a request for `url` is sent to, and the credentials its user-info held: the user-info
+/// is taken off — the HTTP library would otherwise send it as `Authorization: Basic` with the
+/// very first request, before any challenge and over plain http (issue #15) — and so is the
+/// fragment, which is never sent. The credentials are percent-decoded (a user without `:` has
+/// an empty password); `None` without user-info, or when it is not valid UTF-8 once decoded
+/// (it is taken off all the same).
+pub(crate) fn take_userinfo(mut url: Url) -> (Url, Option<Credentials>) {
+    let decode = |s: &str| percent_decode_str(s).decode_utf8().ok().map(Cow::into_owned);
+    let credentials = (!url.username().is_empty() || url.password().is_some())
+        .then(|| decode(url.username()).zip(decode(url.password().unwrap_or(""))))
+        .flatten()
+        .map(|(user, password)| Credentials { user, password });
+    // Both fail only for URLs without a host, which have no user-info to take.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_fragment(None);
+    (url, credentials)
+}
+
+/// The URL a `Location` value sends a request for `base` to: resolved against `base` (WHATWG
+/// URL parsing, as RFC 3986 §5.2 for the usual forms: absolute, `//host/…`, `/path`, `../x`,
+/// `?q`), an http(s) URL, with its user-info (never sent: DECISIONS D11) and fragment taken off.
+/// `None` when it does not resolve to an http(s) URL.
+pub(crate) fn resolve(base: &Url, location: &str) -> Option<Url> {
+    let next = base.join(location).ok().filter(|u| matches!(u.scheme(), "http" | "https"))?;
+    Some(take_userinfo(next).0)
+}
+
+/// The request target of `url` (`/path?query`), as a Digest answer names it.
+pub(crate) fn request_target(url: &Url) -> &str {
+    &url[::url::Position::BeforePath..::url::Position::AfterQuery]
 }
 
 /// The local path of a `file://` URL: `file:///abs/path`, `file://localhost/abs/path` or
-/// `file:/abs/path`, percent-decoded. Errors: a description of the problem.
+/// `file:/abs/path`, percent-decoded (a `%` without two hex digits after it stays a `%`).
+/// Errors: a description of the problem.
 pub(crate) fn file_path(url: &str) -> Result<PathBuf, String> {
-    use std::os::unix::ffi::OsStringExt;
-    let scheme = scheme(url).ok_or_else(|| "it has no scheme".to_string())?;
-    if !scheme.eq_ignore_ascii_case("file") {
-        return Err(format!("its scheme \"{scheme}\" is not file"));
+    use std::os::unix::ffi::OsStrExt;
+    let parsed = Url::parse(url).map_err(|e| match e {
+        ParseError::RelativeUrlWithoutBase => "it has no scheme".to_string(),
+        e => format!("it does not parse: {e}"),
+    })?;
+    if parsed.scheme() != "file" {
+        return Err(format!("its scheme \"{}\" is not file", parsed.scheme()));
     }
-    let rest = &url[scheme.len() + 1..];
-    let rest = rest.split(['?', '#']).next().unwrap_or("");
-    let path = if let Some(after) = rest.strip_prefix("//") {
-        let slash = after.find('/').unwrap_or(after.len());
-        let host = &after[..slash];
-        if !host.is_empty() && !host.eq_ignore_ascii_case("localhost") {
-            return Err(format!(
-                "host \"{host}\" is not supported: mount the share and use file:///<mount point>/<path>"
-            ));
-        }
-        &after[slash..]
-    } else {
-        rest
-    };
-    if !path.starts_with('/') {
+    // WHATWG reads `file:dir/x` as `file:///dir/x`; RFC 8089 has no relative file URLs.
+    if !url.split_once(':').is_some_and(|(_, rest)| rest.starts_with('/')) {
         return Err("its path is not absolute".to_string());
     }
-    if path.ends_with('/') {
+    if let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) {
+        return Err(format!("host \"{host}\" is not supported: mount the share and use file:///<mount point>/<path>"));
+    }
+    if parsed.path().ends_with('/') {
         return Err("its path names a directory".to_string());
     }
-    let bytes = percent_decode(path).ok_or_else(|| "it has a malformed percent-escape".to_string())?;
-    if bytes.contains(&0) {
+    let path = parsed.to_file_path().map_err(|()| "it names no local path".to_string())?;
+    if path.as_os_str().as_bytes().contains(&0) {
         return Err("its path contains a NUL byte".to_string());
     }
-    Ok(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
-}
-
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    Some(out)
+    Ok(path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parse(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
     #[test]
     fn redirect_targets_resolve_like_rfc3986() {
-        let base = "http://h:8/a/b/c?q=1";
-        assert_eq!(resolve(base, "https://x/y").unwrap(), "https://x/y");
-        assert_eq!(resolve(base, "//o/p").unwrap(), "http://o/p");
-        assert_eq!(resolve(base, "/z").unwrap(), "http://h:8/z");
-        assert_eq!(resolve(base, "d").unwrap(), "http://h:8/a/b/d");
-        assert_eq!(resolve(base, "../d?x").unwrap(), "http://h:8/a/d?x");
-        assert_eq!(resolve(base, "./").unwrap(), "http://h:8/a/b/");
-        assert_eq!(resolve(base, "?k").unwrap(), "http://h:8/a/b/c?k");
-        assert_eq!(resolve(base, "d#frag").unwrap(), "http://h:8/a/b/d");
-        assert_eq!(resolve("http://h", "x").unwrap(), "http://h/x");
-        assert_eq!(resolve("http://h/a/../../b", "").unwrap(), "http://h/b");
+        let base = parse("http://h:8/a/b/c?q=1");
+        let from_base = |location: &str| resolve(&base, location).map(String::from);
+        for (location, expected) in [
+            ("https://x/y", "https://x/y"),
+            ("//o/p", "http://o/p"),
+            ("/z", "http://h:8/z"),
+            ("d", "http://h:8/a/b/d"),
+            ("../d?x", "http://h:8/a/d?x"),
+            ("./", "http://h:8/a/b/"),
+            ("?k", "http://h:8/a/b/c?k"),
+            ("d#frag", "http://h:8/a/b/d"),
+            ("#frag", "http://h:8/a/b/c?q=1"),
+            ("", "http://h:8/a/b/c?q=1"),
+            (" /z ", "http://h:8/z"),
+            ("../../../../d", "http://h:8/d"),
+            ("http://u:p@o/x", "http://o/x"),
+            ("//u@o/x", "http://o/x"),
+        ] {
+            assert_eq!(from_base(location).as_deref(), Some(expected), "{location:?}");
+        }
+        for location in ["ftp://x/y", "file:///etc/passwd", "mailto:a@b", "http://", "http://[::1/"] {
+            assert_eq!(from_base(location), None, "{location:?}");
+        }
+        assert_eq!(resolve_from("http://h", "x"), "http://h/x");
+        assert_eq!(resolve_from("http://h/a/../../b", ""), "http://h/b");
+    }
+
+    fn resolve_from(base: &str, location: &str) -> String {
+        resolve(&parse(base), location).unwrap().into()
     }
 
     #[test]
-    fn user_info_is_taken_off_the_url() {
-        let (bare, c) = take_userinfo("http://bob:pw%3A1@127.0.0.1:8080/a@b?x=@");
-        assert_eq!(bare, "http://127.0.0.1:8080/a@b?x=@");
+    fn user_info_and_fragment_are_taken_off_the_url() {
+        let (bare, c) = take_userinfo(parse("http://bob:pw%3A1@127.0.0.1:8080/a@b?x=@#f"));
+        assert_eq!(bare.as_str(), "http://127.0.0.1:8080/a@b?x=@");
         let c = c.unwrap();
         assert_eq!((c.user.as_str(), c.password.as_str()), ("bob", "pw:1"));
-        let (bare, c) = take_userinfo("https://alice@h/");
-        assert_eq!((bare.as_ref(), c.map(|c| c.password)), ("https://h/", Some(String::new())));
-        let (bare, c) = take_userinfo("http://h/p@q");
-        assert!(matches!(bare, Cow::Borrowed("http://h/p@q")) && c.is_none());
-        let (bare, c) = take_userinfo("http://%ff:x@h/");
-        assert_eq!((bare.as_ref(), c), ("http://h/", None));
+        let (bare, c) = take_userinfo(parse("https://alice@h/"));
+        assert_eq!((bare.as_str(), c.map(|c| c.password)), ("https://h/", Some(String::new())));
+        let (bare, c) = take_userinfo(parse("http://:pw@h/"));
+        assert_eq!((bare.as_str(), c.map(|c| (c.user, c.password))), ("http://h/", Some((String::new(), "pw".into()))));
+        let (bare, c) = take_userinfo(parse("http://h/p@q"));
+        assert!(bare.as_str() == "http://h/p@q" && c.is_none());
+        let (bare, c) = take_userinfo(parse("http://%ff:x@h/"));
+        assert_eq!((bare.as_str(), c), ("http://h/", None));
     }
 
     #[test]
-    fn origins_and_redaction() {
-        assert_eq!(origin("HTTP://Host/x").unwrap(), "http://host:80");
-        assert_eq!(origin("https://u:p@h:8443/x").unwrap(), "https://h:8443");
-        assert_eq!(origin("https://[::1]/").unwrap(), "https://[::1]:443");
+    fn origins_bind_credentials_to_scheme_host_and_port() {
+        // What `Auth` keys the answering state of a challenge by (DECISIONS D11).
+        assert_eq!(parse("HTTP://Host/x").origin(), parse("http://host:80/y").origin());
+        assert_eq!(parse("https://u:p@[::1]/").origin(), parse("https://[::1]:443/z").origin());
+        assert_ne!(parse("http://h/").origin(), parse("https://h/").origin());
+        assert_ne!(parse("http://h/").origin(), parse("http://h:81/").origin());
+        assert_eq!(request_target(&parse("http://h:8/a/b?x=1#f")), "/a/b?x=1");
+        assert_eq!(request_target(&parse("http://h")), "/");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
         assert_eq!(redact("http://user:secret@h/x"), "http://user:***@h/x");
         assert_eq!(redact("http://user@h/x"), "http://user@h/x");
         assert_eq!(redact("http://h/a@b"), "http://h/a@b");
+        assert_eq!(redact("HTTP://H:80"), "HTTP://H:80");
+        // Unparseable: the part that may hold a password is hidden.
+        assert_eq!(redact("http://u:hunter2@/x"), "http://***@/x");
+        assert_eq!(redact("//u:hunter2@h/x"), "//***@h/x");
+        assert_eq!(redact("u:hunter2@h:3128"), "***@h:3128");
+        assert_eq!(redact("not a url"), "not a url");
     }
 
     #[test]
@@ -244,9 +188,13 @@ mod tests {
         assert_eq!(file_path("file:///tmp/a%20b").unwrap(), PathBuf::from("/tmp/a b"));
         assert_eq!(file_path("FILE://localhost/x").unwrap(), PathBuf::from("/x"));
         assert_eq!(file_path("file:/x").unwrap(), PathBuf::from("/x"));
+        // WHATWG: a `%` not followed by two hex digits is itself.
+        assert_eq!(file_path("file:///bad%zz").unwrap(), PathBuf::from("/bad%zz"));
         assert!(file_path("file://server/share/x").unwrap_err().contains("server"));
-        assert!(file_path("file:relative").is_err());
-        assert!(file_path("file:///dir/").is_err());
-        assert!(file_path("file:///bad%zz").is_err());
+        assert!(file_path("file:relative").unwrap_err().contains("not absolute"));
+        assert!(file_path("file:///dir/").unwrap_err().contains("directory"));
+        assert!(file_path("file:///a%00b").unwrap_err().contains("NUL"));
+        assert!(file_path("http://h/x").unwrap_err().contains("not file"));
+        assert!(file_path("/x").unwrap_err().contains("no scheme"));
     }
 }

@@ -76,12 +76,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::prelude::{Engine as _, BASE64_STANDARD};
 use qmgr_rs::model::{ErrorClass, GroupState};
 use sha2::{Digest as _, Sha256};
 
-use crate::hostile::{
-    base64, bg_e_http, if_range_matches, lock, temp_path, HostileQueue, HostileServer, Resource, Step,
-};
+use crate::hostile::{bg_e_http, if_range_matches, lock, temp_path, HostileQueue, HostileServer, Resource, Step};
 use crate::runner::Rng;
 use crate::wait_until;
 
@@ -346,7 +345,7 @@ fn draw_size(rng: &mut Rng) -> usize {
 
 /// `Repr-Digest` of `bytes` in sha-256 (RFC 9530).
 pub fn repr_digest(bytes: &[u8]) -> String {
-    format!("sha-256=:{}:", base64(&Sha256::digest(bytes)))
+    format!("sha-256=:{}:", BASE64_STANDARD.encode(Sha256::digest(bytes)))
 }
 
 /// The client's `If-Range` for held bytes of `r` (DECISIONS D5: the strong ETag, else the

@@ -13,18 +13,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::prelude::{Engine as _, BASE64_STANDARD};
 use qmgr_rs::model::{status, GroupState, PropId, PropValue};
 use qmgr_rs::{Group, Job};
 use qmgr_tests::digest::{Algorithm, DigestAuthority, Verdict};
 use qmgr_tests::hostile::{
-    assert_downloaded, base64, bg_e_http, ca_file, pattern, wait_settled, HostileQueue, HostileServer, Resource, Step,
+    assert_downloaded, bg_e_http, ca_file, pattern, wait_settled, HostileQueue, HostileServer, Resource, Step,
 };
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret:with colon";
 
 fn expected_authorization() -> String {
-    format!("Basic {}", base64(format!("{USER}:{PASSWORD}").as_bytes()))
+    format!("Basic {}", BASE64_STANDARD.encode(format!("{USER}:{PASSWORD}")))
 }
 
 /// A group for `url` with the group credentials `user` / `password`, resumed.

@@ -131,19 +131,64 @@ fn http_to_https_on_another_origin_is_followed_and_resumes_through_the_redirect(
 }
 
 #[test]
-fn relative_locations_are_resolved_against_the_current_url() {
+fn relative_locations_are_resolved_against_the_current_url_without_fragments_or_user_info() {
     let res = Resource::new(pattern(40_000, 6));
     let server = HostileServer::start();
     let authority = server.addr().to_string();
-    server.script("/dir/sub/start", vec![Step::redirect(302, "next")]);
+    server.script("/dir/sub/start", vec![Step::redirect(302, "next#frag")]);
     server.script("/dir/sub/next", vec![Step::redirect(302, "../up")]);
     server.script("/dir/up", vec![Step::redirect(302, "?q=1")]);
-    server.script("/dir/up?q=1", vec![Step::redirect(302, format!("//{authority}/abs"))]);
-    server.script("/abs", vec![Step::redirect(302, "/final")]);
-    server.script("/final", vec![Step::serve(&res)]);
+    server.script("/dir/up?q=1", vec![Step::redirect(307, format!("//eve@{authority}/abs#top"))]);
+    server.script("/abs", vec![Step::redirect(308, format!("http://mallory:pw@{authority}/final?x=1#f"))]);
+    server.script("/final?x=1", vec![Step::serve(&res)]);
     let q = HostileQueue::open(&[]);
-    let (group, job) = q.start(&[(&server.url("/dir/sub/start"), "f.bin")]);
+    let given = format!("{}#given", server.url("/dir/sub/start"));
+    let (group, job) = q.start(&[(&given, "f.bin")]);
     assert_downloaded(&q, &group, &job, "f.bin", &res.body, &server);
     let targets: Vec<String> = server.requests().iter().map(|r| r.target.clone()).collect();
-    assert_eq!(targets, ["/dir/sub/start", "/dir/sub/next", "/dir/up", "/dir/up?q=1", "/abs", "/final"]);
+    assert_eq!(
+        targets,
+        ["/dir/sub/start", "/dir/sub/next", "/dir/up", "/dir/up?q=1", "/abs", "/final?x=1"],
+        "no fragment is sent:\n{}",
+        server.describe()
+    );
+    assert!(
+        server.requests().iter().all(|r| r.header("authorization").is_none()),
+        "no credentials from a Location:\n{}",
+        server.describe()
+    );
+    assert_eq!(job.file(0).unwrap().url, given, "the remote name stays the URL as given");
+}
+
+#[test]
+fn a_location_naming_the_current_url_with_a_fragment_is_a_loop() {
+    let server = HostileServer::start();
+    server.script("/self", vec![Step::redirect(302, "#elsewhere")]);
+    let q = HostileQueue::open(&[]);
+    let (group, job) = q.start(&[(&server.url("/self"), "f.bin")]);
+    let message = assert_redirect_failed(&group, &job, 302, &server);
+    assert!(message.contains("loop"), "{message}");
+    assert_eq!(server.hits("/self"), 1, "{}", server.describe());
+}
+
+#[test]
+fn credentials_in_a_location_are_never_used() {
+    // The target challenges for exactly the credentials the Location carries: they are
+    // dropped with the rest of its user-info, so the challenge finds none (DECISIONS D11).
+    let res = Resource::new(pattern(40_000, 8));
+    let server = HostileServer::start();
+    let authority = server.addr().to_string();
+    server.script("/start", vec![Step::redirect(302, format!("http://alice:s3cret@{authority}/secret"))]);
+    server.script("/secret", vec![Step::serve(&res).require_basic("alice", "s3cret")]);
+    let q = HostileQueue::open(&[("allow_credentials_over_http", "1")]);
+    let (group, job) = q.start(&[(&server.url("/start"), "f.bin")]);
+    let (state, _) = wait_settled(&group, Duration::from_secs(30), || server.describe());
+    assert_eq!(state, GroupState::Error, "{:?}\n{}", job.error_message(), server.describe());
+    assert_eq!(job.status().unwrap().transport_result, 401, "{:?}", job.error_message());
+    let message = job.error_message().unwrap().expect("error message");
+    assert!(!message.contains("s3cret"), "{message}");
+    let requests = server.requests();
+    let authorizations: Vec<Option<&str>> = requests.iter().map(|r| r.header("authorization")).collect();
+    assert_eq!(authorizations, [None, None], "{}", server.describe());
+    assert!(!q.path("f.bin").exists());
 }
