@@ -8,7 +8,7 @@
 //! challenged (Digest: its nonce and nonce count), and writes the `Authorization` values.
 
 use crate::cause::status_failure;
-use crate::url::{self, Url};
+use crate::url::{self, Request, Url};
 use http_auth::digest::{Algorithm, Qop};
 use http_auth::parser::ChallengeParser;
 use http_auth::{DigestClient, PasswordParams};
@@ -51,19 +51,19 @@ impl<'a> Auth<'a> {
         Auth { credentials, allow_over_http, origins: HashMap::new() }
     }
 
-    /// The `Authorization` value for a `GET` of `url`, when its origin challenged earlier in
+    /// The `Authorization` value for `request` (a `GET`), when its origin challenged earlier in
     /// this fetch; `None` otherwise. A Digest answer counts one more use of its nonce.
     ///
     /// Errors: a fatal `401` failure naming `shown` when the credentials cannot be written
     /// into a Digest answer (e.g. a `"` in the URL's path).
-    pub(crate) fn authorization(&mut self, url: &Url, shown: &str) -> Result<Option<String>, Failure> {
-        let (Some(c), Some(answering)) = (self.credentials, self.origins.get_mut(&url.origin())) else {
+    pub(crate) fn authorization(&mut self, request: &Request, shown: &str) -> Result<Option<String>, Failure> {
+        let (Some(c), Some(answering)) = (self.credentials, self.origins.get_mut(&request.url().origin())) else {
             return Ok(None);
         };
         match &mut answering.client {
             Client::Basic => Ok(Some(http_auth::basic::encode_credentials(&c.user, &c.password))),
             Client::Digest(d) => {
-                let uri = url::request_target(url);
+                let uri = request.target();
                 let params =
                     PasswordParams { username: &c.user, password: &c.password, uri, method: "GET", body: None };
                 d.respond(&params)
@@ -222,17 +222,25 @@ mod tests {
         let creds = Credentials { user: "u".into(), password: "p".into() };
         let mut auth = Auth::new(Some(&creds), false);
         let (url, shown) = (&u("https://h/a/b?c=1"), "https://h/a/b?c=1");
-        assert_eq!(auth.authorization(url, shown).unwrap(), None, "nothing before a challenge");
+        assert_eq!(
+            auth.authorization(&Request::new(url.clone(), None), shown).unwrap(),
+            None,
+            "nothing before a challenge"
+        );
         auth.challenged(url, shown, &headers(&["Basic realm=\"b\"", MD5, SHA256]), false).unwrap();
-        let first = auth.authorization(url, shown).unwrap().unwrap();
+        let first = auth.authorization(&Request::new(url.clone(), None), shown).unwrap().unwrap();
         assert_eq!(param(&first, "algorithm"), Some("SHA-256"), "{first}");
         assert_eq!((param(&first, "nonce"), param(&first, "nc")), (Some("n1"), Some("00000001")), "{first}");
         assert_eq!((param(&first, "uri"), param(&first, "qop")), (Some("/a/b?c=1"), Some("auth")), "{first}");
-        let second = auth.authorization(&u("https://H:443/other#f"), shown).unwrap().unwrap();
+        let second = auth.authorization(&Request::new(u("https://H:443/other#f"), None), shown).unwrap().unwrap();
         assert_eq!((param(&second, "nc"), param(&second, "uri")), (Some("00000002"), Some("/other")), "{second}");
         assert_ne!(param(&first, "cnonce"), None);
-        assert_eq!(auth.authorization(&u("https://h:8443/a"), shown).unwrap(), None, "another origin");
-        assert_eq!(auth.authorization(&u("http://h/a"), shown).unwrap(), None, "another origin");
+        assert_eq!(
+            auth.authorization(&Request::new(u("https://h:8443/a"), None), shown).unwrap(),
+            None,
+            "another origin"
+        );
+        assert_eq!(auth.authorization(&Request::new(u("http://h/a"), None), shown).unwrap(), None, "another origin");
     }
 
     #[test]
@@ -241,10 +249,13 @@ mod tests {
         let mut auth = Auth::new(Some(&creds), true);
         let (url, shown) = (&u("http://h/f"), "http://h/f");
         auth.challenged(url, shown, &headers(&[MD5]), false).unwrap();
-        assert_eq!(param(&auth.authorization(url, shown).unwrap().unwrap(), "nc"), Some("00000001"));
+        assert_eq!(
+            param(&auth.authorization(&Request::new(url.clone(), None), shown).unwrap().unwrap(), "nc"),
+            Some("00000001")
+        );
         let stale = "Digest realm=\"r\", nonce=\"n3\", qop=\"auth\", stale=true";
         auth.challenged(url, shown, &headers(&[stale]), true).unwrap();
-        let again = auth.authorization(url, shown).unwrap().unwrap();
+        let again = auth.authorization(&Request::new(url.clone(), None), shown).unwrap().unwrap();
         assert_eq!((param(&again, "nonce"), param(&again, "nc")), (Some("n3"), Some("00000001")), "{again}");
         let e = auth.challenged(url, shown, &headers(&[MD5]), true).unwrap_err();
         assert!(e.detail.contains("refused"), "{e:?}");

@@ -114,10 +114,12 @@ fn run(
                 headers.push(("If-Range", v));
             }
         }
-        let authorization = auth.authorization(&url, &shown)?;
+        // The URL as given until a redirect (DECISIONS D2), then as the redirect resolved.
+        let request = url::Request::new(url.clone(), (hops == 0).then_some(req.url));
+        let authorization = auth.authorization(&request, &shown)?;
         let sent = authorization.is_some();
         headers.extend(authorization.map(|a| ("Authorization", a)));
-        let exchange = Exchange::start(helpers, agent, url.as_str(), headers, req.traffic == Traffic::Idle)
+        let exchange = Exchange::start(helpers, agent, request.as_str(), headers, req.traffic == Traffic::Idle)
             .map_err(|e| Failure::new(Cause::NoThread, &shown, e.to_string()))?;
         let (status, h) = match exchange.next(req.cancel, &mut || {}) {
             None => return Ok(FetchOutcome::Cancelled),

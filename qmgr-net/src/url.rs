@@ -1,10 +1,9 @@
 //! URLs, parsed by the `url` crate (the WHATWG URL Standard, as browsers read them): the form
 //! a request is sent with, redirect targets, redaction for messages, `file://` paths.
 //!
-//! What is stored and reported as a file's remote name stays the string the program gave; only
-//! requests use the parsed form, whose serialisation normalises (scheme and host lower-cased,
-//! default port dropped, `/` for an empty path, dot segments removed, characters a URL may not
-//! hold raw percent-encoded). DECISIONS D2's rules (ASCII, at most 2200 characters) are checked
+//! What is stored and reported as a file's remote name stays the string the program gave, and
+//! its path and query are sent as written ([`Request`]; DECISIONS D2); a redirect's target is
+//! sent as the parser resolved it. D2's rules (ASCII, at most 2200 characters) are checked
 //! before parsing, by `qmgr_core::model::check_url` (see `crate::check`).
 
 pub(crate) use ::url::{ParseError, Url};
@@ -68,9 +67,56 @@ pub(crate) fn resolve(base: &Url, location: &str) -> Option<Url> {
     Some(take_userinfo(next).0)
 }
 
-/// The request target of `url` (`/path?query`), as a Digest answer names it.
-pub(crate) fn request_target(url: &Url) -> &str {
-    &url[::url::Position::BeforePath..::url::Position::AfterQuery]
+/// A request's URL as sent: its text and where its target (`/path?query`) starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Request {
+    url: Url,
+    text: String,
+    target_at: usize,
+}
+
+impl Request {
+    /// The request for `url` (user-info and fragment already taken off). Scheme, host and port
+    /// are `url`'s (the parser lower-cases them and drops a default port: the same server).
+    /// The target is written exactly as in `given`, the text `url` was parsed from, when there
+    /// is one — DECISIONS D2: URLs are sent exactly as given; the WHATWG serialisation would
+    /// remove dot segments and percent-encode characters such as `"`, `{` or `'`, which can
+    /// change what a server serves or break a signed URL — else (a redirect's target, which
+    /// the parser resolved) as `url` serialises it.
+    pub(crate) fn new(url: Url, given: Option<&str>) -> Request {
+        let origin = &url[..::url::Position::BeforePath];
+        let target =
+            given.and_then(given_target).unwrap_or(&url[::url::Position::BeforePath..::url::Position::AfterQuery]);
+        let slash = if target.starts_with('/') { "" } else { "/" };
+        let (text, target_at) = (format!("{origin}{slash}{target}"), origin.len());
+        Request { url, text, target_at }
+    }
+
+    /// The URL as parsed (its origin, for credentials).
+    pub(crate) fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The whole URL, for the HTTP library.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The request target (`/path?query`), as a Digest answer names it (RFC 7616 §3.4: the
+    /// request-target of the request line).
+    pub(crate) fn target(&self) -> &str {
+        &self.text[self.target_at..]
+    }
+}
+
+/// The path and query of a hierarchical URL as written (`/a/../b?x`; empty or `?x` when the
+/// path is empty): what follows the authority, up to the fragment. The authority ends at the
+/// first `/`, `?`, `#` or `\` after `//` (RFC 3986 §3.2, and `\` as the WHATWG parser reads it
+/// in http(s) URLs, so that both agree on the host). `None` without `//`.
+fn given_target(given: &str) -> Option<&str> {
+    let after = &given[given.find("//")? + 2..];
+    let rest = &after[after.find(['/', '?', '#', '\\']).unwrap_or(after.len())..];
+    Some(rest.split('#').next().unwrap_or(""))
 }
 
 /// The local path of a `file://` URL: `file:///abs/path`, `file://localhost/abs/path` or
@@ -166,8 +212,6 @@ mod tests {
         assert_eq!(parse("https://u:p@[::1]/").origin(), parse("https://[::1]:443/z").origin());
         assert_ne!(parse("http://h/").origin(), parse("https://h/").origin());
         assert_ne!(parse("http://h/").origin(), parse("http://h:81/").origin());
-        assert_eq!(request_target(&parse("http://h:8/a/b?x=1#f")), "/a/b?x=1");
-        assert_eq!(request_target(&parse("http://h")), "/");
     }
 
     #[test]
@@ -196,5 +240,33 @@ mod tests {
         assert!(file_path("file:///a%00b").unwrap_err().contains("NUL"));
         assert!(file_path("http://h/x").unwrap_err().contains("not file"));
         assert!(file_path("/x").unwrap_err().contains("no scheme"));
+    }
+
+    #[test]
+    fn a_request_sends_the_target_as_given_and_a_redirect_target_as_resolved() {
+        let sent = |given: &str, as_given: bool| {
+            let (url, _) = take_userinfo(parse(given));
+            let r = Request::new(url, as_given.then_some(given));
+            (r.as_str().to_string(), r.target().to_string())
+        };
+        for (given, text, target) in [
+            ("http://h:8/a/b?x=1#f", "http://h:8/a/b?x=1", "/a/b?x=1"),
+            ("http://h", "http://h/", "/"),
+            ("http://h?q", "http://h/?q", "/?q"),
+            (
+                "HTTP://u:p@Host:80/a/../b/%2e%2e/c?{'x'}#y",
+                "http://host/a/../b/%2e%2e/c?{'x'}",
+                "/a/../b/%2e%2e/c?{'x'}",
+            ),
+            (
+                "https://h/sig?X-Amz-Signature=ab%2Fcd&e=\"1\"",
+                "https://h/sig?X-Amz-Signature=ab%2Fcd&e=\"1\"",
+                "/sig?X-Amz-Signature=ab%2Fcd&e=\"1\"",
+            ),
+        ] {
+            assert_eq!(sent(given, true), (text.to_string(), target.to_string()), "{given}");
+        }
+        // A redirect's target, resolved by the parser: its serialisation.
+        assert_eq!(sent("http://h/a/../b/{x}", false), ("http://h/b/%7Bx%7D".to_string(), "/b/%7Bx%7D".to_string()));
     }
 }

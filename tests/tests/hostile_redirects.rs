@@ -1,6 +1,7 @@
 //! Redirects against the hostile server, through the Rust API: every 3xx redirect status is
 //! followed, up to 10 hops; an 11th, a loop, or https→http is fatal with `dwWin32Result` 12156
-//! and `dwTransportResult` the last 3xx status (DECISIONS D5, D11).
+//! and `dwTransportResult` the last 3xx status (DECISIONS D5, D11). A URL the program gave is
+//! requested exactly as written (D2); a redirect's target as resolved.
 
 #![forbid(unsafe_code)]
 
@@ -191,4 +192,22 @@ fn credentials_in_a_location_are_never_used() {
     let authorizations: Vec<Option<&str>> = requests.iter().map(|r| r.header("authorization")).collect();
     assert_eq!(authorizations, [None, None], "{}", server.describe());
     assert!(!q.path("f.bin").exists());
+}
+
+#[test]
+fn a_url_is_requested_exactly_as_given_and_a_redirect_as_resolved() {
+    let res = Resource::new(pattern(20_000, 9));
+    let server = HostileServer::start();
+    // Dot segments, an encoded dot segment and a quote stay as written (the WHATWG
+    // serialisation would send /f.bin?q=%271%27).
+    let given = "/a/../b/%2e%2e/f.bin?q='1'";
+    server.script(given, vec![Step::redirect(302, "./x/../g.bin")]);
+    server.script("/a/../b/%2e%2e/g.bin", vec![Step::status(404)]);
+    server.script("/g.bin", vec![Step::serve(&res)]);
+    let q = HostileQueue::open(&[]);
+    let (group, job) = q.start(&[(&server.url(given), "f.bin")]);
+    assert_downloaded(&q, &group, &job, "f.bin", &res.body, &server);
+    let targets: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
+    // The redirect resolves against the parsed URL (http://h/f.bin…): /g.bin.
+    assert_eq!(targets, [given, "/g.bin"], "{}", server.describe());
 }
