@@ -51,12 +51,13 @@ impl<'a> Auth<'a> {
         Auth { credentials, allow_over_http, origins: HashMap::new() }
     }
 
-    /// The `Authorization` value for a `GET` of `url`, when its origin challenged earlier in
-    /// this fetch; `None` otherwise. A Digest answer counts one more use of its nonce.
+    /// The `Authorization` value for a request with `method` (`GET`, or `HEAD` for a probe)
+    /// of `url`, when its origin challenged earlier in this fetch; `None` otherwise. A Digest
+    /// answer counts one more use of its nonce.
     ///
     /// Errors: a fatal `401` failure naming `shown` when the credentials cannot be written
     /// into a Digest answer (e.g. a `"` in the URL's path).
-    pub(crate) fn authorization(&mut self, url: &str, shown: &str) -> Result<Option<String>, Failure> {
+    pub(crate) fn authorization(&mut self, url: &str, shown: &str, method: &str) -> Result<Option<String>, Failure> {
         let (Some(c), Some(answering)) = (self.credentials, url::origin(url).and_then(|o| self.origins.get_mut(&o)))
         else {
             return Ok(None);
@@ -66,7 +67,7 @@ impl<'a> Auth<'a> {
             Client::Digest(d) => {
                 let uri = request_target(url);
                 let params =
-                    PasswordParams { username: &c.user, password: &c.password, uri: &uri, method: "GET", body: None };
+                    PasswordParams { username: &c.user, password: &c.password, uri: &uri, method, body: None };
                 d.respond(&params)
                     .map(Some)
                     .map_err(|e| status_failure(401, shown, None, &format!("the Digest answer cannot be written: {e}")))
@@ -229,17 +230,17 @@ mod tests {
         let creds = Credentials { user: "u".into(), password: "p".into() };
         let mut auth = Auth::new(Some(&creds), false);
         let url = "https://h/a/b?c=1";
-        assert_eq!(auth.authorization(url, url).unwrap(), None, "nothing before a challenge");
+        assert_eq!(auth.authorization(url, url, "GET").unwrap(), None, "nothing before a challenge");
         auth.challenged(url, url, &headers(&["Basic realm=\"b\"", MD5, SHA256]), false).unwrap();
-        let first = auth.authorization(url, url).unwrap().unwrap();
+        let first = auth.authorization(url, url, "GET").unwrap().unwrap();
         assert_eq!(param(&first, "algorithm"), Some("SHA-256"), "{first}");
         assert_eq!((param(&first, "nonce"), param(&first, "nc")), (Some("n1"), Some("00000001")), "{first}");
         assert_eq!((param(&first, "uri"), param(&first, "qop")), (Some("/a/b?c=1"), Some("auth")), "{first}");
-        let second = auth.authorization("https://h:443/other", url).unwrap().unwrap();
+        let second = auth.authorization("https://h:443/other", url, "GET").unwrap().unwrap();
         assert_eq!((param(&second, "nc"), param(&second, "uri")), (Some("00000002"), Some("/other")), "{second}");
         assert_ne!(param(&first, "cnonce"), None);
-        assert_eq!(auth.authorization("https://h:8443/a", url).unwrap(), None, "another origin");
-        assert_eq!(auth.authorization("http://h/a", url).unwrap(), None, "another origin");
+        assert_eq!(auth.authorization("https://h:8443/a", url, "GET").unwrap(), None, "another origin");
+        assert_eq!(auth.authorization("http://h/a", url, "GET").unwrap(), None, "another origin");
     }
 
     #[test]
@@ -248,10 +249,10 @@ mod tests {
         let mut auth = Auth::new(Some(&creds), true);
         let url = "http://h/f";
         auth.challenged(url, url, &headers(&[MD5]), false).unwrap();
-        assert_eq!(param(&auth.authorization(url, url).unwrap().unwrap(), "nc"), Some("00000001"));
+        assert_eq!(param(&auth.authorization(url, url, "GET").unwrap().unwrap(), "nc"), Some("00000001"));
         let stale = "Digest realm=\"r\", nonce=\"n3\", qop=\"auth\", stale=true";
         auth.challenged(url, url, &headers(&[stale]), true).unwrap();
-        let again = auth.authorization(url, url).unwrap().unwrap();
+        let again = auth.authorization(url, url, "GET").unwrap().unwrap();
         assert_eq!((param(&again, "nonce"), param(&again, "nc")), (Some("n3"), Some("00000001")), "{again}");
         let e = auth.challenged(url, url, &headers(&[MD5]), true).unwrap_err();
         assert!(e.detail.contains("refused"), "{e:?}");

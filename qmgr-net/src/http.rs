@@ -5,18 +5,16 @@ use crate::auth::Auth;
 use crate::cause::{local_failure, network_failure, status_failure};
 use crate::digest::{self, Verifier};
 use crate::exchange::{Event, Exchange, Helpers};
-use crate::local::{DestinationCheck, Writeback};
+use crate::local::{DestinationCheck, TempFile, Writeback};
 use crate::url::{self, redact};
 use crate::MAX_REDIRECTS;
 use qmgr_core::model::{Checksum, Validators};
 use qmgr_core::transport::{
-    Cause, DigestSource, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, RedirectProblem, ResponseProblem,
-    Traffic,
+    Cause, DigestSource, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, Probe, RedirectProblem,
+    ResponseProblem, Traffic,
 };
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
-use std::path::Path;
 use ureq::http::HeaderMap;
 
 /// Restarts from zero allowed in one fetch before the server's answers count as unusable.
@@ -69,8 +67,9 @@ fn run(
     obs: &mut dyn FetchObserver,
 ) -> Result<FetchOutcome, Failure> {
     let path = req.temp_path;
-    let mut file = open_temp(path)?;
-    let len = file.metadata().map_err(|e| local_failure(&e, LocalOp::SizeTemp, path))?.len();
+    // Created when the first byte of a body is written: a failure before leaves no file.
+    let mut temp = TempFile::open(path)?;
+    let len = temp.len()?;
     // Bytes past the checkpoint are not trusted; a file shorter than it cannot be resumed.
     let held = if len >= req.offset {
         req.offset
@@ -82,9 +81,7 @@ fn run(
         );
         0
     };
-    if len != held {
-        file.set_len(held).map_err(|e| local_failure(&e, LocalOp::TruncateTemp, path))?;
-    }
+    temp.truncate(held)?;
     let mut resume = Resume { held, stored: req.validators.clone(), ranged: held > 0, restarts: 0 };
     // The file's checksum and the servers' digests, hashed as the file is written (D15).
     let mut verifier = Verifier::new(req.checksum);
@@ -93,9 +90,7 @@ fn run(
     // URL, so that only a challenge from the same origin gets them; the group's win when both
     // are given.
     let (bare, from_url) = url::take_userinfo(req.url);
-    let mut url = bare.into_owned();
-    let mut seen = HashSet::from([url.clone()]);
-    let mut hops = 0usize;
+    let mut route = Route::new(bare.into_owned());
     // The origins that challenged us get credentials from then on, no other (D11).
     let mut auth = Auth::new(req.credentials.or(from_url.as_ref()), allow_http_creds);
 
@@ -103,6 +98,7 @@ fn run(
         if req.cancel.is_cancelled() {
             return Ok(FetchOutcome::Cancelled);
         }
+        let url = route.url.clone();
         let shown = redact(&url).into_owned();
         let mut headers = Vec::new();
         if resume.ranged {
@@ -111,7 +107,7 @@ fn run(
                 headers.push(("If-Range", v));
             }
         }
-        let authorization = auth.authorization(&url, &shown)?;
+        let authorization = auth.authorization(&url, &shown, "GET")?;
         let sent = authorization.is_some();
         headers.extend(authorization.map(|a| ("Authorization", a)));
         let exchange = Exchange::start(helpers, agent, &url, headers, req.traffic == Traffic::Idle)
@@ -128,34 +124,7 @@ fn run(
         }
 
         match status {
-            301 | 302 | 303 | 307 | 308 => {
-                let fail = |problem| Failure::new(Cause::Redirect { status, problem }, &shown, "");
-                let Some(location) = header(&h, "location") else {
-                    return Err(fail(RedirectProblem::NoLocation));
-                };
-                let next = url::resolve(&url, location)
-                    .filter(|n| {
-                        matches!(url::scheme(n).map(str::to_ascii_lowercase).as_deref(), Some("http" | "https"))
-                    })
-                    .ok_or_else(|| {
-                        fail(RedirectProblem::UnusableLocation { location: redact(location).into_owned() })
-                    })?;
-                // Credentials in a Location are never sent (nor passed to the HTTP library,
-                // which would send them unasked).
-                let next = url::take_userinfo(&next).0.into_owned();
-                let next_shown = redact(&next).into_owned();
-                hops += 1;
-                if hops > MAX_REDIRECTS {
-                    return Err(fail(RedirectProblem::TooMany { limit: MAX_REDIRECTS, to: next_shown }));
-                }
-                if url::is_https(&url) && !url::is_https(&next) {
-                    return Err(fail(RedirectProblem::ToPlainHttp { to: next_shown }));
-                }
-                if !seen.insert(next.clone()) {
-                    return Err(fail(RedirectProblem::Loop { to: next_shown }));
-                }
-                url = next;
-            }
+            301 | 302 | 303 | 307 | 308 => route.redirect(status, &h, &shown)?,
             401 => auth.challenged(&url, &shown, &h, sent)?,
             416 if resume.ranged => {
                 let mut v = response_validators(&h);
@@ -169,7 +138,7 @@ fn run(
                     v.last_modified = v.last_modified.or_else(|| resume.stored.last_modified.clone());
                     obs.on_start(resume.held, &v);
                     obs.on_progress(resume.held);
-                    if !verifier.finish(&file, path, resume.held, &shown, req.cancel)? {
+                    if !verifier.finish(Some(temp.create()?), path, resume.held, &shown, req.cancel)? {
                         return Ok(FetchOutcome::Cancelled);
                     }
                     return Ok(FetchOutcome::Complete { bytes: resume.held, validators: v });
@@ -217,7 +186,7 @@ fn run(
                     (0, content_length)
                 };
                 let body = Body { start, validators: &v, digests: digest::server_digests(status, &h) };
-                match receive(helpers, &exchange, &mut file, req, obs, body, &mut verifier, path, &shown)? {
+                match receive(helpers, &exchange, &mut temp, req, obs, body, &mut verifier, &shown)? {
                     None => return Ok(FetchOutcome::Cancelled),
                     Some(done) => {
                         let got = done - start;
@@ -238,7 +207,8 @@ fn run(
                             _ => {}
                         }
                         v.total = Some(done);
-                        if !verifier.finish(&file, path, done, &shown, req.cancel)? {
+                        // An empty body is a file too: its (empty) temporary file is committed.
+                        if !verifier.finish(Some(temp.create()?), path, done, &shown, req.cancel)? {
                             return Ok(FetchOutcome::Cancelled);
                         }
                         return Ok(FetchOutcome::Complete { bytes: done, validators: v });
@@ -258,31 +228,32 @@ struct Body<'a> {
     digests: Vec<(DigestSource, Checksum)>,
 }
 
-/// Writes the body of an accepted answer from `body.start`, checking the destination
-/// directory as it goes ([`DestinationCheck`]) and hashing it with `verifier` (which first
-/// hashes the bytes kept before `start`, when it has not yet); returns the bytes then held, or
-/// `None` when cancelled.
+/// Writes the body of an accepted answer from `body.start` into `temp` (created at the first
+/// byte), checking the destination directory as it goes ([`DestinationCheck`]) and hashing it
+/// with `verifier` (which first hashes the bytes kept before `start`, when it has not yet);
+/// returns the bytes then held, or `None` when cancelled.
 #[allow(clippy::too_many_arguments)]
 fn receive(
     helpers: &Helpers,
     exchange: &Exchange,
-    file: &mut File,
+    temp: &mut TempFile<'_>,
     req: &FetchRequest<'_>,
     obs: &mut dyn FetchObserver,
     body: Body<'_>,
     verifier: &mut Verifier,
-    path: &Path,
     shown: &str,
 ) -> Result<Option<u64>, Failure> {
-    let start = body.start;
-    crate::local::truncate(file, start, path)?;
-    if !verifier.start(file, path, start, body.digests, req.cancel)? {
+    let (start, path) = (body.start, temp.path());
+    temp.truncate(start)?;
+    if !verifier.start(temp.existing(), path, start, body.digests, req.cancel)? {
         return Ok(None);
     }
-    file.seek(SeekFrom::Start(start)).map_err(|e| local_failure(&e, LocalOp::SeekTemp, path))?;
+    if let Some(mut file) = temp.existing() {
+        file.seek(SeekFrom::Start(start)).map_err(|e| local_failure(&e, LocalOp::SeekTemp, path))?;
+    }
     obs.on_start(start, body.validators);
     let mut done = start;
-    let mut writeback = Writeback::new(file, start, helpers);
+    let mut writeback: Option<Writeback<'_>> = None;
     let mut destination = DestinationCheck::new();
     loop {
         // While the server stalls, a heartbeat lets the engine count active time.
@@ -292,10 +263,11 @@ fn receive(
                 if req.traffic != Traffic::Foreground && !req.rate_limiter.acquire(chunk.len(), req.cancel) {
                     return Ok(None);
                 }
+                let file = temp.create()?;
                 file.write_all(&chunk).map_err(|e| local_failure(&e, LocalOp::WriteTemp, path))?;
                 verifier.update(&chunk);
                 done += chunk.len() as u64;
-                writeback.wrote(done);
+                writeback.get_or_insert_with(|| Writeback::new(file, start, helpers)).wrote(done);
                 obs.on_progress(done);
                 destination.due(file, path)?;
             }
@@ -306,14 +278,94 @@ fn receive(
     }
 }
 
-fn open_temp(path: &Path) -> Result<File, Failure> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| local_failure(&e, LocalOp::OpenTemp, path))
+/// Where the requests of one fetch or probe go: the URL after the redirects followed so far
+/// (DECISIONS D5, D11).
+struct Route {
+    url: String,
+    seen: HashSet<String>,
+    hops: usize,
+}
+
+impl Route {
+    /// Starting at `url` (without user-info).
+    fn new(url: String) -> Route {
+        Route { seen: HashSet::from([url.clone()]), url, hops: 0 }
+    }
+
+    /// Follows the redirect `status` (a 3xx) whose headers are `h`, from the current URL
+    /// (shown as `shown`): the `Location`, resolved against it, becomes the URL, without any
+    /// user-info (credentials in a `Location` are never sent, nor passed to the HTTP library,
+    /// which would send them unasked).
+    ///
+    /// Errors: a [`Cause::Redirect`] failure for a missing or non-http(s) `Location`, a hop
+    /// past [`MAX_REDIRECTS`], https → http, or a URL seen before.
+    fn redirect(&mut self, status: u16, h: &HeaderMap, shown: &str) -> Result<(), Failure> {
+        let fail = |problem| Failure::new(Cause::Redirect { status, problem }, shown, "");
+        let Some(location) = header(h, "location") else {
+            return Err(fail(RedirectProblem::NoLocation));
+        };
+        let next = url::resolve(&self.url, location)
+            .filter(|n| matches!(url::scheme(n).map(str::to_ascii_lowercase).as_deref(), Some("http" | "https")))
+            .ok_or_else(|| fail(RedirectProblem::UnusableLocation { location: redact(location).into_owned() }))?;
+        let next = url::take_userinfo(&next).0.into_owned();
+        let next_shown = redact(&next).into_owned();
+        self.hops += 1;
+        if self.hops > MAX_REDIRECTS {
+            return Err(fail(RedirectProblem::TooMany { limit: MAX_REDIRECTS, to: next_shown }));
+        }
+        if url::is_https(&self.url) && !url::is_https(&next) {
+            return Err(fail(RedirectProblem::ToPlainHttp { to: next_shown }));
+        }
+        if !self.seen.insert(next.clone()) {
+            return Err(fail(RedirectProblem::Loop { to: next_shown }));
+        }
+        self.url = next;
+        Ok(())
+    }
+}
+
+/// `HEAD url` ([`qmgr_core::transport::Transport::probe`]): redirects followed and a `401`
+/// answered with the URL's own credentials as a fetch does (DECISIONS D5, D11), on the
+/// calling thread (bounded by the agent's connect and read timeouts).
+///
+/// Errors: as a fetch reports them: an HTTP status other than 2xx, 3xx followed or 401
+/// answered ([`status_failure`]), a network failure, a redirect problem, a refused 401.
+pub(crate) fn probe(agent: &ureq::Agent, allow_http_creds: bool, url: &str) -> Result<Probe, Failure> {
+    let (bare, from_url) = url::take_userinfo(url);
+    let mut route = Route::new(bare.into_owned());
+    let mut auth = Auth::new(from_url.as_ref(), allow_http_creds);
+    loop {
+        let url = route.url.clone();
+        let shown = redact(&url).into_owned();
+        let authorization = auth.authorization(&url, &shown, "HEAD")?;
+        let sent = authorization.is_some();
+        let mut request = agent.head(&url);
+        if let Some(a) = authorization {
+            request = request.header("Authorization", a);
+        }
+        let answer = request.call().map_err(|e| network_failure(e, &shown))?;
+        let (status, h) = (answer.status().as_u16(), answer.headers());
+        log::debug!("HEAD {shown} → {status}");
+        if status != 401 {
+            auth.answered(&url);
+        }
+        match status {
+            301 | 302 | 303 | 307 | 308 => route.redirect(status, h, &shown)?,
+            401 => auth.challenged(&url, &shown, h, sent)?,
+            200..=299 => {
+                let mut validators = response_validators(h);
+                validators.total =
+                    header(h, "content-length").filter(|_| status == 200).and_then(|s| s.parse::<u64>().ok());
+                let accepts_ranges = header(h, "accept-ranges")
+                    .is_some_and(|v| v.split(',').any(|unit| unit.trim().eq_ignore_ascii_case("bytes")));
+                // Raw UTF-8 is accepted here (some servers send it in `filename`).
+                let disposition = h.get("content-disposition").and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
+                let file_name = disposition.and_then(crate::disposition::file_name);
+                return Ok(Probe { validators, accepts_ranges, file_name });
+            }
+            other => return Err(status_failure(other, &shown, header(h, "retry-after"), "")),
+        }
+    }
 }
 
 /// An answer of `url` (already redacted) that cannot be used, and why.

@@ -35,6 +35,7 @@ mod cause;
 mod check;
 mod config;
 mod digest;
+mod disposition;
 mod exchange;
 mod file;
 mod http;
@@ -48,7 +49,7 @@ use exchange::Helpers;
 use idle::IdleSockets;
 use qmgr_core::model::Options;
 use qmgr_core::transport::{
-    Cause, CommitRequest, Failure, FetchObserver, FetchOutcome, FetchRequest, IdleSample, Traffic, Transport,
+    Cause, CommitRequest, Failure, FetchObserver, FetchOutcome, FetchRequest, IdleSample, Probe, Traffic, Transport,
     UrlProblem,
 };
 use qmgr_core::Result;
@@ -204,6 +205,25 @@ impl Transport for NetTransport {
                 url::redact(request.url),
                 "",
             )),
+        }
+    }
+
+    /// `HEAD` for `http://` and `https://` (the foreground agent: same proxy, TLS roots and
+    /// timeouts as a fetch; redirects followed and a `401` answered with the URL's user-info
+    /// under the same rules, DECISIONS D5, D11): `Content-Length` of a `200` as `total`,
+    /// `ETag`, `Last-Modified`, `Accept-Ranges: bytes`, and the `Content-Disposition` file
+    /// name, sanitised (README "Probe"). `file://`: the source's size and modification time.
+    ///
+    /// Errors: as [`Transport::fetch`] reports them; an unknown scheme is
+    /// [`UrlProblem::UnknownScheme`].
+    fn probe(&self, url: &str) -> std::result::Result<Probe, Failure> {
+        match url::scheme(url).map(|s| s.to_ascii_lowercase()).as_deref() {
+            Some("http") | Some("https") => {
+                let (agent, allow_http) = self.snapshot(Traffic::Foreground);
+                http::probe(&agent, allow_http, url)
+            }
+            Some("file") => file::probe(url),
+            _ => Err(Failure::new(Cause::InvalidUrl(UrlProblem::UnknownScheme), url::redact(url), "")),
         }
     }
 
