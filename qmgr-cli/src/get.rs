@@ -100,8 +100,14 @@ pub struct GetArgs {
 /// * `--no-wait`: the group's GUID is printed and the command returns at once (exit 0); the
 ///   group stays in the queue and a background runner finishes it (DECISIONS D13).
 ///
-/// Errors: bad arguments, a final file that exists (without `--overwrite`), a directory that
-/// cannot be created, or a call refused by the queue (exit 2; the group is cancelled then),
+/// `--content-disposition` names the files from the servers' `Content-Disposition` and
+/// `--continue` continues partial files found under the final names, both after a `HEAD`
+/// request (`remote.rs`; issue #15); with `--continue`, files already complete are left out
+/// (exit 0 when none is left).
+///
+/// Errors: bad arguments, a final file that exists (without `--overwrite` or `--continue`), a
+/// partial file `--continue` refuses, a directory that cannot be created, or a call refused by
+/// the queue (exit 2; the group is cancelled then), a failed `HEAD` of `--continue` (exit 1),
 /// queue unavailable (exit 4).
 pub fn run(target: &QueueTarget, args: GetArgs) -> CmdResult {
     let checksum = checksum(&args)?;

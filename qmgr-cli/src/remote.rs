@@ -108,8 +108,9 @@ pub fn plan_continue(probes: &mut Probes<'_>, files: &mut Vec<FileSpec>) -> Resu
         .collect();
     let mut i = 0;
     files.retain(|_| {
+        let keep = !complete.contains(&i);
         i += 1;
-        !complete.contains(&(i - 1))
+        keep
     });
     Ok(adopt)
 }
