@@ -77,7 +77,11 @@ pub fn plan_continue(probes: &mut Probes<'_>, files: &mut Vec<FileSpec>) -> Resu
         let held = meta.len();
         let probe = probes.get(i).as_ref().map_err(|e| Failure {
             code: Exit::TransferFailed,
-            message: format!("--continue: cannot look at {}: {}; nothing was changed", redact_url(&f.url), api_message(e)),
+            message: format!(
+                "--continue: cannot look at {}: {}; nothing was changed",
+                redact_url(&f.url),
+                api_message(e)
+            ),
         })?;
         match continue_partial(held, probe) {
             PartialFile::Continue => adopt.push((i, held, probe.clone())),

@@ -66,8 +66,7 @@ impl<'a> Auth<'a> {
             Client::Basic => Ok(Some(http_auth::basic::encode_credentials(&c.user, &c.password))),
             Client::Digest(d) => {
                 let uri = request_target(url);
-                let params =
-                    PasswordParams { username: &c.user, password: &c.password, uri: &uri, method, body: None };
+                let params = PasswordParams { username: &c.user, password: &c.password, uri: &uri, method, body: None };
                 d.respond(&params)
                     .map(Some)
                     .map_err(|e| status_failure(401, shown, None, &format!("the Digest answer cannot be written: {e}")))

@@ -363,7 +363,8 @@ mod tests {
         assert_eq!(actual, Sha256::digest(HELLO).to_vec());
         // A server digest of an answer that restarts from zero replaces the earlier ones.
         let mut v = Verifier::new(None);
-        v.start(Some(&file), &path, 0, vec![(DigestSource::ReprDigest, checksum("sha-256", &[0x11; 32]))], &cancel).unwrap();
+        v.start(Some(&file), &path, 0, vec![(DigestSource::ReprDigest, checksum("sha-256", &[0x11; 32]))], &cancel)
+            .unwrap();
         let good = checksum("sha-256", &Sha256::digest(HELLO));
         v.start(Some(&file), &path, 0, vec![(DigestSource::ContentDigest, good)], &cancel).unwrap();
         v.update(HELLO);

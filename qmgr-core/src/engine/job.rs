@@ -341,7 +341,9 @@ impl Job {
             PartialFile::Continue => {}
             PartialFile::Refuse(r) => return Err(Error::invalid_arg(format!("{M}: {}", r.reason()))),
             other => {
-                return Err(Error::invalid_arg(format!("{M}: a partial file of {held} bytes is not continued ({other:?})")))
+                return Err(Error::invalid_arg(format!(
+                    "{M}: a partial file of {held} bytes is not continued ({other:?})"
+                )))
             }
         }
         let inner = self.inner();

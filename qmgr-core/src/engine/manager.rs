@@ -17,9 +17,9 @@ use crate::rules::classify::classify;
 use crate::rules::runner;
 use crate::runner::Launcher;
 use crate::store::{Loaded, Op, Store};
-use crate::transport::{Probe, Transport};
 #[cfg(doc)]
 use crate::transport::TransferError;
+use crate::transport::{Probe, Transport};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock, Weak};

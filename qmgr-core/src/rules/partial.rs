@@ -84,13 +84,15 @@ mod tests {
     use super::*;
     use crate::model::Validators;
 
-    /// (held, total, etag, last-modified, accepts ranges) → verdict.
+    /// A row of the table: held, total, etag, last-modified, accepts ranges → verdict.
+    type Row = (u64, Option<u64>, Option<&'static str>, Option<&'static str>, bool, PartialFile);
+
     #[test]
     fn partial_file_table() {
         use PartialFile::*;
         use PartialRefusal::*;
         let lm = Some("Mon, 01 Jan 2024 00:00:00 GMT");
-        let rows: [(u64, Option<u64>, Option<&str>, Option<&str>, bool, PartialFile); 12] = [
+        let rows: [Row; 12] = [
             (10, Some(100), Some("\"v1\""), None, true, Continue),
             (10, Some(100), None, lm, true, Continue),
             (10, Some(100), Some("W/\"v1\""), lm, true, Continue),
