@@ -3,6 +3,7 @@
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::names::{file_name_from_url, redact_url};
 use crate::queue::{Queue, QueueTarget};
+use crate::remote::{self, Adopt, Probes};
 use crate::watch::{self, Ended, GiveUp, Watch};
 use indicatif::HumanBytes;
 use qmgr_rs::model::{protocol, Checksum, GroupState, PropId, PropValue};
@@ -33,6 +34,22 @@ pub struct GetArgs {
     /// an existing file stops the command before anything is queued).
     #[arg(long)]
     pub overwrite: bool,
+
+    /// Continue a partial file that another tool (or an earlier download) left under the
+    /// final name, as wget -c and curl -C -: after a HEAD request, a file shorter than the
+    /// remote one is continued with a ranged request checked by If-Range, when the server
+    /// gives an ETag or Last-Modified and accepts ranges (a file that changed meanwhile is
+    /// fetched whole); one of the same size is left as it is (already complete); otherwise
+    /// the command refuses (exit 2) and changes nothing.
+    #[arg(short = 'c', long = "continue", conflicts_with = "overwrite")]
+    pub continue_partial: bool,
+
+    /// Name each file after the Content-Disposition header of the server's answer (asked
+    /// with a HEAD request, as wget does; filename* preferred over filename), made a safe
+    /// name: no directory part, no leading dot, no control characters, at most 200 bytes.
+    /// Falls back to the URL's name when the header gives none. Not with -o.
+    #[arg(long, conflicts_with = "output")]
+    pub content_disposition: bool,
 
     /// Show no progress and no summary; errors are still reported on stderr.
     #[arg(short = 'q', long)]
@@ -83,19 +100,39 @@ pub struct GetArgs {
 /// * `--no-wait`: the group's GUID is printed and the command returns at once (exit 0); the
 ///   group stays in the queue and a background runner finishes it (DECISIONS D13).
 ///
-/// Errors: bad arguments, a final file that exists (without `--overwrite`), a directory that
-/// cannot be created, or a call refused by the queue (exit 2; the group is cancelled then),
+/// `--content-disposition` names the files from the servers' `Content-Disposition` and
+/// `--continue` continues partial files found under the final names, both after a `HEAD`
+/// request (`remote.rs`; issue #15); with `--continue`, files already complete are left out
+/// (exit 0 when none is left).
+///
+/// Errors: bad arguments, a final file that exists (without `--overwrite` or `--continue`), a
+/// partial file `--continue` refuses, a directory that cannot be created, or a call refused by
+/// the queue (exit 2; the group is cancelled then), a failed `HEAD` of `--continue` (exit 1),
 /// queue unavailable (exit 4).
 pub fn run(target: &QueueTarget, args: GetArgs) -> CmdResult {
-    let files = plan(&args)?;
     let checksum = checksum(&args)?;
     let queue = target.open()?;
+    // HEAD requests of --content-disposition come before the Ctrl-C handler: an interrupt
+    // then simply ends the command, nothing being queued yet.
+    let mut probes = Probes::new(&queue.manager, &args.urls);
+    let names = match args.content_disposition {
+        true => remote::disposition_names(&mut probes, args.quiet),
+        false => Vec::new(),
+    };
+    let mut files = plan(&args, &names)?;
     watch::install_interrupt_handler();
     let group = match previous(&queue, &files, checksum.as_ref())? {
         Some(group) => group,
         None => {
+            let adopt = match args.continue_partial {
+                true => remote::plan_continue(&mut probes, &mut files)?,
+                false => Vec::new(),
+            };
+            if files.is_empty() {
+                return Ok(Exit::Success); // every file was complete already
+            }
             prepare(&args, &files)?;
-            create(&queue, &files, checksum.as_ref(), !args.background)?
+            create(&queue, &files, checksum.as_ref(), !args.background, &adopt, args.quiet)?
         }
     };
     let id = group.id();
@@ -153,12 +190,13 @@ pub fn run(target: &QueueTarget, args: GetArgs) -> CmdResult {
     })
 }
 
-/// The files to add: URL and absolute local path of each.
+/// The files to add: URL and absolute local path of each. In a directory, file `i` is named
+/// `names[i]` when given (`--content-disposition`), else after its URL.
 ///
 /// Errors (exit 2): `--output` with several URLs, `-` (standard output), naming a directory
 /// or in a directory that does not exist; `--dir` naming a file; a URL that gives no safe file
-/// name; a path that is not UTF-8; no current directory.
-fn plan(args: &GetArgs) -> Result<Vec<FileSpec>, Failure> {
+/// name (and no name given); a path that is not UTF-8; no current directory.
+fn plan(args: &GetArgs, names: &[Option<String>]) -> Result<Vec<FileSpec>, Failure> {
     if let Some(out) = &args.output {
         if args.urls.len() != 1 {
             return Err(Failure::usage(format!(
@@ -197,8 +235,12 @@ fn plan(args: &GetArgs) -> Result<Vec<FileSpec>, Failure> {
     }
     args.urls
         .iter()
-        .map(|url| {
-            let name = file_name_from_url(url).map_err(|e| Failure::usage(format!("{e}; use --output FILE")))?;
+        .enumerate()
+        .map(|(i, url)| {
+            let name = match names.get(i).cloned().flatten() {
+                Some(name) => name,
+                None => file_name_from_url(url).map_err(|e| Failure::usage(format!("{e}; use --output FILE")))?,
+            };
             spec(url, &dir.join(name))
         })
         .collect()
@@ -233,15 +275,17 @@ pub fn set_checksums(job: &Job, first: u32, checksums: &[Option<&Checksum>]) -> 
     Ok(())
 }
 
-/// Before a new group is queued: refuses final names that exist (unless `--overwrite`) and
-/// creates the destination directory of `--dir`.
+/// Before a new group is queued: refuses final names that exist (unless `--overwrite`, or
+/// `--continue`, which has decided about each) and creates the destination directory of
+/// `--dir`.
 ///
 /// Errors (exit 2): an existing file, a directory that cannot be created.
 fn prepare(args: &GetArgs, files: &[FileSpec]) -> Result<(), Failure> {
-    if !args.overwrite {
+    if !args.overwrite && !args.continue_partial {
         if let Some(f) = files.iter().find(|f| Path::new(&f.local_path).exists()) {
             return Err(Failure::usage(format!(
-                "{} already exists; use --overwrite to replace it, or -o FILE to choose another name",
+                "{} already exists; use --overwrite to replace it, --continue to continue it, or -o FILE to \
+                 choose another name",
                 f.local_path
             )));
         }
@@ -316,11 +360,20 @@ pub fn spec(url: &str, path: &Path) -> Result<FileSpec, Failure> {
 
 /// Creates the group, its job and files (with the first file's `checksum`), switches the
 /// group to the foreground when `foreground` (before it is resumed, so that it never runs as
-/// a background group), and resumes it. On any error the group is cancelled again, so that
-/// nothing is left in the queue.
-fn create(queue: &Queue, files: &[FileSpec], checksum: Option<&Checksum>, foreground: bool) -> Result<Group, Failure> {
+/// a background group), adopts the partial files of `adopt` (`--continue`), and resumes it.
+/// On an error before a partial file was adopted the group is cancelled again, so that
+/// nothing is left in the queue; after, it stays (suspended), since cancelling it would
+/// delete the adopted files, and the message says how to go on.
+fn create(
+    queue: &Queue,
+    files: &[FileSpec],
+    checksum: Option<&Checksum>,
+    foreground: bool,
+    adopt: &[Adopt],
+    quiet: bool,
+) -> Result<Group, Failure> {
     let group = queue.manager.create_group(Guid::generate())?;
-    let filled = || -> qmgr_rs::Result<()> {
+    let filled = || -> qmgr_rs::Result<Job> {
         let mut props = vec![
             (PropId::DisplayName, PropValue::Str(DISPLAY_NAME.to_string())),
             (PropId::Description, PropValue::Str(description(files))),
@@ -336,10 +389,26 @@ fn create(queue: &Queue, files: &[FileSpec], checksum: Option<&Checksum>, foregr
         if foreground {
             group.switch_to_foreground()?;
         }
-        group.resume()
+        Ok(job)
     };
-    match filled() {
+    let mut adopted = 0;
+    let started = filled().and_then(|job| {
+        for a in adopt {
+            remote::adopt(&job, files, a, quiet)?;
+            adopted += 1;
+        }
+        group.resume()
+    });
+    match started {
         Ok(()) => Ok(group),
+        Err(e) if adopted > 0 => {
+            let id = group.id();
+            let prefix = queue.command_prefix();
+            Err(Failure::from(e.context(format!(
+                "group {id} keeps the {adopted} partial file(s) it adopted: resume it with {prefix} resume {id} \
+                 --wait"
+            ))))
+        }
         Err(e) => {
             crate::queue::cancel_quietly(&group);
             Err(e.into())
@@ -371,6 +440,8 @@ mod tests {
             output: output.map(PathBuf::from),
             checksum: None,
             overwrite: false,
+            continue_partial: false,
+            content_disposition: false,
             quiet: false,
             retry_timeout: Duration::from_secs(60),
             tries: None,
@@ -379,22 +450,36 @@ mod tests {
         }
     }
 
+    /// [`plan`] without names of `--content-disposition`.
+    fn plan_urls(a: &GetArgs) -> Result<Vec<FileSpec>, Failure> {
+        plan(a, &[])
+    }
+
+    #[test]
+    fn names_given_replace_the_urls_names() {
+        let a = args(&["http://h/", "http://h/b.bin", "http://h/c.bin"], Some("/tmp/d"), None);
+        let f = plan(&a, &[Some("report.pdf".into()), None]).unwrap();
+        let paths: Vec<&str> = f.iter().map(|f| f.local_path.as_str()).collect();
+        assert_eq!(paths, ["/tmp/d/report.pdf", "/tmp/d/b.bin", "/tmp/d/c.bin"]);
+        assert!(plan(&a, &[None]).unwrap_err().message.contains("use --output FILE"), "no name from either");
+    }
+
     #[test]
     fn files_go_into_the_directory_named_after_their_urls() {
-        let f = plan(&args(&["http://h/a.bin", "http://h/x/b.txt?q"], Some("/tmp/d"), None)).unwrap();
+        let f = plan_urls(&args(&["http://h/a.bin", "http://h/x/b.txt?q"], Some("/tmp/d"), None)).unwrap();
         assert_eq!(f[0].local_path, "/tmp/d/a.bin");
         assert_eq!(f[1].local_path, "/tmp/d/b.txt");
-        let f = plan(&args(&["http://h/a.bin"], None, None)).unwrap();
+        let f = plan_urls(&args(&["http://h/a.bin"], None, None)).unwrap();
         assert!(Path::new(&f[0].local_path).is_absolute());
     }
 
     #[test]
     fn output_takes_one_url_and_a_file() {
-        let f = plan(&args(&["http://h/"], None, Some("/tmp/out.bin"))).unwrap();
+        let f = plan_urls(&args(&["http://h/"], None, Some("/tmp/out.bin"))).unwrap();
         assert_eq!(f[0].local_path, "/tmp/out.bin");
-        assert!(plan(&args(&["http://h/a", "http://h/b"], None, Some("/tmp/o"))).is_err());
-        assert!(plan(&args(&["http://h/a"], None, Some("/tmp"))).is_err());
-        assert!(plan(&args(&["http://h/"], Some("/tmp"), None)).is_err());
+        assert!(plan_urls(&args(&["http://h/a", "http://h/b"], None, Some("/tmp/o"))).is_err());
+        assert!(plan_urls(&args(&["http://h/a"], None, Some("/tmp"))).is_err());
+        assert!(plan_urls(&args(&["http://h/"], Some("/tmp"), None)).is_err());
     }
 
     #[test]
@@ -416,7 +501,7 @@ mod tests {
 
     #[test]
     fn output_and_dir_explain_the_other_kind() {
-        let msg = |a: GetArgs| plan(&a).unwrap_err().message;
+        let msg = |a: GetArgs| plan_urls(&a).unwrap_err().message;
         assert!(msg(args(&["http://h/a"], None, Some("-"))).contains("standard output"));
         assert!(msg(args(&["http://h/a"], None, Some("/tmp"))).contains("use -d DIR"));
         assert!(msg(args(&["http://h/a"], None, Some("new-dir/"))).contains("use -d DIR"));
@@ -424,7 +509,7 @@ mod tests {
         let file = tempfile::NamedTempFile::new().unwrap();
         assert!(msg(args(&["http://h/a"], Some(file.path().to_str().unwrap()), None)).contains("use -o FILE"));
         // A directory that does not exist yet is fine: it is created when the group is queued.
-        assert!(plan(&args(&["http://h/a"], Some("/tmp/qmgr-not-yet/sub"), None)).is_ok());
+        assert!(plan_urls(&args(&["http://h/a"], Some("/tmp/qmgr-not-yet/sub"), None)).is_ok());
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod names;
 mod options;
 mod props;
 mod queue;
+mod remote;
 mod runner;
 mod service;
 mod show;
@@ -82,6 +83,8 @@ Examples:
   qmgr get --background --no-wait https://example.com/big.iso -d ~/Downloads
   qmgr get --tries 3 --retry-timeout 5m https://example.com/a.iso
   qmgr get https://example.com/a.iso -o /tmp/a.iso --checksum sha-256:9f86d081…
+  qmgr get --continue https://example.com/a.iso    # continue a.iso left by wget or curl
+  qmgr get --content-disposition 'https://example.com/download?id=7' -d ~/Downloads
 
 Each file is named after the last segment of its URL's path (percent-decoded), in DIR
 (default: the current directory; created when missing), unless -o names it. A file that
@@ -93,7 +96,11 @@ suspended with its partial data (exit 1).
 A foreground group stays foreground (sticky); --background makes a background group, which
 under option background_mode idle (the default) yields to other traffic.
 With --checksum (one URL) the file keeps its name only if its SHA-256/SHA-512 digest matches;
-a server's Repr-Digest or Content-Digest header is checked the same way.")]
+a server's Repr-Digest or Content-Digest header is checked the same way.
+--continue and --content-disposition first send a HEAD request: --continue continues a
+partial file found under the final name with Range and If-Range (refused, exit 2, without
+an ETag or Last-Modified, range support, or with a larger file; a file of the remote size is
+left as it is); --content-disposition names the file from the Content-Disposition header.")]
     Get(get::GetArgs),
 
     /// Create an empty group (SUSPENDED) and print its GUID; then `add` files and `resume` it.

@@ -5,7 +5,7 @@ use crate::exit::hresult_text;
 use crate::names::redact_url;
 use crate::queue::Queue;
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use qmgr_rs::hresult::{hresult_from_win32, QM_E_INVALID_STATE};
+use qmgr_rs::hresult::QM_E_INVALID_STATE;
 use qmgr_rs::model::{status, GroupState};
 use qmgr_rs::{Error, ErrorClass, Group, GroupSnapshot, Guid, JobSnapshot};
 use std::collections::HashMap;
@@ -436,14 +436,9 @@ impl Display for Plain {
     }
 }
 
-/// A job's `win32_result` as an HRESULT: itself when it already is one (`BG_E_HTTP_ERROR_nnn`),
-/// else `HRESULT_FROM_WIN32`.
+/// A job's `win32_result` as an HRESULT (`qmgr_rs::hresult::win32_as_hresult`), unsigned.
 pub fn win32_as_hresult(win32: u32) -> u32 {
-    if win32 & 0x8000_0000 != 0 {
-        win32
-    } else {
-        hresult_from_win32(win32) as u32
-    }
+    qmgr_rs::hresult::win32_as_hresult(win32) as u32
 }
 
 /// `0x80190194 (2149122452)` for an HRESULT-shaped value, `12029 (HRESULT 0x80072EFD)` for a

@@ -529,4 +529,132 @@ fn help_has_examples_and_exit_codes() {
         assert_code(&r, 0);
         assert!(r.stdout.contains("Example"), "{cmd}: {}", r.stdout);
     }
+    let r = run(s.path(), &["get", "--help"]);
+    for flag in ["-c, --continue", "--content-disposition", "If-Range", "Content-Disposition"] {
+        assert!(r.stdout.contains(flag), "get --help lacks {flag:?}:\n{}", r.stdout);
+    }
+}
+
+/// Names in `dir` that are temporary files of the queue (`.…qmgr-part`).
+fn temp_files(dir: &str) -> Vec<String> {
+    let names = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned());
+    names.filter(|n| n.contains(".qmgr-part")).collect()
+}
+
+/// No temporary file before the first body byte (issue #15): a 404 and a refused connection
+/// leave their groups in the queue but no `.qmgr-part` file (there used to be a 0-byte one).
+#[test]
+fn a_failed_get_leaves_no_temporary_file() {
+    let server = TestServer::start(&[]);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let r = run(s.path(), &["--queue", &q, "get", &server.url("/missing/gone.bin"), "-d", &out]);
+    assert_code(&r, 1);
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let url = format!("http://{refused}/never.bin");
+    let r = run(s.path(), &["--queue", &q, "get", &url, "-d", &out, "--retry-timeout", "0", "--tries", "1"]);
+    assert_code(&r, 1);
+    let states: Vec<Value> = list_json(s.path(), &q).iter().map(|g| g["state"].clone()).collect();
+    assert_eq!(states, ["error", "suspended"], "both groups stay");
+    assert_eq!(temp_files(&out), Vec::<String>::new());
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "nothing at all in the directory");
+}
+
+/// `--continue` (as wget -c): a partial file left by another tool is continued with a ranged
+/// request checked by If-Range when the server gives validators, and the result is byte-exact.
+#[test]
+fn get_continue_continues_a_partial_file_with_range_and_if_range() {
+    let data = body(200_000, 21);
+    let server = TestServer::start(&[("part.bin", data.clone())]);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let file = Path::new(&out).join("part.bin");
+    std::fs::write(&file, &data[..70_000]).unwrap();
+    let url = server.url("/files/part.bin");
+    let r = run(s.path(), &["--queue", &q, "get", "--continue", &url, "-d", &out]);
+    assert_code(&r, 0);
+    assert!(r.stderr.contains("continuing") && r.stderr.contains("from byte 70000"), "{}", r.stderr);
+    assert!(std::fs::read(&file).unwrap() == data, "the file is byte-exact");
+    let log = server.requests();
+    let seen: Vec<(&str, Option<u64>, Option<&str>)> =
+        log.iter().map(|l| (l.method.as_str(), l.range_start, l.if_range.as_deref())).collect();
+    assert_eq!(seen, [("HEAD", None, None), ("GET", Some(70_000), Some("\"v1\""))], "{log:?}");
+    assert!(r.stdout.contains("done: 1 file, 200000 bytes") && r.stdout.contains("KiB this run"), "{}", r.stdout);
+    assert!(list_json(s.path(), &q).is_empty());
+    no_temp_files(&out);
+}
+
+/// `--continue` refuses (exit 2, nothing changed) without validators or with a larger file,
+/// and leaves a file of the remote size as it is, with no request but the HEAD.
+#[test]
+fn get_continue_refuses_without_validators_and_leaves_a_complete_file() {
+    let data = body(50_000, 22);
+    let server = TestServer::start(&[("p.bin", data.clone())]);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let file = Path::new(&out).join("p.bin");
+    let partial = data[..1000].to_vec();
+    std::fs::write(&file, &partial).unwrap();
+    let r = run(s.path(), &["--queue", &q, "get", "-c", &server.url("/plain/p.bin"), "-d", &out]);
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("cannot continue") && r.stderr.contains("no ETag or Last-Modified"), "{}", r.stderr);
+    assert!(r.stderr.contains("nothing was changed"), "{}", r.stderr);
+    assert_eq!(std::fs::read(&file).unwrap(), partial, "untouched");
+
+    let mut larger = data.clone();
+    larger.push(0);
+    std::fs::write(&file, &larger).unwrap();
+    let r = run(s.path(), &["--queue", &q, "get", "-c", &server.url("/files/p.bin"), "-d", &out]);
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("more than the 50000 bytes"), "{}", r.stderr);
+    assert_eq!(std::fs::read(&file).unwrap(), larger, "untouched");
+
+    std::fs::write(&file, &data).unwrap();
+    let r = run(s.path(), &["--queue", &q, "get", "-c", &server.url("/files/p.bin"), "-d", &out]);
+    assert_code(&r, 0);
+    assert!(r.stderr.contains("already complete"), "{}", r.stderr);
+    let methods: Vec<String> = server.requests().iter().map(|l| l.method.clone()).collect();
+    assert_eq!(methods, ["HEAD", "HEAD", "HEAD"], "no request beyond the probes");
+    assert!(list_json(s.path(), &q).is_empty(), "nothing queued");
+    assert_eq!(temp_files(&out), Vec::<String>::new());
+    // Without --continue, the hint names it; with --overwrite it is a usage error.
+    let r = run(s.path(), &["--queue", &q, "get", &server.url("/files/p.bin"), "-d", &out]);
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("--continue to continue it"), "{}", r.stderr);
+    let r = run(s.path(), &["--queue", &q, "get", "-c", "--overwrite", &server.url("/files/p.bin"), "-d", &out]);
+    assert_code(&r, 2);
+}
+
+/// `--content-disposition` names the file from the header (filename* preferred, made safe:
+/// `../saved-NAME` is saved as `saved-NAME` in the directory); the existing-file check
+/// applies to that name; `-o` refuses the flag.
+#[test]
+fn get_content_disposition_names_the_file_from_the_header_safely() {
+    let data = body(30_000, 23);
+    let server = TestServer::start(&[("d.bin", data.clone())]);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let url = server.url("/disposition/d.bin");
+    let r = run(s.path(), &["--queue", &q, "get", "--content-disposition", &url, "-d", &out]);
+    assert_code(&r, 0);
+    assert!(std::fs::read(Path::new(&out).join("saved-d.bin")).unwrap() == data);
+    let names: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["saved-d.bin"], "nothing outside the name, no d.bin");
+    assert!(!s.path().join("saved-d.bin").exists(), "never written outside -d");
+    let methods: Vec<String> = server.requests().iter().map(|l| l.method.clone()).collect();
+    assert_eq!(methods, ["HEAD", "GET"]);
+
+    let r = run(s.path(), &["--queue", &q, "get", "--content-disposition", &url, "-d", &out]);
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("saved-d.bin already exists"), "{}", r.stderr);
+    let r = run(s.path(), &["--queue", &q, "get", "--content-disposition", &url, "-d", &out, "--overwrite"]);
+    assert_code(&r, 0);
+    let r = run(s.path(), &["--queue", &q, "get", "--content-disposition", &url, "-o", "x.bin"]);
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
+    // Without the header's name (a plain file), the URL's name.
+    let r = run(s.path(), &["--queue", &q, "get", "--content-disposition", &server.url("/files/d.bin"), "-d", &out]);
+    assert_code(&r, 0);
+    assert!(std::fs::read(Path::new(&out).join("d.bin")).unwrap() == data);
 }

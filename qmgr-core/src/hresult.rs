@@ -71,6 +71,16 @@ pub const fn hresult_from_win32(code: u32) -> HResult {
     }
 }
 
+/// A job's `dwWin32Result` (or a classified failure's Win32 code) as an HRESULT: itself when
+/// it already is one (`BG_E_HTTP_ERROR_nnn`, `QMGR_E_BAD_DIGEST`), else `HRESULT_FROM_WIN32`.
+pub const fn win32_as_hresult(win32: u32) -> HResult {
+    if win32 & 0x8000_0000 != 0 {
+        win32 as i32
+    } else {
+        hresult_from_win32(win32)
+    }
+}
+
 /// `BG_E_HTTP_ERROR_nnn` for an HTTP status.
 pub const fn hresult_from_http(status: u16) -> HResult {
     (BG_E_HTTP_ERROR_BASE | status as u32) as i32

@@ -3,7 +3,7 @@
 //!
 //! `qmgr-net` implements [`Transport`] for HTTP(S) and `file://`. Tests use a fake.
 
-use crate::hresult::Result;
+use crate::hresult::{win32_as_hresult, Error, Result};
 use crate::model::{Checksum, ErrorClass, JobError, Options, Validators};
 use crate::rate::RateLimiter;
 use std::path::Path;
@@ -383,6 +383,13 @@ pub struct TransferError {
 }
 
 impl TransferError {
+    /// This failure as an API error of `method`: the HRESULT of its Win32 code
+    /// ([`win32_as_hresult`]: `BG_E_HTTP_ERROR_nnn` for an HTTP status), the Win32 code in
+    /// [`Error::win32`], and the message prefixed with `method`.
+    pub fn to_error(&self, method: &str) -> Error {
+        Error::new(win32_as_hresult(self.win32), format!("{method}: {}", self.message)).with_win32(self.win32)
+    }
+
     /// The job error this failure records, for file `file_index`.
     pub fn to_job_error(&self, file_index: Option<u32>) -> JobError {
         JobError {
@@ -410,6 +417,25 @@ pub enum FetchOutcome {
     Cancelled,
     /// The transfer failed; the engine classifies the failure (DECISIONS D5).
     Failed(Failure),
+}
+
+/// What a remote file looks like before it is fetched ([`Transport::probe`]): for HTTP(S) the
+/// answer to a `HEAD` request, for `file://` the source's metadata. Used by `qmgr get`
+/// (`--content-disposition`, `--continue`; issue #15), not by the engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Probe {
+    /// `ETag` and `Last-Modified` exactly as received, and `total` = the file's length in
+    /// bytes (`Content-Length` of a `200`), `None` when the server did not say. For `file://`
+    /// as [`FetchOutcome::Complete`] reports them: no ETag, the modification time as an HTTP
+    /// date, the size.
+    pub validators: Validators,
+    /// The server says it serves byte ranges (`Accept-Ranges: bytes`); always true for
+    /// `file://`. (D11: a resume sends `Range` whatever this says; `--continue` asks for it.)
+    pub accepts_ranges: bool,
+    /// The file name of the answer's `Content-Disposition` (`filename*` per RFC 8187
+    /// preferred over `filename`), already made a safe single file name; `None` when the
+    /// header is missing or gives no usable name.
+    pub file_name: Option<String>,
 }
 
 /// Moves bytes and files: everything the engine does not do itself (no I/O lives in the core).
@@ -469,6 +495,21 @@ pub trait Transport: Send + Sync {
 
     /// Deletes a temporary file (cancel); a missing file is not an error.
     fn discard(&self, temp_path: &Path);
+
+    /// Looks at `url` without fetching it ([`Probe`]): an HTTP(S) `HEAD` request through the
+    /// same connections, proxy, TLS roots and timeouts as [`Transport::fetch`], following
+    /// redirects and answering a `401` with credentials given in the URL's user-info under the
+    /// same rules (DECISIONS D5, D11); for `file://`, the source's metadata. Blocks the
+    /// calling thread, bounded by the options `connect_timeout_ms` and `read_timeout_ms`.
+    ///
+    /// Errors: a [`Failure`] as [`Transport::fetch`] reports it (an HTTP status other than
+    /// 2xx, a network or TLS failure, a redirect problem, an unreadable source…); the caller
+    /// classifies it. The default (a transport that cannot look): [`Cause::InvalidUrl`] with
+    /// [`UrlProblem::Unusable`].
+    fn probe(&self, url: &str) -> std::result::Result<Probe, Failure> {
+        let _ = url;
+        Err(Failure::new(Cause::InvalidUrl(UrlProblem::Unusable), "", "this transport cannot probe a URL"))
+    }
 
     /// Measurements of the [`Traffic::Idle`] connections for the idle-bandwidth controller
     /// (DECISIONS D14), taken now. `None` when this transport measures nothing (then the

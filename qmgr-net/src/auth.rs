@@ -51,12 +51,18 @@ impl<'a> Auth<'a> {
         Auth { credentials, allow_over_http, origins: HashMap::new() }
     }
 
-    /// The `Authorization` value for `request` (a `GET`), when its origin challenged earlier in
-    /// this fetch; `None` otherwise. A Digest answer counts one more use of its nonce.
+    /// The `Authorization` value for `request` with `method` (`GET`, or `HEAD` for a probe),
+    /// when its origin challenged earlier in this fetch; `None` otherwise. A Digest answer
+    /// counts one more use of its nonce.
     ///
     /// Errors: a fatal `401` failure naming `shown` when the credentials cannot be written
     /// into a Digest answer (e.g. a `"` in the URL's path).
-    pub(crate) fn authorization(&mut self, request: &Request, shown: &str) -> Result<Option<String>, Failure> {
+    pub(crate) fn authorization(
+        &mut self,
+        request: &Request,
+        shown: &str,
+        method: &str,
+    ) -> Result<Option<String>, Failure> {
         let (Some(c), Some(answering)) = (self.credentials, self.origins.get_mut(&request.url().origin())) else {
             return Ok(None);
         };
@@ -64,8 +70,7 @@ impl<'a> Auth<'a> {
             Client::Basic => Ok(Some(http_auth::basic::encode_credentials(&c.user, &c.password))),
             Client::Digest(d) => {
                 let uri = request.target();
-                let params =
-                    PasswordParams { username: &c.user, password: &c.password, uri, method: "GET", body: None };
+                let params = PasswordParams { username: &c.user, password: &c.password, uri, method, body: None };
                 d.respond(&params)
                     .map(Some)
                     .map_err(|e| status_failure(401, shown, None, &format!("the Digest answer cannot be written: {e}")))
@@ -223,24 +228,29 @@ mod tests {
         let mut auth = Auth::new(Some(&creds), false);
         let (url, shown) = (&u("https://h/a/b?c=1"), "https://h/a/b?c=1");
         assert_eq!(
-            auth.authorization(&Request::new(url.clone(), None), shown).unwrap(),
+            auth.authorization(&Request::new(url.clone(), None), shown, "GET").unwrap(),
             None,
             "nothing before a challenge"
         );
         auth.challenged(url, shown, &headers(&["Basic realm=\"b\"", MD5, SHA256]), false).unwrap();
-        let first = auth.authorization(&Request::new(url.clone(), None), shown).unwrap().unwrap();
+        let first = auth.authorization(&Request::new(url.clone(), None), shown, "GET").unwrap().unwrap();
         assert_eq!(param(&first, "algorithm"), Some("SHA-256"), "{first}");
         assert_eq!((param(&first, "nonce"), param(&first, "nc")), (Some("n1"), Some("00000001")), "{first}");
         assert_eq!((param(&first, "uri"), param(&first, "qop")), (Some("/a/b?c=1"), Some("auth")), "{first}");
-        let second = auth.authorization(&Request::new(u("https://H:443/other#f"), None), shown).unwrap().unwrap();
+        let second =
+            auth.authorization(&Request::new(u("https://H:443/other#f"), None), shown, "GET").unwrap().unwrap();
         assert_eq!((param(&second, "nc"), param(&second, "uri")), (Some("00000002"), Some("/other")), "{second}");
         assert_ne!(param(&first, "cnonce"), None);
         assert_eq!(
-            auth.authorization(&Request::new(u("https://h:8443/a"), None), shown).unwrap(),
+            auth.authorization(&Request::new(u("https://h:8443/a"), None), shown, "GET").unwrap(),
             None,
             "another origin"
         );
-        assert_eq!(auth.authorization(&Request::new(u("http://h/a"), None), shown).unwrap(), None, "another origin");
+        assert_eq!(
+            auth.authorization(&Request::new(u("http://h/a"), None), shown, "GET").unwrap(),
+            None,
+            "another origin"
+        );
     }
 
     #[test]
@@ -250,12 +260,12 @@ mod tests {
         let (url, shown) = (&u("http://h/f"), "http://h/f");
         auth.challenged(url, shown, &headers(&[MD5]), false).unwrap();
         assert_eq!(
-            param(&auth.authorization(&Request::new(url.clone(), None), shown).unwrap().unwrap(), "nc"),
+            param(&auth.authorization(&Request::new(url.clone(), None), shown, "GET").unwrap().unwrap(), "nc"),
             Some("00000001")
         );
         let stale = "Digest realm=\"r\", nonce=\"n3\", qop=\"auth\", stale=true";
         auth.challenged(url, shown, &headers(&[stale]), true).unwrap();
-        let again = auth.authorization(&Request::new(url.clone(), None), shown).unwrap().unwrap();
+        let again = auth.authorization(&Request::new(url.clone(), None), shown, "GET").unwrap().unwrap();
         assert_eq!((param(&again, "nonce"), param(&again, "nc")), (Some("n3"), Some("00000001")), "{again}");
         let e = auth.challenged(url, shown, &headers(&[MD5]), true).unwrap_err();
         assert!(e.detail.contains("refused"), "{e:?}");

@@ -150,7 +150,8 @@ impl Verifier {
         Verifier { expected, hashes: Hashes::Here(Vec::new()), hashed: 0 }
     }
 
-    /// An answer was accepted; its body is written from byte `start` of `file` (at `path`),
+    /// An answer was accepted; its body is written from byte `start` of `file` (at `path`;
+    /// `None` while the temporary file is not created, which then holds nothing),
     /// and it carries the server digests `server`, which describe the whole file: they
     /// replace those of earlier answers when the file starts from zero, and join them when
     /// the answer continues it. Hashes the `start` bytes kept when the hashes do not cover
@@ -160,7 +161,7 @@ impl Verifier {
     /// Errors: a [`Cause::Local`] failure (`LocalOp::ReadTemp`) when they cannot be read.
     pub(crate) fn start(
         &mut self,
-        file: &File,
+        file: Option<&File>,
         path: &Path,
         start: u64,
         server: Vec<(DigestSource, Checksum)>,
@@ -190,7 +191,7 @@ impl Verifier {
     /// [`Cause::Local`] failure when the file cannot be read back.
     pub(crate) fn finish(
         &mut self,
-        file: &File,
+        file: Option<&File>,
         path: &Path,
         len: u64,
         subject: &str,
@@ -214,7 +215,7 @@ impl Verifier {
     /// Brings the hashes to cover exactly the first `to` bytes of the file, with one hash per
     /// algorithm expected: hashes past `to`, or missing an algorithm, start again from zero;
     /// bytes not covered are read back from the file.
-    fn catch_up(&mut self, file: &File, path: &Path, to: u64, cancel: &CancelFlag) -> Result<bool, Failure> {
+    fn catch_up(&mut self, file: Option<&File>, path: &Path, to: u64, cancel: &CancelFlag) -> Result<bool, Failure> {
         let missing = |hashers: &[Hasher], a: DigestAlgorithm| !hashers.iter().any(|h| h.algorithm() == a);
         let hashers = self.hashes.here();
         if self.hashed > to || self.expected.iter().any(|(_, c)| missing(hashers, c.algorithm())) {
@@ -235,6 +236,10 @@ impl Verifier {
         }
         let mut buf = vec![0u8; CHUNK_SIZE.min((to - self.hashed) as usize)];
         while self.hashed < to {
+            let Some(file) = file else {
+                let e = std::io::Error::new(std::io::ErrorKind::NotFound, "no temporary file holds the bytes");
+                return Err(local_failure(&e, LocalOp::ReadTemp, path));
+            };
             if cancel.is_cancelled() {
                 return Ok(false);
             }
@@ -398,29 +403,29 @@ mod tests {
         let want = checksum("sha-256", &Sha256::digest(&data));
         // Streamed from zero.
         let mut v = Verifier::new(Some(&want));
-        assert!(v.start(&file, &path, 0, Vec::new(), &cancel).unwrap());
+        assert!(v.start(Some(&file), &path, 0, Vec::new(), &cancel).unwrap());
         for c in data.chunks(1000) {
             v.update(c);
         }
-        assert!(v.finish(&file, &path, data.len() as u64, "u", &cancel).unwrap());
+        assert!(v.finish(Some(&file), &path, data.len() as u64, "u", &cancel).unwrap());
         // Resumed: the kept prefix is read back once, the rest streamed.
         for kept in [1, CHUNK_SIZE as u64, CHUNK_SIZE as u64 + 1, data.len() as u64] {
             let mut v = Verifier::new(Some(&want));
-            assert!(v.start(&file, &path, kept, Vec::new(), &cancel).unwrap());
+            assert!(v.start(Some(&file), &path, kept, Vec::new(), &cancel).unwrap());
             assert_eq!(v.hashed, kept);
             v.update(&data[kept as usize..]);
-            assert!(v.finish(&file, &path, data.len() as u64, "u", &cancel).unwrap(), "kept {kept}");
+            assert!(v.finish(Some(&file), &path, data.len() as u64, "u", &cancel).unwrap(), "kept {kept}");
         }
         // Nothing streamed at all (HTTP 416: every byte held): read back at the end.
         let mut v = Verifier::new(Some(&want));
-        assert!(v.finish(&file, &path, data.len() as u64, "u", &cancel).unwrap());
+        assert!(v.finish(Some(&file), &path, data.len() as u64, "u", &cancel).unwrap());
         // A restart from zero after some bytes starts the hash again.
         let mut v = Verifier::new(Some(&want));
-        v.start(&file, &path, 0, Vec::new(), &cancel).unwrap();
+        v.start(Some(&file), &path, 0, Vec::new(), &cancel).unwrap();
         v.update(b"garbage that is dropped");
-        v.start(&file, &path, 0, Vec::new(), &cancel).unwrap();
+        v.start(Some(&file), &path, 0, Vec::new(), &cancel).unwrap();
         v.update(data.as_slice());
-        assert!(v.finish(&file, &path, data.len() as u64, "u", &cancel).unwrap());
+        assert!(v.finish(Some(&file), &path, data.len() as u64, "u", &cancel).unwrap());
     }
 
     #[test]
@@ -431,20 +436,21 @@ mod tests {
         let wrong = checksum("sha-256", &[0x11; 32]);
         // The checksum is right, the server's Repr-Digest is wrong: both are checked.
         let mut v = Verifier::new(Some(&right));
-        v.start(&file, &path, 0, vec![(DigestSource::ReprDigest, wrong.clone())], &cancel).unwrap();
+        v.start(Some(&file), &path, 0, vec![(DigestSource::ReprDigest, wrong.clone())], &cancel).unwrap();
         v.update(HELLO);
-        let f = v.finish(&file, &path, HELLO.len() as u64, "http://h/x", &cancel).unwrap_err();
+        let f = v.finish(Some(&file), &path, HELLO.len() as u64, "http://h/x", &cancel).unwrap_err();
         assert_eq!(f.subject, "http://h/x");
         let Cause::DigestMismatch { source, expected, actual } = f.cause else { panic!("{f:?}") };
         assert_eq!((source, expected), (DigestSource::ReprDigest, wrong));
         assert_eq!(actual, Sha256::digest(HELLO).to_vec());
         // A server digest of an answer that restarts from zero replaces the earlier ones.
         let mut v = Verifier::new(None);
-        v.start(&file, &path, 0, vec![(DigestSource::ReprDigest, checksum("sha-256", &[0x11; 32]))], &cancel).unwrap();
+        v.start(Some(&file), &path, 0, vec![(DigestSource::ReprDigest, checksum("sha-256", &[0x11; 32]))], &cancel)
+            .unwrap();
         let good = checksum("sha-256", &Sha256::digest(HELLO));
-        v.start(&file, &path, 0, vec![(DigestSource::ContentDigest, good)], &cancel).unwrap();
+        v.start(Some(&file), &path, 0, vec![(DigestSource::ContentDigest, good)], &cancel).unwrap();
         v.update(HELLO);
-        assert!(v.finish(&file, &path, HELLO.len() as u64, "u", &cancel).unwrap());
+        assert!(v.finish(Some(&file), &path, HELLO.len() as u64, "u", &cancel).unwrap());
     }
 
     #[test]
@@ -452,15 +458,15 @@ mod tests {
         let (_d, path, file) = temp_with(&vec![7u8; 3 * CHUNK_SIZE]);
         let cancel = CancelFlag::new();
         let mut v = Verifier::new(None);
-        assert!(v.start(&file, &path, 3 * CHUNK_SIZE as u64, Vec::new(), &cancel).unwrap());
+        assert!(v.start(Some(&file), &path, 3 * CHUNK_SIZE as u64, Vec::new(), &cancel).unwrap());
         assert!(v.hashes.here().is_empty());
-        assert!(v.finish(&file, &path, 3 * CHUNK_SIZE as u64, "u", &cancel).unwrap());
+        assert!(v.finish(Some(&file), &path, 3 * CHUNK_SIZE as u64, "u", &cancel).unwrap());
         cancel.cancel();
         let mut v = Verifier::new(Some(&checksum("sha-256", &[0; 32])));
-        assert!(!v.start(&file, &path, 3 * CHUNK_SIZE as u64, Vec::new(), &cancel).unwrap());
+        assert!(!v.start(Some(&file), &path, 3 * CHUNK_SIZE as u64, Vec::new(), &cancel).unwrap());
         // The file shorter than what is held: a local read failure.
         let mut v = Verifier::new(Some(&checksum("sha-256", &[0; 32])));
-        let f = v.start(&file, &path, 4 * CHUNK_SIZE as u64, Vec::new(), &CancelFlag::new()).unwrap_err();
+        let f = v.start(Some(&file), &path, 4 * CHUNK_SIZE as u64, Vec::new(), &CancelFlag::new()).unwrap_err();
         assert!(matches!(f.cause, Cause::Local { op: LocalOp::ReadTemp, .. }), "{f:?}");
     }
 }

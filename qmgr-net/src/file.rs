@@ -4,16 +4,16 @@
 
 use crate::cause::local_failure;
 use crate::digest::Verifier;
-use crate::local::DestinationCheck;
+use crate::local::{DestinationCheck, TempFile};
 use crate::url::{self, redact};
 use crate::CHUNK_SIZE;
 use qmgr_core::model::Validators;
 use qmgr_core::transport::{
-    Cause, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, SourceProblem, Traffic, UrlProblem,
+    Cause, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, Probe, SourceProblem, Traffic, UrlProblem,
 };
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, Metadata};
 use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `errno` values of [`source_error`] (Linux, asm-generic).
 const ENOENT: i32 = 2;
@@ -27,26 +27,39 @@ pub(crate) fn fetch(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Fetc
     }
 }
 
-fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutcome, Failure> {
-    let shown = redact(req.url);
-    let source_path = url::file_path(req.url)
-        .map_err(|p| Failure::new(Cause::InvalidUrl(UrlProblem::Unusable), shown.as_ref(), p.to_string()))?;
-    let mut source = File::open(&source_path).map_err(|e| source_error(&e, &source_path))?;
+/// The source of the `file://` URL `url`, open, with its path and metadata.
+///
+/// Errors: [`UrlProblem::Unusable`] for a URL naming no local path; the source's failures
+/// (unreadable, a directory).
+fn open_source(url: &str) -> Result<(File, PathBuf, Metadata), Failure> {
+    let source_path = url::file_path(url)
+        .map_err(|p| Failure::new(Cause::InvalidUrl(UrlProblem::Unusable), redact(url).as_ref(), p.to_string()))?;
+    let source = File::open(&source_path).map_err(|e| source_error(&e, &source_path))?;
     let meta = source.metadata().map_err(|e| source_error(&e, &source_path))?;
     if meta.is_dir() {
         return Err(source_failure(SourceProblem::IsDirectory, &source_path, String::new()));
     }
+    Ok((source, source_path, meta))
+}
+
+/// What a `file://` source looks like ([`qmgr_core::transport::Transport::probe`]): its
+/// validators (size and modification time), ranges always served, no file name of its own.
+///
+/// Errors: as [`open_source`].
+pub(crate) fn probe(url: &str) -> Result<Probe, Failure> {
+    let (_, _, meta) = open_source(url)?;
+    Ok(Probe { validators: validators(&meta), accepts_ranges: true, file_name: None })
+}
+
+fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutcome, Failure> {
+    let shown = redact(req.url);
+    let (mut source, source_path, meta) = open_source(req.url)?;
     let v = validators(&meta);
 
     let temp = req.temp_path;
-    let mut out = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(temp)
-        .map_err(|e| local_failure(&e, LocalOp::OpenTemp, temp))?;
-    let held = out.metadata().map_err(|e| local_failure(&e, LocalOp::SizeTemp, temp))?.len();
+    // Created when the first byte is copied: a failure before leaves no file.
+    let mut out = TempFile::open(temp)?;
+    let held = out.len()?;
     let stored = req.validators;
     let unchanged = stored.total == v.total && stored.last_modified == v.last_modified;
     let start = if req.offset > 0 && req.offset <= held && unchanged && v.total.is_some_and(|t| req.offset <= t) {
@@ -57,13 +70,15 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
         }
         0
     };
-    crate::local::truncate(&out, start, temp)?;
+    out.truncate(start)?;
     // The file's checksum, hashed as the copy is written; the bytes kept first (D15).
     let mut verifier = Verifier::new(req.checksum);
-    if !verifier.start(&out, temp, start, Vec::new(), req.cancel)? {
+    if !verifier.start(out.existing(), temp, start, Vec::new(), req.cancel)? {
         return Ok(FetchOutcome::Cancelled);
     }
-    out.seek(SeekFrom::Start(start)).map_err(|e| local_failure(&e, LocalOp::SeekTemp, temp))?;
+    if let Some(mut file) = out.existing() {
+        file.seek(SeekFrom::Start(start)).map_err(|e| local_failure(&e, LocalOp::SeekTemp, temp))?;
+    }
     source.seek(SeekFrom::Start(start)).map_err(|e| source_error(&e, &source_path))?;
     obs.on_start(start, &v);
 
@@ -83,18 +98,20 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
         if req.traffic != Traffic::Foreground && !req.rate_limiter.acquire(n, req.cancel) {
             return Ok(FetchOutcome::Cancelled);
         }
-        out.write_all(&buf[..n]).map_err(|e| local_failure(&e, LocalOp::WriteTemp, temp))?;
+        let file = out.create()?;
+        file.write_all(&buf[..n]).map_err(|e| local_failure(&e, LocalOp::WriteTemp, temp))?;
         verifier.update(&buf[..n]);
         done += n as u64;
         obs.on_progress(done);
-        destination.due(&out, temp)?;
+        destination.due(file, temp)?;
     }
     // The source must still be the version the copy started from.
     let after = std::fs::metadata(&source_path).map(|m| validators(&m)).ok();
     if after.as_ref() != Some(&v) || v.total != Some(done) {
         return Err(source_failure(SourceProblem::Changed { copied: done }, &source_path, String::new()));
     }
-    if !verifier.finish(&out, temp, done, &shown, req.cancel)? {
+    // An empty source is a file too: its (empty) temporary file is committed.
+    if !verifier.finish(Some(out.create()?), temp, done, &shown, req.cancel)? {
         return Ok(FetchOutcome::Cancelled);
     }
     Ok(FetchOutcome::Complete { bytes: done, validators: v })

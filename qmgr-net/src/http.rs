@@ -5,18 +5,16 @@ use crate::auth::Auth;
 use crate::cause::{local_failure, network_failure, status_failure};
 use crate::digest::{self, Verifier};
 use crate::exchange::{Event, Exchange, Helpers};
-use crate::local::{DestinationCheck, Writeback};
+use crate::local::{DestinationCheck, TempFile, Writeback};
 use crate::url::{self, redact, Url};
 use crate::MAX_REDIRECTS;
 use qmgr_core::model::{Checksum, Validators};
 use qmgr_core::transport::{
-    Cause, DigestSource, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, RedirectProblem, ResponseProblem,
-    Traffic,
+    Cause, DigestSource, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, Probe, RedirectProblem,
+    ResponseProblem, Traffic,
 };
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
-use std::path::Path;
 use ureq::http::HeaderMap;
 
 /// Restarts from zero allowed in one fetch before the server's answers count as unusable.
@@ -72,8 +70,9 @@ fn run(
     obs: &mut dyn FetchObserver,
 ) -> Result<FetchOutcome, Failure> {
     let path = req.temp_path;
-    let mut file = open_temp(path)?;
-    let len = file.metadata().map_err(|e| local_failure(&e, LocalOp::SizeTemp, path))?.len();
+    // Created when the first byte of a body is written: a failure before leaves no file.
+    let mut temp = TempFile::open(path)?;
+    let len = temp.len()?;
     // Bytes past the checkpoint are not trusted; a file shorter than it cannot be resumed.
     let held = if len >= req.offset {
         req.offset
@@ -85,9 +84,7 @@ fn run(
         );
         0
     };
-    if len != held {
-        file.set_len(held).map_err(|e| local_failure(&e, LocalOp::TruncateTemp, path))?;
-    }
+    temp.truncate(held)?;
     let mut resume = Resume { held, stored: req.validators.clone(), ranged: held > 0, restarts: 0 };
     // The file's checksum and the servers' digests, hashed as the file is written (D15).
     let mut verifier = Verifier::new(req.checksum);
@@ -95,11 +92,8 @@ fn run(
     // Credentials in the URL follow the rules of the group's (D11): they are taken off the
     // URL, so that only a challenge from the same origin gets them; the group's win when both
     // are given.
-    let (mut url, from_url) = url::take_userinfo(url);
-    // Messages name the URL as given (its password hidden), then each redirect target.
-    let mut shown = redact(req.url).into_owned();
-    let mut seen = HashSet::from([url.clone()]);
-    let mut hops = 0usize;
+    let (url, from_url) = url::take_userinfo(url);
+    let mut route = Route::new(req.url, url);
     // The origins that challenged us get credentials from then on, no other (D11).
     let mut auth = Auth::new(req.credentials.or(from_url.as_ref()), allow_http_creds);
 
@@ -114,9 +108,8 @@ fn run(
                 headers.push(("If-Range", v));
             }
         }
-        // The URL as given until a redirect (DECISIONS D2), then as the redirect resolved.
-        let request = url::Request::new(url.clone(), (hops == 0).then_some(req.url));
-        let authorization = auth.authorization(&request, &shown)?;
+        let (request, shown) = (route.request(), route.shown.clone());
+        let authorization = auth.authorization(&request, &shown, "GET")?;
         let sent = authorization.is_some();
         headers.extend(authorization.map(|a| ("Authorization", a)));
         let exchange = Exchange::start(helpers, agent, request.as_str(), headers, req.traffic == Traffic::Idle)
@@ -129,35 +122,12 @@ fn run(
         };
         log::debug!("GET {shown} (range from {:?}) → {status}", resume.ranged.then_some(resume.held));
         if status != 401 {
-            auth.answered(&url);
+            auth.answered(request.url());
         }
 
         match status {
-            301 | 302 | 303 | 307 | 308 => {
-                let fail = |problem| Failure::new(Cause::Redirect { status, problem }, &shown, "");
-                let Some(location) = header(&h, "location") else {
-                    return Err(fail(RedirectProblem::NoLocation));
-                };
-                // Credentials in a Location are never sent (nor passed to the HTTP library,
-                // which would send them unasked): `resolve` takes them off.
-                let next = url::resolve(&url, location).ok_or_else(|| {
-                    fail(RedirectProblem::UnusableLocation { location: redact(location).into_owned() })
-                })?;
-                let next_shown = next.as_str().to_string();
-                hops += 1;
-                if hops > MAX_REDIRECTS {
-                    return Err(fail(RedirectProblem::TooMany { limit: MAX_REDIRECTS, to: next_shown }));
-                }
-                if url::is_https(&url) && !url::is_https(&next) {
-                    return Err(fail(RedirectProblem::ToPlainHttp { to: next_shown }));
-                }
-                if !seen.insert(next.clone()) {
-                    return Err(fail(RedirectProblem::Loop { to: next_shown }));
-                }
-                url = next;
-                shown = next_shown;
-            }
-            401 => auth.challenged(&url, &shown, &h, sent)?,
+            301 | 302 | 303 | 307 | 308 => route.redirect(status, &h)?,
+            401 => auth.challenged(request.url(), &shown, &h, sent)?,
             416 if resume.ranged => {
                 let mut v = response_validators(&h);
                 v.total = match parse_content_range(header(&h, "content-range")) {
@@ -170,7 +140,7 @@ fn run(
                     v.last_modified = v.last_modified.or_else(|| resume.stored.last_modified.clone());
                     obs.on_start(resume.held, &v);
                     obs.on_progress(resume.held);
-                    if !verifier.finish(&file, path, resume.held, &shown, req.cancel)? {
+                    if !verifier.finish(Some(temp.create()?), path, resume.held, &shown, req.cancel)? {
                         return Ok(FetchOutcome::Cancelled);
                     }
                     return Ok(FetchOutcome::Complete { bytes: resume.held, validators: v });
@@ -218,7 +188,7 @@ fn run(
                     (0, content_length)
                 };
                 let body = Body { start, validators: &v, digests: digest::server_digests(status, &h) };
-                match receive(helpers, &exchange, &mut file, req, obs, body, &mut verifier, path, &shown)? {
+                match receive(helpers, &exchange, &mut temp, req, obs, body, &mut verifier, &shown)? {
                     None => return Ok(FetchOutcome::Cancelled),
                     Some(done) => {
                         let got = done - start;
@@ -239,7 +209,8 @@ fn run(
                             _ => {}
                         }
                         v.total = Some(done);
-                        if !verifier.finish(&file, path, done, &shown, req.cancel)? {
+                        // An empty body is a file too: its (empty) temporary file is committed.
+                        if !verifier.finish(Some(temp.create()?), path, done, &shown, req.cancel)? {
                             return Ok(FetchOutcome::Cancelled);
                         }
                         return Ok(FetchOutcome::Complete { bytes: done, validators: v });
@@ -259,31 +230,32 @@ struct Body<'a> {
     digests: Vec<(DigestSource, Checksum)>,
 }
 
-/// Writes the body of an accepted answer from `body.start`, checking the destination
-/// directory as it goes ([`DestinationCheck`]) and hashing it with `verifier` (which first
-/// hashes the bytes kept before `start`, when it has not yet); returns the bytes then held, or
-/// `None` when cancelled.
+/// Writes the body of an accepted answer from `body.start` into `temp` (created at the first
+/// byte), checking the destination directory as it goes ([`DestinationCheck`]) and hashing it
+/// with `verifier` (which first hashes the bytes kept before `start`, when it has not yet);
+/// returns the bytes then held, or `None` when cancelled.
 #[allow(clippy::too_many_arguments)]
 fn receive(
     helpers: &Helpers,
     exchange: &Exchange,
-    file: &mut File,
+    temp: &mut TempFile<'_>,
     req: &FetchRequest<'_>,
     obs: &mut dyn FetchObserver,
     body: Body<'_>,
     verifier: &mut Verifier,
-    path: &Path,
     shown: &str,
 ) -> Result<Option<u64>, Failure> {
-    let start = body.start;
-    crate::local::truncate(file, start, path)?;
-    if !verifier.start(file, path, start, body.digests, req.cancel)? {
+    let (start, path) = (body.start, temp.path());
+    temp.truncate(start)?;
+    if !verifier.start(temp.existing(), path, start, body.digests, req.cancel)? {
         return Ok(None);
     }
-    file.seek(SeekFrom::Start(start)).map_err(|e| local_failure(&e, LocalOp::SeekTemp, path))?;
+    if let Some(mut file) = temp.existing() {
+        file.seek(SeekFrom::Start(start)).map_err(|e| local_failure(&e, LocalOp::SeekTemp, path))?;
+    }
     obs.on_start(start, body.validators);
     let mut done = start;
-    let mut writeback = Writeback::new(file, start, helpers);
+    let mut writeback: Option<Writeback<'_>> = None;
     let mut destination = DestinationCheck::new();
     loop {
         // While the server stalls, a heartbeat lets the engine count active time.
@@ -293,10 +265,11 @@ fn receive(
                 if req.traffic != Traffic::Foreground && !req.rate_limiter.acquire(chunk.len(), req.cancel) {
                     return Ok(None);
                 }
+                let file = temp.create()?;
                 file.write_all(&chunk).map_err(|e| local_failure(&e, LocalOp::WriteTemp, path))?;
                 done += chunk.len() as u64;
                 verifier.update(chunk);
-                writeback.wrote(done);
+                writeback.get_or_insert_with(|| Writeback::new(file, start, helpers)).wrote(done);
                 obs.on_progress(done);
                 destination.due(file, path)?;
             }
@@ -307,14 +280,105 @@ fn receive(
     }
 }
 
-fn open_temp(path: &Path) -> Result<File, Failure> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| local_failure(&e, LocalOp::OpenTemp, path))
+/// Where the requests of one fetch or probe go: the URL the program gave, requested as
+/// written (DECISIONS D2), then each redirect target as resolved (D5, D11).
+struct Route<'a> {
+    /// The URL as the program gave it.
+    given: &'a str,
+    /// The current URL, without user-info and fragment.
+    url: Url,
+    /// How messages name the current URL: the URL as given (its password hidden), then each
+    /// redirect target.
+    shown: String,
+    seen: HashSet<Url>,
+    hops: usize,
+}
+
+impl<'a> Route<'a> {
+    /// Starting at `url`, parsed from `given` (user-info and fragment taken off).
+    fn new(given: &'a str, url: Url) -> Route<'a> {
+        Route { given, shown: redact(given).into_owned(), seen: HashSet::from([url.clone()]), url, hops: 0 }
+    }
+
+    /// The request for the current URL: as given until a redirect (D2), then as resolved.
+    fn request(&self) -> url::Request {
+        url::Request::new(self.url.clone(), (self.hops == 0).then_some(self.given))
+    }
+
+    /// Follows the redirect `status` (a 3xx) whose headers are `h`: the `Location`, resolved
+    /// against the current URL, becomes the URL, without any user-info (credentials in a
+    /// `Location` are never sent, nor passed to the HTTP library, which would send them
+    /// unasked: `url::resolve` takes them off).
+    ///
+    /// Errors: a [`Cause::Redirect`] failure naming the current URL for a missing or
+    /// non-http(s) `Location`, a hop past [`MAX_REDIRECTS`], https → http, or a URL seen before.
+    fn redirect(&mut self, status: u16, h: &HeaderMap) -> Result<(), Failure> {
+        let fail = |problem| Failure::new(Cause::Redirect { status, problem }, &self.shown, "");
+        let Some(location) = header(h, "location") else {
+            return Err(fail(RedirectProblem::NoLocation));
+        };
+        let next = url::resolve(&self.url, location)
+            .ok_or_else(|| fail(RedirectProblem::UnusableLocation { location: redact(location).into_owned() }))?;
+        let next_shown = next.as_str().to_string();
+        if self.hops + 1 > MAX_REDIRECTS {
+            return Err(fail(RedirectProblem::TooMany { limit: MAX_REDIRECTS, to: next_shown }));
+        }
+        if url::is_https(&self.url) && !url::is_https(&next) {
+            return Err(fail(RedirectProblem::ToPlainHttp { to: next_shown }));
+        }
+        if self.seen.contains(&next) {
+            return Err(fail(RedirectProblem::Loop { to: next_shown }));
+        }
+        self.hops += 1;
+        self.seen.insert(next.clone());
+        self.url = next;
+        self.shown = next_shown;
+        Ok(())
+    }
+}
+
+/// `HEAD url` ([`qmgr_core::transport::Transport::probe`]), `url` as given and `parsed`:
+/// redirects followed and a `401` answered with the URL's own credentials as a fetch does
+/// (DECISIONS D2, D5, D11), on the calling thread (bounded by the agent's connect and read
+/// timeouts).
+///
+/// Errors: as a fetch reports them: an HTTP status other than 2xx, 3xx followed or 401
+/// answered ([`status_failure`]), a network failure, a redirect problem, a refused 401.
+pub(crate) fn probe(agent: &ureq::Agent, allow_http_creds: bool, url: &str, parsed: Url) -> Result<Probe, Failure> {
+    let (parsed, from_url) = url::take_userinfo(parsed);
+    let mut route = Route::new(url, parsed);
+    let mut auth = Auth::new(from_url.as_ref(), allow_http_creds);
+    loop {
+        let (request, shown) = (route.request(), route.shown.clone());
+        let authorization = auth.authorization(&request, &shown, "HEAD")?;
+        let sent = authorization.is_some();
+        let mut head = agent.head(request.as_str());
+        if let Some(a) = authorization {
+            head = head.header("Authorization", a);
+        }
+        let answer = head.call().map_err(|e| network_failure(e, &shown))?;
+        let (status, h) = (answer.status().as_u16(), answer.headers());
+        log::debug!("HEAD {shown} → {status}");
+        if status != 401 {
+            auth.answered(request.url());
+        }
+        match status {
+            301 | 302 | 303 | 307 | 308 => route.redirect(status, h)?,
+            401 => auth.challenged(request.url(), &shown, h, sent)?,
+            200..=299 => {
+                let mut validators = response_validators(h);
+                validators.total =
+                    header(h, "content-length").filter(|_| status == 200).and_then(|s| s.parse::<u64>().ok());
+                let accepts_ranges = header(h, "accept-ranges")
+                    .is_some_and(|v| v.split(',').any(|unit| unit.trim().eq_ignore_ascii_case("bytes")));
+                // Raw UTF-8 is accepted here (some servers send it in `filename`).
+                let disposition = h.get("content-disposition").and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
+                let file_name = disposition.and_then(crate::disposition::file_name);
+                return Ok(Probe { validators, accepts_ranges, file_name });
+            }
+            other => return Err(status_failure(other, &shown, header(h, "retry-after"), "")),
+        }
+    }
 }
 
 /// An answer of `url` (already redacted) that cannot be used, and why.

@@ -35,6 +35,7 @@ mod cause;
 mod check;
 mod config;
 mod digest;
+mod disposition;
 mod exchange;
 mod file;
 mod http;
@@ -49,7 +50,7 @@ use exchange::Helpers;
 use idle::IdleSockets;
 use qmgr_core::model::Options;
 use qmgr_core::transport::{
-    Cause, CommitRequest, Failure, FetchObserver, FetchOutcome, FetchRequest, IdleSample, Traffic, Transport,
+    Cause, CommitRequest, Failure, FetchObserver, FetchOutcome, FetchRequest, IdleSample, Probe, Traffic, Transport,
     UrlProblem,
 };
 use qmgr_core::Result;
@@ -194,12 +195,9 @@ impl Transport for NetTransport {
         if request.cancel.is_cancelled() {
             return FetchOutcome::Cancelled;
         }
-        let parsed = match url::Url::parse(request.url) {
+        let parsed = match parse_url(request.url) {
             Ok(parsed) => parsed,
-            Err(e) => {
-                let cause = Cause::InvalidUrl(UrlProblem::Invalid);
-                return FetchOutcome::Failed(Failure::new(cause, url::redact(request.url), e.to_string()));
-            }
+            Err(failure) => return FetchOutcome::Failed(failure),
         };
         match parsed.scheme() {
             "http" | "https" => {
@@ -212,6 +210,26 @@ impl Transport for NetTransport {
                 url::redact(request.url),
                 "",
             )),
+        }
+    }
+
+    /// `HEAD` for `http://` and `https://` (the foreground agent: same proxy, TLS roots and
+    /// timeouts as a fetch; redirects followed and a `401` answered with the URL's user-info
+    /// under the same rules, DECISIONS D5, D11): `Content-Length` of a `200` as `total`,
+    /// `ETag`, `Last-Modified`, `Accept-Ranges: bytes`, and the `Content-Disposition` file
+    /// name, sanitised (README "Probe"). `file://`: the source's size and modification time.
+    ///
+    /// Errors: as [`Transport::fetch`] reports them; an unknown scheme is
+    /// [`UrlProblem::UnknownScheme`].
+    fn probe(&self, url: &str) -> std::result::Result<Probe, Failure> {
+        let parsed = parse_url(url)?;
+        match parsed.scheme() {
+            "http" | "https" => {
+                let (agent, allow_http) = self.snapshot(Traffic::Foreground);
+                http::probe(&agent, allow_http, url, parsed)
+            }
+            "file" => file::probe(url),
+            _ => Err(Failure::new(Cause::InvalidUrl(UrlProblem::UnknownScheme), url::redact(url), "")),
         }
     }
 
@@ -284,4 +302,11 @@ impl Drop for NetTransport {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// `url` parsed (WHATWG, the `url` crate). Errors: [`UrlProblem::Invalid`] naming the URL
+/// (redacted), with the parser's reason.
+fn parse_url(url: &str) -> std::result::Result<url::Url, Failure> {
+    url::Url::parse(url)
+        .map_err(|e| Failure::new(Cause::InvalidUrl(UrlProblem::Invalid), url::redact(url), e.to_string()))
 }

@@ -12,6 +12,73 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+/// A fetch's temporary file (DECISIONS D4), created only when the first byte is to be written
+/// into it (issue #15): a fetch that fails before any body byte arrives — a 404, a refused
+/// connection — leaves no file behind. A temporary file kept by an earlier transfer is opened
+/// at once, to be resumed (or cut back: D5).
+pub(crate) struct TempFile<'a> {
+    path: &'a Path,
+    file: Option<File>,
+}
+
+impl<'a> TempFile<'a> {
+    /// The temporary file at `path`: opened when it exists, else not created yet.
+    ///
+    /// Errors: a [`LocalOp::OpenTemp`] failure other than "not found" (permission…).
+    pub(crate) fn open(path: &'a Path) -> Result<TempFile<'a>, Failure> {
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(local_failure(&e, LocalOp::OpenTemp, path)),
+        };
+        Ok(TempFile { path, file })
+    }
+
+    /// Its path.
+    pub(crate) fn path(&self) -> &'a Path {
+        self.path
+    }
+
+    /// Bytes it holds: 0 while it is not created.
+    ///
+    /// Errors: a [`LocalOp::SizeTemp`] failure.
+    pub(crate) fn len(&self) -> Result<u64, Failure> {
+        match &self.file {
+            Some(f) => Ok(f.metadata().map_err(|e| local_failure(&e, LocalOp::SizeTemp, self.path))?.len()),
+            None => Ok(0),
+        }
+    }
+
+    /// The file when it exists (the bytes it holds can be read back).
+    pub(crate) fn existing(&self) -> Option<&File> {
+        self.file.as_ref()
+    }
+
+    /// Cuts it to `len` bytes ([`truncate`]); a file not created yet holds nothing and stays
+    /// uncreated.
+    ///
+    /// Errors: a [`LocalOp::SizeTemp`] or [`LocalOp::TruncateTemp`] failure.
+    pub(crate) fn truncate(&self, len: u64) -> Result<(), Failure> {
+        match &self.file {
+            Some(f) => truncate(f, len, self.path),
+            None => Ok(()),
+        }
+    }
+
+    /// The open file, created (empty) now when it does not exist yet: right before its first
+    /// byte is written, or when a file complete without a byte (an empty body) is to be
+    /// committed.
+    ///
+    /// Errors: a [`LocalOp::OpenTemp`] failure (the directory is gone, not writable…).
+    pub(crate) fn create(&mut self) -> Result<&mut File, Failure> {
+        if self.file.is_none() {
+            let created = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(self.path);
+            self.file = Some(created.map_err(|e| local_failure(&e, LocalOp::OpenTemp, self.path))?);
+        }
+        Ok(self.file.as_mut().expect("created above"))
+    }
+}
+
 /// Bytes written between two early write-backs of a temporary file.
 const WRITEBACK_STEP: u64 = 32 << 20;
 

@@ -723,3 +723,41 @@ fn bytes_past_the_content_length_are_not_taken() {
     assert_eq!((bytes, v.total), (1_000, Some(1_000)));
     assert_eq!(std::fs::read(&temp).unwrap(), body[..1_000]);
 }
+
+/// No temporary file before the first body byte (issue #15): a 404, a refused connection and
+/// a 500 with a body leave the directory empty; an empty `200` body completes with an empty
+/// temporary file (there is a file to commit); a kept temporary file is not removed by a
+/// failure.
+#[test]
+fn no_temporary_file_before_the_first_body_byte() {
+    let server = Server::start(|req, _| match req.target.as_str() {
+        "/empty" => Reply::new(200).header("ETag", "\"e\""),
+        "/error" => Reply::new(500).body("an error page, not the file"),
+        _ => Reply::new(404).body("not found"),
+    });
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}/x", l.local_addr().unwrap().port())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let temp = dir.path().join(".f.qmgr-part");
+    let listing = || std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>();
+    for url in [server.url("/gone"), refused, server.url("/error")] {
+        let e = failed(fetch_simple(&transport(), &url, &temp));
+        assert_ne!(e.win32, 0, "{url}: {}", e.message);
+        assert!(listing().is_empty(), "{url} left {:?}", listing());
+    }
+    // A checkpoint without its temporary file (it was removed) is nothing held: no file either.
+    let mut f = Fetch { offset: 10, ..Fetch::default() };
+    failed(f.run(&transport(), &server.url("/gone"), &temp));
+    assert!(listing().is_empty(), "{:?}", listing());
+
+    let (bytes, _) = complete(fetch_simple(&transport(), &server.url("/empty"), &temp));
+    assert_eq!(bytes, 0);
+    assert_eq!(std::fs::read(&temp).unwrap(), b"", "an empty file is created to be committed");
+
+    std::fs::write(&temp, b"kept bytes").unwrap();
+    let mut f = Fetch { offset: 4, ..Fetch::default() };
+    failed(f.run(&transport(), &server.url("/gone"), &temp));
+    assert_eq!(std::fs::read(&temp).unwrap(), b"kept", "a kept file stays, cut to its checkpoint");
+}

@@ -18,7 +18,10 @@
 //! Beside these C-shaped methods, a Rust-shaped API: [`Group::snapshot`] (the group, its jobs
 //! and files under one lock, named fields, `Option` for unknown totals, each job's
 //! [`JobError`]), [`Job::error`] (with its [`ErrorClass`]), [`Manager::find_job`] (a job
-//! wherever it is in the queue) and [`Group::set_props`] (several properties, all or nothing).
+//! wherever it is in the queue), [`Group::set_props`] (several properties, all or nothing),
+//! [`Manager::probe`] (a URL's length, validators, ranges and `Content-Disposition` name,
+//! from a `HEAD` request: a [`Probe`]) and [`Job::adopt_partial`] (a partial file left by
+//! another tool becomes a file's temporary file, continued with a ranged request).
 //! This crate has no rule of its own: every rule of the queue is `qmgr-core`'s.
 //!
 //! Feature `bench-no-checkpoints` (benchmarks only): forwards `qmgr-core`'s feature of that
@@ -58,6 +61,8 @@ pub use qmgr_core::model::{Checksum, ErrorClass, JobError};
 pub use qmgr_core::{clock, guid, hresult, model, rules};
 pub use qmgr_core::{Callback, Error, FileSpec, Group, GroupEnum, Guid, GuidEnum, HResult, Job, JobEnum, JobStatus};
 pub use qmgr_core::{FileSnapshot, GroupSnapshot, JobSnapshot, Manager, Result};
+// What `Manager::probe` says of a URL (a HEAD request), for `Job::adopt_partial` too.
+pub use qmgr_core::transport::Probe;
 pub use qmgr_store::DB_FILE_NAME;
 // The queue directory and its lock file without opening the queue (`qmgr service status`).
 pub use qmgr_store::{default_queue_dir, LOCK_FILE_NAME};

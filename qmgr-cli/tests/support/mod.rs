@@ -6,10 +6,14 @@
 //! * `/slow/NAME`: as `/files/NAME`, but a request without `Range` trickles the body
 //!   (64 KiB every 50 ms), so that a download can be interrupted half-way.
 //! * `/flaky/NAME`: 503 on the first request, then as `/files/NAME`.
+//! * `/disposition/NAME`: as `/files/NAME`, with `Content-Disposition: attachment;
+//!   filename*=UTF-8''..%2Fsaved-NAME; filename="fallback"` (saved as `saved-NAME`).
+//! * `/plain/NAME`: as `/files/NAME`, without `ETag` and `Last-Modified`.
 //! * anything else: 404.
 //!
-//! Every answer has `Connection: close`, `Content-Length`, a strong `ETag` and
-//! `Accept-Ranges: bytes`.
+//! Every answer has `Connection: close` and `Content-Length`; the files' answers have a strong
+//! `ETag`, a `Last-Modified` (but `/plain/`) and `Accept-Ranges: bytes`. `HEAD` gets the
+//! head of the `GET` answer.
 
 #![allow(dead_code)]
 
@@ -28,10 +32,14 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 /// One request the server received.
 #[derive(Clone, Debug)]
 pub struct Logged {
+    /// Request method.
+    pub method: String,
     /// Request path.
     pub path: String,
     /// Start offset of a `Range: bytes=N-` header.
     pub range_start: Option<u64>,
+    /// The `If-Range` header.
+    pub if_range: Option<String>,
 }
 
 struct Shared {
@@ -106,12 +114,16 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let method = parts.next().unwrap_or("").to_string();
     let path = parts.next().unwrap_or("").to_string();
     let mut range_start = None;
+    let mut if_range = None;
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
             break;
         }
         if let Some((name, value)) = h.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("if-range") {
+                if_range = Some(value.trim().to_string());
+            }
             if name.trim().eq_ignore_ascii_case("range") {
                 range_start = value
                     .trim()
@@ -121,7 +133,7 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             }
         }
     }
-    shared.log.lock().unwrap().push(Logged { path: path.clone(), range_start });
+    shared.log.lock().unwrap().push(Logged { method: method.clone(), path: path.clone(), range_start, if_range });
     let mut out = stream;
     let head = method == "HEAD";
     let (route, name) = match path.trim_start_matches('/').split_once('/') {
@@ -130,7 +142,7 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     };
     let body = shared.bodies.get(&name);
     let body = match (route.as_str(), body) {
-        ("files" | "slow", Some(b)) => b,
+        ("files" | "slow" | "disposition" | "plain", Some(b)) => b,
         ("flaky", Some(b)) => {
             if shared.flaky_hits.fetch_add(1, Ordering::SeqCst) == 0 {
                 return simple(&mut out, "503 Service Unavailable", b"try again");
@@ -140,8 +152,15 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         _ => return simple(&mut out, "404 Not Found", b"not found"),
     };
     let len = body.len() as u64;
-    let common = "Connection: close\r\nETag: \"v1\"\r\nAccept-Ranges: bytes\r\n\
-                  Last-Modified: Mon, 01 Jan 2024 00:00:00 GMT\r\n";
+    let mut common = String::from("Connection: close\r\nAccept-Ranges: bytes\r\n");
+    if route != "plain" {
+        common.push_str("ETag: \"v1\"\r\nLast-Modified: Mon, 01 Jan 2024 00:00:00 GMT\r\n");
+    }
+    if route == "disposition" {
+        common.push_str(&format!(
+            "Content-Disposition: attachment; filename*=UTF-8''..%2Fsaved-{name}; filename=\"fallback\"\r\n"
+        ));
+    }
     match range_start {
         Some(start) if start >= len => {
             let h = format!(

@@ -7,11 +7,17 @@ use super::manager::Shared;
 use super::state::{discard_after_stop, GroupEntry, JobEntry};
 use crate::guid::Guid;
 use crate::hresult::{Error, Result};
-use crate::model::{check_local_path, check_url, Checksum, ErrorClass, FileRecord, JobError, Validators};
+use crate::model::{
+    check_local_path, check_url, temp_path_for, Checksum, ErrorClass, FileRecord, JobError, Validators,
+};
+use crate::rules::classify::classify;
 use crate::rules::files;
+use crate::rules::partial::{self, PartialFile};
 use crate::rules::states::{self, Action};
 use crate::store::Op;
+use crate::transport::Probe;
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::Arc;
 
 /// One file to add to a job (`FILESETINFO`): source URL, absolute destination path and an
@@ -305,6 +311,79 @@ impl Job {
         let op = Op::SetFileChecksum { job_id: self.id, index, checksum: checksum.clone() };
         inner.persist(&[op]).map_err(|e| e.context(M))?;
         f.checksum = Some(checksum);
+        Ok(())
+    }
+
+    /// Makes `partial` — a file of `held` bytes that another tool left, typically under this
+    /// file's own final name — the temporary file of file `index`, with a checkpoint of
+    /// `held` bytes and the validators of `remote` (what [`crate::Manager::probe`] said of
+    /// the URL), so that the transfer continues it with `Range: bytes=held-` and `If-Range`;
+    /// a file that changed meanwhile then restarts from zero (DECISIONS D4, D5). Rust-only
+    /// (not in the C ABI): `qmgr get --continue`, issue #15.
+    ///
+    /// Crash-safe (D4, D6): the checkpoint is stored first, then `partial` is flushed and
+    /// renamed onto the temporary file (in its directory, flushed too; through
+    /// [`crate::transport::Transport::commit`]) — a rename, never a copy. The engine uses
+    /// neither before the group is resumed. A crash between the two steps leaves `partial`
+    /// where it was and a checkpoint whose temporary file is missing, which the transfer
+    /// treats as nothing held (it starts from zero; D5): nothing is lost. When the rename
+    /// fails, the checkpoint is set back to zero bytes.
+    ///
+    /// Errors: `E_INVALIDARG` when [`partial::continue_partial`] does not say
+    /// [`PartialFile::Continue`] for `held` and `remote` (the message gives the reason), or
+    /// `index` is out of range; `QM_E_INVALID_STATE` when the group is RUNNING, COMPLETE or
+    /// cancelled, its transfer is still stopping, or the file is complete or already holds
+    /// bytes; the rename's failure as `rules::classify` makes it (e.g. `E_ACCESSDENIED`);
+    /// `QM_E_SERVICE_UNAVAILABLE` when the checkpoint cannot be stored.
+    pub fn adopt_partial(&self, index: u32, partial: &Path, held: u64, remote: &Probe) -> Result<()> {
+        const M: &str = "AdoptPartial";
+        match partial::continue_partial(held, remote) {
+            PartialFile::Continue => {}
+            PartialFile::Refuse(r) => return Err(Error::invalid_arg(format!("{M}: {}", r.reason()))),
+            other => {
+                return Err(Error::invalid_arg(format!(
+                    "{M}: a partial file of {held} bytes is not continued ({other:?})"
+                )))
+            }
+        }
+        let inner = self.inner();
+        let mut st = inner.lock_current();
+        let g = live(&mut st, self.group, self.group_inc, M)?;
+        allow(g, Action::AdoptPartial, M)?;
+        if g.worker.is_some() {
+            return Err(Error::invalid_state(format!("{M}: the transfer of group {} is still stopping", self.group)));
+        }
+        let j = g
+            .job_mut(self.id, self.inc)
+            .ok_or_else(|| Error::invalid_state(format!("{M}: job {} was cancelled", self.id)))?;
+        let active = j.rec.active_ms;
+        let count = j.files.len();
+        let f = j.files.get_mut(index as usize).ok_or_else(|| {
+            Error::invalid_arg(format!("{M}: file_index {index} is out of range (the job has {count} files)"))
+        })?;
+        if f.complete || f.bytes_done > 0 {
+            return Err(Error::invalid_state(format!(
+                "{M}: file {index} of job {} is complete or already holds bytes",
+                self.id
+            )));
+        }
+        let temp = temp_path_for(&f.local_path, self.id, index);
+        let checkpoint = |bytes_done, validators| Op::Checkpoint {
+            job_id: self.id,
+            index,
+            bytes_done,
+            validators,
+            job_active_ms: active,
+        };
+        inner.persist(&[checkpoint(held, remote.validators.clone())]).map_err(|e| e.context(M))?;
+        if let Err(failure) = inner.transport.commit(partial, &temp, None) {
+            if let Err(e) = inner.persist(&[checkpoint(0, Validators::default())]) {
+                log::error!("{M}: the checkpoint of file {index} of job {} was not set back: {e}", self.id);
+            }
+            return Err(classify(&failure).to_error(M));
+        }
+        f.bytes_done = held;
+        f.validators = remote.validators.clone();
         Ok(())
     }
 

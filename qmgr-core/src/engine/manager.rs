@@ -11,12 +11,15 @@ use super::{notify as notifier, scheduler};
 use crate::clock::{Clock, SystemClock};
 use crate::guid::Guid;
 use crate::hresult::{Error, Result};
-use crate::model::{BackgroundStatus, GroupProps, GroupRecord, GroupState, Options};
+use crate::model::{check_url, BackgroundStatus, GroupProps, GroupRecord, GroupState, Options};
 use crate::rate::RateLimiter;
+use crate::rules::classify::classify;
 use crate::rules::runner;
 use crate::runner::Launcher;
 use crate::store::{Loaded, Op, Store};
-use crate::transport::Transport;
+#[cfg(doc)]
+use crate::transport::TransferError;
+use crate::transport::{Probe, Transport};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock, Weak};
@@ -350,6 +353,25 @@ impl Manager {
         inner.idle.refresh(&inner.rate, cap);
         inner.kick_scheduler();
         Ok(())
+    }
+
+    /// Looks at a remote file without downloading it: its length, validators, whether it
+    /// serves byte ranges and the file name its `Content-Disposition` gives ([`Probe`]), asked
+    /// through this queue's transport with this queue's options (proxy, TLS roots, timeouts;
+    /// [`Transport::probe`]: an HTTP `HEAD`, or the metadata of a `file://` source). No group
+    /// is involved and nothing is stored. Rust-only (not in the C ABI): `qmgr get
+    /// --content-disposition` and `--continue` (issue #15). Blocks the caller for at most the
+    /// connect and read timeouts.
+    ///
+    /// Errors: `E_INVALIDARG` for a URL that is not ASCII, empty or over 2200 characters
+    /// (DECISIONS D2); else the transport's failure as [`classify`] makes it (DECISIONS D5),
+    /// its HRESULT from the Win32 code ([`TransferError::to_error`]: `BG_E_HTTP_ERROR_nnn` for an
+    /// HTTP status, e.g. `0x80190194` for 404; `HRESULT_FROM_WIN32(12029)` for a refused
+    /// connection) and the Win32 code in [`Error::win32`], the message naming the URL
+    /// (password redacted).
+    pub fn probe(&self, url: &str) -> Result<Probe> {
+        check_url(url).map_err(|e| e.context("Probe"))?;
+        self.inner().transport.probe(url).map_err(|f| classify(&f).to_error("Probe"))
     }
 
     /// The text value of a queue option (`""` for an unset string option).

@@ -17,6 +17,7 @@
 //! | D7/D11 completion and error events, which still hold, re-delivery back-off | [`notify::completion_events`], [`notify::state_event`], [`notify::StatusEvent`] |
 //! | D1 scheduling choice: which groups start, which are pre-empted | [`schedule::plan`] |
 //! | D4 cancel clean-up: which temporary files go | [`files::cancel_cleanup`] |
+//! | D5 `qmgr get --continue`: whether a partial file left by another tool is continued (issue #15) | [`partial::continue_partial`] |
 //! | D6/D10 when progress is checkpointed | [`checkpoint::due`] |
 //! | D4/D5 when a transfer checks its destination directory (issue #14 item 5) | [`checkpoint::destination_check_due`] |
 //! | D14 idle bandwidth: background rate and receive window from delay and other traffic | [`idle::Controller::update`] |
@@ -28,6 +29,7 @@ pub mod credentials;
 pub mod files;
 pub mod idle;
 pub mod notify;
+pub mod partial;
 pub mod progress;
 pub mod retry;
 pub mod runner;

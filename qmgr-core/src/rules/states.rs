@@ -12,6 +12,9 @@ pub enum Action {
     CreateJob,
     /// `AddFiles`.
     AddFiles,
+    /// `Job::adopt_partial` (Rust-only; `qmgr get --continue`, issue #15): a partial file
+    /// becomes a file's temporary file, which only a group that does not transfer may take.
+    AdoptPartial,
     /// `ResumeGroup`.
     Resume,
     /// `SuspendGroup`.
@@ -64,7 +67,7 @@ impl Refusal {
 ///
 /// | action \ state | SUSPENDED | RUNNING | ERROR | COMPLETE | CANCELLED |
 /// |---|---|---|---|---|---|
-/// | CreateJob, AddFiles | stay | refused | stay | refused | refused |
+/// | CreateJob, AddFiles, AdoptPartial | stay | refused | stay | refused | refused |
 /// | Resume | → RUNNING (refused `Empty` without files) | stay | → RUNNING (same) | stay | refused |
 /// | Suspend | stay | → SUSPENDED | stay | stay | refused |
 /// | Cancel | → CANCELLED | → CANCELLED | → CANCELLED | → CANCELLED | refused |
@@ -76,8 +79,8 @@ pub fn transition(state: GroupState, action: Action, has_files: bool) -> Result<
     use GroupState::*;
     Ok(match (action, state) {
         (_, Cancelled) => return Err(Refusal::InvalidState),
-        (CreateJob | AddFiles, Running | Complete) => return Err(Refusal::InvalidState),
-        (CreateJob | AddFiles, _) => Transition::Stay,
+        (CreateJob | AddFiles | AdoptPartial, Running | Complete) => return Err(Refusal::InvalidState),
+        (CreateJob | AddFiles | AdoptPartial, _) => Transition::Stay,
         (Resume, Suspended | Error) if !has_files => return Err(Refusal::Empty),
         (Resume, Suspended | Error) => Transition::To(Running),
         (Suspend, Running) => Transition::To(Suspended),
@@ -139,9 +142,10 @@ mod tests {
     fn d3_table() {
         let states = [Suspended, Running, Error, Complete, Cancelled];
         let bad = Err(Refusal::InvalidState);
-        let rows: [(Action, [Result<Transition, Refusal>; 5]); 10] = [
+        let rows: [(Action, [Result<Transition, Refusal>; 5]); 11] = [
             (CreateJob, [Ok(Stay), bad, Ok(Stay), bad, bad]),
             (AddFiles, [Ok(Stay), bad, Ok(Stay), bad, bad]),
+            (AdoptPartial, [Ok(Stay), bad, Ok(Stay), bad, bad]),
             (Resume, [Ok(To(Running)), Ok(Stay), Ok(To(Running)), Ok(Stay), bad]),
             (Suspend, [Ok(Stay), Ok(To(Suspended)), Ok(Stay), Ok(Stay), bad]),
             (Cancel, [Ok(To(Cancelled)), Ok(To(Cancelled)), Ok(To(Cancelled)), Ok(To(Cancelled)), bad]),
