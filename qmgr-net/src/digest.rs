@@ -6,6 +6,7 @@
 use crate::cause::local_failure;
 use crate::CHUNK_SIZE;
 use qmgr_core::model::{Checksum, DigestAlgorithm};
+use qmgr_core::rules::digests;
 use qmgr_core::transport::{CancelFlag, Cause, DigestSource, Failure, LocalOp};
 use sha2::{Digest, Sha256, Sha512};
 use std::fs::File;
@@ -261,13 +262,9 @@ impl Verifier {
 }
 
 /// The digests of the whole file that an HTTP answer with `status` carries (RFC 9530;
-/// DECISIONS D15), as they are to be checked:
-///
-/// * `Repr-Digest` describes the selected representation — the whole file, since every
-///   request says `Accept-Encoding: identity` — in a `200` and in a `206` alike;
-/// * `Content-Digest` describes the answer's content: the whole file in a `200`, only the
-///   part sent in a `206` (whose ranges this crate asks for always start past byte 0), so it
-///   is used for a `200` only.
+/// DECISIONS D15), as they are to be checked: which headers count in which answer is the
+/// core's rule, `qmgr_core::rules::digests::describes_whole_file` (`Repr-Digest` in a `200`
+/// or `206`, `Content-Digest` in a `200`).
 ///
 /// Each header is an RFC 9651 dictionary (`sha-256=:BASE64:, sha-512=:BASE64:`; several field
 /// lines are joined with `, `), parsed by the `sfv` crate. Keys other than `sha-256` and
@@ -276,7 +273,7 @@ impl Verifier {
 pub(crate) fn server_digests(status: u16, headers: &HeaderMap) -> Vec<(DigestSource, Checksum)> {
     let mut found = Vec::new();
     for (name, source) in [("repr-digest", DigestSource::ReprDigest), ("content-digest", DigestSource::ContentDigest)] {
-        if source == DigestSource::ContentDigest && status != 200 {
+        if !digests::describes_whole_file(source, status) {
             continue;
         }
         let lines: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();

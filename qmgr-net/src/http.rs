@@ -9,6 +9,7 @@ use crate::local::{DestinationCheck, TempFile, Writeback};
 use crate::url::{self, redact, Url};
 use crate::MAX_REDIRECTS;
 use qmgr_core::model::{Checksum, Validators};
+use qmgr_core::rules::credentials;
 use qmgr_core::transport::{
     Cause, DigestSource, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, Probe, RedirectProblem,
     ResponseProblem, Traffic,
@@ -95,7 +96,7 @@ fn run(
     let (url, from_url) = url::take_userinfo(url);
     let mut route = Route::new(req.url, url);
     // The origins that challenged us get credentials from then on, no other (D11).
-    let mut auth = Auth::new(req.credentials.or(from_url.as_ref()), allow_http_creds);
+    let mut auth = Auth::new(credentials::effective(req.credentials, from_url.as_ref()), allow_http_creds);
 
     loop {
         if req.cancel.is_cancelled() {

@@ -126,6 +126,13 @@ pub fn preferred(offers: &[Offer]) -> Option<usize> {
     best.map(|(i, _)| i)
 }
 
+/// The credentials a transfer answers challenges with (D11): the group's
+/// (`GROUPPROP_REMOTEUSERID` / `REMOTEUSERPWD`) when set, else those of the URL's user-info
+/// (`http://user:pw@host/…`), which follow the same rules. `None` without either.
+pub fn effective<'c, C>(group: Option<&'c C>, url: Option<&'c C>) -> Option<&'c C> {
+    group.or(url)
+}
+
 /// Answers a `401` (see the module's rules), in this order: no credentials, then a refusal
 /// of credentials already sent (unless a stale nonce), then no answerable challenge, then
 /// withheld over plain http.
@@ -227,5 +234,14 @@ mod tests {
         assert!(Refusal::Withheld.reason().contains("withheld"), "D11 says so");
         assert!(Refusal::Refused.reason().contains("refused"));
         assert!(Refusal::StaleAgain.reason().contains("stale"));
+    }
+
+    #[test]
+    fn the_groups_credentials_win_over_the_urls() {
+        let (group, url) = ("group", "url");
+        assert_eq!(effective(Some(&group), Some(&url)), Some(&group));
+        assert_eq!(effective(None, Some(&url)), Some(&url));
+        assert_eq!(effective(Some(&group), None), Some(&group));
+        assert_eq!(effective::<&str>(None, None), None);
     }
 }

@@ -10,7 +10,9 @@
 //! | D3 status words of groups and jobs | [`states::group_status`], [`states::job_status`] |
 //! | D5 classification: what happened → transient/fatal, Win32/HRESULT, HTTP status, message | [`classify::classify`] |
 //! | D15 digest mismatch → fatal `QMGR_E_BAD_DIGEST`, data discarded | [`classify::classify`] |
+//! | D15 which server digests describe the whole file (`Repr-Digest` in 200/206, `Content-Digest` in 200) | [`digests::describes_whole_file`] |
 //! | D1/D11/D15 answering a `401`: whether, with which offered scheme (Digest SHA-256 > MD5 > Basic), stale nonces, refusals | [`credentials::on_challenge`], [`credentials::preferred`] |
+//! | D11 credentials of a transfer: the group's, else those in the URL's user-info | [`credentials::effective`] |
 //! | D5 failure → retry at T / fatal / escalated after the no-progress timeout; retry delay | [`retry::on_failure`], [`retry::reset_delay`] |
 //! | D1 progress threshold crossing | [`progress::crossed`] |
 //! | D1/D9 progress values, job index, `OnProgressEx` record | [`progress`] |
@@ -26,6 +28,7 @@
 pub mod checkpoint;
 pub mod classify;
 pub mod credentials;
+pub mod digests;
 pub mod files;
 pub mod idle;
 pub mod notify;
