@@ -322,6 +322,10 @@ pub enum LocalOp {
     /// failure's subject) still holds it and is still writable (issue #14 item 5;
     /// [`crate::rules::checkpoint::destination_check_due`]).
     CheckDestination,
+    /// The same check found another file under the temporary file's name (the failure's
+    /// subject): what it holds is not what was written, so it and the checkpoint are
+    /// discarded (`TransferError::discards_data`) and the file starts from zero next time.
+    ReplacedTemp,
 }
 
 /// Why the source of a `file://` URL cannot be read ([`Cause::Source`]).

@@ -3,7 +3,7 @@
 use crate::cause::local_failure;
 use crate::exchange::Helpers;
 use qmgr_core::rules::checkpoint;
-use qmgr_core::transport::{CommitRequest, Failure, LocalOp};
+use qmgr_core::transport::{Cause, CommitRequest, Failure, LocalOp};
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::path::Path;
@@ -183,7 +183,10 @@ fn destination_usable(file: &File, temp: &Path) -> Result<(), Failure> {
     let open = file.metadata().map_err(|e| fail(&e, &format!("temporary file {name}")))?;
     match std::fs::metadata(temp) {
         Ok(m) if (m.dev(), m.ino()) == (open.dev(), open.ino()) => {}
-        Ok(_) => return Err(fail(&ErrorKind::NotFound.into(), &format!("temporary file {name} was replaced"))),
+        Ok(_) => {
+            let cause = Cause::Local { op: LocalOp::ReplacedTemp, errno: Some(libc::ENOENT) };
+            return Err(Failure::new(cause, temp.display().to_string(), ""));
+        }
         Err(e) => return Err(fail(&e, &format!("temporary file {name}"))),
     }
     use rustix::fs::{Access, AtFlags, CWD};
@@ -311,13 +314,13 @@ mod tests {
         let file = File::create(&temp).unwrap();
         assert_eq!(destination_usable(&file, &temp), Ok(()));
 
-        // Another file under the temporary file's name.
+        // Another file under the temporary file's name: named, and told apart (its bytes are
+        // discarded, not resumed from).
         std::fs::remove_file(&temp).unwrap();
         File::create(&temp).unwrap();
         let f = destination_usable(&file, &temp).unwrap_err();
-        assert_eq!(f.subject, dir.display().to_string(), "the failure names the directory");
-        assert!(f.detail.contains(".f.part was replaced"), "{f:?}");
-        assert_eq!(errno(Err(f)), Some(2));
+        assert_eq!(f.cause, Cause::Local { op: LocalOp::ReplacedTemp, errno: Some(2) });
+        assert_eq!(f.subject, temp.display().to_string());
 
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(errno(destination_usable(&file, &temp)), Some(2), "directory gone: ENOENT");

@@ -304,6 +304,34 @@ fn destination_made_read_only_mid_transfer_stops_within_a_checkpoint_interval_ke
     eprintln!("read-only destination: stopped {took:?} later with {done} bytes kept: {message}");
 }
 
+#[test]
+fn a_temporary_file_replaced_mid_transfer_is_discarded_and_the_resume_starts_from_zero() {
+    let work = tempfile::tempdir().unwrap();
+    let MidTransfer { dest_dir, dest, want, server, _queue, group, job } =
+        MidTransfer::start_paced(work.path(), &work.path().join("queue"), 14, LONG_SIZE, LONG_RATE);
+    wait_for_partial(&dest_dir, PARTIAL);
+    let (name, held) = temporary_files(&dest_dir).pop().expect("the temporary file");
+    // Another file, longer than what was written, under the temporary file's name: resuming
+    // from the checkpoint would take its bytes for ours.
+    let temp = dest_dir.join(&name);
+    let foreign = dest_dir.join("foreign");
+    std::fs::write(&foreign, vec![b'x'; held as usize + (1 << 20)]).unwrap();
+    let replaced = Instant::now();
+    std::fs::rename(&foreign, &temp).unwrap();
+    let took = stopped_within_noticed(&group, &job, replaced);
+
+    let message = assert_fatal(&group, &job, win32::ERROR_PATH_NOT_FOUND, "temporary file replaced");
+    assert!(message.contains("replaced temporary file") && message.contains(&name), "{message}");
+    assert_eq!(job.file_progress(0).unwrap().0, 0, "the checkpoint is discarded");
+    assert!(!temp.exists(), "what is under the temporary file's name is not resumed from");
+    unpace(&server);
+    resume_to_completion(&group, &job, &dest, &want);
+    let served = server.served();
+    let last = served.last().expect("requests");
+    assert_eq!((last.status, last.range_start), (200, None), "the resume starts from zero: {served:#?}");
+    eprintln!("temporary file replaced: stopped {took:?} later: {message}");
+}
+
 /// `setpriv` arguments that run a command as `nobody`.
 const AS_NOBODY: [&str; 4] = ["--reuid=65534", "--regid=65534", "--clear-groups", "--"];
 

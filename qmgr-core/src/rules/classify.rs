@@ -159,12 +159,15 @@ pub fn classify(failure: &Failure) -> TransferError {
                 LocalOp::Rename { .. } => "cannot rename the temporary file onto",
                 LocalOp::FlushDirectory => "cannot flush directory",
                 LocalOp::CheckDestination => "the transfer lost its destination directory",
+                LocalOp::ReplacedTemp => "another file replaced temporary file",
             };
             let mut message = format!("{what} \"{s}\"{d}");
             if let LocalOp::Rename { from } = op {
                 message.push_str(&format!(" (from \"{from}\")"));
             }
-            plain(Fatal, code, message)
+            // Bytes under a replaced temporary file are not ours: never resumed from.
+            let discards_data = *op == LocalOp::ReplacedTemp;
+            TransferError { discards_data, ..plain(Fatal, code, message) }
         }
         Cause::Source(problem) => {
             let (class, code, message) = match problem {
@@ -497,8 +500,16 @@ mod tests {
             );
             assert_eq!(e.message, want);
         }
+        // A temporary file replaced by another is not resumed from either.
+        let replaced = Cause::Local { op: LocalOp::ReplacedTemp, errno: Some(2) };
+        let e = classify(&Failure::new(replaced, "/d/.f.part", ""));
+        assert_eq!((e.class, e.win32, e.discards_data), (Fatal, win32::from_errno(2), true));
+        assert_eq!(e.message, "another file replaced temporary file \"/d/.f.part\"");
         // No other cause discards what was received.
-        for cause in [Cause::Network(NetworkKind::Reset), Cause::BodyEndedEarly { received: 1, expected: 2 }] {
+        let destination = Cause::Local { op: LocalOp::CheckDestination, errno: Some(2) };
+        for cause in
+            [Cause::Network(NetworkKind::Reset), Cause::BodyEndedEarly { received: 1, expected: 2 }, destination]
+        {
             assert!(!f(cause).discards_data);
         }
         assert!(!f(http(404, None)).discards_data);
