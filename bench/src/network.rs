@@ -7,9 +7,12 @@ use std::process::Command;
 use crate::data::{check_dir, DataFile};
 use crate::delay::{Config, DelayProxy};
 use crate::nginx::CAPPED_RATE;
+use crate::overhead::qmgr_get;
 use crate::report::{num, target, Row};
 use crate::runner::{alternate, cmd, note_cpu_scaled, os, run_command, Contender, Ctx, Plan, Run, RunDir};
-use crate::throughput::{aria2c, curl_config, curl_o, mb_per_s, size_label, throughput_rows, url_list};
+use crate::throughput::{
+    alternate_files, aria2c, curl_config, curl_o, mb_per_s, size_label, throughput_rows, url_list,
+};
 
 /// Scenario 7: the connections per group set for the "16 connections" qmgr row (the option
 /// of DECISIONS D16; the default is 6).
@@ -114,24 +117,8 @@ pub fn far(ctx: &Ctx) -> Result<Vec<Row>, String> {
         ),
         Contender::new(CURL_SEQUENTIAL, |rd| Ok(Plan::timed(vec![curl_config(&base, rd, files)?])), check),
     ]);
-    let n = count as f64;
-    let show = |r: &Run| {
-        format!(
-            "{:.2} s, {:.0} files/s, CPU {:.2} s",
-            r.wall.as_secs_f64(),
-            n / r.wall.as_secs_f64(),
-            r.cpu.as_secs_f64()
-        )
-    };
-    let runs = alternate(ctx, &scenario, &contenders, &show)?;
+    let (runs, mut rows) = alternate_files(ctx, &scenario, &contenders, count)?;
     drop(proxy);
-    let mut rows: Vec<Row> = contenders
-        .iter()
-        .zip(&runs)
-        .map(|(c, rs)| {
-            Row::new(&scenario, &c.tool, "files/s", "files/s", rs.iter().map(|r| n / r.wall.as_secs_f64()).collect())
-        })
-        .collect();
     let qmgr = rows[0].median;
     let qmgr_many = rows.iter().find(|r| r.tool == many).map(|r| r.median);
     rows[0].note = "reference (fsync before each commit); ratios are qmgr / peer".into();
@@ -151,7 +138,7 @@ pub fn far(ctx: &Ctx) -> Result<Vec<Row>, String> {
             None => row.clone().noted(format!("{what}: no `{many}` row (see the failures)")),
         };
     }
-    note_cpu_scaled(&mut rows, &runs, 1000.0 / n, "per 1,000 files");
+    note_cpu_scaled(&mut rows, &runs, 1000.0 / count as f64, "per 1,000 files");
     Ok(rows)
 }
 
@@ -175,13 +162,7 @@ pub fn capped(ctx: &Ctx) -> Result<Vec<Row>, String> {
     let contenders = vec![
         Contender::new(
             "qmgr get (defaults)",
-            |rd| {
-                let out = rd.out.join(name);
-                Ok(Plan::timed(vec![cmd(
-                    &ctx.bins.qmgr,
-                    [os("--queue"), os(&rd.queue), os("get"), os(&url), os("--output"), os(&out)],
-                )]))
-            },
+            |rd| Ok(Plan::timed(vec![qmgr_get(&ctx.bins.qmgr, rd, &url, &rd.out.join(name))])),
             check,
         ),
         Contender::new(

@@ -84,6 +84,35 @@ pub fn throughput_rows(scenario: &str, contenders: &[Contender<'_>], runs: &[Vec
         .collect()
 }
 
+/// Runs the contenders alternately ([`alternate`]), each run downloading `count` files, and
+/// returns the runs and one "files/s" row per contender (files / wall time of each run).
+pub fn alternate_files(
+    ctx: &Ctx,
+    scenario: &str,
+    contenders: &[Contender<'_>],
+    count: usize,
+) -> Result<(Vec<Vec<Run>>, Vec<Row>), String> {
+    let n = count as f64;
+    let show = |r: &Run| {
+        format!(
+            "{:.2} s, {:.0} files/s, CPU {:.2} s",
+            r.wall.as_secs_f64(),
+            n / r.wall.as_secs_f64(),
+            r.cpu.as_secs_f64()
+        )
+    };
+    let runs = alternate(ctx, scenario, contenders, &show)?;
+    let rows = contenders
+        .iter()
+        .zip(&runs)
+        .map(|(c, rs)| {
+            let s = rs.iter().map(|r| n / r.wall.as_secs_f64()).collect();
+            Row::new(scenario, &c.tool, "files/s", "files/s", s)
+        })
+        .collect();
+    Ok((runs, rows))
+}
+
 /// Scenario 1: one large file to disk.
 pub fn large(ctx: &Ctx) -> Result<Vec<Row>, String> {
     let file = ctx.data.big.as_ref().ok_or("the large file was not generated")?;
@@ -236,24 +265,7 @@ pub fn small(ctx: &Ctx) -> Result<Vec<Row>, String> {
             check,
         ),
     ];
-    let n = files.len() as f64;
-    let show = |r: &Run| {
-        format!(
-            "{:.2} s, {:.0} files/s, CPU {:.2} s",
-            r.wall.as_secs_f64(),
-            n / r.wall.as_secs_f64(),
-            r.cpu.as_secs_f64()
-        )
-    };
-    let runs = alternate(ctx, &scenario, &contenders, &show)?;
-    let mut rows: Vec<Row> = contenders
-        .iter()
-        .zip(&runs)
-        .map(|(c, rs)| {
-            let s = rs.iter().map(|r| n / r.wall.as_secs_f64()).collect();
-            Row::new(&scenario, &c.tool, "files/s", "files/s", s)
-        })
-        .collect();
+    let (runs, mut rows) = alternate_files(ctx, &scenario, &contenders, files.len())?;
     let qmgr = rows[0].median;
     let curl = rows[2].median;
     rows[0].note = "reference (fsync before each commit); ratios are qmgr get / peer".into();
