@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::nginx::CAPPED_PATH;
+
 /// Write and hash buffer size.
 const CHUNK: usize = 1 << 20;
 
@@ -36,7 +38,7 @@ pub struct Data {
     pub root: PathBuf,
     /// Scenarios 1, 5a, 5b.
     pub big: Option<DataFile>,
-    /// Scenario 2: `small/s00000.bin`….
+    /// Scenario 2 (and 7, the first `far_count`): `small/s00000.bin`….
     pub small: Vec<DataFile>,
     /// Scenario 3: `mid/m00000.bin`… (group g holds files 4g … 4g+3).
     pub mid: Vec<DataFile>,
@@ -46,6 +48,8 @@ pub struct Data {
     pub bg_big: Option<DataFile>,
     /// …and the competing downloads' file (`bg/small.bin`).
     pub bg_small: Option<DataFile>,
+    /// Scenario 8: `capped/big.bin`, below nginx's location capping each connection.
+    pub capped: Option<DataFile>,
 }
 
 /// What to generate.
@@ -56,6 +60,8 @@ pub struct Wanted {
     pub rate: Option<u64>,
     /// Scenario 6: sizes of the background group's file and of the competing downloads' one.
     pub background: Option<(u64, u64)>,
+    /// Scenario 8: size of the file below the capped location.
+    pub capped: Option<u64>,
 }
 
 impl Data {
@@ -75,13 +81,14 @@ impl Data {
         let rate = wanted.rate.map(|size| make("rate.bin".into(), size)).transpose()?;
         let bg_big = wanted.background.map(|(big, _)| make("bg/big.bin".into(), big)).transpose()?;
         let bg_small = wanted.background.map(|(_, small)| make("bg/small.bin".into(), small)).transpose()?;
+        let capped = wanted.capped.map(|size| make(format!("{CAPPED_PATH}big.bin"), size)).transpose()?;
         let mut set = |spec: Option<(usize, u64)>, dir: &str, prefix: &str| -> Result<Vec<DataFile>, String> {
             let Some((count, size)) = spec else { return Ok(Vec::new()) };
             (0..count).map(|i| make(format!("{dir}/{prefix}{i:05}.bin"), size)).collect()
         };
         let small = set(wanted.small, "small", "s")?;
         let mid = set(wanted.mid, "mid", "m")?;
-        Ok(Data { root: root.to_path_buf(), big, small, mid, rate, bg_big, bg_small })
+        Ok(Data { root: root.to_path_buf(), big, small, mid, rate, bg_big, bg_small, capped })
     }
 }
 

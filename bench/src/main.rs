@@ -9,6 +9,8 @@
 
 mod background;
 mod data;
+mod delay;
+mod network;
 mod nginx;
 mod overhead;
 mod report;
@@ -19,7 +21,7 @@ mod throughput;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 
@@ -32,14 +34,16 @@ use runner::{Bins, Ctx, Sizes};
 ///
 /// Scenarios: 1 (one large file), 2 (many small files in one job), 3 (many groups),
 /// 4 (queue scale), 5 (overheads; 5a checkpoints, 5b callbacks, 5c rate limiter, 5d idle
-/// manager, 5e checksum), 6 (background groups on shaped links; root only). Run it through bench/run, which installs the tools and builds qmgr first.
+/// manager, 5e checksum), 6 (background groups on shaped links; root only), 7 (many small
+/// files from a far-away server: 50 ms round trip), 8 (a server capping each connection). Run
+/// it through bench/run, which installs the tools and builds qmgr first.
 #[derive(Parser, Debug)]
 #[command(name = "qmgr-bench")]
 struct Args {
     /// Rounds per scenario (each tool runs once per round, alternately) [default: 5, --quick: 2]
     #[arg(long)]
     rounds: Option<usize>,
-    /// Scenarios to run, comma-separated: 1,2,3,4,5,6 or 5a,5b,5c,5d,5e; 6 is also `bg` (default: all)
+    /// Scenarios to run, comma-separated: 1-8 or 5a,5b,5c,5d,5e; 6 is also `bg`, 7 `far`, 8 `capped` (default: all)
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Small sizes and 2 rounds: the whole run in about two minutes (for development)
@@ -59,6 +63,8 @@ struct Selection {
     scale: bool,
     overhead: overhead::Parts,
     background: bool,
+    far: bool,
+    capped: bool,
 }
 
 impl Selection {
@@ -74,6 +80,8 @@ impl Selection {
                 scale: true,
                 overhead: parts(true),
                 background: true,
+                far: true,
+                capped: true,
             };
         }
         for item in only {
@@ -89,7 +97,9 @@ impl Selection {
                 "5d" => s.overhead.idle = true,
                 "5e" | "checksum" => s.overhead.checksum = true,
                 "6" | "bg" | "background" => s.background = true,
-                other => return Err(format!("unknown scenario {other:?} (expected 1-6, 5a-5e or bg)")),
+                "7" | "far" => s.far = true,
+                "8" | "capped" => s.capped = true,
+                other => return Err(format!("unknown scenario {other:?} (expected 1-8, 5a-5e, bg, far or capped)")),
             }
         }
         Ok(s)
@@ -153,12 +163,18 @@ fn run(args: Args) -> Result<bool, String> {
     let bins = compile(&root, &lib, work.path(), qmgr, nockpt)?;
 
     let o = selection.overhead;
+    // Scenario 7 takes the first `far_count` of scenario 2's files.
+    let small_count = [(selection.small, sizes.small_count), (selection.far, sizes.far_count)]
+        .into_iter()
+        .filter_map(|(on, n)| on.then_some(n))
+        .max();
     let wanted = Wanted {
         big: (selection.large || o.checkpoints || o.callbacks || o.checksum).then_some(sizes.big),
-        small: selection.small.then_some((sizes.small_count, sizes.small_size)),
+        small: small_count.map(|n| (n, sizes.small_size)),
         mid: selection.groups.then_some((sizes.groups * sizes.files_per_group, sizes.group_file_size)),
         rate: o.rate.then_some(sizes.rate_file),
         background: selection.background.then_some((sizes.bg_big, sizes.bg_small)),
+        capped: selection.capped.then_some(sizes.capped),
     };
     eprintln!("qmgr-bench: generating the served files");
     let data = Data::generate(&work.path().join("www"), &wanted)?;
@@ -173,9 +189,11 @@ fn run(args: Args) -> Result<bool, String> {
         rounds,
         sizes,
         base_url: server.base_url(),
+        server: server.addr(),
         data,
         bins,
         interrupted: interrupted.clone(),
+        skipped: Mutex::new(Vec::new()),
     };
     let mut rows: Vec<Row> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
@@ -209,7 +227,10 @@ fn run(args: Args) -> Result<bool, String> {
     let any_overhead = parts.checkpoints || parts.callbacks || parts.rate || parts.idle || parts.checksum;
     scenario("5 (overheads)", any_overhead, &|ctx| overhead::run(ctx, parts));
     scenario("6 (background groups on shaped links)", selection.background, &background::run);
+    scenario("7 (far-away server)", selection.far, &network::far);
+    scenario("8 (capped connections)", selection.capped, &network::capped);
     drop(server);
+    failures.extend(ctx.skipped.lock().unwrap_or_else(|e| e.into_inner()).drain(..));
     if interrupted.load(Ordering::SeqCst) {
         failures.push("interrupted (Ctrl-C or SIGTERM)".into());
     }

@@ -1,5 +1,6 @@
 //! The server of every scenario: Debian's nginx on 127.0.0.1, from a generated configuration
-//! (master process and 2 workers, sendfile, keep-alive up to 100,000 requests, no access log),
+//! (master process and 2 workers, sendfile, keep-alive up to 100,000 requests, no access log;
+//! below [`CAPPED_PATH`] each connection capped at [`CAPPED_RATE`]),
 //! in the foreground as a child of the bench, stopped when the [`Nginx`] guard is dropped —
 //! also on an error or a panic.
 
@@ -19,6 +20,14 @@ const START_DEADLINE: Duration = Duration::from_secs(20);
 
 /// How long nginx gets to stop after SIGTERM (fast shutdown) before it is killed.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Scenario 8: URL path (below the document root) of the location whose every connection
+/// nginx caps at [`CAPPED_RATE`] (`limit_rate` is per connection).
+pub const CAPPED_PATH: &str = "capped/";
+
+/// Scenario 8: the cap of each connection to [`CAPPED_PATH`], in bytes/s (`limit_rate 2m`:
+/// nginx's `m` is 2^20).
+pub const CAPPED_RATE: u64 = 2 << 20;
 
 /// Ports tried when another process takes the free port before nginx binds it.
 const PORT_ATTEMPTS: usize = 5;
@@ -102,6 +111,11 @@ impl Nginx {
         format!("http://127.0.0.1:{}/", self.port)
     }
 
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
     fn logs(&self) -> String {
         let read = |name: &str| std::fs::read_to_string(self.prefix.join(name)).unwrap_or_default();
         format!("stderr:\n{}\nerror.log:\n{}", read("stderr.log"), read("error.log"))
@@ -167,6 +181,9 @@ http {{
         listen 127.0.0.1:{port};
         server_name localhost;
         root "{root}";
+        location /{capped} {{
+            limit_rate {rate};
+        }}
     }}
 }}
 "#,
@@ -178,5 +195,7 @@ http {{
         uwsgi = p("uwsgi"),
         scgi = p("scgi"),
         root = root.display(),
+        capped = CAPPED_PATH,
+        rate = CAPPED_RATE,
     )
 }

@@ -49,7 +49,7 @@ pub fn run(ctx: &Ctx, parts: Parts) -> Result<Vec<Row>, String> {
 }
 
 /// `qmgr --queue Q get URL --output FILE` with the given binary.
-fn qmgr_get(qmgr: &Path, rd: &RunDir, url: &str, file: &Path) -> Command {
+pub fn qmgr_get(qmgr: &Path, rd: &RunDir, url: &str, file: &Path) -> Command {
     cmd(qmgr, [os("--queue"), os(&rd.queue), os("get"), os(url), os("--output"), os(file)])
 }
 

@@ -4,10 +4,11 @@
 
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process, Pid, Signal};
@@ -60,6 +61,10 @@ pub struct Sizes {
     pub bg_big: u64,
     /// …and the competing downloads' file.
     pub bg_small: u64,
+    /// Scenario 7: this many files of `small_size` through the delay proxy.
+    pub far_count: usize,
+    /// Scenario 8: one file of this many bytes from the capped location.
+    pub capped: u64,
 }
 
 impl Sizes {
@@ -79,6 +84,8 @@ impl Sizes {
                 idle_window: Duration::from_secs(3),
                 bg_big: 300_000_000,
                 bg_small: 20_000_000,
+                far_count: 200,
+                capped: 32 << 20,
             }
         } else {
             Sizes {
@@ -95,6 +102,8 @@ impl Sizes {
                 idle_window: Duration::from_secs(10),
                 bg_big: 300_000_000,
                 bg_small: 20_000_000,
+                far_count: 1000,
+                capped: 256 << 20,
             }
         }
     }
@@ -109,9 +118,13 @@ pub struct Ctx {
     pub data: Data,
     /// `http://127.0.0.1:<port>/`.
     pub base_url: String,
+    /// nginx's address (`127.0.0.1:<port>`), for the delay proxy of scenario 7.
+    pub server: SocketAddr,
     pub bins: Bins,
     /// Set by Ctrl-C / SIGTERM: stop before the next run.
     pub interrupted: Arc<AtomicBool>,
+    /// Contenders that could not run while the rest of their scenario did ([`Ctx::skip`]).
+    pub skipped: Mutex<Vec<String>>,
 }
 
 impl Ctx {
@@ -127,6 +140,13 @@ impl Ctx {
         } else {
             Ok(())
         }
+    }
+
+    /// Records that a contender was left out of its scenario (e.g. an option this build of
+    /// qmgr lacks): reported with the failures, and the run exits with status 1.
+    pub fn skip(&self, why: String) {
+        eprintln!("qmgr-bench: {why}");
+        self.skipped.lock().unwrap_or_else(|e| e.into_inner()).push(why);
     }
 
     /// A fresh, empty run directory with an empty `out/`.
@@ -357,8 +377,14 @@ pub fn median_cpu(runs: &[Run]) -> f64 {
 
 /// Appends `; CPU <median> s per run` to each row's note (rows and runs in the same order).
 pub fn note_cpu(rows: &mut [crate::report::Row], runs: &[Vec<Run>]) {
+    note_cpu_scaled(rows, runs, 1.0, "per run");
+}
+
+/// Appends `; CPU <median × scale> s <per>` to each row's note (rows and runs in the same
+/// order), e.g. scale 1000 / files and "per 1,000 files".
+pub fn note_cpu_scaled(rows: &mut [crate::report::Row], runs: &[Vec<Run>], scale: f64, per: &str) {
     for (row, rs) in rows.iter_mut().zip(runs) {
-        let cpu = format!("CPU {} s per run", crate::report::num(median_cpu(rs)));
+        let cpu = format!("CPU {} s {per}", crate::report::num(median_cpu(rs) * scale));
         row.note = if row.note.is_empty() { cpu } else { format!("{}; {cpu}", row.note) };
     }
 }

@@ -20,12 +20,12 @@ pub fn size_label(bytes: u64) -> String {
 }
 
 /// `curl -q -sS -f -o FILE URL`.
-fn curl_o(url: &str, file: &Path) -> Command {
+pub fn curl_o(url: &str, file: &Path) -> Command {
     cmd("curl", [os("-q"), os("-sS"), os("-f"), os("-o"), os(file), os(url)])
 }
 
 /// aria2c without configuration, progress output or preallocation, overwriting.
-fn aria2c(extra: &[&str]) -> Command {
+pub fn aria2c(extra: &[&str]) -> Command {
     let mut c = cmd(
         "aria2c",
         [
@@ -47,21 +47,22 @@ fn sync_files<'f>(files: impl IntoIterator<Item = &'f Path>) -> Command {
     c
 }
 
-/// A curl configuration (`-K`) downloading `files` into `out`, one process, one connection
-/// kept alive.
-fn curl_config(ctx: &Ctx, rd: &RunDir, files: &[DataFile]) -> Result<Command, String> {
+/// A curl configuration (`-K`) downloading `files` from `base` (a URL ending in `/`, e.g.
+/// [`Ctx::base_url`]) into `out`, one process, one connection kept alive.
+pub fn curl_config(base: &str, rd: &RunDir, files: &[DataFile]) -> Result<Command, String> {
     let mut text = String::new();
     for f in files {
-        let _ = writeln!(text, "url = \"{}\"\noutput = \"{}\"", ctx.url(&f.path), rd.out.join(f.leaf()).display());
+        let _ = writeln!(text, "url = \"{base}{}\"\noutput = \"{}\"", f.path, rd.out.join(f.leaf()).display());
     }
     let path = rd.dir.join("curl.cfg");
     std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
     Ok(cmd("curl", [os("-q"), os("-sS"), os("-f"), os("-K"), os(&path)]))
 }
 
-/// A list of the URLs of `files`, one a line (wget `-i`, aria2c `-i`), in the work directory.
-fn url_list(ctx: &Ctx, name: &str, files: &[DataFile]) -> Result<std::path::PathBuf, String> {
-    let text: String = files.iter().map(|f| ctx.url(&f.path) + "\n").collect();
+/// A list of the URLs of `files` below `base` (a URL ending in `/`), one a line (wget `-i`,
+/// aria2c `-i`), in the work directory.
+pub fn url_list(ctx: &Ctx, base: &str, name: &str, files: &[DataFile]) -> Result<std::path::PathBuf, String> {
+    let text: String = files.iter().map(|f| format!("{base}{}\n", f.path)).collect();
     let path = ctx.work.join(name);
     std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
     Ok(path)
@@ -81,6 +82,35 @@ pub fn throughput_rows(scenario: &str, contenders: &[Contender<'_>], runs: &[Vec
             Row::new(scenario, &c.tool, "throughput", "MB/s", rs.iter().map(|r| mb_per_s(bytes, r)).collect())
         })
         .collect()
+}
+
+/// Runs the contenders alternately ([`alternate`]), each run downloading `count` files, and
+/// returns the runs and one "files/s" row per contender (files / wall time of each run).
+pub fn alternate_files(
+    ctx: &Ctx,
+    scenario: &str,
+    contenders: &[Contender<'_>],
+    count: usize,
+) -> Result<(Vec<Vec<Run>>, Vec<Row>), String> {
+    let n = count as f64;
+    let show = |r: &Run| {
+        format!(
+            "{:.2} s, {:.0} files/s, CPU {:.2} s",
+            r.wall.as_secs_f64(),
+            n / r.wall.as_secs_f64(),
+            r.cpu.as_secs_f64()
+        )
+    };
+    let runs = alternate(ctx, scenario, contenders, &show)?;
+    let rows = contenders
+        .iter()
+        .zip(&runs)
+        .map(|(c, rs)| {
+            let s = rs.iter().map(|r| n / r.wall.as_secs_f64()).collect();
+            Row::new(scenario, &c.tool, "files/s", "files/s", s)
+        })
+        .collect();
+    Ok((runs, rows))
 }
 
 /// Scenario 1: one large file to disk.
@@ -176,7 +206,7 @@ pub fn small(ctx: &Ctx) -> Result<Vec<Row>, String> {
     }
     let scenario = format!("2. {} × {} in one job", files.len(), size_label(files[0].size));
     let urls: Vec<String> = files.iter().map(|f| ctx.url(&f.path)).collect();
-    let list = url_list(ctx, "small.list", files)?;
+    let list = url_list(ctx, &ctx.base_url, "small.list", files)?;
     let expected: Vec<&DataFile> = files.iter().collect();
     let check = |rd: &RunDir, hash: bool| check_dir(&rd.out, &expected, hash);
     let q = &ctx.bins.qmgr;
@@ -201,14 +231,17 @@ pub fn small(ctx: &Ctx) -> Result<Vec<Row>, String> {
         ),
         Contender::new(
             "curl -K (one process, keep-alive)",
-            |rd| Ok(Plan::timed(vec![curl_config(ctx, rd, files)?])),
+            |rd| Ok(Plan::timed(vec![curl_config(&ctx.base_url, rd, files)?])),
             check,
         ),
         Contender::new(
             "curl -K, then sync FILE…",
             |rd| {
                 let outs: Vec<_> = files.iter().map(|f| rd.out.join(f.leaf())).collect();
-                Ok(Plan::timed(vec![curl_config(ctx, rd, files)?, sync_files(outs.iter().map(|p| p.as_path()))]))
+                Ok(Plan::timed(vec![
+                    curl_config(&ctx.base_url, rd, files)?,
+                    sync_files(outs.iter().map(|p| p.as_path())),
+                ]))
             },
             check,
         ),
@@ -232,24 +265,7 @@ pub fn small(ctx: &Ctx) -> Result<Vec<Row>, String> {
             check,
         ),
     ];
-    let n = files.len() as f64;
-    let show = |r: &Run| {
-        format!(
-            "{:.2} s, {:.0} files/s, CPU {:.2} s",
-            r.wall.as_secs_f64(),
-            n / r.wall.as_secs_f64(),
-            r.cpu.as_secs_f64()
-        )
-    };
-    let runs = alternate(ctx, &scenario, &contenders, &show)?;
-    let mut rows: Vec<Row> = contenders
-        .iter()
-        .zip(&runs)
-        .map(|(c, rs)| {
-            let s = rs.iter().map(|r| n / r.wall.as_secs_f64()).collect();
-            Row::new(&scenario, &c.tool, "files/s", "files/s", s)
-        })
-        .collect();
+    let (runs, mut rows) = alternate_files(ctx, &scenario, &contenders, files.len())?;
     let qmgr = rows[0].median;
     let curl = rows[2].median;
     rows[0].note = "reference (fsync before each commit); ratios are qmgr get / peer".into();
@@ -316,7 +332,7 @@ pub fn groups(ctx: &Ctx) -> Result<Vec<Row>, String> {
         .collect();
     contenders.push(Contender::new(
         "curl -K (one process, keep-alive)",
-        |rd| Ok(Plan::timed(vec![curl_config(ctx, rd, files)?])),
+        |rd| Ok(Plan::timed(vec![curl_config(&ctx.base_url, rd, files)?])),
         check,
     ));
     let n = files.len() as f64;
