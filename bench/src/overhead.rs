@@ -150,7 +150,7 @@ fn checksum(ctx: &Ctx) -> Result<Vec<Row>, String> {
             "MB/s",
             sha256_alone(ctx.rounds),
         )
-        .noted("the hash on one core (SHA-NI detected at run time); qmgr-net hashes each chunk after writing it"),
+        .noted("the hash on one core (SHA-NI detected at run time); qmgr-net hashes the chunks written on a thread of its own, behind the writer"),
     );
     Ok(rows)
 }
