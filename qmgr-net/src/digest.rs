@@ -10,6 +10,7 @@ use qmgr_core::rules::digests;
 use qmgr_core::transport::{CancelFlag, Cause, DigestSource, Failure, LocalOp};
 use sha2::{Digest, Sha256, Sha512};
 use std::fs::File;
+use std::ops::Deref;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -62,8 +63,12 @@ impl Hasher {
 /// fast link), except when [`HASH_DEPTH`] chunks are waiting.
 enum Hashes {
     Here(Vec<Hasher>),
-    Behind { chunks: SyncSender<Vec<u8>>, thread: JoinHandle<Vec<Hasher>> },
+    Behind { chunks: SyncSender<Written>, thread: JoinHandle<Vec<Hasher>> },
 }
+
+/// Bytes written to the file, handed to the hashing thread as they are (a body's `Chunk`
+/// returns its buffer to its reader when the hash drops it).
+type Written = Box<dyn Deref<Target = [u8]> + Send>;
 
 impl Hashes {
     /// The hashes, with every chunk handed to the hashing thread hashed (the thread ends).
@@ -84,12 +89,12 @@ impl Hashes {
 
     /// Hashes `chunk` on the hashing thread, started for the first chunk (or here, when no
     /// thread can be started).
-    fn hash(&mut self, chunk: Vec<u8>) {
+    fn hash(&mut self, chunk: Written) {
         if let Hashes::Here(hashers) = self {
             if hashers.is_empty() {
                 return;
             }
-            let (tx, rx) = sync_channel::<Vec<u8>>(HASH_DEPTH);
+            let (tx, rx) = sync_channel::<Written>(HASH_DEPTH);
             let mut moved = std::mem::take(hashers);
             let spawned = std::thread::Builder::new().name("qmgr-net-hash".into()).spawn(move || {
                 for chunk in rx {
@@ -175,12 +180,11 @@ impl Verifier {
         self.catch_up(file, path, start, cancel)
     }
 
-    /// Hashes the next bytes written to the file (on the hashing thread: a `Vec` is handed to
-    /// it as it is, a slice copied).
-    pub(crate) fn update(&mut self, bytes: impl Into<Vec<u8>>) {
-        let bytes = bytes.into();
+    /// Hashes the next bytes written to the file (on the hashing thread, which takes them as
+    /// they are: a body's chunk, or a copy of a slice).
+    pub(crate) fn update(&mut self, bytes: impl Deref<Target = [u8]> + Send + 'static) {
         self.hashed += bytes.len() as u64;
-        self.hashes.hash(bytes);
+        self.hashes.hash(Box::new(bytes));
     }
 
     /// The file is complete with `len` bytes: hashes any of them not hashed yet (a file the
@@ -402,7 +406,7 @@ mod tests {
         let mut v = Verifier::new(Some(&want));
         assert!(v.start(Some(&file), &path, 0, Vec::new(), &cancel).unwrap());
         for c in data.chunks(1000) {
-            v.update(c);
+            v.update(c.to_vec());
         }
         assert!(v.finish(Some(&file), &path, data.len() as u64, "u", &cancel).unwrap());
         // Resumed: the kept prefix is read back once, the rest streamed.
@@ -410,7 +414,7 @@ mod tests {
             let mut v = Verifier::new(Some(&want));
             assert!(v.start(Some(&file), &path, kept, Vec::new(), &cancel).unwrap());
             assert_eq!(v.hashed, kept);
-            v.update(&data[kept as usize..]);
+            v.update(data[kept as usize..].to_vec());
             assert!(v.finish(Some(&file), &path, data.len() as u64, "u", &cancel).unwrap(), "kept {kept}");
         }
         // Nothing streamed at all (HTTP 416: every byte held): read back at the end.
@@ -419,9 +423,9 @@ mod tests {
         // A restart from zero after some bytes starts the hash again.
         let mut v = Verifier::new(Some(&want));
         v.start(Some(&file), &path, 0, Vec::new(), &cancel).unwrap();
-        v.update(b"garbage that is dropped");
+        v.update(b"garbage that is dropped".to_vec());
         v.start(Some(&file), &path, 0, Vec::new(), &cancel).unwrap();
-        v.update(data.as_slice());
+        v.update(data.clone());
         assert!(v.finish(Some(&file), &path, data.len() as u64, "u", &cancel).unwrap());
     }
 
@@ -434,7 +438,7 @@ mod tests {
         // The checksum is right, the server's Repr-Digest is wrong: both are checked.
         let mut v = Verifier::new(Some(&right));
         v.start(Some(&file), &path, 0, vec![(DigestSource::ReprDigest, wrong.clone())], &cancel).unwrap();
-        v.update(HELLO);
+        v.update(HELLO.to_vec());
         let f = v.finish(Some(&file), &path, HELLO.len() as u64, "http://h/x", &cancel).unwrap_err();
         assert_eq!(f.subject, "http://h/x");
         let Cause::DigestMismatch { source, expected, actual } = f.cause else { panic!("{f:?}") };
@@ -446,7 +450,7 @@ mod tests {
             .unwrap();
         let good = checksum("sha-256", &Sha256::digest(HELLO));
         v.start(Some(&file), &path, 0, vec![(DigestSource::ContentDigest, good)], &cancel).unwrap();
-        v.update(HELLO);
+        v.update(HELLO.to_vec());
         assert!(v.finish(Some(&file), &path, HELLO.len() as u64, "u", &cancel).unwrap());
     }
 

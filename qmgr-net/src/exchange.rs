@@ -42,9 +42,67 @@ const IDLE_CHUNK: usize = 64 * 1024;
 /// An idle helper thread waits this long for another exchange, then ends.
 const IDLE_EXIT: Duration = Duration::from_secs(30);
 
-/// The work of one exchange, given the helper thread's read buffer ([`CHUNK_SIZE`] bytes)
-/// and a [`Finishing`] to call just before its last message.
-type Job = Box<dyn FnOnce(&mut [u8], &mut Finishing<'_>) + Send>;
+/// The work of one exchange, given the helper thread's buffers ([`Buffers`]) and a
+/// [`Finishing`] to call just before its last message.
+type Job = Box<dyn FnOnce(&Arc<Buffers>, &mut Finishing<'_>) + Send>;
+
+/// Read buffers ([`CHUNK_SIZE`] bytes) a helper thread has lent out and had back: a body is
+/// read into one, which then travels as a [`Chunk`] to the writer (and the hashing thread) and
+/// comes back here when dropped — so that a byte is neither copied between the threads nor
+/// read into freshly allocated (and faulted-in) memory.
+pub(crate) struct Buffers(Mutex<Vec<Vec<u8>>>);
+
+/// Buffers a helper keeps for reuse: what can be in flight at once (the channel, the writer,
+/// the hashing thread's queue) and a few more.
+const KEPT_BUFFERS: usize = 16;
+
+impl Buffers {
+    fn new() -> Arc<Buffers> {
+        Arc::new(Buffers(Mutex::new(Vec::new())))
+    }
+
+    /// A buffer of [`CHUNK_SIZE`] bytes: one given back, else a new one.
+    fn take(&self) -> Vec<u8> {
+        let back = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        back.unwrap_or_else(|| vec![0u8; CHUNK_SIZE])
+    }
+
+    fn give_back(&self, buf: Vec<u8>) {
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() < KEPT_BUFFERS {
+            kept.push(buf);
+        }
+    }
+}
+
+/// Bytes of a body read by a helper thread, in a buffer that goes back to its [`Buffers`]
+/// when dropped (on whichever thread drops it).
+pub(crate) struct Chunk {
+    buf: Vec<u8>,
+    len: usize,
+    home: Arc<Buffers>,
+}
+
+impl Chunk {
+    /// An empty chunk to read into, in a buffer of `home`.
+    fn empty(home: &Arc<Buffers>) -> Chunk {
+        Chunk { buf: home.take(), len: 0, home: home.clone() }
+    }
+}
+
+impl std::ops::Deref for Chunk {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        self.home.give_back(std::mem::take(&mut self.buf));
+    }
+}
 
 /// Counts the helper thread as idle once (early, or when its job returns): the transfer
 /// thread starts its next exchange as soon as it has the last message of this one, and then
@@ -156,11 +214,11 @@ impl Helpers {
         // Started under the lock, so that a shutdown either refuses this job or joins this thread.
         let handle = std::thread::Builder::new().name("qmgr-net-http".into()).spawn(move || {
             let pool = &*shared;
-            let mut buf = vec![0u8; CHUNK_SIZE];
+            let buffers = Buffers::new();
             let mut job = job;
             loop {
                 let mut finishing = Finishing(false, pool);
-                job(&mut buf, &mut finishing);
+                job(&buffers, &mut finishing);
                 finishing.now();
                 job = loop {
                     match pool.jobs.recv_timeout(IDLE_EXIT) {
@@ -221,7 +279,7 @@ pub(crate) enum Event {
     /// The answer's status and headers, or the failure to get them.
     Head(Result<(u16, HeaderMap), ureq::Error>),
     /// Bytes of the body.
-    Data(Vec<u8>),
+    Data(Chunk),
     /// The body ended normally (ureq checks Content-Length and chunked framing).
     End,
     /// Reading the body failed.
@@ -247,7 +305,7 @@ impl Exchange {
         let (tx, rx) = sync_channel(depth);
         let agent = agent.clone();
         let url = url.to_string();
-        helpers.run(Box::new(move |buf: &mut [u8], finishing: &mut Finishing<'_>| {
+        helpers.run(Box::new(move |buffers: &Arc<Buffers>, finishing: &mut Finishing<'_>| {
             // Dropping `tx` unanswered (shut down) tells the transfer thread.
             let Some(_busy) = finishing.1.enter(&agent) else { return };
             let mut req = agent.get(&url);
@@ -267,8 +325,10 @@ impl Exchange {
                 return;
             }
             let mut reader = body.into_reader();
+            // Read into; given back to `buffers` however the exchange ends.
+            let mut next = Chunk::empty(buffers);
             loop {
-                let event = match reader.read(&mut buf[..chunk]) {
+                let event = match reader.read(&mut next.buf[..chunk]) {
                     // Agent::shutdown (at the transport's shutdown) can wake a blocked read
                     // with an end of stream; for a body delimited by the connection's close
                     // that is no proof of its end (DECISIONS D15).
@@ -277,7 +337,10 @@ impl Exchange {
                         Event::Failed(ureq::Error::Io(e))
                     }
                     Ok(0) => Event::End,
-                    Ok(n) => Event::Data(buf[..n].to_vec()),
+                    Ok(n) => {
+                        next.len = n;
+                        Event::Data(std::mem::replace(&mut next, Chunk::empty(buffers)))
+                    }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => Event::Failed(ureq::Error::from(e)),
                 };

@@ -100,7 +100,7 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
         }
         let file = out.create()?;
         file.write_all(&buf[..n]).map_err(|e| local_failure(&e, LocalOp::WriteTemp, temp))?;
-        verifier.update(&buf[..n]);
+        verifier.update(buf[..n].to_vec());
         done += n as u64;
         obs.on_progress(done);
         destination.due(file, temp)?;
