@@ -4,7 +4,9 @@
  *   usage: download [--queue DIR] DEST_DIR URL...
  *
  * Each URL is saved in DEST_DIR under the last segment of its path. The program registers a
- * callback (IBackgroundCopyCallback1) for errors and group completion, resumes the group,
+ * callback (IBackgroundCopyCallback1) for errors and group completion, makes the group
+ * foreground (the program waits for it: without this it is a background group, which uses
+ * only bandwidth nobody else wants; DECISIONS D14), resumes it,
  * prints progress until the group is complete or fails, and exits 0 only on success. On
  * failure it prints the HRESULT-style Win32 result, the HTTP status and the job's error
  * message. A successful group is cancelled afterwards (CancelGroup keeps finished files),
@@ -172,6 +174,11 @@ int main(int argc, char **argv) {
     }
     if ((hr = qmgr_job_add_files(job, (uint32_t)count, set)) < 0) {
         fail("AddFiles", hr);
+        goto cancel;
+    }
+    /* The user waits for these files: a foreground group, as `qmgr get` (DECISIONS D14). */
+    if ((hr = qmgr_group_switch_to_foreground(group)) < 0) {
+        fail("SwitchToForeground", hr);
         goto cancel;
     }
     if ((hr = qmgr_group_resume_group(group)) < 0) {
