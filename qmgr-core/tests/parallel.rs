@@ -204,21 +204,33 @@ fn d16_option_1_fetches_one_file_at_a_time_3_fetches_three() {
     assert_eq!(&fake.commit_order()[4..], urls(&names).as_slice());
 }
 
+/// A new group of `names` (100 bytes each, gated), resumed once each may send `allowed` bytes,
+/// returned once the engine took them all in: four transfers in flight.
+fn four_in_flight(
+    mgr: &qmgr_core::Manager,
+    fake: &Fake,
+    names: [&str; 4],
+    allowed: u64,
+) -> (qmgr_core::Group, qmgr_core::Job) {
+    let (g, j) = group_with(mgr, fake, names.iter().map(|n| (*n, Script::new(100).chunk(10).gated())).collect());
+    for n in names {
+        fake.allow(&url(n), allowed);
+    }
+    g.resume().unwrap();
+    for n in names {
+        fake.wait_reported(&url(n), allowed);
+    }
+    assert_eq!(fake.running(), 4);
+    (g, j)
+}
+
 /// Suspend with several transfers in flight stops them all, keeping their bytes; the resume
 /// continues each from them. Cancel stops them all and deletes their temporary files.
 #[test]
 fn d16_suspend_and_cancel_stop_every_transfer_in_flight() {
     let (mgr, fake) = open();
     let names = ["a", "b", "c", "d"];
-    let (g, j) = group_with(&mgr, &fake, names.iter().map(|n| (*n, Script::new(100).chunk(10).gated())).collect());
-    for n in names {
-        fake.allow(&url(n), 30);
-    }
-    g.resume().unwrap();
-    for n in names {
-        fake.wait_reported(&url(n), 30);
-    }
-    assert_eq!(fake.running(), 4);
+    let (g, j) = four_in_flight(&mgr, &fake, names, 30);
     g.suspend().unwrap();
     for n in names {
         fake.wait_idle(&url(n));
@@ -239,14 +251,7 @@ fn d16_suspend_and_cancel_stop_every_transfer_in_flight() {
     assert_eq!(fake.commit_order(), urls(&names));
 
     let names = ["w", "x", "y", "z"];
-    let (g, _) = group_with(&mgr, &fake, names.iter().map(|n| (*n, Script::new(100).chunk(10).gated())).collect());
-    for n in names {
-        fake.allow(&url(n), 20);
-    }
-    g.resume().unwrap();
-    for n in names {
-        fake.wait_reported(&url(n), 20);
-    }
+    let (g, _) = four_in_flight(&mgr, &fake, names, 20);
     let temps: Vec<_> =
         fake.requests().into_iter().filter(|r| names.iter().any(|n| r.url == url(n))).map(|r| r.temp).collect();
     g.cancel().unwrap();

@@ -70,6 +70,23 @@ fn refs(files: &[(String, String)]) -> Vec<(&str, &str)> {
     files.iter().map(|(u, n)| (u.as_str(), n.as_str())).collect()
 }
 
+/// `count` files `{prefix}0`, `{prefix}1`… of `len` bytes on `server`, each served by the steps
+/// `steps` makes of its resource (with a strong ETag); returns their names and bodies.
+fn serve_files(
+    server: &HostileServer,
+    prefix: &str,
+    count: u64,
+    len: usize,
+    steps: impl Fn(&Resource) -> Vec<Step>,
+) -> (Vec<String>, Vec<Vec<u8>>) {
+    let names: Vec<String> = (0..count).map(|i| format!("{prefix}{i}")).collect();
+    let bodies: Vec<Vec<u8>> = (0..count).map(|i| pattern(len, i * 7 + len as u64)).collect();
+    for (n, body) in names.iter().zip(&bodies) {
+        server.script(&format!("/{n}"), steps(&Resource::new(body.clone()).etag(&format!("\"{n}\""))));
+    }
+    (names, bodies)
+}
+
 #[test]
 fn later_files_are_fetched_while_the_first_is_held_and_committed_after_it_in_order() {
     let server = HostileServer::start();
@@ -100,8 +117,8 @@ fn later_files_are_fetched_while_the_first_is_held_and_committed_after_it_in_ord
     // Fetched whole, but no final name before the first file has one (DECISIONS D16).
     let listing = q.listing();
     assert!(names[1..].iter().all(|n| !listing.contains(n)), "final name before the first file: {listing:?}");
-    for i in 1..5 {
-        assert!(temp_path(&q.path(&names[i]), &job, i as u32).exists(), "{}: temporary file kept", names[i]);
+    for (i, n) in names.iter().enumerate().skip(1) {
+        assert!(temp_path(&q.path(n), &job, i as u32).exists(), "{n}: temporary file kept");
     }
     assert!(statuses.files_done().is_empty());
 
@@ -144,12 +161,12 @@ fn an_error_in_file_3_of_10_stops_the_job_there_and_the_resume_fetches_no_later_
     assert_eq!(statuses.0.lock().unwrap()[0], (2, 0x380, 404));
     let listing = q.listing();
     assert!(listing.contains(&names[0]) && listing.contains(&names[1]), "{listing:?}");
-    for i in 2..10 {
-        assert!(!listing.contains(&names[i]), "{}: no final name after the failing file: {listing:?}", names[i]);
+    for n in &names[2..] {
+        assert!(!listing.contains(n), "{n}: no final name after the failing file: {listing:?}");
     }
-    for i in 3..10 {
-        let temp = temp_path(&q.path(&names[i]), &job, i as u32);
-        assert_eq!(std::fs::metadata(&temp).map(|m| m.len()).ok(), Some(20_000), "{}: every byte kept", names[i]);
+    for (i, n) in names.iter().enumerate().skip(3) {
+        let temp = temp_path(&q.path(n), &job, i as u32);
+        assert_eq!(std::fs::metadata(&temp).map(|m| m.len()).ok(), Some(20_000), "{n}: every byte kept");
     }
 
     // The cause is gone (the server now serves file 3): the resume completes.
@@ -173,11 +190,7 @@ fn an_error_in_file_3_of_10_stops_the_job_there_and_the_resume_fetches_no_later_
 #[test]
 fn option_1_uses_one_connection_one_file_after_another() {
     let server = HostileServer::start();
-    let names: Vec<String> = (0..4).map(|i| format!("s{i}")).collect();
-    let bodies: Vec<Vec<u8>> = (0..4).map(|i| pattern(30_000, 200 + i)).collect();
-    for (i, n) in names.iter().enumerate() {
-        server.script(&format!("/{n}"), vec![Step::serve(&Resource::new(bodies[i].clone()))]);
-    }
+    let (names, bodies) = serve_files(&server, "s", 4, 30_000, |res| vec![Step::serve(res)]);
     let q = HostileQueue::open(&[("max_connections_per_group", "1")]);
     let list = files(&server, &names);
     let (group, job) = q.start(&refs(&list));
@@ -194,16 +207,9 @@ fn option_1_uses_one_connection_one_file_after_another() {
 #[test]
 fn suspend_and_cancel_stop_every_transfer_in_flight() {
     let server = HostileServer::start();
-    let names: Vec<String> = (0..4).map(|i| format!("t{i}")).collect();
-    let bodies: Vec<Vec<u8>> = (0..4).map(|i| pattern(400_000, 300 + i)).collect();
-    for (i, n) in names.iter().enumerate() {
-        let res = Resource::new(bodies[i].clone()).etag(&format!("\"{n}\""));
-        // 1 KB every 10 ms: 4 s each unless stopped; then whole.
-        server.script(
-            &format!("/{n}"),
-            vec![Step::serve(&res).trickle(1_000, Duration::from_millis(10)), Step::serve(&res)],
-        );
-    }
+    // 1 KB every 10 ms: 4 s each unless stopped; then whole.
+    let trickle = |res: &Resource| vec![Step::serve(res).trickle(1_000, Duration::from_millis(10)), Step::serve(res)];
+    let (names, bodies) = serve_files(&server, "t", 4, 400_000, trickle);
     let q = HostileQueue::open(&[]);
     let list = files(&server, &names);
     let (group, job) = q.start(&refs(&list));
@@ -220,7 +226,7 @@ fn suspend_and_cancel_stop_every_transfer_in_flight() {
         "the temporary files do not match the bytes recorded"
     );
     let kept = held();
-    assert!(kept.iter().all(|&b| b >= 10_000 && b < 400_000), "{kept:?}");
+    assert!(kept.iter().all(|b| (10_000..400_000).contains(b)), "{kept:?}");
     group.resume().unwrap();
     for (i, n) in names.iter().enumerate() {
         assert_downloaded(&q, &group, &job, n, &bodies[i], &server);
@@ -234,13 +240,7 @@ fn suspend_and_cancel_stop_every_transfer_in_flight() {
         );
     }
 
-    let names: Vec<String> = (0..4).map(|i| format!("c{i}")).collect();
-    for (i, n) in names.iter().enumerate() {
-        server.script(
-            &format!("/{n}"),
-            vec![Step::serve(&Resource::new(pattern(300_000, 400 + i as u64))).stall_after(50_000)],
-        );
-    }
+    let (names, _) = serve_files(&server, "c", 4, 300_000, |res| vec![Step::serve(res).stall_after(50_000)]);
     let list = files(&server, &names);
     let (group, job) = q.start(&refs(&list));
     assert!(
