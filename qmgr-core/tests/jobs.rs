@@ -292,6 +292,7 @@ fn d12_group_foreground_does_not_set_its_jobs_bits() {
 #[test]
 fn d4_each_file_goes_to_its_own_hidden_temporary_file_and_is_committed_once_complete() {
     let (mgr, fake) = open();
+    sequential(&mgr); // `a` is committed while `b` transfers
     let g = mgr.create_group(guid()).unwrap();
     let j = add_job(&g, &fake, vec![("a", Script::new(10)), ("b", Script::new(1000).chunk(100).gated())]);
     g.resume().unwrap();

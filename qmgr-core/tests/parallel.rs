@@ -46,22 +46,24 @@ fn d16_slow_first_file_later_files_fetched_meanwhile_committed_and_notified_in_o
     let (mgr, fake) = open();
     let names = ["slow", "b", "c", "d", "e"];
     let mut files = vec![("slow", Script::new(1000).chunk(100).gated())];
-    files.extend(names[1..].iter().map(|n| (*n, Script::new(10))));
+    files.extend(names[1..].iter().map(|n| (*n, Script::new(10).gated())));
     let (g, j) = group_with(&mgr, &fake, files);
     g.set_prop(PropId::NotifyFlags, PropValue::Int(notify::FILE_DONE | notify::JOB_DONE)).unwrap();
     g.set_prop(PropId::ProgressSize, PropValue::Int(5)).unwrap();
     let log = Log::new();
     g.set_callback(Some(log.recorder())).unwrap();
     g.resume().unwrap();
+    // Five transfers at once (the fake holds each at its gate).
+    wait_until("five transfers run at once", || fake.running() == 5);
     fake.allow(&url("slow"), 100);
     fake.wait_reported(&url("slow"), 100);
     for n in &names[1..] {
+        fake.open_gate(&url(n));
         wait_until(&format!("{n} is fetched"), || fake.endings(&url(n)) == vec![Ended::Complete]);
     }
-    // Overlap: every later file was fetched whole while the first one is still transferring.
+    // Every later file was fetched whole while the first one is still transferring.
     assert_eq!(fake.active(&url("slow")), 1);
     assert!(fake.still_running(&url("slow")), "the first file is not stopped");
-    assert!(fake.max_running() >= 2, "transfers overlapped (at most {} at once)", fake.max_running());
     fence(&mgr, &fake);
     assert!(fake.commit_order().is_empty(), "committed before the first file: {:?}", fake.commit_order());
     assert!(files_done(&log).is_empty(), "FILE_DONE before the first file: {:?}", log.statuses());
@@ -152,7 +154,7 @@ fn d16_a_failure_waits_for_the_files_before_it_and_stops_those_after_it() {
         &fake,
         vec![
             ("first", Script::new(100).chunk(10).gated()),
-            ("bad", Script::new(10).fail(0, http(404))),
+            ("bad", Script::new(10).gated().fail(5, http(404))),
             ("after", Script::new(100).chunk(10).gated()),
         ],
     );
@@ -160,6 +162,8 @@ fn d16_a_failure_waits_for_the_files_before_it_and_stops_those_after_it() {
     g.set_callback(Some(log.recorder())).unwrap();
     fake.allow(&url("after"), 30);
     g.resume().unwrap();
+    fake.wait_reported(&url("after"), 30);
+    fake.allow(&url("bad"), 5);
     wait_until("the file after the failing one is stopped", || fake.endings(&url("after")) == vec![Ended::Cancelled]);
     assert_eq!(fake.endings(&url("bad")), vec![Ended::Failed]);
     assert!(fake.still_running(&url("first")), "the file before the failing one goes on");
@@ -195,7 +199,9 @@ fn d16_option_1_fetches_one_file_at_a_time_3_fetches_three() {
     g.resume().unwrap();
     wait_until("three transfers run at once", || fake.running() == 3);
     assert!(fake.requests_for(&url("s")).is_empty(), "the fourth waits for a connection");
-    assert_eq!(fake.first_request_order(), urls(&["a", "b", "c", "d", "p", "q", "r"]), "started in job order");
+    let mut started = fake.first_request_order().split_off(4);
+    started.sort();
+    assert_eq!(started, urls(&["p", "q", "r"]), "the first three");
     for n in names {
         fake.open_gate(&url(n));
     }
