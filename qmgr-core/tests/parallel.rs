@@ -96,10 +96,10 @@ fn d16_slow_first_file_later_files_fetched_meanwhile_committed_and_notified_in_o
 
 /// An error in file 3 of 10 while files 4–10 are already fetched: the job stops in ERROR at
 /// file 3 (index 2), files 1–2 committed, 4–10 not committed but held whole; once the cause is
-/// gone a resume completes, asking for files 4–10 only from their end (no byte fetched again)
-/// and file 3 from where it stopped.
+/// gone a resume completes without asking for files 4–10 again, and file 3 continues from
+/// where it stopped.
 #[test]
-fn d16_error_in_file_3_of_10_stops_the_job_there_and_the_resume_fetches_no_later_byte_again() {
+fn d16_error_in_file_3_of_10_stops_the_job_there_and_the_resume_asks_for_no_later_file_again() {
     let (mgr, fake) = open();
     let names: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
     let files: Vec<(&str, Script)> = names
@@ -137,10 +137,43 @@ fn d16_error_in_file_3_of_10_stops_the_job_there_and_the_resume_fetches_no_later
     let f2 = fake.requests_for(&url("f2"));
     assert_eq!((f2.len(), f2[1].offset), (2, 40), "file 3 continues from its 40 bytes");
     for n in &names[3..] {
-        let r = fake.requests_for(&url(n));
-        assert_eq!(r.len(), 2, "{n}");
-        assert_eq!(r[1].offset, 10, "{n} is asked for from its end only: every byte is held");
+        assert_eq!(fake.requests_for(&url(n)).len(), 1, "{n}: held whole, committed without a request");
     }
+}
+
+/// Files fetched whole and waiting for their turn are checkpointed with all their bytes when
+/// the worker stops: another manager (a new process) asks only for their end, the file before
+/// them from its checkpoint.
+#[test]
+fn d16_files_held_whole_at_a_stop_are_checkpointed_for_another_process() {
+    let fake = Fake::new();
+    let store = SharedStore::new();
+    let mgr = open_on(Box::new(store.clone()), &fake);
+    let (g, j) = group_with(
+        &mgr,
+        &fake,
+        vec![("first", Script::new(100).chunk(10).gated()), ("b", Script::new(10)), ("c", Script::new(10))],
+    );
+    fake.allow(&url("first"), 30);
+    g.resume().unwrap();
+    fake.wait_reported(&url("first"), 30);
+    for n in ["b", "c"] {
+        wait_until(&format!("{n} is fetched"), || fake.endings(&url(n)) == vec![Ended::Complete]);
+    }
+    g.suspend().unwrap();
+    fake.wait_idle(&url("first"));
+    let gid = g.id();
+    drop((g, j, mgr));
+    let held: Vec<u64> = store.image().files.iter().map(|f| f.bytes_done).collect();
+    assert_eq!(held, vec![30, 10, 10], "checkpoints when the worker stopped");
+    let mgr = open_on(Box::new(store.clone()), &fake);
+    let g = mgr.get_group(gid).unwrap();
+    fake.open_gate(&url("first"));
+    g.resume().unwrap();
+    assert_eq!(settle(&g), 0x140);
+    let offsets = |n: &str| fake.requests_for(&url(n)).iter().map(|r| r.offset).collect::<Vec<_>>();
+    assert_eq!((offsets("first"), offsets("b"), offsets("c")), (vec![0, 30], vec![0, 10], vec![0, 10]));
+    assert_eq!(fake.commit_order(), urls(&["first", "b", "c"]));
 }
 
 /// A file fails while an earlier one is still transferring: later transfers stop at once

@@ -1,7 +1,7 @@
 //! Several files of a job at once against a real HTTP server (DECISIONS D16), through the Rust
 //! API: later files fetched while a slow first one is held by the server, committed and
 //! notified in job order; an error in file 3 of 10 with files 4–10 fetched stops the job there
-//! and the resume fetches none of their bytes again; option `1` keeps one connection busy at
+//! and the resume asks for none of them again; option `1` keeps one connection busy at
 //! a time; suspend and cancel with several transfers in flight.
 
 #![forbid(unsafe_code)]
@@ -132,7 +132,7 @@ fn later_files_are_fetched_while_the_first_is_held_and_committed_after_it_in_ord
 }
 
 #[test]
-fn an_error_in_file_3_of_10_stops_the_job_there_and_the_resume_fetches_no_later_byte_again() {
+fn an_error_in_file_3_of_10_stops_the_job_there_and_the_resume_asks_for_no_later_file_again() {
     let server = HostileServer::start();
     let names: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
     let bodies: Vec<Vec<u8>> = (0..10).map(|i| pattern(20_000, 100 + i)).collect();
@@ -179,11 +179,7 @@ fn an_error_in_file_3_of_10_stops_the_job_there_and_the_resume_fetches_no_later_
     }
     assert_eq!(server.hits("/f2"), 2);
     for n in &names[3..] {
-        let reqs = server.requests_to(&format!("/{n}"));
-        let with_body = reqs.iter().filter(|r| r.body_sent > 0).count();
-        assert_eq!(with_body, 1, "{n}: its bytes were sent once\n{}", server.describe());
-        let last = reqs.last().unwrap();
-        assert_eq!((last.range_start(), last.status, last.body_sent), (Some(20_000), 416, 0), "{n}");
+        assert_eq!(server.hits(&format!("/{n}")), 1, "{n}: held whole, committed without a request");
     }
 }
 

@@ -2,7 +2,7 @@
 //! only memory holds (incarnations, callbacks, workers, pending events, retry timers), and
 //! the merge of what the store loaded. Derived values call the rules layer ([`crate::rules`]).
 
-use super::commit::Pending;
+use super::commit::{Finished, Pending};
 use super::Callback;
 use crate::guid::Guid;
 use crate::model::{FileRecord, GroupRecord, GroupState, JobRecord, Options};
@@ -131,6 +131,11 @@ pub(crate) struct GroupEntry {
     pub pending: VecDeque<StatusEvent>,
     /// Undelivered progress notifications, at most one per `QM_PROGRESS_*` type.
     pub progress_pending: Vec<ProgressEvent>,
+    /// Files a worker of this process fetched whole and left uncommitted when it stopped (a
+    /// file before them failed, or the group was suspended): the next worker commits them in
+    /// their turn without asking the server again, while their records still match (DECISIONS
+    /// D16). Another process holding the queue finds them through their checkpoints.
+    pub(super) held: Vec<Finished>,
 }
 
 impl GroupEntry {
@@ -146,6 +151,7 @@ impl GroupEntry {
             stalled_since: None,
             pending: VecDeque::new(),
             progress_pending: Vec::new(),
+            held: Vec::new(),
         }
     }
 

@@ -183,6 +183,7 @@ pub(crate) fn run(
             threads: 0,
             inline: VecDeque::new(),
         };
+        w.take_held();
         w.drive();
     });
     // Files fetched before a stop are still committed; a cancelled group's are not.
@@ -249,9 +250,29 @@ impl<'scope, 'env> Worker<'scope, 'env> {
         while self.files.values().any(Local::in_flight) {
             self.wait_one();
         }
+        let mut held = Vec::new();
         for local in std::mem::take(&mut self.files).into_values() {
             if let Local::Fetched(f) = local {
                 keep_fetched(self.inner, self.group, self.inc, self.committer, &f);
+                held.push(f);
+            }
+        }
+        if let Some(g) = self.inner.lock().group_mut(self.group, self.inc) {
+            g.held = held;
+        }
+    }
+
+    /// Takes over the files an earlier worker left fetched whole ([`GroupEntry::held`]), those
+    /// whose records still hold exactly their bytes: they go to their commit in their turn,
+    /// without a request (DECISIONS D16).
+    fn take_held(&mut self) {
+        let mut st = self.inner.lock();
+        let Some(g) = st.group_mut(self.group, self.inc) else { return };
+        for f in std::mem::take(&mut g.held) {
+            let file = g.job(f.task.job, f.task.job_inc).and_then(|j| j.files.get(f.task.index as usize));
+            let same = |r: &FileRecord| !r.complete && r.bytes_done == f.bytes && r.validators == f.validators;
+            if file.is_some_and(|r| r.url == f.task.url && same(r)) {
+                self.files.insert(f.task.key(), Local::Fetched(f));
             }
         }
     }
