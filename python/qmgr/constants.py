@@ -195,6 +195,9 @@ class Option(enum.StrEnum):
     #: ``idle`` (default: background groups use only bandwidth nobody else uses) or ``normal``
     #: (they compete like any download); DECISIONS D14.
     BACKGROUND_MODE = "background_mode"
+    #: Files of a group's current job fetched at once (default 6, 1 = one at a time); DECISIONS
+    #: D16.
+    MAX_CONNECTIONS_PER_GROUP = "max_connections_per_group"
 
 
 IID_IBackgroundCopyQMgr = uuid.UUID("16f41c69-09f5-41d2-8cd8-3c08c47bc8a8")

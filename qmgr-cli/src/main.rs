@@ -315,6 +315,7 @@ Examples:
   qmgr option max_active_groups
   qmgr option background_rate_limit 1000000
   qmgr option background_mode normal
+  qmgr option max_connections_per_group 16
   qmgr option --json
 
 Options: max_active_groups, min_retry_delay_ms, no_progress_timeout_ms,
@@ -322,7 +323,9 @@ background_rate_limit (bytes/s, 0 = unlimited), connect_timeout_ms, read_timeout
 user_agent, proxy, ca_file, allow_credentials_over_http (0 or 1), autostart (0 or 1: start a
 background runner when work is queued), background_mode (idle, the default: background
 groups use only bandwidth that other traffic leaves unused; normal: they compete like any
-download; foreground groups are never held back). They are stored in the queue and apply to
+download; foreground groups are never held back), max_connections_per_group (default 6: files
+of a group's current job fetched at once, still committed in order; 1 = one at a time). They
+are stored in the queue and apply to
 every process using it.")]
     Option {
         /// Option name (all options when left out).

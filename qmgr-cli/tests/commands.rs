@@ -154,6 +154,7 @@ const OPTION_NAMES: &[&str] = &[
     "allow_credentials_over_http",
     "autostart",
     "background_mode",
+    "max_connections_per_group",
 ];
 
 /// The keys of the `background` object of `info --json` and `monitor --json` (DECISIONS D14).

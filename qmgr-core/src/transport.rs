@@ -8,6 +8,7 @@ use crate::model::{Checksum, ErrorClass, JobError, Options, Validators};
 use crate::rate::RateLimiter;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// HTTP credentials of a group (`GROUPPROP_REMOTEUSERID` / `REMOTEUSERPWD`).
@@ -26,22 +27,31 @@ impl std::fmt::Debug for Credentials {
 }
 
 /// A flag the engine raises to stop a transfer (suspend, cancel, pre-emption, shutdown).
-/// Transports check it at least every 100 ms (DESIGN "Engine").
+/// Transports check it at least every 100 ms (DESIGN "Engine"). A flag made with
+/// [`CancelFlag::child`] is also raised by its parent's: the worker of a group raises one flag
+/// to stop all its transfers, or a transfer's own to stop only that one (DECISIONS D16).
 #[derive(Debug, Default)]
-pub struct CancelFlag(AtomicBool);
+pub struct CancelFlag {
+    raised: AtomicBool,
+    parent: Option<Arc<CancelFlag>>,
+}
 
 impl CancelFlag {
     /// A lowered flag.
     pub fn new() -> Self {
         Self::default()
     }
-    /// Raises the flag.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst)
+    /// A lowered flag that reads raised once `parent` is raised too.
+    pub fn child(parent: &Arc<CancelFlag>) -> Self {
+        CancelFlag { raised: AtomicBool::new(false), parent: Some(parent.clone()) }
     }
-    /// True once raised.
+    /// Raises the flag (not its parent).
+    pub fn cancel(&self) {
+        self.raised.store(true, Ordering::SeqCst)
+    }
+    /// True once raised, or once its parent is.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.raised.load(Ordering::SeqCst) || self.parent.as_ref().is_some_and(|p| p.is_cancelled())
     }
 }
 

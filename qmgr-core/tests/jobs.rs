@@ -11,6 +11,7 @@ use qmgr_core::FileSpec;
 #[test]
 fn d1_jobs_run_in_creation_order_and_files_in_the_order_added() {
     let (mgr, fake) = open();
+    sequential(&mgr);
     let g = mgr.create_group(guid()).unwrap();
     let j1 = add_job(&g, &fake, vec![("j1f0", Script::new(10)), ("j1f1", Script::new(20))]);
     let j2 = add_job(&g, &fake, vec![("j2f0", Script::new(30))]);
@@ -94,6 +95,7 @@ fn d1_group_progress_and_size_aggregate_over_jobs() {
 #[test]
 fn d1_size_hint_is_used_until_the_server_reports_the_size() {
     let (mgr, fake) = open();
+    sequential(&mgr); // `b` waits for `a`: its hint stands meanwhile
     let g = mgr.create_group(guid()).unwrap();
     let j = g.create_job(guid()).unwrap();
     fake.serve(&url("a"), Script::new(2000).chunk(100).gated());
@@ -292,6 +294,7 @@ fn d12_group_foreground_does_not_set_its_jobs_bits() {
 #[test]
 fn d4_each_file_goes_to_its_own_hidden_temporary_file_and_is_committed_once_complete() {
     let (mgr, fake) = open();
+    sequential(&mgr); // `a` is committed while `b` transfers
     let g = mgr.create_group(guid()).unwrap();
     let j = add_job(&g, &fake, vec![("a", Script::new(10)), ("b", Script::new(1000).chunk(100).gated())]);
     g.resume().unwrap();

@@ -31,6 +31,10 @@ fn progress_calls(log: &Log, n: usize) -> Vec<Call> {
 #[test]
 fn d1_progress_size_notifies_each_multiple_with_the_job_bytes_and_the_file_index() {
     let (mgr, fake) = open();
+    // One file at a time: `b` transfers only once `a` is handed to its commit, so the
+    // notifications name the file that moves (with several at once they name the first file
+    // not handed over, which `a` is until then; DECISIONS D16).
+    sequential(&mgr);
     let (g, j) = group_with(
         &mgr,
         &fake,

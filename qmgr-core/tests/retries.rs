@@ -56,6 +56,7 @@ fn d5_retry_delay_starts_at_min_retry_delay_and_doubles() {
 fn d5_retry_delay_doubles_up_to_10_minutes_and_restarts_after_a_completed_file() {
     let (mgr, fake) = open();
     one_slot(&mgr);
+    sequential(&mgr); // `b` is first requested once `a` is complete
     let mut script = Script::new(10);
     for _ in 0..14 {
         script = script.fail(0, http(503));

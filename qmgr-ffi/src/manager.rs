@@ -77,7 +77,9 @@ fn qmgr_beside_library() -> Option<PathBuf> {
 /// a readable PEM file with extra root certificates), allow_credentials_over_http (0/1),
 /// autostart (0/1, default 1: start a background runner when work is queued; DECISIONS D13),
 /// background_mode ("idle", default: background groups use only bandwidth nobody else uses,
-/// or "normal": they compete like any download; DECISIONS D14).
+/// or "normal": they compete like any download; DECISIONS D14), max_connections_per_group
+/// (>= 1, default 6: files of a group's current job fetched at once, each over its own
+/// connection, committed and notified in job order; 1 = one at a time; DECISIONS D16).
 /// Integer values are plain decimal digits; string values must not hold control characters.
 ///
 /// Returns QMGR_S_OK; QMGR_E_POINTER for a NULL argument; QMGR_E_HANDLE for a bad manager;

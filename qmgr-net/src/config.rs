@@ -57,6 +57,12 @@ fn agent_config(options: &Options, proxy: Option<Proxy>) -> Result<Config> {
         .max_redirects_will_error(false)
         .user_agent(user_agent)
         .accept_encoding("identity")
+        // Keep-alive for every connection a group may use at once (DECISIONS D16), in every
+        // active group: ureq keeps 3 per host and 10 in all by default.
+        .max_idle_connections_per_host((options.max_connections_per_group as usize).max(3))
+        .max_idle_connections(
+            (options.max_connections_per_group as usize).saturating_mul(options.max_active_groups as usize).max(10),
+        )
         .proxy(proxy)
         .tls_config(TlsConfig::builder().root_certs(root_certs(&options.ca_file)?).build())
         // No total budgets: a long download must never hit one.

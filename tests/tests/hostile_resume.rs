@@ -254,7 +254,8 @@ fn consecutive_files_reuse_the_connection() {
     let server = HostileServer::start();
     server.script("/a", vec![Step::serve(&a)]);
     server.script("/b", vec![Step::serve(&b)]);
-    let q = HostileQueue::open(&[]);
+    // One file after the other (DECISIONS D16 would fetch both at once, on two connections).
+    let q = HostileQueue::open(&[("max_connections_per_group", "1")]);
     let (group, job) = q.start(&[(&server.url("/a"), "a.bin"), (&server.url("/b"), "b.bin")]);
     assert_downloaded(&q, &group, &job, "b.bin", &b.body, &server);
     let reqs = server.requests();

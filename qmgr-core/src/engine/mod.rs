@@ -4,10 +4,12 @@
 //! The engine decides nothing itself: every rule is a pure function of [`crate::rules`], which
 //! the threads, locks and handles here call and carry out.
 //!
-//! Threads (DESIGN "Engine"): one scheduler carries out the scheduling choice; one worker thread per active
-//! group transfers its files one after another, with a committer thread beside it that
-//! commits the fetched files in batches (flushed together, renamed, recorded in one store
-//! transaction; within 200 ms, at once when the transfer stalls, fails or ends); one notifier
+//! Threads (DESIGN "Engine"): one scheduler carries out the scheduling choice; one worker
+//! thread per active group carries out [`crate::rules::parallel::plan`] for its current job,
+//! with up to `max_connections_per_group` fetch threads of its own (DECISIONS D16) and a
+//! committer thread beside it that commits the fetched files in job order, in batches (flushed
+//! together, renamed, recorded in one store transaction; within 200 ms, at once when the
+//! transfer stalls, fails or ends); one notifier
 //! delivers callbacks; one idle-bandwidth thread samples the network every 100 ms while
 //! idle-mode background transfers run and sets their rate and receive window (DECISIONS D14,
 //! [`crate::rules::idle`]). Shared state sits behind one read-write lock (getters share it) that is

@@ -2,7 +2,7 @@
 //! only memory holds (incarnations, callbacks, workers, pending events, retry timers), and
 //! the merge of what the store loaded. Derived values call the rules layer ([`crate::rules`]).
 
-use super::commit::Pending;
+use super::commit::{Finished, Pending};
 use super::Callback;
 use crate::guid::Guid;
 use crate::model::{FileRecord, GroupRecord, GroupState, JobRecord, Options};
@@ -41,6 +41,10 @@ pub(crate) struct JobEntry {
     /// While a transfer of this job runs: the instant `rec.active_ms` was last brought up to
     /// date; active time keeps counting from it even when no bytes arrive (a stall).
     pub active_since: Option<Instant>,
+    /// The thresholds in force and the job's progress when a transfer of this process last
+    /// looked (DECISIONS D1 `GROUPPROP_PROGRESS*`; [`progress::crossed`]): shared by the job's
+    /// transfers, so that several at once (DECISIONS D16) notify a crossing once.
+    pub mark: Option<Mark>,
 }
 
 impl JobEntry {
@@ -57,7 +61,7 @@ impl JobEntry {
 
     /// A job without files, as `CreateJob` makes it.
     pub fn new(inc: u64, rec: JobRecord, files: Vec<FileRecord>) -> JobEntry {
-        JobEntry { inc, rec, files, active_since: None }
+        JobEntry { inc, rec, files, active_since: None, mark: None }
     }
 
     /// Milliseconds of active transfer at `now` (DECISIONS D1 `QM_PROGRESS_TIME_DONE`).
@@ -127,6 +131,11 @@ pub(crate) struct GroupEntry {
     pub pending: VecDeque<StatusEvent>,
     /// Undelivered progress notifications, at most one per `QM_PROGRESS_*` type.
     pub progress_pending: Vec<ProgressEvent>,
+    /// Files a worker of this process fetched whole and left uncommitted when it stopped (a
+    /// file before them failed, or the group was suspended): the next worker commits them in
+    /// their turn without asking the server again, while their records still match (DECISIONS
+    /// D16). Another process holding the queue finds them through their checkpoints.
+    pub(super) held: Vec<Finished>,
 }
 
 impl GroupEntry {
@@ -142,6 +151,7 @@ impl GroupEntry {
             stalled_since: None,
             pending: VecDeque::new(),
             progress_pending: Vec::new(),
+            held: Vec::new(),
         }
     }
 
@@ -386,16 +396,16 @@ impl State {
                 self.next_seq = self.next_seq.max(jr.seq + 1);
                 let mut files = files_by_job.remove(&jr.id).unwrap_or_default();
                 let prev = old_jobs.remove(&jr.id);
-                let (inc, active_since) = match &prev {
+                let (inc, active_since, mark) = match &prev {
                     Some(prev) if transferring => {
                         keep_newer_progress(&mut jr, &mut files, prev);
-                        (prev.inc, prev.active_since)
+                        (prev.inc, prev.active_since, prev.mark)
                     }
-                    Some(prev) => (prev.inc, None),
-                    None => (self.inc(), None),
+                    Some(prev) => (prev.inc, None, None),
+                    None => (self.inc(), None, None),
                 };
                 self.job_owner.insert(jr.id, id);
-                let job = JobEntry { active_since, ..JobEntry::new(inc, jr, files) };
+                let job = JobEntry { active_since, mark, ..JobEntry::new(inc, jr, files) };
                 if let Some(prev) = prev.filter(|_| !transferring) {
                     observed.extend(observe_remote_progress(&entry, &prev, &job, now).into_iter().map(|o| (id, o)));
                 }
@@ -490,7 +500,7 @@ fn observe_remote_progress(group: &GroupEntry, prev: &JobEntry, job: &JobEntry, 
     let (jref, word) = ((job.rec.id, job.inc), group.status_word());
     let events = notify::completion_events(now, props.notify_flags, word, jref, job.rec.retries, &done, job_done);
     let mut out: Vec<Observed> = events.into_iter().map(Observed::Status).collect();
-    let file_index = job.files.iter().find(|f| !f.complete).or(job.files.last()).map_or(u32::MAX, |f| f.index);
+    let file_index = progress::current_file(job.files.iter().map(|f| f.complete));
     let (before, after) = (Mark::new(props, prev.amounts(now)), Mark::new(props, job.amounts(now)));
     for kind in progress::crossed(&before, &after) {
         out.push(Observed::Progress(job.progress_event(kind, file_index, now)));

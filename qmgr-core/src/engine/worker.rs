@@ -1,22 +1,29 @@
-//! A transfer worker: moves the files of one group, one after another, until the group is
-//! complete, fails, or is stopped (suspend, cancel, pre-emption, shutdown).
+//! A transfer worker: moves the files of one group until the group is complete, fails, or is
+//! stopped (suspend, cancel, pre-emption, shutdown). Up to `max_connections_per_group` files of
+//! the group's current job are fetched at once, each on a fetch thread of the worker; the
+//! worker itself only carries out [`parallel::plan`]: which files start, which fetched file goes
+//! to its commit, which transfers stop, when a failure is recorded (DECISIONS D16).
 
 use super::commit::{Committer, Finished, Pending};
 use super::inner::Inner;
-use super::state::DiscardList;
 #[cfg(doc)]
 use super::state::WorkerSlot;
+use super::state::{DiscardList, GroupEntry, JobEntry};
 use crate::guid::Guid;
-use crate::model::{temp_path_for, BackgroundMode, Checksum, Validators};
+use crate::model::{temp_path_for, BackgroundMode, Checksum, FileRecord, Options, Validators};
 use crate::rules::classify::classify;
+use crate::rules::parallel::{self, FileState};
 use crate::rules::progress::{self, Mark};
 use crate::rules::retry::{self, Decision};
 use crate::rules::states::{self, Action, Transition};
 use crate::rules::{checkpoint, notify};
 use crate::store::Op;
 use crate::transport::{CancelFlag, Credentials, Failure, FetchObserver, FetchOutcome, FetchRequest, Traffic};
+use crossbeam_channel::{Receiver, Sender};
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::thread::Scope;
 use std::time::Instant;
 
 /// Everything a fetch needs, copied out of the state so that no lock is held during it.
@@ -36,8 +43,106 @@ pub(super) struct Task {
     pub(super) traffic: Traffic,
 }
 
-enum Next {
-    Fetch(Box<Task>),
+impl Task {
+    /// The fetch of file `f` of job `j` of group `g`, from the bytes it holds.
+    fn new(g: &GroupEntry, j: &JobEntry, f: &FileRecord, options: &Options) -> Task {
+        let credentials = (!g.rec.props.remote_user.is_empty()).then(|| Credentials {
+            user: g.rec.props.remote_user.clone(),
+            password: g.rec.props.remote_password.clone(),
+        });
+        Task {
+            job: j.rec.id,
+            job_inc: j.inc,
+            index: f.index,
+            url: f.url.clone(),
+            local: f.local_path.clone(),
+            temp: temp_path_for(&f.local_path, j.rec.id, f.index),
+            offset: f.bytes_done,
+            validators: f.validators.clone(),
+            checksum: f.checksum.clone(),
+            credentials,
+            traffic: match (g.rec.foreground || j.rec.foreground, options.background_mode) {
+                (true, _) => Traffic::Foreground,
+                (false, BackgroundMode::Idle) => Traffic::Idle,
+                (false, BackgroundMode::Normal) => Traffic::Background,
+            },
+        }
+    }
+
+    fn key(&self) -> Key {
+        (self.job, self.job_inc, self.index)
+    }
+}
+
+/// A file of the group: (job, job incarnation, file index).
+type Key = (Guid, u64, u32);
+
+/// A file of the current job that the worker is dealing with (files not here are committed,
+/// committing or waiting).
+enum Local {
+    /// Being fetched; raising the flag stops only this transfer.
+    Fetching(Arc<CancelFlag>),
+    /// Being fetched, told to stop.
+    Stopping,
+    /// Fetched whole, waiting for its turn to be committed.
+    Fetched(Finished),
+    /// Its fetch failed; recorded once it is the first failure in job order.
+    Failed(Box<Task>, Failure),
+}
+
+impl Local {
+    fn state(&self) -> FileState {
+        match self {
+            Local::Fetching(_) => FileState::Fetching,
+            Local::Stopping => FileState::Stopping,
+            Local::Fetched(_) => FileState::Fetched,
+            Local::Failed(..) => FileState::Failed,
+        }
+    }
+
+    fn in_flight(&self) -> bool {
+        matches!(self, Local::Fetching(_) | Local::Stopping)
+    }
+}
+
+/// How one fetch ended, as a fetch thread tells the worker.
+enum Outcome {
+    Fetched(Finished),
+    Failed(Box<Task>, Failure),
+    /// Stopped (or cancelled): its data and checkpoint are kept.
+    Stopped,
+}
+
+/// A fetch thread's message: the file and how its fetch ended (`None`: the thread ended
+/// without telling, a bug; the file is then fetched again later from its checkpoint).
+struct Ended {
+    key: Key,
+    outcome: Option<Outcome>,
+}
+
+/// Sends the [`Ended`] message of one fetch, even when the fetch panics.
+struct Report<'a> {
+    tx: &'a Sender<Ended>,
+    key: Key,
+    outcome: Option<Outcome>,
+}
+
+impl Drop for Report<'_> {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Ended { key: self.key, outcome: self.outcome.take() });
+    }
+}
+
+/// What the worker does next.
+enum Step {
+    /// Carry out a plan for the current job, whose files from `first` on it covers; `tasks`
+    /// are the fetches of `plan.start`, in order.
+    Act {
+        job: (Guid, u64),
+        first: usize,
+        plan: parallel::Plan,
+        tasks: Vec<Task>,
+    },
     /// Nothing left to fetch, but files wait for their commit.
     Wait,
     Stop,
@@ -45,10 +150,10 @@ enum Next {
 
 /// Runs the worker of `group` (incarnation `inc`) until it has nothing more to do.
 ///
-/// Fetching and committing overlap: each complete file goes to a [`Committer`] thread, which
-/// flushes and renames the files in batches while the worker fetches the next ones, so that
-/// the flush before each commit (DECISIONS D4) costs one shared disk round trip per batch
-/// instead of one per file.
+/// Fetching and committing overlap: each complete file goes to a [`Committer`] thread (in job
+/// order), which flushes and renames the files in batches while the worker fetches the next
+/// ones, so that the flush before each commit (DECISIONS D4) costs one shared disk round trip
+/// per batch instead of one per file.
 pub(crate) fn run(
     inner: Arc<Inner>,
     group: Guid,
@@ -59,24 +164,28 @@ pub(crate) fn run(
     committing: Arc<Pending>,
 ) {
     let committer = Committer::start(&inner, group, inc, &cancel, committing);
-    loop {
-        match next_task(&inner, group, inc, &cancel, &committer.pending) {
-            Next::Fetch(task) => {
-                let (job, job_inc) = (task.job, task.job_inc);
-                let fetched = transfer(&inner, group, inc, &cancel, task, &committer);
-                transfer_ended(&inner, group, inc, job, job_inc, fetched);
-                if !fetched {
-                    break;
-                }
-            }
-            Next::Wait => {
-                set_finishing(&inner, group, inc, worker_id, true);
-                committer.wait_idle();
-                set_finishing(&inner, group, inc, worker_id, false);
-            }
-            Next::Stop => break,
-        }
-    }
+    std::thread::scope(|scope| {
+        let (task_tx, task_rx) = crossbeam_channel::unbounded();
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let mut w = Worker {
+            inner: &inner,
+            group,
+            inc,
+            worker_id,
+            cancel: &cancel,
+            committer: &committer,
+            files: HashMap::new(),
+            scope,
+            task_tx,
+            task_rx,
+            done_tx,
+            done_rx,
+            threads: 0,
+            inline: VecDeque::new(),
+        };
+        w.take_held();
+        w.drive();
+    });
     // Files fetched before a stop are still committed; a cancelled group's are not.
     committer.finish();
     // Leave: free the slot (if it is still ours) and let the scheduler decide again.
@@ -94,6 +203,237 @@ pub(crate) fn run(
     inner.kick_scheduler();
 }
 
+/// A worker while it runs: the files it deals with and its fetch threads (started as
+/// needed, at most one per transfer at once, ended with the worker).
+struct Worker<'scope, 'env> {
+    inner: &'env Inner,
+    group: Guid,
+    inc: u64,
+    worker_id: u64,
+    cancel: &'env Arc<CancelFlag>,
+    committer: &'env Committer,
+    files: HashMap<Key, Local>,
+    scope: &'scope Scope<'scope, 'env>,
+    task_tx: Sender<(Box<Task>, Arc<CancelFlag>)>,
+    task_rx: Receiver<(Box<Task>, Arc<CancelFlag>)>,
+    done_tx: Sender<Ended>,
+    done_rx: Receiver<Ended>,
+    threads: usize,
+    /// Ends of fetches run on the worker's own thread (no fetch thread could be started).
+    inline: VecDeque<Ended>,
+}
+
+impl<'scope, 'env> Worker<'scope, 'env> {
+    fn drive(&mut self) {
+        loop {
+            match self.step() {
+                Step::Act { job, first, plan, tasks } => {
+                    if !self.act(job, first, plan, tasks) {
+                        break;
+                    }
+                }
+                Step::Wait => {
+                    set_finishing(self.inner, self.group, self.inc, self.worker_id, true);
+                    self.committer.wait_idle();
+                    set_finishing(self.inner, self.group, self.inc, self.worker_id, false);
+                }
+                Step::Stop => break,
+            }
+        }
+        // Stopped: every transfer still running stops and keeps its data; files fetched whole
+        // and not handed over keep theirs, checkpointed (DECISIONS D4, D16).
+        for local in self.files.values() {
+            if let Local::Fetching(flag) = local {
+                flag.cancel();
+            }
+        }
+        while self.files.values().any(Local::in_flight) {
+            self.wait_one();
+        }
+        let mut held = Vec::new();
+        for local in std::mem::take(&mut self.files).into_values() {
+            if let Local::Fetched(f) = local {
+                keep_fetched(self.inner, self.group, self.inc, self.committer, &f);
+                held.push(f);
+            }
+        }
+        if let Some(g) = self.inner.lock().group_mut(self.group, self.inc) {
+            g.held = held;
+        }
+    }
+
+    /// Takes over the files an earlier worker left fetched whole ([`GroupEntry::held`]), those
+    /// whose records still hold exactly their bytes: they go to their commit in their turn,
+    /// without a request (DECISIONS D16).
+    fn take_held(&mut self) {
+        let mut st = self.inner.lock();
+        let Some(g) = st.group_mut(self.group, self.inc) else { return };
+        for f in std::mem::take(&mut g.held) {
+            let file = g.job(f.task.job, f.task.job_inc).and_then(|j| j.files.get(f.task.index as usize));
+            let same = |r: &FileRecord| !r.complete && r.bytes_done == f.bytes && r.validators == f.validators;
+            if file.is_some_and(|r| r.url == f.task.url && same(r)) {
+                self.files.insert(f.task.key(), Local::Fetched(f));
+            }
+        }
+    }
+
+    /// Looks at the queue and plans the next step ([`parallel::plan`]); starts the active time
+    /// of the current job when its first transfer starts.
+    fn step(&self) -> Step {
+        let inner = self.inner;
+        let mut st = inner.lock();
+        if self.cancel.is_cancelled() || st.shutting_down {
+            return Step::Stop;
+        }
+        let Some(g) = st.group(self.group, self.inc) else { return Step::Stop };
+        let Ok(Transition::To(complete)) = states::transition(g.rec.state, Action::AllCommitted, true) else {
+            return Step::Stop; // no longer RUNNING
+        };
+        let committing = self.committer.pending.files.lock().unwrap_or_else(|e| e.into_inner());
+        let handed = |j: &JobEntry, f: &FileRecord| f.complete || committing.contains(&(j.rec.id, f.index));
+        // The current job: the first with a file neither committed nor committing; its files
+        // from the first such one on (those before are handed over).
+        let current = g.jobs.iter().find_map(|j| j.files.iter().position(|f| !handed(j, f)).map(|first| (j, first)));
+        let Some((j, first)) = current else {
+            if !committing.is_empty() {
+                return Step::Wait;
+            }
+            drop(committing);
+            // Every file is committed: the group is complete (DECISIONS D3).
+            if let Err(e) = inner.persist(&[Op::TransferEnded { group_id: self.group, state: complete }]) {
+                log::error!("group {}: completion not saved: {e}", self.group);
+                return Step::Stop;
+            }
+            st.group_mut(self.group, self.inc).expect("group checked above").rec.state = complete;
+            st.push_state_event(self.group, inner.now());
+            drop(st);
+            inner.notify_changed();
+            inner.kick_notifier();
+            return Step::Stop;
+        };
+        // Files beyond the last one dealt with and the `max` after it cannot be planned.
+        let max = st.options.max_connections_per_group as usize;
+        let last = self.files.keys().filter(|k| (k.0, k.1) == (j.rec.id, j.inc)).map(|k| k.2 as usize).max();
+        let end = j.files.len().min(last.map_or(first, |l| l.max(first) + 1).saturating_add(max));
+        let files: Vec<FileState> = j.files[first..end]
+            .iter()
+            .map(|f| match self.files.get(&(j.rec.id, j.inc, f.index)) {
+                Some(local) => local.state(),
+                None if f.complete => FileState::Done,
+                None if handed(j, f) => FileState::Committing,
+                None => FileState::Waiting,
+            })
+            .collect();
+        drop(committing);
+        let plan = parallel::plan(&files, max);
+        let tasks: Vec<Task> = plan.start.iter().map(|&i| Task::new(g, j, &j.files[first + i], &st.options)).collect();
+        let job = (j.rec.id, j.inc);
+        let idle = !self.files.iter().any(|(k, l)| (k.0, k.1) == job && l.in_flight());
+        if !tasks.is_empty() && idle {
+            // Active transfer time counts from here until the job's last transfer ends or the
+            // group stops.
+            let now = inner.now();
+            if let Some(j) = st.group_mut(self.group, self.inc).and_then(|g| g.job_mut(job.0, job.1)) {
+                j.active_since = Some(now);
+            }
+        }
+        Step::Act { job, first, plan, tasks }
+    }
+
+    /// Carries out a plan; false once the worker is done (a failure recorded).
+    fn act(&mut self, job: (Guid, u64), first: usize, plan: parallel::Plan, tasks: Vec<Task>) -> bool {
+        let key = |i: usize| (job.0, job.1, (first + i) as u32);
+        let quiet = plan.hand_over.is_empty() && plan.start.is_empty() && plan.stop.is_empty();
+        for i in plan.hand_over {
+            let Some(Local::Fetched(f)) = self.files.remove(&key(i)) else { continue };
+            if self.committer.hand_over(&f.task) {
+                self.committer.submit(f);
+            } else {
+                // A checksum was set during the fetch: the file is fetched again (it holds
+                // every byte, so that only hashes them; DECISIONS D15).
+                keep_fetched(self.inner, self.group, self.inc, self.committer, &f);
+            }
+        }
+        for i in plan.stop {
+            if let Some(local) = self.files.get_mut(&key(i)) {
+                if let Local::Fetching(flag) = local {
+                    flag.cancel();
+                }
+                *local = Local::Stopping;
+            }
+        }
+        for task in tasks {
+            self.start(Box::new(task));
+        }
+        if let Some(i) = plan.report {
+            if let Some(Local::Failed(task, e)) = self.files.remove(&key(i)) {
+                // The files before this one are committed before its failure is recorded.
+                self.committer.wait_idle();
+                failed(self.inner, self.group, self.inc, &task, e);
+            }
+            return false;
+        }
+        if quiet {
+            if !self.files.values().any(Local::in_flight) {
+                log::error!("group {}: the worker has nothing to wait for", self.group);
+                return false;
+            }
+            self.wait_one();
+        }
+        true
+    }
+
+    /// Starts the fetch of `task` on a fetch thread (a new one when every thread is busy), or
+    /// on this thread when none can be started.
+    fn start(&mut self, task: Box<Task>) {
+        let flag = Arc::new(CancelFlag::child(self.cancel));
+        self.files.insert(task.key(), Local::Fetching(flag.clone()));
+        let busy = self.files.values().filter(|l| l.in_flight()).count();
+        if self.threads < busy {
+            let (inner, committer, group, inc) = (self.inner, self.committer, self.group, self.inc);
+            let (rx, tx) = (self.task_rx.clone(), self.done_tx.clone());
+            let spawned = std::thread::Builder::new().name("qmgr-fetch".into()).spawn_scoped(self.scope, move || {
+                for (task, flag) in rx {
+                    let mut report = Report { tx: &tx, key: task.key(), outcome: None };
+                    report.outcome = Some(fetch(inner, group, inc, committer, task, &flag));
+                }
+            });
+            match spawned {
+                Ok(_) => self.threads += 1,
+                Err(e) if self.threads == 0 => {
+                    log::warn!("group {}: no fetch thread ({e}); fetching on the worker's thread", self.group);
+                    let key = task.key();
+                    let outcome = fetch(self.inner, self.group, self.inc, self.committer, task, &flag);
+                    self.inline.push_back(Ended { key, outcome: Some(outcome) });
+                    return;
+                }
+                Err(e) => log::warn!("group {}: no more fetch threads ({e})", self.group),
+            }
+        }
+        let _ = self.task_tx.send((task, flag));
+    }
+
+    /// Waits until one transfer ends and takes in how.
+    fn wait_one(&mut self) {
+        let ended = match self.inline.pop_front() {
+            Some(e) => e,
+            None => match self.done_rx.recv() {
+                Ok(e) => e,
+                Err(_) => unreachable!("the worker holds a sender"),
+            },
+        };
+        let key = ended.key;
+        let fetched = matches!(ended.outcome, Some(Outcome::Fetched(_)));
+        match ended.outcome {
+            Some(Outcome::Fetched(f)) => self.files.insert(key, Local::Fetched(f)),
+            Some(Outcome::Failed(task, e)) => self.files.insert(key, Local::Failed(task, e)),
+            Some(Outcome::Stopped) | None => self.files.remove(&key),
+        };
+        let last = !self.files.iter().any(|(k, l)| (k.0, k.1) == (key.0, key.1) && l.in_flight());
+        transfer_ended(self.inner, self.group, self.inc, (key.0, key.1), fetched, last);
+    }
+}
+
 /// Marks this worker's slot as only waiting for commits (or no longer), and lets the
 /// scheduler give its place to another group meanwhile (see
 /// [`super::state::WorkerSlot::finishing`]).
@@ -108,10 +448,10 @@ fn set_finishing(inner: &Inner, group: Guid, inc: u64, worker_id: u64, finishing
     }
 }
 
-/// The transfer of a file of `job` ended: the job's active time stops counting.
-/// When the file came in whole (`fetched`), the next failure waits the shortest retry delay
-/// again (DECISIONS D5), whenever its commit completes.
-fn transfer_ended(inner: &Inner, group: Guid, inc: u64, job: Guid, job_inc: u64, fetched: bool) {
+/// A transfer of a file of `job` ended; when it was the job's `last` running one, the job's
+/// active time stops counting. When the file came in whole (`fetched`), the next failure
+/// waits the shortest retry delay again (DECISIONS D5), whenever its commit completes.
+fn transfer_ended(inner: &Inner, group: Guid, inc: u64, job: (Guid, u64), fetched: bool, last: bool) {
     let now = inner.now();
     let mut st = inner.lock();
     let min_retry = retry::reset_delay(&st.options);
@@ -119,70 +459,19 @@ fn transfer_ended(inner: &Inner, group: Guid, inc: u64, job: Guid, job_inc: u64,
     if fetched {
         g.retry_delay = min_retry;
     }
-    if let Some(j) = g.job_mut(job, job_inc) {
+    if let Some(j) = g.job_mut(job.0, job.1).filter(|_| last) {
         j.stop_active_time(now);
     }
 }
 
-/// Picks the next incomplete file that is not waiting for its commit; with none left, waits
-/// for the commits, then completes the group.
-fn next_task(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, pending: &Pending) -> Next {
-    let mut st = inner.lock();
-    if cancel.is_cancelled() || st.shutting_down {
-        return Next::Stop;
-    }
-    let Some(g) = st.group(group, inc) else { return Next::Stop };
-    let Ok(Transition::To(complete)) = states::transition(g.rec.state, Action::AllCommitted, true) else {
-        return Next::Stop; // no longer RUNNING
-    };
-    let committing = pending.files.lock().unwrap_or_else(|e| e.into_inner());
-    let found = g.jobs.iter().find_map(|j| {
-        j.files.iter().find(|f| !f.complete && !committing.contains(&(j.rec.id, f.index))).map(|f| (j, f))
-    });
-    if let Some((j, f)) = found {
-        let creds = (!g.rec.props.remote_user.is_empty()).then(|| Credentials {
-            user: g.rec.props.remote_user.clone(),
-            password: g.rec.props.remote_password.clone(),
-        });
-        let task = Box::new(Task {
-            job: j.rec.id,
-            job_inc: j.inc,
-            index: f.index,
-            url: f.url.clone(),
-            local: f.local_path.clone(),
-            temp: temp_path_for(&f.local_path, j.rec.id, f.index),
-            offset: f.bytes_done,
-            validators: f.validators.clone(),
-            checksum: f.checksum.clone(),
-            credentials: creds,
-            traffic: match (g.rec.foreground || j.rec.foreground, st.options.background_mode) {
-                (true, _) => Traffic::Foreground,
-                (false, BackgroundMode::Idle) => Traffic::Idle,
-                (false, BackgroundMode::Normal) => Traffic::Background,
-            },
-        });
-        // Active transfer time counts from here until the transfer ends or the group stops.
-        let now = inner.now();
-        if let Some(j) = st.group_mut(group, inc).and_then(|g| g.job_mut(task.job, task.job_inc)) {
-            j.active_since = Some(now);
-        }
-        return Next::Fetch(task);
-    }
-    if !committing.is_empty() {
-        return Next::Wait;
-    }
-    drop(committing);
-    // Every file is committed: the group is complete (DECISIONS D3).
-    if let Err(e) = inner.persist(&[Op::TransferEnded { group_id: group, state: complete }]) {
-        log::error!("group {group}: completion not saved: {e}");
-        return Next::Stop;
-    }
-    st.group_mut(group, inc).expect("group checked above").rec.state = complete;
-    st.push_state_event(group, inner.now());
-    drop(st);
-    inner.notify_changed();
-    inner.kick_notifier();
-    Next::Stop
+/// Records the bytes of a file fetched whole that is not handed to the committer (its turn
+/// did not come, or its checksum changed): mirrored and checkpointed, so that the next fetch
+/// continues from all of them (DECISIONS D4, D16).
+fn keep_fetched(inner: &Inner, group: Guid, inc: u64, committer: &Committer, f: &Finished) {
+    let mut progress = Progress::new(inner, group, inc, committer, &f.task);
+    progress.bytes = f.bytes;
+    progress.validators = f.validators.clone();
+    progress.keep();
 }
 
 /// Observer that mirrors progress into memory and checkpoints it to the store.
@@ -204,12 +493,25 @@ struct Progress<'a> {
     high_water: u64,
     saved_bytes: u64,
     saved_at: Instant,
-    /// The thresholds in force and the job's progress when last looked at (DECISIONS D1
-    /// `GROUPPROP_PROGRESS*`; [`progress::crossed`]).
-    mark: Option<Mark>,
 }
 
-impl Progress<'_> {
+impl<'a> Progress<'a> {
+    fn new(inner: &'a Inner, group: Guid, inc: u64, committer: &'a Committer, task: &'a Task) -> Self {
+        Progress {
+            inner,
+            group,
+            inc,
+            committer,
+            task,
+            active: 0,
+            validators: task.validators.clone(),
+            bytes: task.offset,
+            high_water: task.offset,
+            saved_bytes: task.offset,
+            saved_at: inner.now(),
+        }
+    }
+
     /// Records the bytes held for a later transfer of the file: mirrored, and checkpointed
     /// unless the store has them already.
     fn keep(&mut self) {
@@ -234,7 +536,8 @@ impl Progress<'_> {
     }
 
     /// Mirrors the current progress into memory and queues the progress notifications whose
-    /// thresholds the job crossed.
+    /// thresholds the job crossed since any of its transfers last looked; they name the job's
+    /// current file ([`progress::current_file`]).
     fn mirror(&mut self, progressed: bool) {
         let now = self.inner.now();
         let mut st = self.inner.lock();
@@ -251,19 +554,21 @@ impl Progress<'_> {
             f.validators = self.validators.clone();
         }
         let mark = Mark { thresholds, amounts: j.amounts(now) };
-        let crossed = match self.mark.replace(mark) {
+        let crossed = match j.mark.replace(mark) {
             Some(before) if listening => progress::crossed(&before, &mark),
             _ => Vec::new(),
         };
-        let due: Vec<_> = crossed.into_iter().map(|kind| j.progress_event(kind, self.task.index, now)).collect();
-        let notify = !due.is_empty();
+        if crossed.is_empty() {
+            return;
+        }
+        let pending = &self.committer.pending;
+        let current = progress::current_file(j.files.iter().map(|f| f.complete || pending.contains(j.rec.id, f.index)));
+        let due: Vec<_> = crossed.into_iter().map(|kind| j.progress_event(kind, current, now)).collect();
         for ev in due {
             st.push_progress(self.group, ev);
         }
         drop(st);
-        if notify {
-            self.inner.kick_notifier();
-        }
+        self.inner.kick_notifier();
     }
 }
 
@@ -294,23 +599,11 @@ impl FetchObserver for Progress<'_> {
     }
 }
 
-/// Transfers one file; a complete one goes to the committer. Returns true when it did (the
-/// worker goes on with the next file), false when the transfer failed or was stopped.
-fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: Box<Task>, committer: &Committer) -> bool {
-    let mut progress = Progress {
-        inner,
-        group,
-        inc,
-        committer,
-        task: &task,
-        active: 0,
-        validators: task.validators.clone(),
-        bytes: task.offset,
-        high_water: task.offset,
-        saved_bytes: task.offset,
-        saved_at: inner.now(),
-        mark: None,
-    };
+/// Fetches one file on a fetch thread; `cancel` stops it (raised by the worker's flag too).
+/// A file fetched whole goes back to the worker, which hands it to the committer in its turn;
+/// a failed or stopped one has its bytes mirrored and checkpointed first.
+fn fetch(inner: &Inner, group: Guid, inc: u64, committer: &Committer, task: Box<Task>, cancel: &CancelFlag) -> Outcome {
+    let mut progress = Progress::new(inner, group, inc, committer, &task);
     let request = FetchRequest {
         url: &task.url,
         temp_path: &task.temp,
@@ -326,30 +619,20 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: Box
     let outcome = inner.transport.fetch(&request, &mut progress);
     drop(running);
     match outcome {
-        FetchOutcome::Complete { bytes, validators } if !cancel.is_cancelled() => {
-            if committer.hand_over(&task) {
-                committer.submit(Finished { task, bytes, validators });
-            } else {
-                // A checksum was set during the fetch: the file is fetched again (it holds
-                // every byte, so that only hashes them; DECISIONS D15).
-                progress.keep();
-            }
-            true
+        FetchOutcome::Complete { bytes, validators } => {
+            drop(progress);
+            return Outcome::Fetched(Finished { task, bytes, validators });
         }
         FetchOutcome::Failed(e) if !cancel.is_cancelled() => {
             progress.mirror(false);
             progress.save();
-            // The files before this one are committed before its failure is recorded.
-            committer.wait_idle();
-            failed(inner, group, inc, &task, e);
-            false
+            drop(progress);
+            return Outcome::Failed(task, e);
         }
-        _ => {
-            // Stopped: keep the partial data for later (DECISIONS D4).
-            progress.keep();
-            false
-        }
+        // Stopped: keep the partial data for later (DECISIONS D4).
+        _ => progress.keep(),
     }
+    Outcome::Stopped
 }
 
 /// Records a failed attempt, classified here (the engine's one point of classification,

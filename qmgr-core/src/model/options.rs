@@ -31,6 +31,9 @@ pub struct Options {
     pub autostart: bool,
     /// How background groups use the network (default [`BackgroundMode::Idle`]; DECISIONS D14).
     pub background_mode: BackgroundMode,
+    /// Files of a group's current job fetched at once, each over its own connection (≥ 1,
+    /// default 6; 1 = one after another; DECISIONS D16).
+    pub max_connections_per_group: u32,
 }
 
 /// Option `background_mode` (DECISIONS D14): how transfers of background groups (neither the
@@ -75,6 +78,7 @@ impl Default for Options {
             allow_credentials_over_http: false,
             autostart: true,
             background_mode: BackgroundMode::Idle,
+            max_connections_per_group: 6,
         }
     }
 }
@@ -93,6 +97,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "allow_credentials_over_http",
     "autostart",
     "background_mode",
+    "max_connections_per_group",
 ];
 
 /// A string option's value, refused when it holds a control character (CR/LF would split an
@@ -146,12 +151,13 @@ impl Options {
                 Ok(v)
             }
         };
+        let count = |value: &str| {
+            let v = floor(parse_decimal(name, value)?, 1)?;
+            u32::try_from(v).map_err(|_| Error::invalid_arg(format!("option {name}: {v} is too large")))
+        };
         match name {
-            "max_active_groups" => {
-                let v = floor(parse_decimal(name, value)?, 1)?;
-                self.max_active_groups =
-                    u32::try_from(v).map_err(|_| Error::invalid_arg(format!("option {name}: {v} is too large")))?;
-            }
+            "max_active_groups" => self.max_active_groups = count(value)?,
+            "max_connections_per_group" => self.max_connections_per_group = count(value)?,
             "min_retry_delay_ms" => self.min_retry_delay_ms = floor(parse_decimal(name, value)?, 100)?,
             "no_progress_timeout_ms" => self.no_progress_timeout_ms = parse_decimal(name, value)?,
             "background_rate_limit" => self.background_rate_limit = parse_decimal(name, value)?,
@@ -189,6 +195,7 @@ impl Options {
             "allow_credentials_over_http" => u8::from(self.allow_credentials_over_http).to_string(),
             "autostart" => u8::from(self.autostart).to_string(),
             "background_mode" => self.background_mode.as_str().to_string(),
+            "max_connections_per_group" => self.max_connections_per_group.to_string(),
             _ => return Err(Error::invalid_arg(format!("option name \"{name}\" is unknown"))),
         })
     }
@@ -205,6 +212,9 @@ mod tests {
         assert_eq!(o.get("max_active_groups").unwrap(), "2");
         for (n, v) in [
             ("max_active_groups", "0"),
+            ("max_connections_per_group", "0"),
+            ("max_connections_per_group", "4294967296"),
+            ("max_connections_per_group", "+6"),
             ("min_retry_delay_ms", "99"),
             ("read_timeout_ms", "-5"),
             ("connect_timeout_ms", " 100"),
@@ -229,5 +239,10 @@ mod tests {
         assert_eq!(o.get("background_mode").unwrap(), "idle", "idle by default (D14)");
         o.set("background_mode", "normal").unwrap();
         assert_eq!(o.background_mode, BackgroundMode::Normal);
+        assert_eq!(o.get("max_connections_per_group").unwrap(), "6", "6 by default (D16)");
+        o.set("max_connections_per_group", "1").unwrap();
+        assert_eq!(o.max_connections_per_group, 1);
+        let e = o.set("max_connections_per_group", "0").unwrap_err();
+        assert!(e.message.contains("max_connections_per_group"), "{}", e.message);
     }
 }

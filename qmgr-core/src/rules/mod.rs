@@ -17,6 +17,8 @@
 //! | D1 progress threshold crossing | [`progress::crossed`] |
 //! | D1/D9 progress values, job index, `OnProgressEx` record | [`progress`] |
 //! | D7/D11 completion and error events, which still hold, re-delivery back-off | [`notify::completion_events`], [`notify::state_event`], [`notify::StatusEvent`] |
+//! | D16 several files of the current job at once: which start, which go to their commit, which stop, when a failure is reported | [`parallel::plan`] |
+//! | D1/D16 the file a job's progress notifications name | [`progress::current_file`] |
 //! | D1 scheduling choice: which groups start, which are pre-empted | [`schedule::plan`] |
 //! | D4 cancel clean-up: which temporary files go | [`files::cancel_cleanup`] |
 //! | D5 `qmgr get --continue`: whether a partial file left by another tool is continued (issue #15) | [`partial::continue_partial`] |
@@ -32,6 +34,7 @@ pub mod digests;
 pub mod files;
 pub mod idle;
 pub mod notify;
+pub mod parallel;
 pub mod partial;
 pub mod progress;
 pub mod retry;

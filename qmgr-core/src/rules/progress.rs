@@ -115,6 +115,19 @@ pub fn job_index(jobs: impl ExactSizeIterator<Item = (bool, bool)>) -> u32 {
     jobs.position(|(has_files, complete)| has_files && !complete).unwrap_or(n.saturating_sub(1)) as u32
 }
 
+/// The file index that a job's progress notifications name (DECISIONS D1, D16): its first
+/// file not done yet, else its last file; `u32::MAX` for a job without files. `done` yields,
+/// per file in job order, whether it is complete (or handed to its commit). It never goes
+/// backwards while files complete in job order, however many are fetched at once.
+pub fn current_file(done: impl ExactSizeIterator<Item = bool>) -> u32 {
+    let n = done.len();
+    let mut done = done;
+    match done.position(|d| !d) {
+        Some(i) => i as u32,
+        None => n.checked_sub(1).map_or(u32::MAX, |i| i as u32),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +177,15 @@ mod tests {
         assert_eq!(&r[4..12], &10u64.to_le_bytes());
         assert_eq!(&r[12..20], &u64::MAX.to_le_bytes());
         assert_eq!(&r[20..28], &[1, 0, 0, 0, 2, 0, 0, 0]);
+    }
+
+    #[test]
+    fn current_file_is_the_first_not_done() {
+        let rows: [(&[bool], u32); 5] =
+            [(&[], u32::MAX), (&[false, false], 0), (&[true, false, true], 1), (&[true, true], 1), (&[true], 0)];
+        for (done, want) in rows {
+            assert_eq!(current_file(done.iter().copied()), want, "{done:?}");
+        }
     }
 
     #[test]

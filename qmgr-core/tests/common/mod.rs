@@ -281,6 +281,8 @@ struct FakeState {
     synced: HashMap<String, u64>,
     /// URLs whose commit has waited for [`Fake::release_commit`].
     commits_held: Vec<String>,
+    /// URLs in the order their temporary files were committed.
+    commit_order: Vec<String>,
 }
 
 /// The scriptable transport. Unknown URLs answer a fatal 404.
@@ -423,6 +425,11 @@ impl Fake {
     pub fn release_cancelled(&self, url: &str) {
         *self.lock().released.entry(url.to_string()).or_default() += 1;
         self.cv.notify_all();
+    }
+
+    /// URLs in the order their temporary files were committed (renamed onto the final name).
+    pub fn commit_order(&self) -> Vec<String> {
+        self.lock().commit_order.clone()
     }
 
     pub fn committed(&self, final_path: &str) -> Option<Committed> {
@@ -703,6 +710,7 @@ impl Transport for Fake {
             return Err(e);
         }
         st.temps.remove(temp_path);
+        st.commit_order.push(t.url.clone());
         st.committed
             .insert(final_path.to_path_buf(), Committed { url: t.url, len: t.len, temp: temp_path.to_path_buf() });
         Ok(())
@@ -806,6 +814,12 @@ pub fn open_plain(store: Box<dyn Store>, fake: &Arc<Fake>) -> Manager {
 /// Lets one group transfer at a time (what [`idle_fence`] needs).
 pub fn one_slot(mgr: &Manager) {
     mgr.set_option("max_active_groups", "1").expect("max_active_groups");
+}
+
+/// Fetches one file of a group at a time, as before DECISIONS D16 (for tests about something
+/// else that count requests or rely on their order).
+pub fn sequential(mgr: &Manager) {
+    mgr.set_option("max_connections_per_group", "1").expect("max_connections_per_group");
 }
 
 /// A suspended group with one job holding `files` (each served by `fake` with its script).
