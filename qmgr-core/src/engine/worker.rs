@@ -641,8 +641,10 @@ fn fetch(inner: &Inner, group: Guid, inc: u64, committer: &Committer, task: Box<
 /// (DECISIONS D5).
 pub(super) fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, failure: Failure) {
     let e = classify(&failure);
-    // Wrong bytes (a digest mismatch) are not kept: the temporary file goes before the error
-    // can be seen, and the file starts from zero next time (recorded below; DECISIONS D15).
+    // Wrong bytes (a digest mismatch, a replaced temporary file) are not kept: the temporary
+    // file goes before the error can be seen, and the file starts from zero next time — also
+    // when the group was suspended meanwhile, so that its checkpoint never names bytes that
+    // are gone (DECISIONS D15).
     if e.discards_data {
         inner.transport.discard(&task.temp);
     }
@@ -650,6 +652,17 @@ pub(super) fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, failure:
     let now = inner.now();
     let options = st.options.clone();
     let Some(g) = st.group_mut(group, inc) else { return };
+    if let Some(j) = g.job_mut(task.job, task.job_inc).filter(|_| e.discards_data) {
+        let (job_id, index, job_active_ms) = (task.job, task.index, j.rec.active_ms);
+        let reset = Op::Checkpoint { job_id, index, bytes_done: 0, validators: Validators::default(), job_active_ms };
+        if let Err(pe) = inner.persist(&[reset]) {
+            log::error!("group {group}: discarded checkpoint not saved: {pe}");
+        }
+        if let Some(f) = j.files.get_mut(task.index as usize) {
+            f.bytes_done = 0;
+            f.validators = Validators::default();
+        }
+    }
     let Ok(Transition::To(error_state)) = states::transition(g.rec.state, Action::FatalError, true) else {
         return; // no longer RUNNING
     };
@@ -670,18 +683,8 @@ pub(super) fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, failure:
     if state_changes {
         ops.insert(0, Op::TransferEnded { group_id: group, state: rec.state });
     }
-    if e.discards_data {
-        let validators = Validators::default();
-        let active = job.active_ms;
-        let (job_id, index) = (task.job, task.index);
-        ops.push(Op::Checkpoint { job_id, index, bytes_done: 0, validators, job_active_ms: active });
-    }
     if let Err(pe) = inner.persist(&ops) {
         log::error!("group {group}: error state not saved: {pe}");
-    }
-    if let Some(f) = j.files.get_mut(task.index as usize).filter(|_| e.discards_data) {
-        f.bytes_done = 0;
-        f.validators = Validators::default();
     }
     j.rec = job;
     g.rec = rec;
