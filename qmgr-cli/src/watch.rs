@@ -4,13 +4,14 @@
 use crate::exit::hresult_text;
 use crate::names::redact_url;
 use crate::queue::Queue;
-use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use qmgr_rs::hresult::QM_E_INVALID_STATE;
 use qmgr_rs::model::{status, GroupState};
 use qmgr_rs::{Error, ErrorClass, Group, GroupSnapshot, Guid, JobSnapshot};
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long one `Group::wait` may block before the display is refreshed and Ctrl-C checked.
@@ -313,43 +314,78 @@ impl Display for Quiet {
 /// An indicatif progress bar on stderr (a spinner while the total is unknown).
 struct Bar {
     bar: ProgressBar,
-    /// Whether the current style is the one for a known total.
-    known: Option<bool>,
+    /// The current style: (total known, a note shown).
+    style: Option<(bool, bool)>,
+    /// Bytes held when this run began (set at the first update): the rate and ETA count only
+    /// what moves after it.
+    held: Arc<AtomicU64>,
     first: bool,
 }
 
-/// Style with a known total: bar, bytes, rate, ETA.
-const BAR_TEMPLATE: &str = "{spinner:.green} [{elapsed_precise}] [{wide_bar:.cyan/blue}] \
-     {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta}) {msg}";
+/// Style with a known total: bar, bytes, rate, ETA (`{run_rate}`, `{run_eta}`: this run's).
+const BAR_TEMPLATE: &str =
+    "{spinner:.green} [{elapsed_precise}] [{wide_bar:.cyan/blue}] {bytes}/{total_bytes} ({run_rate}, ETA {run_eta})";
 /// Style while the total is unknown: spinner, bytes, rate.
-const SPINNER_TEMPLATE: &str = "{spinner:.green} [{elapsed_precise}] {bytes} ({bytes_per_sec}) {msg}";
+const SPINNER_TEMPLATE: &str = "{spinner:.green} [{elapsed_precise}] {bytes} ({run_rate})";
+/// A note (`file 2/3: name`, a retry) goes on a line of its own under either, cut to the
+/// terminal's width: on one line with the bar it made the line wrap on 80 columns.
+const NOTE_LINE: &str = "\n  {wide_msg}";
+/// The last state of a completed transfer: no spinner, rate or ETA (the summary follows).
+const DONE_TEMPLATE: &str = "  [{elapsed_precise}] [{wide_bar:.cyan/blue}] {bytes}/{total_bytes}";
 /// The frozen bar of a transfer that stopped before completing: bytes held, no rate or ETA.
-const HELD_TEMPLATE: &str = "  [{elapsed_precise}] [{wide_bar:.cyan/blue}] {bytes}/{total_bytes} held {msg}";
+const HELD_TEMPLATE: &str = "  [{elapsed_precise}] [{wide_bar:.cyan/blue}] {bytes}/{total_bytes} held";
 /// The same while the total is unknown.
-const HELD_SPINNER_TEMPLATE: &str = "  [{elapsed_precise}] {bytes} held {msg}";
+const HELD_SPINNER_TEMPLATE: &str = "  [{elapsed_precise}] {bytes} held";
 
 impl Bar {
     fn new() -> Bar {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        bar.set_style(style(SPINNER_TEMPLATE));
+        let held = Arc::new(AtomicU64::new(0));
+        bar.set_style(style(SPINNER_TEMPLATE, false, &held));
         bar.enable_steady_tick(Duration::from_millis(100));
-        Bar { bar, known: None, first: true }
+        Bar { bar, style: None, held, first: true }
     }
 }
 
-fn style(template: &str) -> ProgressStyle {
-    ProgressStyle::with_template(template).expect("constant template (checked by a unit test)").progress_chars("=> ")
+/// `template`, with the note's line under it when `note`, and the keys `{run_rate}` and
+/// `{run_eta}`: the average rate of the bytes moved since the bar's elapsed time began (past
+/// `held`, the bytes held then), and the time the rest takes at that rate. indicatif's own
+/// `{bytes_per_sec}` counted the bytes a resumed transfer already held as moved at once.
+fn style(template: &str, note: bool, held: &Arc<AtomicU64>) -> ProgressStyle {
+    let template = if note { format!("{template}{NOTE_LINE}") } else { template.to_string() };
+    let rate = |s: &ProgressState, held: u64| {
+        let secs = s.elapsed().as_secs_f64();
+        (secs > 0.0).then(|| s.pos().saturating_sub(held) as f64 / secs)
+    };
+    let (h1, h2) = (held.clone(), held.clone());
+    ProgressStyle::with_template(&template)
+        .expect("constant template (checked by a unit test)")
+        .progress_chars("=> ")
+        .with_key("run_rate", move |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let r = rate(s, h1.load(Ordering::Relaxed)).unwrap_or(0.0);
+            let _ = write!(w, "{}/s", HumanBytes(r as u64));
+        })
+        .with_key("run_eta", move |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let left = s.len().map(|len| len.saturating_sub(s.pos()));
+            let eta = match (left, rate(s, h2.load(Ordering::Relaxed))) {
+                (Some(0), _) => Some(Duration::ZERO),
+                (Some(left), Some(r)) if r >= 1.0 => Duration::try_from_secs_f64(left as f64 / r).ok(),
+                _ => None,
+            };
+            let _ = w.write_str(&eta.map_or_else(|| "-".to_string(), duration_text));
+        })
 }
 
 impl Display for Bar {
     fn update(&mut self, done: u64, total: Option<u64>, note: Option<&str>) {
         let known = total.is_some();
-        if self.known != Some(known) {
-            self.bar.set_style(style(if known { BAR_TEMPLATE } else { SPINNER_TEMPLATE }));
+        let key = (known, note.is_some_and(|n| !n.is_empty()));
+        if self.style != Some(key) {
+            self.bar.set_style(style(if known { BAR_TEMPLATE } else { SPINNER_TEMPLATE }, key.1, &self.held));
             if !known {
                 self.bar.unset_length();
             }
-            self.known = Some(known);
+            self.style = Some(key);
         }
         if let Some(t) = total {
             self.bar.set_length(t);
@@ -357,15 +393,25 @@ impl Display for Bar {
         self.bar.set_position(done);
         if self.first {
             // Bytes already held before this run are not part of the rate.
-            self.bar.reset_eta();
+            self.held.store(done, Ordering::Relaxed);
+            self.bar.reset_elapsed();
             self.first = false;
         }
         self.bar.set_message(note.unwrap_or("").to_string());
     }
 
     fn finish(&mut self, complete: bool) {
-        if !complete {
-            self.bar.set_style(style(if self.known == Some(true) { HELD_TEMPLATE } else { HELD_SPINNER_TEMPLATE }));
+        let (known, note) = self.style.unwrap_or((false, false));
+        let last = match (complete, known) {
+            (true, true) => Some(DONE_TEMPLATE),
+            // A spinner's last state (bytes, rate) stands as it is.
+            (true, false) => None,
+            (false, true) => Some(HELD_TEMPLATE),
+            (false, false) => Some(HELD_SPINNER_TEMPLATE),
+        };
+        if let Some(template) = last {
+            // A completed transfer's note (the file it was on) is over; a stopped one's stays.
+            self.bar.set_style(style(template, note && !complete, &self.held));
         }
         // Leave the last state on screen, and what follows on the next line.
         self.bar.abandon();
@@ -519,8 +565,9 @@ mod tests {
 
     #[test]
     fn templates_parse() {
-        for t in [BAR_TEMPLATE, SPINNER_TEMPLATE, HELD_TEMPLATE, HELD_SPINNER_TEMPLATE] {
-            let _ = style(t);
+        for t in [BAR_TEMPLATE, SPINNER_TEMPLATE, DONE_TEMPLATE, HELD_TEMPLATE, HELD_SPINNER_TEMPLATE] {
+            let held = Arc::new(AtomicU64::new(0));
+            let _ = (style(t, false, &held), style(t, true, &held));
         }
     }
 
