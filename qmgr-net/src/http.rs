@@ -289,7 +289,7 @@ fn receive(
         match exchange.next(req.cancel, &mut || obs.on_progress(done)) {
             None => return Ok(None),
             Some(Event::Data(chunk)) => {
-                if req.traffic != Traffic::Foreground && !req.rate_limiter.acquire(chunk.len(), req.cancel) {
+                if !req.throttle.acquire(chunk.len(), req.cancel) {
                     return Ok(None);
                 }
                 file.write_all(&chunk).map_err(|e| local_failure(&e, LocalOp::WriteTemp, path))?;

@@ -8,6 +8,7 @@ use super::state::DiscardList;
 use super::state::WorkerSlot;
 use crate::guid::Guid;
 use crate::model::{temp_path_for, BackgroundMode, Checksum, Validators};
+use crate::rate::{RateLimiter, Throttle};
 use crate::rules::classify::classify;
 use crate::rules::progress::{self, Mark};
 use crate::rules::retry::{self, Decision};
@@ -43,27 +44,28 @@ enum Next {
     Stop,
 }
 
+/// What a worker shares with its [`WorkerSlot`] (see there).
+pub(super) struct Parts {
+    pub(super) cancel: Arc<CancelFlag>,
+    pub(super) discard: DiscardList,
+    pub(super) committing: Arc<Pending>,
+    pub(super) limiter: Arc<RateLimiter>,
+}
+
 /// Runs the worker of `group` (incarnation `inc`) until it has nothing more to do.
 ///
 /// Fetching and committing overlap: each complete file goes to a [`Committer`] thread, which
 /// flushes and renames the files in batches while the worker fetches the next ones, so that
 /// the flush before each commit (DECISIONS D4) costs one shared disk round trip per batch
 /// instead of one per file.
-pub(crate) fn run(
-    inner: Arc<Inner>,
-    group: Guid,
-    inc: u64,
-    worker_id: u64,
-    cancel: Arc<CancelFlag>,
-    discard: DiscardList,
-    committing: Arc<Pending>,
-) {
+pub(crate) fn run(inner: Arc<Inner>, group: Guid, inc: u64, worker_id: u64, parts: Parts) {
+    let Parts { cancel, discard, committing, limiter } = parts;
     let committer = Committer::start(&inner, group, inc, &cancel, committing);
     loop {
         match next_task(&inner, group, inc, &cancel, &committer.pending) {
             Next::Fetch(task) => {
                 let (job, job_inc) = (task.job, task.job_inc);
-                let fetched = transfer(&inner, group, inc, &cancel, task, &committer);
+                let fetched = transfer(&inner, group, inc, &cancel, &limiter, task, &committer);
                 transfer_ended(&inner, group, inc, job, job_inc, fetched);
                 if !fetched {
                     break;
@@ -296,7 +298,15 @@ impl FetchObserver for Progress<'_> {
 
 /// Transfers one file; a complete one goes to the committer. Returns true when it did (the
 /// worker goes on with the next file), false when the transfer failed or was stopped.
-fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: Box<Task>, committer: &Committer) -> bool {
+fn transfer(
+    inner: &Inner,
+    group: Guid,
+    inc: u64,
+    cancel: &CancelFlag,
+    limiter: &RateLimiter,
+    task: Box<Task>,
+    committer: &Committer,
+) -> bool {
     let mut progress = Progress {
         inner,
         group,
@@ -319,7 +329,7 @@ fn transfer(inner: &Inner, group: Guid, inc: u64, cancel: &CancelFlag, task: Box
         checksum: task.checksum.as_ref(),
         credentials: task.credentials.as_ref(),
         traffic: task.traffic,
-        rate_limiter: &inner.rate,
+        throttle: Throttle::new(task.traffic, limiter, &inner.rate),
         cancel,
     };
     let running = (task.traffic == Traffic::Idle).then(|| inner.idle.enter());
