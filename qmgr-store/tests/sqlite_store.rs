@@ -520,7 +520,8 @@ fn a_version_2_queue_is_migrated_and_keeps_its_files() {
         s.apply(&[Op::CreateGroup(group(1, 1)), Op::PutJob(job(10, 1, 2)), Op::PutFile(file(10, 0))]).unwrap();
     }
     let raw = rusqlite::Connection::open(tmp.path().join(DB_FILE_NAME)).unwrap();
-    let v2 = "ALTER TABLE files DROP COLUMN checksum; ALTER TABLE groups DROP COLUMN rate_limit; PRAGMA user_version = 2;";
+    let v2 =
+        "ALTER TABLE files DROP COLUMN checksum; ALTER TABLE groups DROP COLUMN rate_limit; PRAGMA user_version = 2;";
     raw.execute_batch(v2).unwrap();
     drop(raw);
     let mut s = SqliteStore::open(tmp.path()).unwrap();
