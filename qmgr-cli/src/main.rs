@@ -82,6 +82,7 @@ Examples:
   qmgr get --background --no-wait https://example.com/big.iso -d ~/Downloads
   qmgr get --tries 3 --retry-timeout 5m https://example.com/a.iso
   qmgr get https://example.com/a.iso -o /tmp/a.iso --checksum sha-256:9f86d081…
+  qmgr get --limit-rate 512k https://example.com/a.iso   # this download only, at most 512 KiB/s
 
 Each file is named after the last segment of its URL's path (percent-decoded), in DIR
 (default: the current directory; created when missing), unless -o names it. A file that
@@ -93,7 +94,10 @@ suspended with its partial data (exit 1).
 A foreground group stays foreground (sticky); --background makes a background group, which
 under option background_mode idle (the default) yields to other traffic.
 With --checksum (one URL) the file keeps its name only if its SHA-256/SHA-512 digest matches;
-a server's Repr-Digest or Content-Digest header is checked the same way.")]
+a server's Repr-Digest or Content-Digest header is checked the same way.
+--limit-rate RATE (512k, 2M, 1G: binary, as curl and wget; 0 = none) limits this download
+only; the queue option background_rate_limit is untouched. `qmgr set GROUP --limit-rate`
+changes it while it runs.")]
     Get(get::GetArgs),
 
     /// Create an empty group (SUSPENDED) and print its GUID; then `add` files and `resume` it.
@@ -104,6 +108,7 @@ Examples:
   qmgr resume $G
   qmgr create --name share --protocol smb --notify-flags group_done --json
   qmgr create --user alice --password-env QMGR_PASSWORD   # the password is in $QMGR_PASSWORD
+  qmgr create --name slow --limit-rate 1M                  # at most 1 MiB/s, foreground or not
 
 Passwords are never taken from the command line: --password-env VAR reads the environment
 variable VAR, --password-prompt asks on the terminal without echo.")]
@@ -137,6 +142,7 @@ Examples:
   qmgr set $G --user alice --password-prompt
   qmgr set $G --foreground
   qmgr set $G --background        # says it is (and stays) a background group
+  qmgr set $G --limit-rate 512k   # at most 512 KiB/s for this group (0 = no limit)
 
 All or nothing: when the queue refuses one value, the others are not changed. Read the
 properties with `qmgr info`. Foreground is sticky: --background fails for a foreground
