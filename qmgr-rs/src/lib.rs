@@ -18,7 +18,8 @@
 //! Beside these C-shaped methods, a Rust-shaped API: [`Group::snapshot`] (the group, its jobs
 //! and files under one lock, named fields, `Option` for unknown totals, each job's
 //! [`JobError`]), [`Job::error`] (with its [`ErrorClass`]), [`Manager::find_job`] (a job
-//! wherever it is in the queue) and [`Group::set_props`] (several properties, all or nothing).
+//! wherever it is in the queue), [`Group::set_props`] (several properties, all or nothing) and
+//! [`Group::set_rate_limit`] / [`Group::rate_limit`] (the group's own rate limit in bytes/s).
 //! This crate has no rule of its own: every rule of the queue is `qmgr-core`'s.
 //!
 //! Feature `bench-no-checkpoints` (benchmarks only): forwards `qmgr-core`'s feature of that
