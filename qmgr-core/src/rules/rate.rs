@@ -52,12 +52,15 @@ mod tests {
     use super::*;
     use Traffic::{Background, Foreground, Idle};
 
+    /// (traffic, group limit, background_rate_limit, controller, effective rate).
+    type Row = (Traffic, u64, u64, Option<u64>, Option<u64>);
+
     /// (traffic, group limit, background_rate_limit, controller) → effective rate: every
     /// combination of the three limits, each the lowest once, for the three kinds of traffic.
     #[test]
     fn the_lowest_binding_limit_wins() {
         const N: Option<u64> = None;
-        let rows: &[(Traffic, u64, u64, Option<u64>, Option<u64>)] = &[
+        let rows: &[Row] = &[
             // No limit at all.
             (Foreground, 0, 0, N, N),
             (Background, 0, 0, N, N),
