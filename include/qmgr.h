@@ -612,6 +612,24 @@ qmgr_hresult qmgr_group_get_progress64(struct qmgr_group *group,
                                        uint64_t *bytes_done_out,
                                        uint64_t *bytes_total_out);
 
+// Extension (C-API.md "Per-group rate limit"): limits every transfer of the group to
+// `bytes_per_second` bytes/s; 0 = no limit (the default). Persisted before it returns;
+// allowed in every state but cancelled; a running transfer follows the new value at once (in
+// another process transferring the queue within 250 ms, DECISIONS D10). Applies to foreground
+// groups too; background groups are also bound by the queue option background_rate_limit and
+// the idle-bandwidth controller (DECISIONS D14): the lowest of these limits wins.
+//
+// Returns QMGR_S_OK; QMGR_E_HANDLE for a bad group; QM_E_INVALID_STATE once cancelled;
+// QM_E_SERVICE_UNAVAILABLE if the change cannot be persisted.
+qmgr_hresult qmgr_group_set_rate_limit(struct qmgr_group *group, uint64_t bytes_per_second);
+
+// Extension (C-API.md "Per-group rate limit"): `*bytes_per_second_out` receives the group's
+// rate limit in bytes/s, 0 when it has none (see qmgr_group_set_rate_limit).
+//
+// Returns QMGR_S_OK; QMGR_E_POINTER if bytes_per_second_out is NULL; QMGR_E_HANDLE for a bad
+// group; QM_E_INVALID_STATE once cancelled.
+qmgr_hresult qmgr_group_get_rate_limit(struct qmgr_group *group, uint64_t *bytes_per_second_out);
+
 // Extension: blocks until the group is COMPLETE, in ERROR or SUSPENDED (QMGR_S_OK, at once
 // if it already is) or `timeout_ms` passes (QMGR_S_FALSE; 0 polls; 0xFFFFFFFF waits
 // forever). `*status_out` receives GetStatus's word either way.

@@ -388,6 +388,17 @@ public:
         }
     }
 
+    // qmgr_group_set_rate_limit / qmgr_group_get_rate_limit (C-API.md "Per-group rate
+    // limit"): bytes/s for every transfer of the group, foreground ones too; 0 = none.
+    void set_rate_limit(uint64_t bytes_per_second) {
+        detail::check(qmgr_group_set_rate_limit(handle(), bytes_per_second));
+    }
+    uint64_t rate_limit() const {
+        uint64_t bytes_per_second = 0;
+        detail::check(qmgr_group_get_rate_limit(handle(), &bytes_per_second));
+        return bytes_per_second;
+    }
+
     // SetNotificationPointer with `fn` as OnStatus (an empty function clears it). The
     // function is destroyed by the library's release call, on replacement, clearing, or when
     // the group goes away.

@@ -193,6 +193,8 @@ PROTOTYPES = {
     "qmgr_group_set_notification_pointer": (_H, [_P(qmgr_group), _P(qmgr_guid), _P(qmgr_callback1)]),
     "qmgr_group_get_progress64": (_H, [_P(qmgr_group), _P(_U64), _P(_U64)]),
     "qmgr_group_wait": (_H, [_P(qmgr_group), _U32, _P(_U32)]),
+    "qmgr_group_set_rate_limit": (_H, [_P(qmgr_group), _U64]),
+    "qmgr_group_get_rate_limit": (_H, [_P(qmgr_group), _P(_U64)]),
     "qmgr_job_add_ref": (_U32, [_P(qmgr_job)]),
     "qmgr_job_release": (_U32, [_P(qmgr_job)]),
     "qmgr_job_cancel_job": (_H, [_P(qmgr_job)]),

@@ -161,6 +161,31 @@ class Group(Handle):
             raise InvalidArgumentError(HResult.E_INVALIDARG, f"SetProp: value {value} is out of range")
         check(lib.qmgr_group_set_prop(self._handle(), prop, byref(variant)))
 
+    @property
+    def rate_limit(self) -> int:
+        """The group's rate limit in bytes/s, 0 = none (the default): every transfer of the group,
+        foreground ones too, receives at most this much (``qmgr_group_set_rate_limit``; C-API.md
+        "Per-group rate limit"). Persisted; a running transfer follows a new value at once.
+        Background groups stay bound by the option ``background_rate_limit`` and the idle
+        controller too: the lowest limit wins.
+
+        Setting raises ``TypeError`` for anything but an int, :class:`~qmgr.InvalidArgumentError`
+        (a ``ValueError``) for a negative value or one above 2**64 - 1.
+        """
+        value = c_uint64()
+        check(lib.qmgr_group_get_rate_limit(self._handle(), byref(value)))
+        return value.value
+
+    @rate_limit.setter
+    def rate_limit(self, bytes_per_second: int) -> None:
+        if not isinstance(bytes_per_second, int) or isinstance(bytes_per_second, bool):
+            raise TypeError(f"rate_limit must be an int (bytes/s, 0 = none), not {type(bytes_per_second).__name__}")
+        if not 0 <= bytes_per_second < 1 << 64:
+            raise InvalidArgumentError(
+                HResult.E_INVALIDARG, f"rate_limit: {bytes_per_second} bytes/s is not between 0 and 2**64 - 1"
+            )
+        check(lib.qmgr_group_set_rate_limit(self._handle(), bytes_per_second))
+
     def get_progress(self, kind: Progress) -> int:
         """GetProgress over all jobs: percent (0-100), bytes (saturating at 0xFFFFFFFF) or
         milliseconds of active transfer, as `kind` says."""

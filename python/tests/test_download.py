@@ -179,6 +179,19 @@ def test_suspend_resume_and_wait_timeout(manager, group, server, downloads):
     assert (downloads / "slow.bin").read_bytes() == data
 
 
+def test_a_rate_limited_group_is_limited_foreground_too(manager, group, server, downloads):
+    """1 MiB at 256 KiB/s takes at least ~4 s, although the group is foreground (a lower bound only)."""
+    data = os.urandom(1024 * 1024)
+    group.switch_to_foreground()
+    group.rate_limit = 256 * 1024
+    group.create_job().add_files([(server.publish("limited.bin", data), downloads / "limited.bin")])
+    start = time.monotonic()
+    group.resume()
+    assert group.wait(DEADLINE) == COMPLETE | Status.GROUP_FOREGROUND
+    assert time.monotonic() - start >= 3.0
+    assert (downloads / "limited.bin").read_bytes() == data
+
+
 def test_groups_from_several_threads(manager, server, downloads):
     """Objects are free-threaded: four threads each download their own group at the same time."""
     contents = {f"t{index}.bin": os.urandom(200_000 + index) for index in range(4)}

@@ -184,6 +184,40 @@ def test_foreground(group):
     assert job.status.flags & Status.JOB_FOREGROUND
 
 
+def test_rate_limit_round_trips_and_persists(tmp_path):
+    """C-API.md "Per-group rate limit": int bytes/s, 0 = none by default, persisted, refused once cancelled."""
+    with qmgr.Manager(tmp_path / "queue") as manager, manager.create_group() as group:
+        assert group.rate_limit == 0
+        for value in (1, 512 * 1024, (1 << 64) - 1, 0, 300_000):
+            group.rate_limit = value
+            assert group.rate_limit == value
+        group.switch_to_foreground()
+        group.rate_limit = 4096  # foreground groups take a limit too
+        group_id = group.id
+    with qmgr.Manager(tmp_path / "queue") as manager, manager.get_group(group_id) as group:
+        assert group.rate_limit == 4096
+        group.cancel()
+        with pytest.raises(qmgr.InvalidStateError):
+            group.rate_limit = 1
+        with pytest.raises(qmgr.InvalidStateError):
+            _ = group.rate_limit
+
+
+@pytest.mark.parametrize("value", ["1000", 1.5, None, True, b"1"])
+def test_rate_limit_must_be_an_int(group, value):
+    with pytest.raises(TypeError, match="rate_limit must be an int"):
+        group.rate_limit = value
+    assert group.rate_limit == 0
+
+
+@pytest.mark.parametrize("value", [-1, 1 << 64])
+def test_rate_limit_out_of_range(group, value):
+    with pytest.raises(qmgr.InvalidArgumentError, match="rate_limit") as caught:
+        group.rate_limit = value
+    assert isinstance(caught.value, ValueError)
+    assert group.rate_limit == 0
+
+
 def test_files_of_a_job(group, downloads):
     job = group.create_job(uuid.uuid4())
     files = [

@@ -82,6 +82,14 @@ pub struct GetArgs {
     /// foreground: scheduled first and never held back, as Start-BitsTransfer.
     #[arg(long)]
     pub background: bool,
+
+    /// Limit this download to RATE bytes/s: a number with an optional suffix k, M or G
+    /// (binary, as curl's and wget's --limit-rate: 1k = 1024); 0 = no limit. It is the
+    /// group's own limit (qmgr_group_set_rate_limit), kept with it in the queue; the queue's
+    /// option background_rate_limit and other downloads are not affected. A resumed earlier
+    /// download of the same files gets the new limit; without --limit-rate it keeps its own.
+    #[arg(long, value_name = "RATE", value_parser = crate::props::parse_rate)]
+    pub limit_rate: Option<u64>,
 }
 
 /// Runs `qmgr get`: one group (random GUID, display name "qmgr get") with one job holding
@@ -121,7 +129,7 @@ pub fn run(target: &QueueTarget, args: GetArgs) -> CmdResult {
     };
     let mut files = plan(&args, &names)?;
     watch::install_interrupt_handler();
-    let group = match previous(&queue, &files, checksum.as_ref())? {
+    let group = match previous(&queue, &files, checksum.as_ref(), args.limit_rate)? {
         Some(group) => group,
         None => {
             let adopt = match args.continue_partial {
@@ -132,7 +140,7 @@ pub fn run(target: &QueueTarget, args: GetArgs) -> CmdResult {
                 return Ok(Exit::Success); // every file was complete already
             }
             prepare(&args, &files)?;
-            create(&queue, &files, checksum.as_ref(), !args.background, &adopt, args.quiet)?
+            create(&queue, &files, checksum.as_ref(), args.limit_rate, !args.background, &adopt, args.quiet)?
         }
     };
     let id = group.id();
@@ -299,12 +307,18 @@ fn prepare(args: &GetArgs, files: &[FileSpec]) -> Result<(), Failure> {
 
 /// The group of an earlier `qmgr get` of exactly these files (same URLs into the same local
 /// paths, in one job) that did not finish, made to go on: resumed when SUSPENDED or in ERROR,
-/// followed as it is when RUNNING; `checksum` (of `get --checksum`) is set on its file first.
-/// A note on stderr says which. `None` when there is none.
+/// followed as it is when RUNNING; `checksum` (of `get --checksum`) is set on its file first,
+/// and `rate_limit` (of `get --limit-rate`) on the group. A note on stderr says which. `None`
+/// when there is none.
 ///
 /// Errors: the queue refused to list, set the checksum (e.g. the file is already complete) or
 /// resume (exit 2).
-fn previous(queue: &Queue, files: &[FileSpec], checksum: Option<&Checksum>) -> Result<Option<Group>, Failure> {
+fn previous(
+    queue: &Queue,
+    files: &[FileSpec],
+    checksum: Option<&Checksum>,
+    rate_limit: Option<u64>,
+) -> Result<Option<Group>, Failure> {
     for id in queue.manager.enum_groups(0)? {
         let Ok(group) = queue.manager.get_group(id) else { continue };
         let Ok(g) = group.snapshot() else { continue };
@@ -323,6 +337,9 @@ fn previous(queue: &Queue, files: &[FileSpec], checksum: Option<&Checksum>) -> R
         // it when it hands the file over; DECISIONS D15).
         if let Some(job) = g.jobs.first() {
             set_checksums(&group.get_job(job.id)?, 0, &[checksum])?;
+        }
+        if let Some(rate) = rate_limit {
+            group.set_rate_limit(rate)?;
         }
         let held = match g.bytes_total {
             Some(t) => format!("{} of {}", HumanBytes(g.bytes_done), HumanBytes(t)),
@@ -358,16 +375,19 @@ pub fn spec(url: &str, path: &Path) -> Result<FileSpec, Failure> {
     Ok(FileSpec { url: url.to_string(), local_path: local_path.to_string(), size_hint: 0 })
 }
 
-/// Creates the group, its job and files (with the first file's `checksum`), switches the
-/// group to the foreground when `foreground` (before it is resumed, so that it never runs as
-/// a background group), adopts the partial files of `adopt` (`--continue`), and resumes it.
-/// On an error before a partial file was adopted the group is cancelled again, so that
-/// nothing is left in the queue; after, it stays (suspended), since cancelling it would
-/// delete the adopted files, and the message says how to go on.
+/// Creates the group, its job and files (with the first file's `checksum`, and the group's
+/// `rate_limit` when given), switches the group to the foreground when `foreground` (before
+/// it is resumed, so that it never runs as a background group), adopts the partial files of
+/// `adopt` (`--continue`), and resumes it. On an error before a partial file was adopted the
+/// group is cancelled again, so that nothing is left in the queue; after, it stays
+/// (suspended), since cancelling it would delete the adopted files, and the message says how
+/// to go on.
+#[allow(clippy::too_many_arguments)]
 fn create(
     queue: &Queue,
     files: &[FileSpec],
     checksum: Option<&Checksum>,
+    rate_limit: Option<u64>,
     foreground: bool,
     adopt: &[Adopt],
     quiet: bool,
@@ -386,6 +406,9 @@ fn create(
         let job = group.create_job(Guid::generate())?;
         job.add_files(files)?;
         set_checksums(&job, 0, &[checksum])?;
+        if let Some(rate) = rate_limit {
+            group.set_rate_limit(rate)?;
+        }
         if foreground {
             group.switch_to_foreground()?;
         }
@@ -447,6 +470,7 @@ mod tests {
             tries: None,
             no_wait: false,
             background: false,
+            limit_rate: None,
         }
     }
 

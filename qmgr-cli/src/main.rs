@@ -85,6 +85,7 @@ Examples:
   qmgr get https://example.com/a.iso -o /tmp/a.iso --checksum sha-256:9f86d081…
   qmgr get --continue https://example.com/a.iso    # continue a.iso left by wget or curl
   qmgr get --content-disposition 'https://example.com/download?id=7' -d ~/Downloads
+  qmgr get --limit-rate 512k https://example.com/a.iso   # this download only, at most 512 KiB/s
 
 Each file is named after the last segment of its URL's path (percent-decoded), in DIR
 (default: the current directory; created when missing), unless -o names it. A file that
@@ -100,7 +101,10 @@ a server's Repr-Digest or Content-Digest header is checked the same way.
 --continue and --content-disposition first send a HEAD request: --continue continues a
 partial file found under the final name with Range and If-Range (refused, exit 2, without
 an ETag or Last-Modified, range support, or with a larger file; a file of the remote size is
-left as it is); --content-disposition names the file from the Content-Disposition header.")]
+left as it is); --content-disposition names the file from the Content-Disposition header.
+--limit-rate RATE (512k, 2M, 1G: binary, as curl and wget; 0 = none) limits this download
+only; the queue option background_rate_limit is untouched. `qmgr set GROUP --limit-rate`
+changes it while it runs.")]
     Get(get::GetArgs),
 
     /// Create an empty group (SUSPENDED) and print its GUID; then `add` files and `resume` it.
@@ -111,6 +115,7 @@ Examples:
   qmgr resume $G
   qmgr create --name share --protocol smb --notify-flags group_done --json
   qmgr create --user alice --password-env QMGR_PASSWORD   # the password is in $QMGR_PASSWORD
+  qmgr create --name slow --limit-rate 1M                  # at most 1 MiB/s, foreground or not
 
 Passwords are never taken from the command line: --password-env VAR reads the environment
 variable VAR, --password-prompt asks on the terminal without echo.")]
@@ -144,6 +149,7 @@ Examples:
   qmgr set $G --user alice --password-prompt
   qmgr set $G --foreground
   qmgr set $G --background        # says it is (and stays) a background group
+  qmgr set $G --limit-rate 512k   # at most 512 KiB/s for this group (0 = no limit)
 
 All or nothing: when the queue refuses one value, the others are not changed. Read the
 properties with `qmgr info`. Foreground is sticky: --background fails for a foreground

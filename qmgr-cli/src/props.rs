@@ -76,6 +76,52 @@ pub struct PropArgs {
     /// Ask for the HTTP password on the terminal, without echo.
     #[arg(long)]
     pub password_prompt: bool,
+
+    /// Limit every transfer of this group to RATE bytes/s, foreground ones too: a number with
+    /// an optional suffix k, M or G (binary, as curl's and wget's --limit-rate: 1k = 1024);
+    /// 0 = no limit (qmgr_group_set_rate_limit). Background groups stay bound by the option
+    /// background_rate_limit too; the lowest limit wins. Other groups are not affected.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub limit_rate: Option<u64>,
+}
+
+/// A rate as `--limit-rate` takes it (curl's and wget's form): bytes/s as a number, or a
+/// number (decimals allowed: `1.5M`) with the suffix `k`, `M` or `G` in either case, binary
+/// multiples (1024, 1024², 1024³); `0` = no limit. A fraction of a byte is dropped.
+///
+/// Errors: anything else, a value above 2^64 - 1 bytes/s, or a non-zero value below 1 byte/s
+/// (it would read as "no limit"), with a message naming the text.
+pub fn parse_rate(text: &str) -> Result<u64, String> {
+    let bad = |why: &str| {
+        format!("{text:?} is not a rate{why}: give bytes/s (0 = no limit) or a number with k, M or G (1k = 1024), e.g. 512k, 1.5M")
+    };
+    let t = text.trim();
+    let (number, multiplier) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => match c.to_ascii_lowercase() {
+            'k' => (&t[..i], 1u64 << 10),
+            'm' => (&t[..i], 1 << 20),
+            'g' => (&t[..i], 1 << 30),
+            _ => return Err(bad(&format!(" (unknown suffix {c:?})"))),
+        },
+        _ => (t, 1),
+    };
+    let digits = number.bytes().filter(u8::is_ascii_digit).count();
+    if digits == 0 || digits + (number.contains('.') as usize) != number.len() {
+        return Err(bad(""));
+    }
+    let bytes = match number.parse::<u64>() {
+        Ok(n) => n.checked_mul(multiplier),
+        // A decimal fraction (the shape is checked above).
+        Err(_) => {
+            let n = number.parse::<f64>().map_err(|_| bad(""))? * multiplier as f64;
+            (n < u64::MAX as f64).then_some(n as u64)
+        }
+    };
+    match bytes {
+        None => Err(bad(" (more than 2^64 - 1 bytes/s)")),
+        Some(0) if number.bytes().any(|b| (b'1'..=b'9').contains(&b)) => Err(bad(" (below 1 byte/s)")),
+        Some(b) => Ok(b),
+    }
 }
 
 /// `high`, `normal`, `low` or a number (the queue checks its range).
@@ -174,10 +220,19 @@ impl PropArgs {
 }
 
 /// Sets `changes` on `group` all or nothing (one store transaction: no process ever sees
-/// some of them set), then switches it to the foreground if asked. When the queue refuses
-/// one, nothing is changed and the group is not switched.
-fn apply(group: &Group, changes: &[(PropId, PropValue)], foreground: bool) -> qmgr_rs::Result<()> {
+/// some of them set), then its rate limit (`--limit-rate`; only a failing store refuses it),
+/// then switches it to the foreground if asked. When the queue refuses a property, nothing is
+/// changed and the group is not switched.
+fn apply(
+    group: &Group,
+    changes: &[(PropId, PropValue)],
+    rate_limit: Option<u64>,
+    foreground: bool,
+) -> qmgr_rs::Result<()> {
     group.set_props(changes)?;
+    if let Some(rate) = rate_limit {
+        group.set_rate_limit(rate)?;
+    }
     if foreground {
         group.switch_to_foreground()?;
     }
@@ -194,7 +249,7 @@ fn apply(group: &Group, changes: &[(PropId, PropValue)], foreground: bool) -> qm
 pub fn create(queue: &Queue, args: &PropArgs, as_json: bool) -> CmdResult {
     let changes = args.changes()?;
     let group = queue.manager.create_group(Guid::generate())?;
-    if let Err(e) = apply(&group, &changes, args.foreground) {
+    if let Err(e) = apply(&group, &changes, args.limit_rate, args.foreground) {
         cancel_quietly(&group);
         return Err(e.into());
     }
@@ -219,7 +274,7 @@ pub fn create(queue: &Queue, args: &PropArgs, as_json: bool) -> CmdResult {
 pub fn set(queue: &Queue, text: &str, args: &PropArgs) -> CmdResult {
     let group = queue.group(text)?;
     let changes = args.changes()?;
-    if changes.is_empty() && !args.foreground && !args.background {
+    if changes.is_empty() && args.limit_rate.is_none() && !args.foreground && !args.background {
         return Err(Failure::usage("nothing to set: give at least one property option (see `qmgr set --help`)"));
     }
     if args.background {
@@ -228,9 +283,9 @@ pub fn set(queue: &Queue, text: &str, args: &PropArgs) -> CmdResult {
             return Err(sticky_foreground(group.id(), &queue.command_prefix()));
         }
     }
-    apply(&group, &changes, args.foreground)?;
+    apply(&group, &changes, args.limit_rate, args.foreground)?;
     let id = group.id();
-    if !changes.is_empty() || args.foreground {
+    if !changes.is_empty() || args.limit_rate.is_some() || args.foreground {
         println!("updated group {id}");
     }
     if args.background {
@@ -273,6 +328,42 @@ mod tests {
         assert_eq!(parse_notify_flags("5"), Ok(5));
         let e = parse_notify_flags("job_done,sometimes").unwrap_err();
         assert!(e.contains("\"sometimes\"") && e.contains("use_progressex"), "{e}");
+    }
+
+    /// `--limit-rate`: curl's and wget's binary suffixes in either case, decimals, 0 = none;
+    /// everything else refused with the text named.
+    #[test]
+    fn rates_as_curl_and_wget_take_them() {
+        let good = [
+            ("0", 0),
+            ("1", 1),
+            ("524288", 524288),
+            ("512k", 512 * 1024),
+            ("512K", 512 * 1024),
+            ("2M", 2 << 20),
+            ("2m", 2 << 20),
+            ("1G", 1 << 30),
+            ("1g", 1 << 30),
+            ("1.5M", 3 << 19),
+            ("0.5k", 512),
+            (" 64k ", 64 << 10),
+            ("0k", 0),
+            ("0.0", 0),
+            ("18446744073709551615", u64::MAX),
+            ("17179869183G", 17179869183 << 30),
+        ];
+        for (text, want) in good {
+            assert_eq!(parse_rate(text), Ok(want), "{text:?}");
+        }
+        let bad =
+            ["", "k", "-1", "1.2.3", "1e3", "12x", "5 k", "1kb", "0x10", ".", "17179869184G", "0.0001k", "1,5M", "∞"];
+        for text in bad {
+            let e = parse_rate(text).unwrap_err();
+            assert!(e.contains(&format!("{text:?}")) && e.contains("512k"), "{text:?}: {e}");
+        }
+        assert!(parse_rate("1t").unwrap_err().contains("unknown suffix 't'"));
+        assert!(parse_rate("17179869184G").unwrap_err().contains("2^64"));
+        assert!(parse_rate("0.0001k").unwrap_err().contains("below 1 byte/s"));
     }
 
     #[test]

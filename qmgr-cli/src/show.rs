@@ -238,6 +238,7 @@ pub fn group_json(group: &Group, background: &BackgroundStatus) -> qmgr_rs::Resu
         "background": background_json(background),
         "priority": p.priority,
         "priority_name": priority_name(p.priority),
+        "rate_limit": p.rate_limit,
         "protocol": p.protocol,
         "protocol_name": protocol_name(p.protocol),
         "notify_flags": p.notify_flags,
@@ -287,6 +288,14 @@ fn job_json(j: &JobSnapshot) -> Value {
         "bytes_total": j.bytes_total,
         "files": files,
     })
+}
+
+/// A group's rate limit for people: `none`, or `512.00 KiB/s (524288 bytes/s)`.
+fn rate_limit_text(bytes_per_second: u64) -> String {
+    match bytes_per_second {
+        0 => "none".to_string(),
+        r => format!("{}/s ({r} bytes/s)", HumanBytes(r)),
+    }
 }
 
 /// `done/total`, with `?` for an unknown total.
@@ -341,6 +350,7 @@ fn print_info(g: &Value, background: &BackgroundStatus) {
     println!("  size:          {} bytes", u(&g["size"]));
     println!("  current job:   {}", u(&g["job_index"]));
     println!("  priority:      {} ({})", u(&g["priority"]), s(&g["priority_name"]));
+    println!("  rate limit:    {}", rate_limit_text(u(&g["rate_limit"])));
     println!("  protocol:      {} ({})", u(&g["protocol"]), s(&g["protocol_name"]));
     let notify = u(&g["notify_flags"]);
     let names = bits(&g["notify_bits"]);
@@ -416,6 +426,13 @@ mod tests {
         active: bool,
     ) -> BackgroundStatus {
         BackgroundStatus { mode, rate, throughput, reason: reason.to_string(), active }
+    }
+
+    #[test]
+    fn rate_limit_lines() {
+        assert_eq!(rate_limit_text(0), "none");
+        assert_eq!(rate_limit_text(512 * 1024), "512.00 KiB/s (524288 bytes/s)");
+        assert_eq!(rate_limit_text(1), "1 B/s (1 bytes/s)");
     }
 
     #[test]

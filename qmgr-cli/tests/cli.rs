@@ -299,6 +299,41 @@ fn get_makes_a_foreground_group_and_get_background_a_background_one() {
     }
 }
 
+/// `get --limit-rate`: the group's own limit, foreground as `get` makes it, and only it:
+/// 1 MiB at 256k takes at least 3 s (nominally 4: a lower bound only); a queued group keeps
+/// its limit; the queue option is untouched; a bad value is clap's usage error.
+#[test]
+fn get_limit_rate_limits_this_download_only() {
+    let data = body(1 << 20, 21);
+    let s = Scratch::new();
+    let (q, out) = (s.queue(), s.out());
+    let source = s.path().join("source.bin");
+    std::fs::write(&source, &data).unwrap();
+    let url = format!("file://{}", source.display());
+    let start = std::time::Instant::now();
+    let r = run(s.path(), &["--queue", &q, "get", &url, "-o", &format!("{out}/limited.bin"), "--limit-rate", "256k"]);
+    let took = start.elapsed();
+    assert_code(&r, 0);
+    assert_eq!(std::fs::read(Path::new(&out).join("limited.bin")).unwrap(), data);
+    assert!(took >= std::time::Duration::from_secs(3), "1 MiB at 256 KiB/s took {took:?}");
+
+    let r = run(
+        s.path(),
+        &["--queue", &q, "get", "--no-wait", "--limit-rate", "300K", &url, "-o", &format!("{out}/q.bin")],
+    );
+    assert_code(&r, 0);
+    let info = info_json(s.path(), &q, r.stdout.trim());
+    assert_eq!((info["rate_limit"].as_u64(), info["foreground"].as_bool()), (Some(300 * 1024), Some(true)), "{info}");
+    let r = run(s.path(), &["--queue", &q, "option", "background_rate_limit"]);
+    assert_eq!(r.stdout.trim(), "0", "the queue option is untouched");
+
+    let r = run(s.path(), &["--queue", &q, "get", &url, "--limit-rate", "fast"]);
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("--limit-rate") && r.stderr.contains("\"fast\" is not a rate"), "{}", r.stderr);
+    let help = run(s.path(), &["get", "--help"]).stdout;
+    assert!(help.contains("--limit-rate <RATE>"), "{help}");
+}
+
 #[test]
 fn bad_input_exits_2_and_leaves_nothing_in_the_queue() {
     let server = TestServer::start(&[]);

@@ -131,6 +131,7 @@ const INFO_KEYS: &[&str] = &[
     "progress_time",
     "protocol",
     "protocol_name",
+    "rate_limit",
     "remote_user",
     "size",
     "state",
@@ -297,6 +298,39 @@ fn set_changes_properties_all_or_nothing() {
     sc.fails(&["set", &g, "--protocol", "http"], 2, &["protocol", "0x81001001"]);
     sc.ok(&["set", &g, "--protocol", "smb", "--foreground"]);
     assert!(sc.info(&g)["status_bits"].as_array().unwrap().contains(&Value::from("foreground")));
+}
+
+/// `--limit-rate` of `create` and `set`: the group's own limit (qmgr_group_set_rate_limit),
+/// binary suffixes as curl's and wget's, 0 = none, shown by `info`; the queue option stays.
+#[test]
+fn create_and_set_take_a_rate_limit_that_info_shows() {
+    let sc = Scratch::new();
+    let g = sc.create(&["--limit-rate", "512k"]);
+    assert_eq!(sc.info(&g)["rate_limit"], 512 * 1024);
+    let text = sc.ok(&["info", &g]).stdout;
+    assert!(text.contains("  rate limit:    512.00 KiB/s (524288 bytes/s)"), "{text}");
+    for (value, want) in [("2M", 2 << 20), ("1.5m", 3 << 19), ("1G", 1 << 30), ("1000", 1000), ("0", 0)] {
+        let r = sc.ok(&["set", &g, "--limit-rate", value]);
+        assert!(r.stdout.contains(&format!("updated group {g}")), "{value}: {}", r.stdout);
+        assert_eq!(sc.info(&g)["rate_limit"], want, "{value}");
+    }
+    assert!(sc.ok(&["info", &g]).stdout.contains("  rate limit:    none"));
+    // With other properties, and on a foreground group.
+    sc.ok(&["set", &g, "--foreground", "--limit-rate", "64K", "--name", "slow"]);
+    let info = sc.info(&g);
+    assert_eq!((info["rate_limit"].as_u64(), info["display_name"].as_str()), (Some(64 * 1024), Some("slow")));
+    assert_eq!(info["foreground"], true);
+    assert_eq!(sc.ok(&["option", "background_rate_limit"]).stdout.trim(), "0", "the queue option is untouched");
+    // Bad values: clap's usage error (exit 2) names the option and the value.
+    for bad in ["12x", "-1", "1e3", "", "0.0001k", "17179869184G"] {
+        let r = sc.fails(&["set", &g, &format!("--limit-rate={bad}")], 2, &["--limit-rate"]);
+        assert!(r.stderr.contains(&format!("{bad:?} is not a rate")), "{bad}: {}", r.stderr);
+    }
+    sc.fails(&["create", "--limit-rate", "fast"], 2, &["\"fast\" is not a rate", "512k"]);
+    assert_eq!(sc.info(&g)["rate_limit"], 64 * 1024);
+    assert_eq!(sc.groups().len(), 1, "a refused create leaves nothing");
+    let help = sc.ok(&["set", "--help"]).stdout;
+    assert!(help.contains("--limit-rate <RATE>") && help.contains("1k = 1024"), "{help}");
 }
 
 #[test]

@@ -176,7 +176,8 @@ impl GroupState {
     }
 }
 
-/// The thirteen group properties (reference §1.6; defaults DECISIONS D12).
+/// The thirteen group properties (reference §1.6; defaults DECISIONS D12), and the group's
+/// rate limit (an extension, C-API.md "Per-group rate limit"; no `GROUPPROP` reaches it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupProps {
     /// 0 high, 1 normal (default), 2 low.
@@ -201,6 +202,10 @@ pub struct GroupProps {
     pub display_name: String,
     /// Description, at most 1024 characters.
     pub description: String,
+    /// The group's rate limit in bytes/s, 0 = none (default): every transfer of the group,
+    /// foreground ones too, receives at most this much (`qmgr_group_set_rate_limit`; how it
+    /// combines with the background limits: [`crate::rules::rate`]).
+    pub rate_limit: u64,
 }
 
 impl Default for GroupProps {
@@ -217,6 +222,7 @@ impl Default for GroupProps {
             progress_time: 0,
             display_name: String::new(),
             description: String::new(),
+            rate_limit: 0,
         }
     }
 }

@@ -1,11 +1,15 @@
-//! The shared rate limiter of background transfers (option `background_rate_limit`).
+//! Token buckets: the shared one of background transfers (option `background_rate_limit`,
+//! and in idle mode the controller's rate under it) and each running group's own
+//! (`qmgr_group_set_rate_limit`); [`Throttle`], what one transfer takes its chunks from.
 
-use crate::transport::CancelFlag;
+use crate::rules::rate;
+use crate::transport::{CancelFlag, Traffic};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A token bucket shared by every background transfer of a manager: the aggregate rate stays
-/// at `rate` bytes/s, with bursts of at most a quarter second of data.
+/// A token bucket: the transfers taking from it together stay at `rate` bytes/s, with bursts
+/// of at most a quarter second of data. One is shared by every background transfer of a
+/// manager; each running group has one of its own (its rate limit).
 #[derive(Debug)]
 pub struct RateLimiter {
     state: Mutex<Bucket>,
@@ -55,6 +59,13 @@ impl RateLimiter {
     /// Takes `bytes` from the bucket, sleeping (in steps of at most 100 ms, so that `cancel`
     /// is observed) until they are available. Returns false if cancelled while waiting.
     pub fn acquire(&self, bytes: usize, cancel: &CancelFlag) -> bool {
+        self.acquire_held_by(bytes, cancel, self)
+    }
+
+    /// [`RateLimiter::acquire`], counting the time waited in `held`'s
+    /// [`RateLimiter::take_held`] (a group's bucket holding back an idle transfer stalls its
+    /// connection as the shared one does).
+    fn acquire_held_by(&self, bytes: usize, cancel: &CancelFlag, held: &RateLimiter) -> bool {
         loop {
             let wait = {
                 let mut b = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -75,9 +86,46 @@ impl RateLimiter {
                 return false;
             }
             let wait = wait.min(Duration::from_millis(100));
-            self.state.lock().unwrap_or_else(|e| e.into_inner()).held += wait;
+            held.state.lock().unwrap_or_else(|e| e.into_inner()).held += wait;
             std::thread::sleep(wait);
         }
+    }
+}
+
+/// What one transfer takes each chunk from: its group's bucket, then — when the shared
+/// background limit binds it ([`rate::binds_shared`]) — the manager's shared one; so it
+/// receives at most the lowest of their rates ([`rate::effective`]). Rates changed while the
+/// transfer runs take effect at once.
+#[derive(Clone, Copy, Debug)]
+pub struct Throttle<'a> {
+    traffic: Traffic,
+    group: &'a RateLimiter,
+    shared: &'a RateLimiter,
+}
+
+impl<'a> Throttle<'a> {
+    /// The throttle of a transfer of `traffic` in the group whose bucket is `group`, with the
+    /// manager's `shared` background bucket.
+    pub fn new(traffic: Traffic, group: &'a RateLimiter, shared: &'a RateLimiter) -> Self {
+        Throttle { traffic, group, shared }
+    }
+
+    /// Takes `bytes` from each bucket that binds the transfer, sleeping until they are
+    /// available (see [`RateLimiter::acquire`]); time held back by the group's bucket counts as
+    /// held for the shared one too when that binds (the idle controller ignores RTT samples of
+    /// stalled readers, DECISIONS D14). Returns false if cancelled while waiting.
+    pub fn acquire(&self, bytes: usize, cancel: &CancelFlag) -> bool {
+        if !rate::binds_shared(self.traffic) {
+            return self.group.acquire(bytes, cancel);
+        }
+        self.group.acquire_held_by(bytes, cancel, self.shared) && self.shared.acquire(bytes, cancel)
+    }
+
+    /// The rate the transfer may receive now (bytes/s; `None` = no limit): [`rate::effective`]
+    /// of the buckets' rates.
+    pub fn rate(&self) -> Option<u64> {
+        let shared = self.shared.rate();
+        rate::effective(self.traffic, self.group.rate(), (shared > 0).then_some(shared))
     }
 }
 
@@ -116,5 +164,26 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert!(waiter.join().unwrap());
+    }
+
+    /// A foreground transfer takes from its group's bucket only; a background one from both,
+    /// and the group's holding it back counts as held for the shared bucket.
+    #[test]
+    fn a_throttle_takes_from_the_buckets_that_bind_it() {
+        let flag = CancelFlag::new();
+        let (group, shared) = (RateLimiter::new(100_000), RateLimiter::new(1));
+        let fg = Throttle::new(Traffic::Foreground, &group, &shared);
+        assert_eq!(fg.rate(), Some(100_000));
+        assert!(fg.acquire(5_000, &flag), "the shared bucket (1 B/s) is not asked");
+        assert!(group.take_held() >= Duration::from_millis(40));
+        let bg = Throttle::new(Traffic::Background, &group, &shared);
+        assert_eq!(bg.rate(), Some(1));
+        shared.set_rate(0);
+        assert_eq!(bg.rate(), Some(100_000));
+        assert!(bg.acquire(5_000, &flag));
+        assert!(shared.take_held() >= Duration::from_millis(40), "the group's wait counts for the shared bucket");
+        assert_eq!(group.take_held(), Duration::ZERO);
+        group.set_rate(0);
+        assert_eq!(bg.rate(), None);
     }
 }

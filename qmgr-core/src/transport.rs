@@ -5,7 +5,7 @@
 
 use crate::hresult::{win32_as_hresult, Error, Result};
 use crate::model::{Checksum, ErrorClass, JobError, Options, Validators};
-use crate::rate::RateLimiter;
+use crate::rate::Throttle;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -77,9 +77,10 @@ pub struct FetchRequest<'a> {
     pub credentials: Option<&'a Credentials>,
     /// How the transfer may use the network (DECISIONS D14).
     pub traffic: Traffic,
-    /// Shared limiter of background transfers ([`Traffic::Background`] and [`Traffic::Idle`]
-    /// take every chunk from it; foreground transfers never do).
-    pub rate_limiter: &'a RateLimiter,
+    /// The rate limits of the transfer: the transport takes every chunk it receives from it
+    /// before writing it ([`Throttle::acquire`]; the group's limit, and for background
+    /// traffic the shared background limit).
+    pub throttle: Throttle<'a>,
     /// Raised to stop the transfer; the transport then returns [`FetchOutcome::Cancelled`].
     pub cancel: &'a CancelFlag,
 }
@@ -87,10 +88,11 @@ pub struct FetchRequest<'a> {
 /// How a transfer may use the network (DECISIONS D1, D14).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Traffic {
-    /// A foreground group or job: never held back.
+    /// A foreground group or job: never held back by background limits (only by its
+    /// group's own rate limit, if set).
     Foreground,
     /// A background group with `background_mode` `normal`: competes like any TCP flow, bound
-    /// only by `background_rate_limit`.
+    /// only by `background_rate_limit` (and its group's own rate limit).
     Background,
     /// A background group with `background_mode` `idle`: bound by the rate limiter, which the
     /// idle-bandwidth controller sets, and on a connection set up for it (small receive

@@ -253,3 +253,39 @@ fn d3_set_prop_that_cannot_be_persisted_changes_nothing() {
     store.fail_writes.store(false, std::sync::atomic::Ordering::SeqCst);
     g.set_prop(PropId::DisplayName, text("x")).unwrap();
 }
+
+/// C-API.md "Per-group rate limit": 0 (none) by default, any value in every live state,
+/// persisted before it returns, seen by another manager of the store (DECISIONS D10),
+/// `QM_E_INVALID_STATE` once cancelled, unchanged when it cannot be persisted.
+#[test]
+fn rate_limit_round_trips_persists_and_is_refused_once_cancelled() {
+    let fake = Fake::new();
+    let store = SharedStore::new();
+    let mgr = open_on(Box::new(store.clone()), &fake);
+    let g = mgr.create_group(guid()).unwrap();
+    let id = g.id();
+    assert_eq!(g.rate_limit().unwrap(), 0, "no limit by default");
+    for v in [1, 512 * 1024, u64::MAX, 0, 300_000] {
+        g.set_rate_limit(v).unwrap();
+        assert_eq!(g.rate_limit().unwrap(), v);
+    }
+    let rec = store.image().groups.into_iter().find(|r| r.id == id).unwrap();
+    assert_eq!(rec.props.rate_limit, 300_000, "persisted before it returned");
+    assert_eq!(g.snapshot().unwrap().props.rate_limit, 300_000);
+    let other = open_on(Box::new(store.clone()), &fake);
+    assert_eq!(other.get_group(id).unwrap().rate_limit().unwrap(), 300_000, "another manager of the queue");
+
+    store.fail_writes.store(true, std::sync::atomic::Ordering::SeqCst);
+    let e = err("SetRateLimit", g.set_rate_limit(7));
+    assert_eq!(e.hr, qmgr_core::hresult::QM_E_SERVICE_UNAVAILABLE);
+    assert_eq!(g.rate_limit().unwrap(), 300_000, "unchanged");
+    store.fail_writes.store(false, std::sync::atomic::Ordering::SeqCst);
+    drop((other, mgr, g));
+
+    let mgr = open_on(Box::new(store.clone()), &fake);
+    let g = mgr.get_group(id).unwrap();
+    assert_eq!(g.rate_limit().unwrap(), 300_000, "survives a reopen");
+    g.cancel().unwrap();
+    assert_eq!(hr(g.set_rate_limit(1)), QM_E_INVALID_STATE);
+    assert_eq!(hr(g.rate_limit()), QM_E_INVALID_STATE);
+}

@@ -303,3 +303,28 @@ fn d1_a_group_waiting_only_for_its_commits_lets_the_next_group_run() {
     assert_eq!(settle(&a), 0x140);
     assert_eq!(fake.committed(&dest("a")).unwrap().len, 100);
 }
+
+/// C-API.md "Per-group rate limit": a group's limit binds its foreground transfers too (which
+/// `background_rate_limit` never does); for a background group the lower of the two wins.
+#[test]
+fn group_rate_limit_binds_foreground_and_background_transfers() {
+    let (mgr, fake) = open();
+    mgr.set_option("background_mode", "normal").unwrap();
+    mgr.set_option("background_rate_limit", "1000000").unwrap();
+    let (fg, _) = group_with(&mgr, &fake, vec![("fg", Script::new(10))]);
+    fg.switch_to_foreground().unwrap();
+    fg.set_rate_limit(300_000).unwrap();
+    fg.resume().unwrap();
+    assert_eq!(settle(&fg), 0x540);
+    let r = &fake.requests_for(&url("fg"))[0];
+    assert_eq!((r.rate, r.traffic), (300_000, Traffic::Foreground));
+    for (limit, want) in [(300_000, 300_000), (5_000_000, 1_000_000), (0, 1_000_000)] {
+        let name = format!("bg{limit}");
+        let (bg, _) = group_with(&mgr, &fake, vec![(&name, Script::new(10))]);
+        bg.set_rate_limit(limit).unwrap();
+        bg.resume().unwrap();
+        assert_eq!(settle(&bg), 0x140);
+        let r = &fake.requests_for(&url(&name))[0];
+        assert_eq!((r.rate, r.traffic), (want, Traffic::Background), "group limit {limit}");
+    }
+}

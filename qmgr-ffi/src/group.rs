@@ -362,6 +362,37 @@ pub extern "C" fn qmgr_group_get_progress64(
     })
 }
 
+/// Extension (C-API.md "Per-group rate limit"): limits every transfer of the group to
+/// `bytes_per_second` bytes/s; 0 = no limit (the default). Persisted before it returns;
+/// allowed in every state but cancelled; a running transfer follows the new value at once (in
+/// another process transferring the queue within 250 ms, DECISIONS D10). Applies to foreground
+/// groups too; background groups are also bound by the queue option background_rate_limit and
+/// the idle-bandwidth controller (DECISIONS D14): the lowest of these limits wins.
+///
+/// Returns QMGR_S_OK; QMGR_E_HANDLE for a bad group; QM_E_INVALID_STATE once cancelled;
+/// QM_E_SERVICE_UNAVAILABLE if the change cannot be persisted.
+#[no_mangle]
+pub extern "C" fn qmgr_group_set_rate_limit(group: *mut qmgr_group, bytes_per_second: u64) -> qmgr_hresult {
+    guard("qmgr_group_set_rate_limit", || {
+        handles::get(group, "group")?.set_rate_limit(bytes_per_second)?;
+        Ok(S_OK)
+    })
+}
+
+/// Extension (C-API.md "Per-group rate limit"): `*bytes_per_second_out` receives the group's
+/// rate limit in bytes/s, 0 when it has none (see qmgr_group_set_rate_limit).
+///
+/// Returns QMGR_S_OK; QMGR_E_POINTER if bytes_per_second_out is NULL; QMGR_E_HANDLE for a bad
+/// group; QM_E_INVALID_STATE once cancelled.
+#[no_mangle]
+pub extern "C" fn qmgr_group_get_rate_limit(group: *mut qmgr_group, bytes_per_second_out: *mut u64) -> qmgr_hresult {
+    guard("qmgr_group_get_rate_limit", || {
+        let g = handles::get(group, "group")?;
+        let out = Out::new(bytes_per_second_out, "bytes_per_second_out")?;
+        Ok(Done::ok(out.set(g.rate_limit()?)))
+    })
+}
+
 /// Extension: blocks until the group is COMPLETE, in ERROR or SUSPENDED (QMGR_S_OK, at once
 /// if it already is) or `timeout_ms` passes (QMGR_S_FALSE; 0 polls; 0xFFFFFFFF waits
 /// forever). `*status_out` receives GetStatus's word either way.

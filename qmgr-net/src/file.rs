@@ -9,7 +9,7 @@ use crate::url::{self, redact};
 use crate::CHUNK_SIZE;
 use qmgr_core::model::Validators;
 use qmgr_core::transport::{
-    Cause, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, Probe, SourceProblem, Traffic, UrlProblem,
+    Cause, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, Probe, SourceProblem, UrlProblem,
 };
 use std::fs::{File, Metadata};
 use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
@@ -95,7 +95,7 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(source_error(&e, &source_path)),
         };
-        if req.traffic != Traffic::Foreground && !req.rate_limiter.acquire(n, req.cancel) {
+        if !req.throttle.acquire(n, req.cancel) {
             return Ok(FetchOutcome::Cancelled);
         }
         let file = out.create()?;

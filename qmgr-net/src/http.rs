@@ -263,7 +263,7 @@ fn receive(
         match exchange.next(req.cancel, &mut || obs.on_progress(done)) {
             None => return Ok(None),
             Some(Event::Data(chunk)) => {
-                if req.traffic != Traffic::Foreground && !req.rate_limiter.acquire(chunk.len(), req.cancel) {
+                if !req.throttle.acquire(chunk.len(), req.cancel) {
                     return Ok(None);
                 }
                 let file = temp.create()?;

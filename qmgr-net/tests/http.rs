@@ -553,31 +553,41 @@ fn cancel_is_honoured_while_the_server_stalls() {
     assert!(lag < Duration::from_millis(500), "cancel took {lag:?}");
 }
 
+/// Every chunk is taken from the transfer's throttle before it is written: a background
+/// transfer from the shared bucket and its group's, a foreground one from its group's only.
 #[test]
-fn background_transfers_take_from_the_rate_limiter() {
+fn transfers_take_from_the_buckets_that_bind_them() {
     let body = content(64 * 1024);
     let b = body.clone();
     let server = Server::start(move |_, _| Reply::new(200).body(b.clone()));
     let dir = tempfile::tempdir().unwrap();
     let temp = dir.path().join("t");
     // 1 byte/s: the first chunk cannot be had; cancelling releases the wait.
-    let mut f = Fetch { traffic: Traffic::Background, limiter: RateLimiter::new(1), ..Fetch::default() };
-    let cancel = f.cancel.clone();
-    let url = server.url("/bg");
-    let outcome = std::thread::scope(|s| {
-        s.spawn(|| {
-            // Cancel once the server has answered (bounded wait).
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while server.requests().is_empty() && Instant::now() < deadline {
-                std::thread::yield_now();
-            }
-            cancel.cancel();
+    let held = |f: &mut Fetch, path: &str| {
+        let cancel = f.cancel.clone();
+        let url = server.url(path);
+        let before = server.requests().len();
+        let outcome = std::thread::scope(|s| {
+            s.spawn(|| {
+                // Cancel once the server has answered (bounded wait).
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while server.requests().len() == before && Instant::now() < deadline {
+                    std::thread::yield_now();
+                }
+                cancel.cancel();
+            });
+            f.run(&transport(), &url, &temp)
         });
-        f.run(&transport(), &url, &temp)
-    });
-    assert_eq!(outcome, FetchOutcome::Cancelled);
-    assert!(f.recorder.progress.is_empty(), "nothing written without tokens");
-    // Foreground ignores the limiter.
+        assert_eq!(outcome, FetchOutcome::Cancelled, "{path}");
+        assert!(f.recorder.progress.is_empty(), "{path}: nothing written without tokens");
+    };
+    held(&mut Fetch { traffic: Traffic::Background, limiter: RateLimiter::new(1), ..Fetch::default() }, "/bg");
+    held(&mut Fetch { traffic: Traffic::Idle, group_limiter: RateLimiter::new(1), ..Fetch::default() }, "/idle-group");
+    held(
+        &mut Fetch { traffic: Traffic::Foreground, group_limiter: RateLimiter::new(1), ..Fetch::default() },
+        "/fg-group",
+    );
+    // Foreground ignores the shared bucket.
     let mut f = Fetch { traffic: Traffic::Foreground, limiter: RateLimiter::new(1), ..Fetch::default() };
     complete(f.run(&transport(), &server.url("/fg"), &temp));
 }

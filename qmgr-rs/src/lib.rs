@@ -19,6 +19,7 @@
 //! and files under one lock, named fields, `Option` for unknown totals, each job's
 //! [`JobError`]), [`Job::error`] (with its [`ErrorClass`]), [`Manager::find_job`] (a job
 //! wherever it is in the queue), [`Group::set_props`] (several properties, all or nothing),
+//! [`Group::set_rate_limit`] / [`Group::rate_limit`] (the group's own rate limit in bytes/s),
 //! [`Manager::probe`] (a URL's length, validators, ranges and `Content-Disposition` name,
 //! from a `HEAD` request: a [`Probe`]) and [`Job::adopt_partial`] (a partial file left by
 //! another tool becomes a file's temporary file, continued with a ranged request).

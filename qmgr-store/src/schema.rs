@@ -112,8 +112,17 @@ const V3: &str = "
 ALTER TABLE files ADD COLUMN checksum TEXT;
 ";
 
+/// Version 4: a group's rate limit (C-API.md "Per-group rate limit";
+/// `qmgr_group_set_rate_limit`).
+///
+/// * `groups.rate_limit` is the limit in bytes/s, 0 = none; a `u64` stored by the
+///   bit-preserving `as i64` cast (see [`V1`]). Groups of older queues get 0.
+const V4: &str = "
+ALTER TABLE groups ADD COLUMN rate_limit INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Every migration, in order (see the module documentation).
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this code writes and understands (`PRAGMA user_version` after
 /// [`SqliteStore::open`](crate::SqliteStore::open)). A database with a higher version was

@@ -36,15 +36,16 @@ const STATEMENT_CACHE: usize = 32;
 const CREATE_GROUP: &str = "
 INSERT INTO groups (id, seq, state, foreground, priority, remote_user, remote_password,
                     protocol, notify_flags, notify_clsid, progress_size, progress_percent,
-                    progress_time, display_name, description)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+                    progress_time, display_name, description, rate_limit)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 // Only an existing group: one cancelled by another process stays gone (Op::UpdateGroup).
 const UPDATE_GROUP: &str = "
 UPDATE groups SET
     seq = ?2, state = ?3, foreground = ?4, priority = ?5, remote_user = ?6, remote_password = ?7,
     protocol = ?8, notify_flags = ?9, notify_clsid = ?10, progress_size = ?11,
-    progress_percent = ?12, progress_time = ?13, display_name = ?14, description = ?15
+    progress_percent = ?12, progress_time = ?13, display_name = ?14, description = ?15,
+    rate_limit = ?16
 WHERE id = ?1";
 
 // INSERT … SELECT … WHERE EXISTS: nothing happens when the group is gone (Op::PutJob).
@@ -93,7 +94,7 @@ macro_rules! group_columns {
     () => {
         "SELECT id, seq, state, foreground, priority, remote_user, remote_password, protocol,
                 notify_flags, notify_clsid, progress_size, progress_percent, progress_time,
-                display_name, description"
+                display_name, description, rate_limit"
     };
 }
 macro_rules! job_columns {
@@ -341,6 +342,7 @@ fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
                 p.progress_time,
                 p.display_name,
                 p.description,
+                p.rate_limit as i64,
             ])?;
         }
         Op::DeleteGroup(id) => {
@@ -441,6 +443,7 @@ fn group_row(r: &Row<'_>) -> rusqlite::Result<GroupRecord> {
             progress_time: r.get(12)?,
             display_name: r.get(13)?,
             description: r.get(14)?,
+            rate_limit: r.get::<_, i64>(15)? as u64,
         },
     })
 }

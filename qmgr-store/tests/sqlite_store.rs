@@ -74,6 +74,7 @@ fn every_field_round_trips_through_reopen() {
                 progress_time: 1000 + i as u32,
                 display_name: "名前".repeat(i as usize + 1),
                 description: format!("line1\nline2 '\"; DROP TABLE groups; -- {i}"),
+                rate_limit: [0, 1, 512 * 1024, i64::MAX as u64 + 1, u64::MAX][i as usize],
             },
         }));
     }
@@ -509,26 +510,56 @@ fn set_file_checksum_updates_only_an_incomplete_file() {
     assert_eq!(mem.load().unwrap().files[0].checksum, Some(c));
 }
 
-/// A queue written by the previous schema (version 2, without `files.checksum`) opens: it is
+/// A queue in `dir` holding one group with one job of one file, taken back to an older
+/// schema by `downgrade` (SQL run on the database), and opened again (migrated).
+fn migrated_from(dir: &Path, downgrade: &str) -> SqliteStore {
+    {
+        let mut s = SqliteStore::open(dir).unwrap();
+        s.apply(&[Op::CreateGroup(group(1, 1)), Op::PutJob(job(10, 1, 2)), Op::PutFile(file(10, 0))]).unwrap();
+    }
+    let raw = rusqlite::Connection::open(dir.join(DB_FILE_NAME)).unwrap();
+    raw.execute_batch(downgrade).unwrap();
+    drop(raw);
+    SqliteStore::open(dir).unwrap()
+}
+
+/// `PRAGMA user_version` of the queue in `dir`.
+fn schema_version(dir: &Path) -> i64 {
+    let raw = rusqlite::Connection::open(dir.join(DB_FILE_NAME)).unwrap();
+    raw.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()
+}
+
+/// A queue written by an older schema (version 2, without `files.checksum`) opens: it is
 /// migrated, and its files have no checksum.
 #[test]
 fn a_version_2_queue_is_migrated_and_keeps_its_files() {
     let tmp = tempfile::tempdir().unwrap();
-    {
-        let mut s = SqliteStore::open(tmp.path()).unwrap();
-        s.apply(&[Op::CreateGroup(group(1, 1)), Op::PutJob(job(10, 1, 2)), Op::PutFile(file(10, 0))]).unwrap();
-    }
-    let raw = rusqlite::Connection::open(tmp.path().join(DB_FILE_NAME)).unwrap();
-    raw.execute_batch("ALTER TABLE files DROP COLUMN checksum; PRAGMA user_version = 2;").unwrap();
-    drop(raw);
-    let mut s = SqliteStore::open(tmp.path()).unwrap();
+    let v2 =
+        "ALTER TABLE files DROP COLUMN checksum; ALTER TABLE groups DROP COLUMN rate_limit; PRAGMA user_version = 2;";
+    let mut s = migrated_from(tmp.path(), v2);
     assert_eq!(s.load().unwrap().files, vec![file(10, 0)]);
     let c = Checksum::parse("sha-256", &"5c".repeat(32)).unwrap();
     s.apply(&[Op::SetFileChecksum { job_id: g(10), index: 0, checksum: c.clone() }]).unwrap();
     assert_eq!(reopen_load(tmp.path()).files[0].checksum, Some(c));
-    let raw = rusqlite::Connection::open(tmp.path().join(DB_FILE_NAME)).unwrap();
-    let v: i64 = raw.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-    assert_eq!(v, SCHEMA_VERSION);
+    assert_eq!(schema_version(tmp.path()), SCHEMA_VERSION);
+}
+
+/// Version 4 (the group's rate limit): a version-3 queue gets the column, 0 (no limit) for the
+/// groups it holds, and a limit set afterwards survives a reopen.
+#[test]
+fn a_version_3_queue_is_migrated_and_its_groups_get_no_rate_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = migrated_from(tmp.path(), "ALTER TABLE groups DROP COLUMN rate_limit; PRAGMA user_version = 3;");
+    let image = s.load().unwrap();
+    assert_eq!(image.groups, vec![group(1, 1)]);
+    assert_eq!(image.groups[0].props.rate_limit, 0);
+    assert_eq!(image.files, vec![file(10, 0)]);
+    let mut limited = group(1, 1);
+    limited.props.rate_limit = 512 * 1024;
+    s.apply(&[Op::UpdateGroup(limited.clone())]).unwrap();
+    drop(s);
+    assert_eq!(reopen_load(tmp.path()).groups, vec![limited]);
+    assert_eq!((schema_version(tmp.path()), SCHEMA_VERSION), (4, 4));
 }
 
 /// Groups and jobs come back by seq (ties in insertion order, kept across updates); jobs

@@ -155,6 +155,15 @@ static int c_wait(void *h, qmgr_hresult *hr) {
     *hr = qmgr_group_wait((qmgr_group *)h, 0, &s);
     return s == S32;
 }
+static int c_set_rate_limit(void *h, qmgr_hresult *hr) {
+    *hr = qmgr_group_set_rate_limit((qmgr_group *)h, 1000);
+    return 1;
+}
+static int c_get_rate_limit(void *h, qmgr_hresult *hr) {
+    uint64_t v = S64;
+    *hr = qmgr_group_get_rate_limit((qmgr_group *)h, &v);
+    return v == S64;
+}
 /* job */
 static int c_cancel_job(void *h, qmgr_hresult *hr) {
     *hr = qmgr_job_cancel_job((qmgr_job *)h);
@@ -292,6 +301,8 @@ static const entry table[] = {
     {"qmgr_group_set_notification_pointer", K_GROUP, "group", c_set_notify},
     {"qmgr_group_get_progress64", K_GROUP, "group", c_group_progress64},
     {"qmgr_group_wait", K_GROUP, "group", c_wait},
+    {"qmgr_group_set_rate_limit", K_GROUP, "group", c_set_rate_limit},
+    {"qmgr_group_get_rate_limit", K_GROUP, "group", c_get_rate_limit},
     {"qmgr_job_cancel_job", K_JOB, "job", c_cancel_job},
     {"qmgr_job_get_progress", K_JOB, "job", c_job_progress},
     {"qmgr_job_get_status", K_JOB, "job", c_job_status},

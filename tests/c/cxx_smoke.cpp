@@ -1,8 +1,10 @@
 // cxx_smoke.cpp — qmgr.h from C++17: a manager, a group, a job with a file:// file, the
 // enumerators, the callback struct filled with a captureless lambda and a static member
 // function, a completed transfer, and every handle released (C-API.md; wasmtime's habit of
-// compiling the header as C++ too, STYLE.md).
+// compiling the header as C++ too, STYLE.md). Then qmgr.hpp's Group::set_rate_limit /
+// rate_limit: a limited file:// copy takes at least the time its limit allows.
 #include "qmgr.h"
+#include "qmgr.hpp"
 
 #include <ftw.h>
 #include <stdlib.h>
@@ -207,6 +209,40 @@ int main() {
     qmgr_group_release(group);
     qmgr_manager_release(manager);
     CHECK(events.released.load() == 1);
+
+    // qmgr.hpp: the per-group rate limit (C-API.md "Per-group rate limit"), in bytes/s, for a
+    // foreground group too. 100,000 bytes at 40,000 B/s take 2.5 s; a lower bound only.
+    {
+        qmgr::Manager hpp = qmgr::Manager::open(queue);
+        qmgr::Group limited = hpp.create_group();
+        CHECK(limited.rate_limit() == 0);
+        limited.set_rate_limit(UINT64_MAX);
+        CHECK(limited.rate_limit() == UINT64_MAX);
+        limited.set_rate_limit(40000);
+        CHECK(limited.rate_limit() == 40000);
+        limited.set_foreground(true);
+        qmgr_variant smb{};
+        smb.vt = QMGR_VT_I4;
+        smb.int_val = QM_PROTOCOL_SMB;
+        CHECK(qmgr_group_set_prop(limited.handle(), GROUPPROP_PROTOCOLFLAGS, &smb) == QMGR_S_OK);
+        limited.create_job().add_files({{url, root + "/limited.bin"}});
+        auto start = std::chrono::steady_clock::now();
+        limited.resume();
+        std::optional<uint32_t> word = limited.wait(std::chrono::seconds(120));
+        auto took = std::chrono::steady_clock::now() - start;
+        CHECK(word && (*word & QM_STATUS_GROUP_COMPLETE));
+        CHECK(took >= std::chrono::milliseconds(2000));
+        std::printf("   100000 bytes at 40000 B/s: %lld ms\n",
+                    static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+        limited.cancel();
+        bool refused = false;
+        try {
+            limited.set_rate_limit(1);
+        } catch (const qmgr::Error &e) {
+            refused = e.hresult() == QM_E_INVALID_STATE;
+        }
+        CHECK(refused);
+    }
 
     nftw(root.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     std::printf("== cxx_smoke: %d checks, %d failed\n", checks, failures);

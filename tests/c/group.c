@@ -2,7 +2,7 @@
  * group.c — IBackgroundCopyGroup without transfers: the 13 properties (types, ranges, length
  * limits, defaults), GetProgress/GetStatus/get_Size/get_GroupID, CreateJob/GetJob/EnumJobs
  * argument rules, SwitchToForeground, QueryNewJobInterface and the argument rules of
- * SetNotificationPointer (C-API.md; DECISIONS D1, D2, D3, D8, D12).
+ * SetNotificationPointer, the rate-limit extension (C-API.md; DECISIONS D1, D2, D3, D8, D12).
  */
 #include "check.h"
 #include "qm.h"
@@ -470,6 +470,45 @@ static void test_foreground(qmgr_manager *m) {
     qmgr_group_release(h);
 }
 
+static void test_rate_limit(qmgr_manager *m) {
+    check_section("rate limit extension: default 0, round trip, persisted, argument rules (C-API.md)");
+    qmgr_group *g = qm_group(m);
+    qmgr_guid id;
+    CHECK_HR(qmgr_group_get_group_id(g, &id), QMGR_S_OK);
+    uint64_t v = 77;
+    CHECK_HR(qmgr_group_get_rate_limit(g, &v), QMGR_S_OK);
+    CHECK_EQ(v, 0); /* none by default */
+    const uint64_t values[] = {1, 512 * 1024, UINT64_MAX, 0, 300000};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        CHECK_HR(qmgr_group_set_rate_limit(g, values[i]), QMGR_S_OK);
+        CHECK_HR(qmgr_group_get_rate_limit(g, &v), QMGR_S_OK);
+        CHECK_EQ(v, values[i]);
+    }
+    /* Foreground groups take a limit too. */
+    CHECK_HR(qmgr_group_switch_to_foreground(g), QMGR_S_OK);
+    CHECK_HR(qmgr_group_set_rate_limit(g, 4096), QMGR_S_OK);
+    CHECK_ERR(qmgr_group_get_rate_limit(g, NULL), QMGR_E_POINTER, "bytes_per_second_out");
+    CHECK_ERR(qmgr_group_get_rate_limit(NULL, &v), QMGR_E_POINTER, "group");
+    CHECK_ERR(qmgr_group_set_rate_limit(NULL, 1), QMGR_E_POINTER, "group");
+    qmgr_job *j = qm_job(g);
+    CHECK_ERR(qmgr_group_set_rate_limit((qmgr_group *)(void *)j, 1), QMGR_E_HANDLE, "group");
+    v = 77;
+    CHECK_ERR(qmgr_group_get_rate_limit((qmgr_group *)(void *)j, &v), QMGR_E_HANDLE, "group");
+    CHECK_EQ(v, 77); /* outputs only on success */
+    qmgr_job_release(j);
+    /* A new handle of the group reads the same value. */
+    CHECK_EQ(qmgr_group_release(g), 0);
+    qmgr_group *again = NULL;
+    CHECK_HR(qmgr_manager_get_group(m, id, &again), QMGR_S_OK);
+    CHECK_HR(qmgr_group_get_rate_limit(again, &v), QMGR_S_OK);
+    CHECK_EQ(v, 4096);
+    CHECK_HR(qmgr_group_cancel_group(again), QMGR_S_OK);
+    CHECK_ERR(qmgr_group_set_rate_limit(again, 1), QM_E_INVALID_STATE, NULL);
+    CHECK_ERR(qmgr_group_get_rate_limit(again, &v), QM_E_INVALID_STATE, NULL);
+    CHECK_EQ(v, 4096);
+    qmgr_group_release(again);
+}
+
 static void test_query_new_job_interface(qmgr_manager *m) {
     check_section("QueryNewJobInterface: E_NOINTERFACE with NULL for every iid");
     qmgr_group *g = qm_group(m);
@@ -575,6 +614,7 @@ int main(void) {
     test_string_props(m);
     test_group_methods(m);
     test_foreground(m);
+    test_rate_limit(m);
     test_query_new_job_interface(m);
     test_notification_pointer(m);
     CHECK_EQ(qmgr_manager_release(m), 0);

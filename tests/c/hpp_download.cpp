@@ -96,6 +96,9 @@ int main(int argc, char **argv) {
         CHECK(group.display_name() == "hpp \xe2\x9c\x93");
         group.set_foreground(true);
         CHECK(group.status() & QM_STATUS_GROUP_FOREGROUND);
+        CHECK(group.rate_limit() == 0);
+        group.set_rate_limit(uint64_t{1} << 30);  // 1 GiB/s: binds a foreground group, slows nothing here
+        CHECK(group.rate_limit() == uint64_t{1} << 30);
         group.set_notify_flags(QM_NOTIFY_FILE_DONE | QM_NOTIFY_GROUP_DONE);
         std::atomic<int> files_done{0}, group_done{0};
         const qmgr_guid group_id = group.id();

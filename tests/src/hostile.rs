@@ -1083,6 +1083,11 @@ impl HostileQueue {
         HostileQueue { manager, out, _queue_dir, _out_dir }
     }
 
+    /// The queue directory (for other processes opening the queue, e.g. `qmgr --queue DIR`).
+    pub fn dir(&self) -> &Path {
+        self._queue_dir.path()
+    }
+
     /// The download path of `name`.
     pub fn path(&self, name: &str) -> PathBuf {
         self.out.join(name)

@@ -10,6 +10,7 @@
 use super::inner::Inner;
 use crate::model::{BackgroundMode, BackgroundStatus, Options};
 use crate::rules::idle::{self, Controller, Decision};
+use crate::rules::rate;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -97,15 +98,10 @@ impl IdleShared {
     }
 }
 
-/// What background transfers may receive (bytes/s; `None` = no limit): the controller's
-/// decision capped by `background_rate_limit` (`cap`, 0 = no cap), or the cap alone when no
-/// idle transfer runs or there is nothing to measure.
+/// The shared background limit for the controller's `decision` (none while no idle transfer
+/// runs) under `background_rate_limit` (`cap`): [`rate::shared`].
 fn allowed(decision: Option<&Decision>, cap: u64) -> Option<u64> {
-    let cap = (cap > 0).then_some(cap);
-    match (decision.and_then(|d| d.rate), cap) {
-        (Some(rate), Some(cap)) => Some(rate.min(cap)),
-        (rate, cap) => rate.or(cap),
-    }
+    rate::shared(decision.and_then(|d| d.rate), cap)
 }
 
 /// [`allowed`] as the shared limiter takes it (0 = no limit).
@@ -200,18 +196,6 @@ mod tests {
 
     fn decision(rate: u64, reason: Reason) -> Decision {
         Decision { rate: Some(rate), window: 8192, throughput: rate / 2, reason }
-    }
-
-    #[test]
-    fn the_cap_bounds_the_controller_and_stands_alone() {
-        assert_eq!(limit(None, 0), 0);
-        assert_eq!(limit(None, 5000), 5000);
-        assert_eq!(limit(Some(&decision(9000, Reason::Starting)), 0), 9000);
-        assert_eq!(limit(Some(&decision(9000, Reason::Starting)), 5000), 5000);
-        assert_eq!(limit(Some(&decision(3000, Reason::Starting)), 5000), 3000);
-        let unmeasured = Decision { rate: None, window: 8192, throughput: 0, reason: Reason::Unmeasured };
-        assert_eq!(limit(Some(&unmeasured), 0), 0);
-        assert_eq!(limit(Some(&unmeasured), 5000), 5000);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use super::inner::{Inner, SchedMsg};
 use super::state::{DiscardList, State, WorkerSlot};
 use super::worker;
 use crate::model::GroupState;
+use crate::rate::RateLimiter;
 use crate::rules::schedule::{self, Candidate, Worker};
 use crate::transport::CancelFlag;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -95,21 +96,25 @@ fn schedule(inner: &Arc<Inner>, st: &mut State) -> Duration {
         let worker_id = st.next_worker;
         let g = st.groups.get_mut(&id).expect("chosen from live groups");
         g.retry_at = None;
-        let cancel = Arc::new(CancelFlag::new());
-        let discard = DiscardList::default();
-        let committing = Arc::new(Pending::default());
+        let parts = worker::Parts {
+            cancel: Arc::new(CancelFlag::new()),
+            discard: DiscardList::default(),
+            committing: Arc::new(Pending::default()),
+            limiter: Arc::new(RateLimiter::new(g.rec.props.rate_limit)),
+        };
         g.worker = Some(WorkerSlot {
-            cancel: cancel.clone(),
+            cancel: parts.cancel.clone(),
             id: worker_id,
-            discard: discard.clone(),
+            discard: parts.discard.clone(),
             finishing: false,
-            committing: committing.clone(),
+            committing: parts.committing.clone(),
+            limiter: parts.limiter.clone(),
         });
         let inc = g.inc;
         let inner2 = inner.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("qmgr-transfer-{worker_id}"))
-            .spawn(move || worker::run(inner2, id, inc, worker_id, cancel, discard, committing));
+            .spawn(move || worker::run(inner2, id, inc, worker_id, parts));
         match spawned {
             Ok(h) => st.workers.push(h),
             Err(e) => {

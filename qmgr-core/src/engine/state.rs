@@ -6,6 +6,7 @@ use super::commit::{Finished, Pending};
 use super::Callback;
 use crate::guid::Guid;
 use crate::model::{FileRecord, GroupRecord, GroupState, JobRecord, Options};
+use crate::rate::RateLimiter;
 use crate::rules::notify::{self, ProgressEvent, StatusEvent};
 use crate::rules::progress::{self, percent, sat32, Amounts, Mark};
 use crate::rules::{files, retry, runner, states};
@@ -31,6 +32,10 @@ pub(crate) struct WorkerSlot {
     pub finishing: bool,
     /// The files the worker handed to its committer, not recorded as complete yet.
     pub committing: Arc<Pending>,
+    /// The group's own token bucket, at its rate limit (C-API.md "Per-group rate limit"):
+    /// every transfer of the worker takes from it; [`GroupEntry::apply_rate_limit`] keeps it
+    /// at the property's value while the worker runs.
+    pub limiter: Arc<RateLimiter>,
 }
 
 /// One job in memory.
@@ -152,6 +157,15 @@ impl GroupEntry {
             pending: VecDeque::new(),
             progress_pending: Vec::new(),
             held: Vec::new(),
+        }
+    }
+
+    /// Gives a running worker's bucket the group's rate limit as `rec` now has it (set here or
+    /// by another process, DECISIONS D10): it takes effect at once, also for a transfer
+    /// waiting for tokens.
+    pub fn apply_rate_limit(&self) {
+        if let Some(w) = &self.worker {
+            w.limiter.set_rate(self.rec.props.rate_limit);
         }
     }
 
@@ -376,6 +390,7 @@ impl State {
                         transitions.push(id);
                     }
                     e.rec = rec;
+                    e.apply_rate_limit();
                     e
                 }
                 None => {

@@ -11,6 +11,7 @@ use super::state::WorkerSlot;
 use super::state::{DiscardList, GroupEntry, JobEntry};
 use crate::guid::Guid;
 use crate::model::{temp_path_for, BackgroundMode, Checksum, FileRecord, Options, Validators};
+use crate::rate::{RateLimiter, Throttle};
 use crate::rules::classify::classify;
 use crate::rules::parallel::{self, FileState};
 use crate::rules::progress::{self, Mark};
@@ -148,21 +149,22 @@ enum Step {
     Stop,
 }
 
+/// What a worker shares with its [`WorkerSlot`] (see there).
+pub(super) struct Parts {
+    pub(super) cancel: Arc<CancelFlag>,
+    pub(super) discard: DiscardList,
+    pub(super) committing: Arc<Pending>,
+    pub(super) limiter: Arc<RateLimiter>,
+}
+
 /// Runs the worker of `group` (incarnation `inc`) until it has nothing more to do.
 ///
 /// Fetching and committing overlap: each complete file goes to a [`Committer`] thread (in job
 /// order), which flushes and renames the files in batches while the worker fetches the next
 /// ones, so that the flush before each commit (DECISIONS D4) costs one shared disk round trip
 /// per batch instead of one per file.
-pub(crate) fn run(
-    inner: Arc<Inner>,
-    group: Guid,
-    inc: u64,
-    worker_id: u64,
-    cancel: Arc<CancelFlag>,
-    discard: DiscardList,
-    committing: Arc<Pending>,
-) {
+pub(crate) fn run(inner: Arc<Inner>, group: Guid, inc: u64, worker_id: u64, parts: Parts) {
+    let Parts { cancel, discard, committing, limiter } = parts;
     let committer = Committer::start(&inner, group, inc, &cancel, committing);
     std::thread::scope(|scope| {
         let (task_tx, task_rx) = crossbeam_channel::unbounded();
@@ -173,6 +175,7 @@ pub(crate) fn run(
             inc,
             worker_id,
             cancel: &cancel,
+            limiter: &limiter,
             committer: &committer,
             files: HashMap::new(),
             scope,
@@ -211,6 +214,8 @@ struct Worker<'scope, 'env> {
     inc: u64,
     worker_id: u64,
     cancel: &'env Arc<CancelFlag>,
+    /// The group's own rate limit (a bucket shared by its transfers).
+    limiter: &'env RateLimiter,
     committer: &'env Committer,
     files: HashMap<Key, Local>,
     scope: &'scope Scope<'scope, 'env>,
@@ -390,12 +395,13 @@ impl<'scope, 'env> Worker<'scope, 'env> {
         self.files.insert(task.key(), Local::Fetching(flag.clone()));
         let busy = self.files.values().filter(|l| l.in_flight()).count();
         if self.threads < busy {
-            let (inner, committer, group, inc) = (self.inner, self.committer, self.group, self.inc);
+            let (inner, committer, limiter, group, inc) =
+                (self.inner, self.committer, self.limiter, self.group, self.inc);
             let (rx, tx) = (self.task_rx.clone(), self.done_tx.clone());
             let spawned = std::thread::Builder::new().name("qmgr-fetch".into()).spawn_scoped(self.scope, move || {
                 for (task, flag) in rx {
                     let mut report = Report { tx: &tx, key: task.key(), outcome: None };
-                    report.outcome = Some(fetch(inner, group, inc, committer, task, &flag));
+                    report.outcome = Some(fetch(inner, group, inc, committer, limiter, task, &flag));
                 }
             });
             match spawned {
@@ -403,7 +409,7 @@ impl<'scope, 'env> Worker<'scope, 'env> {
                 Err(e) if self.threads == 0 => {
                     log::warn!("group {}: no fetch thread ({e}); fetching on the worker's thread", self.group);
                     let key = task.key();
-                    let outcome = fetch(self.inner, self.group, self.inc, self.committer, task, &flag);
+                    let outcome = fetch(self.inner, self.group, self.inc, self.committer, self.limiter, task, &flag);
                     self.inline.push_back(Ended { key, outcome: Some(outcome) });
                     return;
                 }
@@ -602,7 +608,16 @@ impl FetchObserver for Progress<'_> {
 /// Fetches one file on a fetch thread; `cancel` stops it (raised by the worker's flag too).
 /// A file fetched whole goes back to the worker, which hands it to the committer in its turn;
 /// a failed or stopped one has its bytes mirrored and checkpointed first.
-fn fetch(inner: &Inner, group: Guid, inc: u64, committer: &Committer, task: Box<Task>, cancel: &CancelFlag) -> Outcome {
+#[allow(clippy::too_many_arguments)]
+fn fetch(
+    inner: &Inner,
+    group: Guid,
+    inc: u64,
+    committer: &Committer,
+    limiter: &RateLimiter,
+    task: Box<Task>,
+    cancel: &CancelFlag,
+) -> Outcome {
     let mut progress = Progress::new(inner, group, inc, committer, &task);
     let request = FetchRequest {
         url: &task.url,
@@ -612,7 +627,7 @@ fn fetch(inner: &Inner, group: Guid, inc: u64, committer: &Committer, task: Box<
         checksum: task.checksum.as_ref(),
         credentials: task.credentials.as_ref(),
         traffic: task.traffic,
-        rate_limiter: &inner.rate,
+        throttle: Throttle::new(task.traffic, limiter, &inner.rate),
         cancel,
     };
     let running = (task.traffic == Traffic::Idle).then(|| inner.idle.enter());

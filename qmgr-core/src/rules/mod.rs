@@ -25,6 +25,7 @@
 //! | D6/D10 when progress is checkpointed | [`checkpoint::due`] |
 //! | D4/D5 when a transfer checks its destination directory (issue #14 item 5) | [`checkpoint::destination_check_due`] |
 //! | D14 idle bandwidth: background rate and receive window from delay and other traffic | [`idle::Controller::update`] |
+//! | D14 + C-API "Per-group rate limit": which limits bind a transfer (group's own; `background_rate_limit` and the idle controller for background ones), the lowest wins | [`rate::binds_shared`], [`rate::shared`], [`rate::effective`] |
 //! | D13 transferable work, autostart, a runner's idle exit | [`runner::has_work`], [`runner::should_autostart`], [`runner::IdleClock`] |
 
 pub mod checkpoint;
@@ -37,6 +38,7 @@ pub mod notify;
 pub mod parallel;
 pub mod partial;
 pub mod progress;
+pub mod rate;
 pub mod retry;
 pub mod runner;
 pub mod schedule;

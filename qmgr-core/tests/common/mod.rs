@@ -223,7 +223,8 @@ pub struct Request {
     pub credentials: Option<(String, String)>,
     /// The file's checksum handed to the transport (DECISIONS D15).
     pub checksum: Option<Checksum>,
-    /// Rate of the limiter handed to the transfer (bytes/s, 0 = unlimited).
+    /// The rate the transfer's throttle allowed when it started (bytes/s, 0 = unlimited): the
+    /// lowest limit that binds it (`rules::rate::effective`).
     pub rate: u64,
     /// When the engine made the request, on the manual clock.
     pub at: Instant,
@@ -616,7 +617,7 @@ impl Transport for Fake {
             traffic: req.traffic,
             credentials: req.credentials.map(|c| (c.user.clone(), c.password.clone())),
             checksum: req.checksum.cloned(),
-            rate: req.rate_limiter.rate(),
+            rate: req.throttle.rate().unwrap_or(0),
             at: self.clock.now(),
         });
         let ord = st.requests.iter().filter(|r| r.url == url).count();

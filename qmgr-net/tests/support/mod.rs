@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use qmgr_core::model::{Checksum, Options, Validators};
-use qmgr_core::rate::RateLimiter;
+use qmgr_core::rate::{RateLimiter, Throttle};
 use qmgr_core::transport::{CancelFlag, Credentials, FetchObserver, FetchOutcome, FetchRequest, Traffic, Transport};
 use qmgr_net::NetTransport;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -417,7 +417,10 @@ pub struct Fetch {
     pub checksum: Option<Checksum>,
     pub credentials: Option<Credentials>,
     pub traffic: Traffic,
+    /// The manager's shared background bucket.
     pub limiter: RateLimiter,
+    /// The group's own bucket (its rate limit).
+    pub group_limiter: RateLimiter,
     pub cancel: Arc<CancelFlag>,
     pub recorder: Recorder,
 }
@@ -431,6 +434,7 @@ impl Default for Fetch {
             credentials: None,
             traffic: Traffic::Foreground,
             limiter: RateLimiter::new(0),
+            group_limiter: RateLimiter::new(0),
             cancel: Arc::new(CancelFlag::new()),
             recorder: Recorder::default(),
         }
@@ -447,7 +451,7 @@ impl Fetch {
             checksum: self.checksum.as_ref(),
             credentials: self.credentials.as_ref(),
             traffic: self.traffic,
-            rate_limiter: &self.limiter,
+            throttle: Throttle::new(self.traffic, &self.group_limiter, &self.limiter),
             cancel: &self.cancel,
         };
         t.fetch(&request, &mut self.recorder)
