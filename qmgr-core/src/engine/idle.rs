@@ -29,6 +29,9 @@ struct Shared {
     stop: bool,
     /// The controller's last decision while transfers ran; `None` when none runs.
     decision: Option<Decision>,
+    /// Counts [`IdleShared::refresh`] calls: the idle thread sets the rate only from options
+    /// read after the last one (else a cap just set could be overwritten by the old one).
+    refreshed: u64,
 }
 
 /// Counts one idle-mode transfer as running while it lives.
@@ -58,9 +61,26 @@ impl IdleShared {
     /// Applies a changed `background_rate_limit` (`cap`, 0 = none) to `rate` at once, over
     /// the controller's current decision, and wakes the idle thread to look at the options.
     pub fn refresh(&self, rate: &crate::rate::RateLimiter, cap: u64) {
-        let s = self.lock();
+        let mut s = self.lock();
+        s.refreshed += 1;
         rate.set_rate(limit(s.decision.as_ref(), cap));
         self.wake.notify_all();
+    }
+
+    /// The idle thread's [`IdleShared::refresh`] count, taken before it reads the options.
+    fn refreshed(&self) -> u64 {
+        self.lock().refreshed
+    }
+
+    /// Sets `rate` to `limit` unless a refresh came since `seen` (the options the limit was
+    /// computed from are then stale); false when it did not.
+    fn set_rate_since(&self, rate: &crate::rate::RateLimiter, seen: u64, limit: u64) -> bool {
+        let s = self.lock();
+        let current = s.refreshed == seen;
+        if current {
+            rate.set_rate(limit);
+        }
+        current
     }
 
     /// Ends the idle thread (manager shutdown).
@@ -123,6 +143,7 @@ pub(crate) fn run(inner: Arc<Inner>) {
     let mut controller = Controller::new();
     let mut published: Option<(Instant, BackgroundStatus)> = None;
     loop {
+        let seen = inner.idle.refreshed();
         let options = inner.read().options.clone();
         let running = {
             let mut s = inner.idle.lock();
@@ -136,17 +157,21 @@ pub(crate) fn run(inner: Arc<Inner>) {
         };
         if running == 0 {
             controller.pause();
-            inner.rate.set_rate(limit(None, options.background_rate_limit));
+            if !inner.idle.set_rate_since(&inner.rate, seen, limit(None, options.background_rate_limit)) {
+                continue;
+            }
             publish(&inner, &options, &mut published);
             let s = inner.idle.lock();
-            if s.running == 0 && !s.stop {
+            if s.running == 0 && !s.stop && s.refreshed == seen {
                 let _ = inner.idle.wake.wait_timeout(s, SLEEP);
             }
             continue;
         }
         let sample = inner.transport.idle_sample().unwrap_or_default();
         let decision = controller.update(&sample, inner.rate.take_held(), Instant::now()).clone();
-        inner.rate.set_rate(limit(Some(&decision), options.background_rate_limit));
+        if !inner.idle.set_rate_since(&inner.rate, seen, limit(Some(&decision), options.background_rate_limit)) {
+            continue;
+        }
         inner.transport.set_idle_window(decision.window);
         log::debug!(
             "idle bandwidth: {:?} B/s allowed, {} B/s received, window {} B, {} ({:?})",
