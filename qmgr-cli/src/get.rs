@@ -133,7 +133,7 @@ pub fn run(target: &QueueTarget, args: GetArgs) -> CmdResult {
         Some(group) => group,
         None => {
             let adopt = match args.continue_partial {
-                true => remote::plan_continue(&mut probes, &mut files)?,
+                true => remote::plan_continue(&mut probes, &mut files, checksum.is_some())?,
                 false => Vec::new(),
             };
             if files.is_empty() {

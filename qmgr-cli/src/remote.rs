@@ -64,9 +64,13 @@ pub struct Adopt {
 /// exists), already complete (taken out of `files`, with a note on stderr), empty (downloaded
 /// over), or refused. Files that do not exist are downloaded as usual.
 ///
+/// With `checked` (`--checksum` given), a file the size of the remote one is not taken as
+/// complete: its bytes were never checked (DECISIONS D15), so it is refused like a partial
+/// file that cannot be continued.
+///
 /// Errors (nothing changed then): a refused partial file, or a final name that is not a
 /// regular file (exit 2); a probe that failed (exit 1).
-pub fn plan_continue(probes: &mut Probes<'_>, files: &mut Vec<FileSpec>) -> Result<Vec<Adopt>, Failure> {
+pub fn plan_continue(probes: &mut Probes<'_>, files: &mut Vec<FileSpec>, checked: bool) -> Result<Vec<Adopt>, Failure> {
     let mut adopt = Vec::new();
     let mut complete = Vec::new();
     for (i, f) in files.iter().enumerate() {
@@ -85,6 +89,15 @@ pub fn plan_continue(probes: &mut Probes<'_>, files: &mut Vec<FileSpec>) -> Resu
         })?;
         match continue_partial(held, probe) {
             PartialFile::Continue => adopt.push((i, held, probe.clone())),
+            PartialFile::Complete if checked => {
+                return Err(Failure::usage(format!(
+                    "--continue: {} already has the size of {} ({held} bytes), but --checksum cannot be \
+                     checked on a file qmgr did not fetch; nothing was changed (check it with sha256sum or \
+                     sha512sum, or use --overwrite to download it again)",
+                    f.local_path,
+                    redact_url(&f.url)
+                )))
+            }
             PartialFile::Complete => complete.push(i),
             PartialFile::Empty => {}
             PartialFile::Refuse(r) => {

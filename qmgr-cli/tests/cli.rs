@@ -648,8 +648,16 @@ fn get_continue_refuses_without_validators_and_leaves_a_complete_file() {
     let r = run(s.path(), &["--queue", &q, "get", "-c", &server.url("/files/p.bin"), "-d", &out]);
     assert_code(&r, 0);
     assert!(r.stderr.contains("already complete"), "{}", r.stderr);
+    // A file of the remote size is not taken as complete when --checksum asks for a check.
+    let wrong = format!("sha-256:{}", "00".repeat(32));
+    let p_out = file.display().to_string();
+    let r =
+        run(s.path(), &["--queue", &q, "get", "-c", &server.url("/files/p.bin"), "-o", &p_out, "--checksum", &wrong]);
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("--checksum cannot be checked"), "{}", r.stderr);
+    assert_eq!(std::fs::read(&file).unwrap(), data, "untouched");
     let methods: Vec<String> = server.requests().iter().map(|l| l.method.clone()).collect();
-    assert_eq!(methods, ["HEAD", "HEAD", "HEAD"], "no request beyond the probes");
+    assert_eq!(methods, ["HEAD", "HEAD", "HEAD", "HEAD"], "no request beyond the probes");
     assert!(list_json(s.path(), &q).is_empty(), "nothing queued");
     assert_eq!(temp_files(&out), Vec::<String>::new());
     // Without --continue, the hint names it; with --overwrite it is a usage error.

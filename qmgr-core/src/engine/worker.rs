@@ -401,7 +401,13 @@ impl<'scope, 'env> Worker<'scope, 'env> {
             let spawned = std::thread::Builder::new().name("qmgr-fetch".into()).spawn_scoped(self.scope, move || {
                 for (task, flag) in rx {
                     let mut report = Report { tx: &tx, key: task.key(), outcome: None };
-                    report.outcome = Some(fetch(inner, group, inc, committer, limiter, task, &flag));
+                    // A panic in a fetch (a bug) ends that fetch as stopped, not this thread:
+                    // a dead fetch thread would leave its queued tasks unserved and the worker
+                    // waiting for them, and its panic would surface again at the scope's end.
+                    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        fetch(inner, group, inc, committer, limiter, task, &flag)
+                    }));
+                    report.outcome = caught.map_err(|_| log::error!("group {group}: a fetch panicked")).ok();
                 }
             });
             match spawned {
@@ -638,6 +644,15 @@ fn fetch(
             drop(progress);
             return Outcome::Fetched(Finished { task, bytes, validators });
         }
+        // Wrong bytes are thrown away at once, whether or not the failure gets recorded
+        // (a stop before its turn would otherwise keep them for a resume: DECISIONS D15).
+        FetchOutcome::Failed(e) if classify(&e).discards_data => {
+            drop(progress);
+            discard_data(inner, group, inc, &task);
+            if !cancel.is_cancelled() {
+                return Outcome::Failed(task, e);
+            }
+        }
         FetchOutcome::Failed(e) if !cancel.is_cancelled() => {
             progress.mirror(false);
             progress.save();
@@ -650,34 +665,39 @@ fn fetch(
     Outcome::Stopped
 }
 
+/// Throws away the bytes of `task`'s file after a failure that discards them (a digest
+/// mismatch, a replaced temporary file: `TransferError::discards_data`): the temporary file
+/// goes, and the checkpoint is reset to zero in the store and in memory, so that the file
+/// starts from zero next time — also when the group was suspended meanwhile or the failure
+/// is never recorded (DECISIONS D15). Idempotent.
+fn discard_data(inner: &Inner, group: Guid, inc: u64, task: &Task) {
+    inner.transport.discard(&task.temp);
+    let mut st = inner.lock();
+    let Some(j) = st.group_mut(group, inc).and_then(|g| g.job_mut(task.job, task.job_inc)) else { return };
+    let (job_id, index, job_active_ms) = (task.job, task.index, j.rec.active_ms);
+    let reset = Op::Checkpoint { job_id, index, bytes_done: 0, validators: Validators::default(), job_active_ms };
+    if let Err(pe) = inner.persist(&[reset]) {
+        log::error!("group {group}: discarded checkpoint not saved: {pe}");
+    }
+    if let Some(f) = j.files.get_mut(task.index as usize) {
+        f.bytes_done = 0;
+        f.validators = Validators::default();
+    }
+}
+
 /// Records a failed attempt, classified here (the engine's one point of classification,
 /// [`classify`]): a transient error waits for the retry delay, a fatal one (or a
 /// transient one without progress for the no-progress timeout) stops the group in ERROR
 /// (DECISIONS D5).
 pub(super) fn failed(inner: &Inner, group: Guid, inc: u64, task: &Task, failure: Failure) {
     let e = classify(&failure);
-    // Wrong bytes (a digest mismatch, a replaced temporary file) are not kept: the temporary
-    // file goes before the error can be seen, and the file starts from zero next time — also
-    // when the group was suspended meanwhile, so that its checkpoint never names bytes that
-    // are gone (DECISIONS D15).
     if e.discards_data {
-        inner.transport.discard(&task.temp);
+        discard_data(inner, group, inc, task);
     }
     let mut st = inner.lock();
     let now = inner.now();
     let options = st.options.clone();
     let Some(g) = st.group_mut(group, inc) else { return };
-    if let Some(j) = g.job_mut(task.job, task.job_inc).filter(|_| e.discards_data) {
-        let (job_id, index, job_active_ms) = (task.job, task.index, j.rec.active_ms);
-        let reset = Op::Checkpoint { job_id, index, bytes_done: 0, validators: Validators::default(), job_active_ms };
-        if let Err(pe) = inner.persist(&[reset]) {
-            log::error!("group {group}: discarded checkpoint not saved: {pe}");
-        }
-        if let Some(f) = j.files.get_mut(task.index as usize) {
-            f.bytes_done = 0;
-            f.validators = Validators::default();
-        }
-    }
     let Ok(Transition::To(error_state)) = states::transition(g.rec.state, Action::FatalError, true) else {
         return; // no longer RUNNING
     };
