@@ -1,5 +1,6 @@
 """Fixtures: a manager on a fresh queue directory, a local HTTP server, a recording callback."""
 
+import contextlib
 import functools
 import http.server
 import threading
@@ -25,8 +26,13 @@ def manager(tmp_path: Path) -> qmgr.Manager:
 
 @pytest.fixture
 def group(manager: qmgr.Manager) -> qmgr.Group:
+    """A new group, cancelled after the test (unless the test cancelled or closed it): a group
+    left RUNNING would keep a background runner serving it when autostart is on."""
     with manager.create_group() as group:
         yield group
+        if not group.closed:
+            with contextlib.suppress(qmgr.QmgrError):
+                group.cancel()
 
 
 @pytest.fixture
