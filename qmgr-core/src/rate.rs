@@ -20,14 +20,12 @@ struct Bucket {
     rate: u64,
     tokens: f64,
     last: Instant,
-    /// Time transfers spent waiting for tokens since [`RateLimiter::take_held`] last asked.
-    held: Duration,
 }
 
 impl RateLimiter {
     /// A limiter at `rate` bytes/s (0 = unlimited).
     pub fn new(rate: u64) -> Self {
-        RateLimiter { state: Mutex::new(Bucket { rate, tokens: 0.0, last: Instant::now(), held: Duration::ZERO }) }
+        RateLimiter { state: Mutex::new(Bucket { rate, tokens: 0.0, last: Instant::now() }) }
     }
 
     /// Changes the rate (bytes/s, 0 = unlimited); takes effect at once, also for a transfer
@@ -49,23 +47,9 @@ impl RateLimiter {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).rate
     }
 
-    /// How long transfers waited for tokens (summed over them) since the last call; resets.
-    /// The idle-bandwidth controller asks: a reader held back stalls its own connection, which
-    /// inflates the RTT the receiver measures (DECISIONS D14, `rules::idle`).
-    pub fn take_held(&self) -> Duration {
-        std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).held)
-    }
-
     /// Takes `bytes` from the bucket, sleeping (in steps of at most 100 ms, so that `cancel`
     /// is observed) until they are available. Returns false if cancelled while waiting.
     pub fn acquire(&self, bytes: usize, cancel: &CancelFlag) -> bool {
-        self.acquire_held_by(bytes, cancel, self)
-    }
-
-    /// [`RateLimiter::acquire`], counting the time waited in `held`'s
-    /// [`RateLimiter::take_held`] (a group's bucket holding back an idle transfer stalls its
-    /// connection as the shared one does).
-    fn acquire_held_by(&self, bytes: usize, cancel: &CancelFlag, held: &RateLimiter) -> bool {
         loop {
             let wait = {
                 let mut b = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -85,9 +69,7 @@ impl RateLimiter {
             if cancel.is_cancelled() {
                 return false;
             }
-            let wait = wait.min(Duration::from_millis(100));
-            held.state.lock().unwrap_or_else(|e| e.into_inner()).held += wait;
-            std::thread::sleep(wait);
+            std::thread::sleep(wait.min(Duration::from_millis(100)));
         }
     }
 }
@@ -111,14 +93,12 @@ impl<'a> Throttle<'a> {
     }
 
     /// Takes `bytes` from each bucket that binds the transfer, sleeping until they are
-    /// available (see [`RateLimiter::acquire`]); time held back by the group's bucket counts as
-    /// held for the shared one too when that binds (the idle controller ignores RTT samples of
-    /// stalled readers, DECISIONS D14). Returns false if cancelled while waiting.
+    /// available (see [`RateLimiter::acquire`]). Returns false if cancelled while waiting.
     pub fn acquire(&self, bytes: usize, cancel: &CancelFlag) -> bool {
         if !rate::binds_shared(self.traffic) {
             return self.group.acquire(bytes, cancel);
         }
-        self.group.acquire_held_by(bytes, cancel, self.shared) && self.shared.acquire(bytes, cancel)
+        self.group.acquire(bytes, cancel) && self.shared.acquire(bytes, cancel)
     }
 
     /// The rate the transfer may receive now (bytes/s; `None` = no limit): [`rate::effective`]
@@ -142,11 +122,10 @@ mod tests {
         flag.cancel();
         assert!(!r.acquire(1 << 20, &flag));
         assert_eq!(r.rate(), 1);
-        assert_eq!(r.take_held(), Duration::ZERO, "a cancelled wait did not sleep");
         let r = RateLimiter::new(100_000);
+        let began = Instant::now();
         assert!(r.acquire(5_000, &CancelFlag::new()));
-        assert!(r.take_held() >= Duration::from_millis(40), "5,000 bytes at 100,000 B/s: ~50 ms held");
-        assert_eq!(r.take_held(), Duration::ZERO);
+        assert!(began.elapsed() >= Duration::from_millis(40), "5,000 bytes at 100,000 B/s: ~50 ms");
     }
 
     /// A transfer waiting for a chunk larger than a quarter second of data gets it although
@@ -166,24 +145,25 @@ mod tests {
         assert!(waiter.join().unwrap());
     }
 
-    /// A foreground transfer takes from its group's bucket only; a background one from both,
-    /// and the group's holding it back counts as held for the shared bucket.
+    /// A foreground transfer takes from its group's bucket only; a background one from both.
     #[test]
     fn a_throttle_takes_from_the_buckets_that_bind_it() {
         let flag = CancelFlag::new();
         let (group, shared) = (RateLimiter::new(100_000), RateLimiter::new(1));
         let fg = Throttle::new(Traffic::Foreground, &group, &shared);
         assert_eq!(fg.rate(), Some(100_000));
+        let began = Instant::now();
         assert!(fg.acquire(5_000, &flag), "the shared bucket (1 B/s) is not asked");
-        assert!(group.take_held() >= Duration::from_millis(40));
+        assert!(began.elapsed() >= Duration::from_millis(40), "the group's bucket held it back");
         let bg = Throttle::new(Traffic::Background, &group, &shared);
         assert_eq!(bg.rate(), Some(1));
         shared.set_rate(0);
         assert_eq!(bg.rate(), Some(100_000));
-        assert!(bg.acquire(5_000, &flag));
-        assert!(shared.take_held() >= Duration::from_millis(40), "the group's wait counts for the shared bucket");
-        assert_eq!(group.take_held(), Duration::ZERO);
         group.set_rate(0);
         assert_eq!(bg.rate(), None);
+        shared.set_rate(50_000);
+        let began = Instant::now();
+        assert!(bg.acquire(25_000, &flag));
+        assert!(began.elapsed() >= Duration::from_millis(300), "the shared bucket binds a background transfer");
     }
 }

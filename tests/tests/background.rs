@@ -10,9 +10,9 @@
 //! In each rig: (a) curl of a 20 MB file alone → A (bytes/s); (b) a background `qmgr get` of a
 //! 200 MB file (its own queue; killed afterwards), and once it runs, the same curl beside it →
 //! B; (c) the background group's rate alone, over a 4 s window before the curl starts. With
-//! `background_mode idle` (the default) the test asserts B ≥ 0.75·A (a loose bound of D14's
-//! 90 %) and (c) ≥ 0.60·A (of its 85 %: alone on the local link the bench saw 0.73–1.00·A, the
-//! controller probing around its own queue); with `background_mode normal` it only records the
+//! `background_mode idle` (the default) the test asserts B ≥ 0.85·A (a loose bound of D14's
+//! 90 %; debug builds measured 0.94–0.95·A on both rigs) and (c) ≥ 0.75·A (of its 85 %;
+//! measured 1.00·A); with `background_mode normal` it only records the
 //! same numbers (and checks that both flows moved). All figures go to standard error
 //! (`--nocapture` shows them) before any assertion, so a failing run still reports them.
 //!
@@ -36,8 +36,8 @@ const BIG: u64 = 200_000_000;
 const SMALL: u64 = 20_000_000;
 /// D14's targets are 0.90 and 0.85; the test asserts looser bounds (timing noise of a shared
 /// CI machine, a debug build of qmgr; bench/RESULTS.md scenario 6 has the medians).
-const CURL_KEEPS: f64 = 0.75;
-const BACKGROUND_ALONE: f64 = 0.60;
+const CURL_KEEPS: f64 = 0.85;
+const BACKGROUND_ALONE: f64 = 0.75;
 /// From the background group's first byte until its rate is measured alone…
 const WARM_UP: Duration = Duration::from_secs(2);
 /// …over this window.

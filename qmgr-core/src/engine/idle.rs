@@ -168,7 +168,7 @@ pub(crate) fn run(inner: Arc<Inner>) {
             continue;
         }
         let sample = inner.transport.idle_sample().unwrap_or_default();
-        let decision = controller.update(&sample, inner.rate.take_held(), Instant::now()).clone();
+        let decision = controller.update(&sample, Instant::now()).clone();
         if !inner.idle.set_rate_since(&inner.rate, seen, limit(Some(&decision), options.background_rate_limit)) {
             continue;
         }

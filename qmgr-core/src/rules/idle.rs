@@ -29,8 +29,12 @@
 //!
 //! **Window** (rLEDBAT's enforcement, RFC 9840 §3): each connection's window is clamped to its
 //! share of the rate times (base RTT + [`TARGET`]) — what that rate needs, so our own queue
-//! stays near the target — but at least [`MIN_WINDOW`]. RTT samples taken while the rate
-//! limiter held the reader back are not used ([`HELD_MAX`]).
+//! stays near the target — but at least [`MIN_WINDOW`], which is small for the same reason:
+//! alone on a path, our window beyond the path's bandwidth-delay product is a queue of our
+//! own, and the controller must not read it as someone else's. RTT samples are used whether
+//! or not the rate limiter is holding the reader back: a held reader's window opens only as
+//! it reads, so the sender's segments still echo the timestamp of the window update that let
+//! them go, and their RTT is the path's.
 //!
 //! **Blind spots**: a bottleneck that adds no queueing delay (a policer that drops instead of
 //! queueing) and is not the local interface is invisible; so is competition from traffic whose
@@ -67,14 +71,15 @@ pub const START_RATE: u64 = 256 * 1024;
 /// measured directly, not inferred, so the controller gives way at once — from 6 MB/s to the
 /// floor in 0.4 s).
 pub const DOWN_OTHER: f64 = 0.25;
-/// The smallest receive window a background connection is clamped to (bytes). Smaller windows
-/// stall senders that pace themselves (nginx `limit_rate`, our test servers) for 200 ms per
-/// window, which the receiver reads as a 200 ms queue, so the controller would stay at the
-/// floor for good: measured, 20 MB from a server paced at 2 MB/s took > 60 s with 8, 16 or
-/// 32 KiB and 10.8 s with 64 KiB. The cost: at low rates our own window can queue up to
-/// 64 KiB at the bottleneck (10 ms at 50 Mbit/s); see [`HELD_MAX`] for why that does not
-/// hold the controller down.
-pub const MIN_WINDOW: u32 = 64 * 1024;
+/// The smallest receive window a background connection is clamped to (bytes): 11 segments
+/// of 1,460 bytes, 2.6 ms of a 50 Mbit/s link. A window beyond what the rate needs queues at
+/// the bottleneck, and on a short path that queue is ours alone: with 64 KiB (10.5 ms at
+/// 50 Mbit/s, twice [`TARGET`]) a background group alone behind a router measured its own
+/// queue as +7…+13 ms and fell to 46–56 % of the link whenever the rate limiter held it back
+/// (measured on the delay rig, `tests/tests/background.rs`). Smaller windows cost more ACKs
+/// and window updates per byte; a server pacing itself (nginx `limit_rate 2m` on loopback)
+/// still got its full rate at 16 KiB (20 MB in 10.0 s, four runs).
+pub const MIN_WINDOW: u32 = 16 * 1024;
 /// The window before the first measurement (bytes): what [`START_RATE`] needs at 250 ms RTT.
 pub const START_WINDOW: u32 = 64 * 1024;
 /// The largest receive window the controller asks for (bytes); the socket buffer bounds it too.
@@ -87,15 +92,6 @@ pub const FULL: f64 = 0.8;
 pub const OVERHEAD: f64 = 1.10;
 /// Minutes of RTT history for the base delay (RFC 6817 BASE_HISTORY).
 pub const BASE_HISTORY: usize = 10;
-/// RTT samples are not used while the rate limiter held readers back for more than this
-/// share of the interval: a held reader closes its own window, and the bursts that follow
-/// each read (up to [`MIN_WINDOW`]) queue at the bottleneck, so those samples measure us, not
-/// someone else ([`Controller::update`]). Without this, a background group alone on a
-/// 50 Mbit/s link behind a router stayed at 38 % of the link; with it, 100 %. The price: while
-/// yielding the controller learns about the path only after [`SAMPLE_TTL`], when it rises
-/// again until its reader is free — a competing flow kept 81–87 % of its rate in the delay rig
-/// instead of 94 % with 16 KiB windows and no such rule (which stalled paced servers).
-pub const HELD_MAX: f64 = 0.1;
 /// How long a delay measurement stands when no new one comes (a slow transfer receives few
 /// segments that can be timed).
 pub const SAMPLE_TTL: Duration = Duration::from_millis(500);
@@ -251,13 +247,8 @@ impl Controller {
         }
     }
 
-    /// Takes a sample at `now` and decides the rate and window until the next one. `held`:
-    /// how long the rate limiter made readers wait since the last update. While readers are
-    /// held back by more than [`HELD_MAX`] of the interval, the RTT samples are not used: a
-    /// reader that stops reading closes its own window, and the sender's next segment then
-    /// echoes an old timestamp, so the "RTT" measures our own stall, not a queue (seen as
-    /// +200 ms behind a paced server on loopback).
-    pub fn update(&mut self, sample: &IdleSample, held: Duration, now: Instant) -> &Decision {
+    /// Takes a sample at `now` and decides the rate and window until the next one.
+    pub fn update(&mut self, sample: &IdleSample, now: Instant) -> &Decision {
         let Some(last) =
             self.last.replace(Last { at: now, received: sample.received, interface: sample.interface.clone() })
         else {
@@ -287,7 +278,7 @@ impl Controller {
         }
 
         // Queueing delay: the worst fresh sample against the base.
-        let rtts = if held.as_secs_f64() > HELD_MAX * dt { &[][..] } else { &sample.rtt_samples[..] };
+        let rtts = &sample.rtt_samples[..];
         for &rtt in rtts {
             self.record_rtt(rtt, now);
         }
@@ -362,7 +353,7 @@ mod tests {
                 received: self.received,
                 interface: interface.then(|| ("lo".to_string(), self.iface)),
             };
-            self.c.update(&sample, Duration::ZERO, self.now).clone()
+            self.c.update(&sample, self.now).clone()
         }
     }
 
@@ -484,9 +475,9 @@ mod tests {
         let mut c = Controller::new();
         let t0 = Instant::now();
         let mut sample = IdleSample { connections: 2, rtt_samples: vec![20 * MS], received: 0, interface: None };
-        c.update(&sample, Duration::ZERO, t0);
+        c.update(&sample, t0);
         sample.received = 400_000;
-        let d = c.update(&sample, Duration::ZERO, t0 + TICK).clone();
+        let d = c.update(&sample, t0 + TICK).clone();
         let expect = (d.rate.unwrap() as f64 / 2.0 * 0.030) as u32;
         assert!(d.window.abs_diff(expect.max(MIN_WINDOW)) <= 1, "{d:?}, expected {expect}");
         c.pause();
@@ -494,23 +485,23 @@ mod tests {
         assert_eq!(c.base_delay(), Some(20 * MS), "the base delay survives a pause");
     }
 
-    /// RTT samples taken while the reader was held back by the limiter are its own stall, not
-    /// a queue: they neither lower the rate nor enter the base.
+    /// Alone on a short path (50 Mbit/s, 1 ms base RTT: the delay rig), the smallest window
+    /// queues less than the target at the bottleneck, so a group held back by the limiter
+    /// does not read its own queue as competition; and a queue that stays keeps the rate at
+    /// the floor (no blind rise while someone else's flow fills it).
     #[test]
-    fn samples_of_a_held_reader_are_not_used() {
-        let mut c = Controller::new();
-        let t0 = Instant::now();
-        let mut sample = IdleSample { connections: 1, rtt_samples: vec![MS], received: 0, interface: None };
-        c.update(&sample, Duration::ZERO, t0);
-        sample.received = 100_000;
-        c.update(&sample, Duration::ZERO, t0 + TICK);
-        let before = c.rate;
-        sample.rtt_samples = vec![207 * MS];
-        sample.received = 110_000;
-        let d = c.update(&sample, Duration::from_millis(90), t0 + 2 * TICK).clone();
-        assert!(!d.reason.yielding() && c.rate >= before, "{d:?}");
-        let d = c.update(&sample, Duration::ZERO, t0 + 3 * TICK).clone();
-        assert_eq!(d.reason, Reason::Delay { extra: 206 * MS }, "the same sample with the reader free counts");
+    fn our_own_smallest_window_is_no_competition() {
+        let link = 50e6 / 8.0;
+        assert!(f64::from(MIN_WINDOW) / link < TARGET.as_secs_f64(), "MIN_WINDOW queues ≥ TARGET at 50 Mbit/s");
+        let mut s = Sim::new();
+        for _ in 0..30 {
+            s.tick(link, 0.0, &[1], false);
+        }
+        for _ in 0..50 {
+            s.tick(link, 0.0, &[1 + 3 * TARGET.as_millis() as u32], false);
+        }
+        assert_eq!(s.c.decision().rate, Some(MIN_RATE), "{:?}", s.c.decision());
+        assert_eq!(s.c.decision().window, MIN_WINDOW);
     }
 
     /// No idle connection open (only `file://` copies): nothing to measure, no limit.
@@ -519,8 +510,8 @@ mod tests {
         let mut c = Controller::new();
         let t0 = Instant::now();
         let sample = IdleSample::default();
-        c.update(&sample, Duration::ZERO, t0);
-        let d = c.update(&sample, Duration::ZERO, t0 + TICK);
+        c.update(&sample, t0);
+        let d = c.update(&sample, t0 + TICK);
         assert_eq!((d.rate, &d.reason), (None, &Reason::Unmeasured));
         assert_eq!(d.reason.to_string(), "no network connection to measure");
     }
