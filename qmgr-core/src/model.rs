@@ -8,8 +8,10 @@ use crate::hresult::{Error, Result, E_NOTIMPL, QM_E_DOWNLOADER_UNAVAILABLE};
 
 mod checksum;
 mod options;
+mod ranges;
 pub use checksum::{to_hex, Checksum, DigestAlgorithm};
 pub use options::{BackgroundMode, Options, OPTION_NAMES};
+pub use ranges::HeldRanges;
 
 /// `QM_NOTIFY_*` bits of `GROUPPROP_NOTIFYFLAGS` (reference §1.1).
 pub mod notify {
@@ -465,6 +467,10 @@ pub struct FileRecord {
     pub size_hint: u32,
     /// Bytes held in the temporary file (or the whole size once complete).
     pub bytes_done: u64,
+    /// For a file fetched in segments (DECISIONS D16): the byte ranges its temporary file
+    /// holds (`bytes_done` is their total). `None` for every other file: it holds the first
+    /// `bytes_done` bytes.
+    pub held_ranges: Option<HeldRanges>,
     /// Validators of the response the held bytes came from (total = size reported).
     pub validators: Validators,
     /// The expected digest of the whole file (`qmgr_job_set_file_checksum`; DECISIONS D15),

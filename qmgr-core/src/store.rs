@@ -6,7 +6,7 @@
 use crate::guid::Guid;
 use crate::hresult::Result;
 use crate::model::{
-    BackgroundStatus, Checksum, FileRecord, GroupRecord, GroupState, JobRecord, QueueImage, Validators,
+    BackgroundStatus, Checksum, FileRecord, GroupRecord, GroupState, HeldRanges, JobRecord, QueueImage, Validators,
 };
 
 /// One change to the queue. A slice of them is applied atomically by [`Store::apply`].
@@ -35,6 +35,8 @@ pub enum Op {
         index: u32,
         /// Bytes held in the temporary file.
         bytes_done: u64,
+        /// The ranges held, for a file fetched in segments (`FileRecord::held_ranges`).
+        held_ranges: Option<HeldRanges>,
         /// Validators of the response those bytes came from.
         validators: Validators,
         /// Milliseconds of active transfer time of the job.
@@ -224,9 +226,10 @@ impl Store for MemStore {
                         None => img.files.push(f.clone()),
                     }
                 }
-                Op::Checkpoint { job_id, index, bytes_done, validators, job_active_ms } => {
+                Op::Checkpoint { job_id, index, bytes_done, held_ranges, validators, job_active_ms } => {
                     if let Some(f) = img.files.iter_mut().find(|x| x.job_id == *job_id && x.index == *index) {
                         f.bytes_done = *bytes_done;
+                        f.held_ranges = held_ranges.clone();
                         f.validators = validators.clone();
                     }
                     if let Some(j) = img.jobs.iter_mut().find(|x| x.id == *job_id) {

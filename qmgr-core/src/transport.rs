@@ -4,7 +4,7 @@
 //! `qmgr-net` implements [`Transport`] for HTTP(S) and `file://`. Tests use a fake.
 
 use crate::hresult::{win32_as_hresult, Error, Result};
-use crate::model::{Checksum, ErrorClass, JobError, Options, Validators};
+use crate::model::{Checksum, ErrorClass, HeldRanges, JobError, Options, Validators};
 use crate::rate::Throttle;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,8 +63,18 @@ pub struct FetchRequest<'a> {
     /// The temporary file (DECISIONS D4); created if missing.
     pub temp_path: &'a Path,
     /// Bytes of `temp_path` that hold valid data (the last checkpoint); the transport
-    /// truncates the file to this length before appending.
+    /// truncates the file to this length before appending. For a file fetched in segments,
+    /// the total of `held_ranges`.
     pub offset: u64,
+    /// For a file fetched in segments (DECISIONS D16): the byte ranges of `temp_path` that
+    /// hold valid data (the last checkpoint); the transport fetches only the rest, in ranges,
+    /// and never truncates the file. `None`: the file holds the first `offset` bytes.
+    pub held_ranges: Option<&'a HeldRanges>,
+    /// Connections the transfer may use at once (≥ 1; [`crate::rules::segments::connections`]):
+    /// more than one lets an HTTP(S) transport fetch a large file in ranges
+    /// ([`crate::rules::segments`]), reporting the ranges it holds with
+    /// [`FetchObserver::on_ranges`].
+    pub connections: usize,
     /// Validators of the response the held bytes came from.
     pub validators: &'a Validators,
     /// The file's checksum, if one is set (DECISIONS D15): the transport computes the digest
@@ -129,6 +139,11 @@ pub trait FetchObserver {
     /// transports also call it without new bytes at least every 100 ms (a heartbeat), so that
     /// time-based rules — active time, `GROUPPROP_PROGRESSTIME` — are evaluated during stalls.
     fn on_progress(&mut self, bytes_done: u64);
+    /// For a transfer in segments (DECISIONS D16): the byte ranges now written to the
+    /// temporary file (to the kernel, as for [`FetchObserver::on_progress`]), which is called
+    /// next with their total. A transfer that falls back to one stream (a restart from zero)
+    /// reports [`FetchObserver::on_start`] from 0 and then only progress.
+    fn on_ranges(&mut self, held: &HeldRanges);
 }
 
 /// What went wrong in a transfer or commit, as the transport saw it: a typed cause, with no

@@ -7,9 +7,9 @@ use crate::digest::{self, Verifier};
 use crate::exchange::{Event, Exchange, Helpers};
 use crate::local::{DestinationCheck, TempFile, Writeback};
 use crate::url::{self, redact, Url};
-use crate::MAX_REDIRECTS;
-use qmgr_core::model::{Checksum, Validators};
-use qmgr_core::rules::credentials;
+use crate::{segments, MAX_REDIRECTS};
+use qmgr_core::model::{Checksum, HeldRanges, Validators};
+use qmgr_core::rules::{self, credentials};
 use qmgr_core::transport::{
     Cause, DigestSource, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, Probe, RedirectProblem,
     ResponseProblem, Traffic,
@@ -46,6 +46,9 @@ struct Resume {
     ranged: bool,
     /// Restarts from zero so far.
     restarts: u32,
+    /// The ranges held of a file fetched in segments (DECISIONS D16); `held` is then where
+    /// the first gap starts.
+    ranges: Option<HeldRanges>,
 }
 
 impl Resume {
@@ -58,6 +61,7 @@ impl Resume {
         }
         self.held = 0;
         self.ranged = false;
+        self.ranges = None;
         Ok(())
     }
 }
@@ -75,18 +79,35 @@ fn run(
     let mut temp = TempFile::open(path)?;
     let len = temp.len()?;
     // Bytes past the checkpoint are not trusted; a file shorter than it cannot be resumed.
-    let held = if len >= req.offset {
-        req.offset
+    let checkpoint = req.held_ranges.map_or(req.offset, HeldRanges::end);
+    let mut resume = if len >= checkpoint {
+        match req.held_ranges {
+            // A file fetched in segments continues from its first gap; nothing is cut.
+            Some(r) => Resume {
+                held: r.prefix_len(),
+                stored: req.validators.clone(),
+                ranged: true,
+                restarts: 0,
+                ranges: Some(r.clone()),
+            },
+            None => Resume {
+                held: req.offset,
+                stored: req.validators.clone(),
+                ranged: req.offset > 0,
+                restarts: 0,
+                ranges: None,
+            },
+        }
     } else {
         log::warn!(
-            "temporary file {} holds {len} bytes, fewer than the checkpoint {}; restarting",
-            path.display(),
-            req.offset
+            "temporary file {} holds {len} bytes, fewer than the checkpoint {checkpoint}; restarting",
+            path.display()
         );
-        0
+        Resume { held: 0, stored: req.validators.clone(), ranged: false, restarts: 0, ranges: None }
     };
-    temp.truncate(held)?;
-    let mut resume = Resume { held, stored: req.validators.clone(), ranged: held > 0, restarts: 0 };
+    if resume.ranges.is_none() {
+        temp.truncate(resume.held)?;
+    }
     // The file's checksum and the servers' digests, hashed as the file is written (D15).
     let mut verifier = Verifier::new(req.checksum);
 
@@ -112,7 +133,7 @@ fn run(
         let (request, shown) = (route.request(), route.shown.clone());
         let authorization = auth.authorization(&request, &shown, "GET")?;
         let sent = authorization.is_some();
-        headers.extend(authorization.map(|a| ("Authorization", a)));
+        headers.extend(authorization.clone().map(|a| ("Authorization", a)));
         let exchange = Exchange::start(helpers, agent, request.as_str(), headers, req.traffic == Traffic::Idle)
             .map_err(|e| Failure::new(Cause::NoThread, &shown, e.to_string()))?;
         let (status, h) = match exchange.next(req.cancel, &mut || {}) {
@@ -188,7 +209,51 @@ fn run(
                     v.total = content_length;
                     (0, content_length)
                 };
-                let body = Body { start, validators: &v, digests: digest::server_digests(status, &h) };
+                let digests = digest::server_digests(status, &h);
+                // A 206 continues what is held; a 200 is the whole file from zero.
+                let held = match (status, resume.ranges.take()) {
+                    (206, Some(ranges)) => ranges,
+                    _ => HeldRanges::prefix(start),
+                };
+                let was_segmented = !held.is_prefix();
+                if let Some(pieces) = pieces(req, status, &h, &v, &held, authorization.as_deref()) {
+                    let total = v.total.expect("pieces need the size");
+                    let source = segments::Source {
+                        request_url: request.as_str(),
+                        shown: &shown,
+                        validators: &v,
+                        if_range: if_range(&v).expect("pieces need a validator"),
+                        authorization,
+                    };
+                    obs.on_start(held.total(), &v);
+                    if !verifier.start(temp.existing(), path, 0, digests, req.cancel)? {
+                        return Ok(FetchOutcome::Cancelled);
+                    }
+                    let file = temp.create()?;
+                    match segments::fetch(helpers, agent, req, &source, file, path, held, pieces, exchange, obs)? {
+                        segments::Ended::Complete => {
+                            if !verifier.finish(Some(file), path, total, &shown, req.cancel)? {
+                                return Ok(FetchOutcome::Cancelled);
+                            }
+                            return Ok(FetchOutcome::Complete { bytes: total, validators: v });
+                        }
+                        segments::Ended::Cancelled => return Ok(FetchOutcome::Cancelled),
+                        segments::Ended::Changed(why) => {
+                            resume.restart(&why, &shown)?;
+                            temp.truncate(0)?;
+                            obs.on_start(0, &Validators::default());
+                            continue;
+                        }
+                    }
+                }
+                if was_segmented {
+                    // Ranges held but not to be continued in ranges (the answer no longer
+                    // allows it): the file starts again from zero.
+                    resume.restart(&format!("{shown} can no longer be fetched in ranges"), &shown)?;
+                    temp.truncate(0)?;
+                    continue;
+                }
+                let body = Body { start, validators: &v, digests };
                 match receive(helpers, &exchange, &mut temp, req, obs, body, &mut verifier, &shown)? {
                     None => return Ok(FetchOutcome::Cancelled),
                     Some(done) => {
@@ -200,7 +265,13 @@ fn run(
                         match v.total {
                             // A server that answers only part of the range: ask for the rest.
                             Some(total) if status == 206 && done < total && got > 0 => {
-                                resume = Resume { held: done, stored: v, ranged: true, restarts: resume.restarts };
+                                resume = Resume {
+                                    held: done,
+                                    stored: v,
+                                    ranged: true,
+                                    restarts: resume.restarts,
+                                    ranges: None,
+                                };
                                 continue;
                             }
                             Some(total) if done != total => {
@@ -382,12 +453,37 @@ pub(crate) fn probe(agent: &ureq::Agent, allow_http_creds: bool, url: &str, pars
     }
 }
 
+/// The pieces to fetch in ranges over several connections (DECISIONS D16) after the answer
+/// `status`/`h` with validators `v` (its `total` the file's size) to a request sent with
+/// `authorization`, holding `held`: `None` to go on in one stream. In ranges when the file
+/// was fetched so before (a `206` continuing several ranges), or when the request may use
+/// several connections and the core's rules split it ([`segments::splittable`],
+/// [`segments::plan`]). Never with Digest authentication, whose answers may not be reused.
+fn pieces(
+    req: &FetchRequest<'_>,
+    status: u16,
+    h: &HeaderMap,
+    v: &Validators,
+    held: &HeldRanges,
+    authorization: Option<&str>,
+) -> Option<Vec<(u64, u64)>> {
+    let total = v.total?;
+    if authorization.is_some_and(|a| !a.starts_with("Basic ")) || if_range(v).is_none() {
+        return None;
+    }
+    let accepts = status == 206
+        || header(h, "accept-ranges").is_some_and(|a| a.split(',').any(|u| u.trim().eq_ignore_ascii_case("bytes")));
+    let pieces = rules::segments::plan(total, held, req.connections);
+    let split = pieces.len() > 1 && rules::segments::splittable(v, accepts);
+    (!pieces.is_empty() && (!held.is_prefix() || split)).then_some(pieces)
+}
+
 /// An answer of `url` (already redacted) that cannot be used, and why.
-fn invalid_response(url: &str, why: impl Into<String>) -> Failure {
+pub(crate) fn invalid_response(url: &str, why: impl Into<String>) -> Failure {
     Failure::new(Cause::InvalidResponse(ResponseProblem::Unusable), url, why)
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
@@ -400,7 +496,7 @@ fn if_range(v: &Validators) -> Option<String> {
 }
 
 /// ETag and Last-Modified exactly as received; `total` is left to the caller.
-fn response_validators(h: &HeaderMap) -> Validators {
+pub(crate) fn response_validators(h: &HeaderMap) -> Validators {
     Validators {
         etag: header(h, "etag").map(str::to_string),
         last_modified: header(h, "last-modified").map(str::to_string),
@@ -409,7 +505,7 @@ fn response_validators(h: &HeaderMap) -> Validators {
 }
 
 /// True when a validator that both sides know differs: the file changed (D5, D11).
-fn changed(stored: &Validators, new: &Validators) -> bool {
+pub(crate) fn changed(stored: &Validators, new: &Validators) -> bool {
     fn differs<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
         matches!((a, b), (Some(x), Some(y)) if x != y)
     }
@@ -419,14 +515,14 @@ fn changed(stored: &Validators, new: &Validators) -> bool {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-enum ContentRange {
+pub(crate) enum ContentRange {
     /// `bytes START-END/TOTAL` (`TOTAL` may be `*`).
     Bytes { start: u64, end: u64, total: Option<u64> },
     /// `bytes */TOTAL` (the answer of a 416).
     Unsatisfied { total: u64 },
 }
 
-fn parse_content_range(value: Option<&str>) -> Option<ContentRange> {
+pub(crate) fn parse_content_range(value: Option<&str>) -> Option<ContentRange> {
     let rest = value?.trim().strip_prefix("bytes")?.trim_start();
     let (range, total) = rest.split_once('/')?;
     let total = total.trim();

@@ -43,6 +43,7 @@ mod idle;
 mod local;
 mod proof;
 mod proxy;
+mod segments;
 mod sockinfo;
 mod url;
 

@@ -121,8 +121,17 @@ const V4: &str = "
 ALTER TABLE groups ADD COLUMN rate_limit INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// Version 5: the byte ranges held of a file fetched in segments (DECISIONS D16).
+///
+/// * `files.held_ranges` is `HeldRanges`' text form (`start-end` pairs, end exclusive, joined
+///   by `,`), NULL for a file that holds the first `bytes_done` bytes (every file not fetched
+///   in segments). Files of older queues get NULL.
+const V5: &str = "
+ALTER TABLE files ADD COLUMN held_ranges TEXT;
+";
+
 /// Every migration, in order (see the module documentation).
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this code writes and understands (`PRAGMA user_version` after
 /// [`SqliteStore::open`](crate::SqliteStore::open)). A database with a higher version was

@@ -7,8 +7,8 @@ use crate::scrub;
 use qmgr_core::guid::Guid;
 use qmgr_core::hresult::{Error, Result, QM_E_SERVICE_UNAVAILABLE};
 use qmgr_core::model::{
-    BackgroundStatus, Checksum, ErrorClass, FileRecord, GroupProps, GroupRecord, GroupState, JobError, JobRecord,
-    QueueImage, Validators,
+    BackgroundStatus, Checksum, ErrorClass, FileRecord, GroupProps, GroupRecord, GroupState, HeldRanges, JobError,
+    JobRecord, QueueImage, Validators,
 };
 use qmgr_core::store::{Loaded, Op, Store};
 use rusqlite::types::Type;
@@ -64,19 +64,19 @@ ON CONFLICT (id) DO UPDATE SET
 
 const PUT_FILE: &str = "
 INSERT INTO files (job_id, idx, url, local_path, size_hint, bytes_done, etag, last_modified,
-                   total, complete, checksum)
-SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11
+                   total, complete, checksum, held_ranges)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1)
 ON CONFLICT (job_id, idx) DO UPDATE SET
     url = excluded.url, local_path = excluded.local_path, size_hint = excluded.size_hint,
     bytes_done = excluded.bytes_done, etag = excluded.etag,
     last_modified = excluded.last_modified, total = excluded.total,
-    complete = excluded.complete, checksum = excluded.checksum";
+    complete = excluded.complete, checksum = excluded.checksum, held_ranges = excluded.held_ranges";
 
 const DELETE_GROUP: &str = "DELETE FROM groups WHERE id = ?1";
 const DELETE_JOB: &str = "DELETE FROM jobs WHERE id = ?1";
 const CHECKPOINT_FILE: &str = "
-UPDATE files SET bytes_done = ?3, etag = ?4, last_modified = ?5, total = ?6
+UPDATE files SET bytes_done = ?3, etag = ?4, last_modified = ?5, total = ?6, held_ranges = ?7
 WHERE job_id = ?1 AND idx = ?2";
 const CHECKPOINT_JOB: &str = "UPDATE jobs SET active_ms = ?2 WHERE id = ?1";
 // Only an existing file that is not complete (Op::SetFileChecksum; schema version 3).
@@ -107,7 +107,7 @@ macro_rules! job_columns {
 macro_rules! file_columns {
     () => {
         "SELECT f.job_id, f.idx, f.url, f.local_path, f.size_hint, f.bytes_done, f.etag,
-                f.last_modified, f.total, f.complete, f.checksum
+                f.last_modified, f.total, f.complete, f.checksum, f.held_ranges
          FROM files AS f JOIN jobs AS j ON j.id = f.job_id"
     };
 }
@@ -383,12 +383,13 @@ fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
                 f.validators.total.map(|t| t as i64),
                 f.complete,
                 f.checksum.as_ref().map(Checksum::to_string),
+                f.held_ranges.as_ref().map(HeldRanges::to_string),
             ])?;
         }
         Op::SetFileChecksum { job_id, index, checksum } => {
             tx.prepare_cached(SET_FILE_CHECKSUM)?.execute(params![job_id.to_bytes(), index, checksum.to_string()])?;
         }
-        Op::Checkpoint { job_id, index, bytes_done, validators, job_active_ms } => {
+        Op::Checkpoint { job_id, index, bytes_done, held_ranges, validators, job_active_ms } => {
             tx.prepare_cached(CHECKPOINT_FILE)?.execute(params![
                 job_id.to_bytes(),
                 index,
@@ -396,6 +397,7 @@ fn apply_one(tx: &Transaction<'_>, op: &Op) -> rusqlite::Result<()> {
                 validators.etag,
                 validators.last_modified,
                 validators.total.map(|t| t as i64),
+                held_ranges.as_ref().map(HeldRanges::to_string),
             ])?;
             tx.prepare_cached(CHECKPOINT_JOB)?.execute(params![job_id.to_bytes(), *job_active_ms as i64])?;
         }
@@ -491,6 +493,13 @@ fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRecord> {
         checksum: match r.get::<_, Option<String>>(10)? {
             None => None,
             Some(text) => Some(Checksum::parse_spec(&text).map_err(|e| corrupt(10, Type::Text, e.message))?),
+        },
+        held_ranges: match r.get::<_, Option<String>>(11)? {
+            None => None,
+            Some(text) => Some(
+                HeldRanges::parse(&text)
+                    .ok_or_else(|| corrupt(11, Type::Text, format!("not a list of byte ranges: {text:?}")))?,
+            ),
         },
     })
 }

@@ -60,6 +60,7 @@ fn corrupt_rows_fail_load() {
         local_path: "/d/f".into(),
         size_hint: 0,
         bytes_done: 0,
+        held_ranges: None,
         validators: Validators::default(),
         checksum: None,
         complete: false,
@@ -69,6 +70,10 @@ fn corrupt_rows_fail_load() {
     let err = s.load().unwrap_err();
     assert_eq!(err.hr, QM_E_SERVICE_UNAVAILABLE);
     assert!(err.message.contains("md5"), "{}", err.message);
+    s.conn.execute("UPDATE files SET checksum = NULL, held_ranges = '0-5,3-9'", []).unwrap();
+    let err = s.load().unwrap_err();
+    assert_eq!(err.hr, QM_E_SERVICE_UNAVAILABLE);
+    assert!(err.message.contains("0-5,3-9"), "{}", err.message);
 }
 
 /// The password is never part of an error message.

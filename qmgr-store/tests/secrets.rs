@@ -47,6 +47,7 @@ fn populate(s: &mut SqliteStore, n: u8, password: &str) {
             local_path: format!("/tmp/out/{n}.{index}"),
             size_hint: 0,
             bytes_done: 0,
+            held_ranges: None,
             validators: Validators::default(),
             checksum: None,
             complete: false,

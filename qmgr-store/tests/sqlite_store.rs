@@ -4,7 +4,8 @@
 use qmgr_core::guid::Guid;
 use qmgr_core::hresult::QM_E_SERVICE_UNAVAILABLE;
 use qmgr_core::model::{
-    Checksum, ErrorClass, FileRecord, GroupProps, GroupRecord, GroupState, JobError, JobRecord, QueueImage, Validators,
+    Checksum, ErrorClass, FileRecord, GroupProps, GroupRecord, GroupState, HeldRanges, JobError, JobRecord, QueueImage,
+    Validators,
 };
 use qmgr_core::store::{Loaded, MemStore, Op, Store};
 use qmgr_store::{SqliteStore, DB_FILE_NAME, LOCK_FILE_NAME, SCHEMA_VERSION};
@@ -32,6 +33,7 @@ fn file(job: u8, index: u32) -> FileRecord {
         local_path: format!("/tmp/out/{job}.{index}"),
         size_hint: 0,
         bytes_done: 0,
+        held_ranges: None,
         validators: Validators::default(),
         checksum: None,
         complete: false,
@@ -124,6 +126,7 @@ fn every_field_round_trips_through_reopen() {
         local_path: "/tmp/ü/a.bin".into(),
         size_hint: u32::MAX,
         bytes_done: u64::MAX,
+        held_ranges: None,
         validators: Validators {
             etag: Some("W/\"abc\"".into()),
             last_modified: Some("Wed, 21 Oct 2015 07:28:00 GMT".into()),
@@ -139,6 +142,7 @@ fn every_field_round_trips_through_reopen() {
         local_path: "/tmp/x".into(),
         size_hint: 0,
         bytes_done: 0,
+        held_ranges: None,
         validators: Validators { etag: Some(String::new()), last_modified: None, total: Some(0) },
         checksum: Some(Checksum::parse("sha-256", &"0a".repeat(32)).unwrap()),
         complete: false,
@@ -227,6 +231,11 @@ fn same_results_as_memstore_on_random_op_sequences() {
                     job_id: g(10 + rnd(10) as u8),
                     index: rnd(4) as u32,
                     bytes_done: rnd(1 << 40),
+                    held_ranges: (rnd(2) == 1).then(|| {
+                        let mut h = HeldRanges::prefix(rnd(1000) + 1);
+                        h.add(2000, 3000 + rnd(1000));
+                        h
+                    }),
                     validators: Validators {
                         etag: Some(format!("\"{}\"", rnd(100))),
                         last_modified: None,
@@ -302,8 +311,14 @@ fn load_changes_returns_changed_groups_whole_and_deletions() {
     assert_eq!((img, deleted), (QueueImage::default(), vec![]), "nothing changed");
 
     // A checkpoint changes group 1: it comes back with its job and both files.
-    let ckpt =
-        Op::Checkpoint { job_id: g(10), index: 1, bytes_done: 77, validators: Validators::default(), job_active_ms: 5 };
+    let ckpt = Op::Checkpoint {
+        job_id: g(10),
+        index: 1,
+        bytes_done: 77,
+        held_ranges: None,
+        validators: Validators::default(),
+        job_active_ms: 5,
+    };
     b.apply(&[ckpt]).unwrap();
     let (img, deleted) = changes(&mut a);
     assert_eq!(img.groups, vec![group(1, 1)]);
@@ -462,6 +477,7 @@ fn checkpoint_updates_only_existing_rows() {
         job_id: g(10),
         index,
         bytes_done,
+        held_ranges: None,
         validators: v.clone(),
         job_active_ms: active,
     };
@@ -472,6 +488,23 @@ fn checkpoint_updates_only_existing_rows() {
     want.validators = v.clone();
     assert_eq!(img.files, vec![file(10, 0), want.clone()]);
     assert_eq!(img.jobs[0].active_ms, 777);
+
+    // A file fetched in segments: its ranges come back as they were checkpointed (schema 5).
+    let mut ranges = HeldRanges::prefix(4 << 20);
+    ranges.add(5 << 32, (5 << 32) + 7);
+    let segmented = Op::Checkpoint {
+        job_id: g(10),
+        index: 1,
+        bytes_done: ranges.total(),
+        held_ranges: Some(ranges.clone()),
+        validators: v.clone(),
+        job_active_ms: 778,
+    };
+    s.apply(&[segmented]).unwrap();
+    let img = reopen_load(tmp.path());
+    assert_eq!((img.files[1].bytes_done, img.files[1].held_ranges.as_ref()), (ranges.total(), Some(&ranges)));
+    s.apply(&[cp(1, 4 << 32, 777)]).unwrap();
+    assert_eq!(reopen_load(tmp.path()).files[1].held_ranges, None, "a checkpoint of one stream clears them");
 
     // A checkpoint of a file that no longer exists does not bring it back (cancel race)…
     s.apply(&[Op::PutFile(file(10, 0)), Op::DeleteJob(g(10))]).unwrap();

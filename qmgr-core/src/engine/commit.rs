@@ -265,6 +265,7 @@ fn record_committed<'a>(
         let Some(file) = j.files.get(f.task.index as usize) else { continue };
         let mut file = file.clone();
         file.bytes_done = f.bytes;
+        file.held_ranges = None;
         file.validators = f.validators.clone();
         file.complete = true;
         ops.push(Op::PutFile(file));

@@ -232,6 +232,7 @@ impl Job {
                 local_path: f.local_path.clone(),
                 size_hint: f.size_hint,
                 bytes_done: 0,
+                held_ranges: None,
                 validators: Validators::default(),
                 checksum: None,
                 complete: false,
@@ -372,6 +373,7 @@ impl Job {
             job_id: self.id,
             index,
             bytes_done,
+            held_ranges: None,
             validators,
             job_active_ms: active,
         };

@@ -10,14 +10,14 @@ use super::inner::Inner;
 use super::state::WorkerSlot;
 use super::state::{DiscardList, GroupEntry, JobEntry};
 use crate::guid::Guid;
-use crate::model::{temp_path_for, BackgroundMode, Checksum, FileRecord, Options, Validators};
+use crate::model::{temp_path_for, BackgroundMode, Checksum, FileRecord, HeldRanges, Options, Validators};
 use crate::rate::{RateLimiter, Throttle};
 use crate::rules::classify::classify;
 use crate::rules::parallel::{self, FileState};
 use crate::rules::progress::{self, Mark};
 use crate::rules::retry::{self, Decision};
 use crate::rules::states::{self, Action, Transition};
-use crate::rules::{checkpoint, notify};
+use crate::rules::{checkpoint, notify, segments};
 use crate::store::Op;
 use crate::transport::{CancelFlag, Credentials, Failure, FetchObserver, FetchOutcome, FetchRequest, Traffic};
 use crossbeam_channel::{Receiver, Sender};
@@ -36,6 +36,10 @@ pub(super) struct Task {
     pub(super) local: String,
     pub(super) temp: PathBuf,
     pub(super) offset: u64,
+    /// The ranges held of a file fetched in segments (DECISIONS D16).
+    pub(super) held_ranges: Option<HeldRanges>,
+    /// Connections the fetch may use ([`segments::connections`]).
+    pub(super) connections: usize,
     pub(super) validators: Validators,
     /// The file's checksum when the fetch starts (DECISIONS D15).
     pub(super) checksum: Option<Checksum>,
@@ -45,8 +49,9 @@ pub(super) struct Task {
 }
 
 impl Task {
-    /// The fetch of file `f` of job `j` of group `g`, from the bytes it holds.
-    fn new(g: &GroupEntry, j: &JobEntry, f: &FileRecord, options: &Options) -> Task {
+    /// The fetch of file `f` of job `j` of group `g`, from the bytes it holds, over at most
+    /// `connections`.
+    fn new(g: &GroupEntry, j: &JobEntry, f: &FileRecord, options: &Options, connections: usize) -> Task {
         let credentials = (!g.rec.props.remote_user.is_empty()).then(|| Credentials {
             user: g.rec.props.remote_user.clone(),
             password: g.rec.props.remote_password.clone(),
@@ -59,6 +64,8 @@ impl Task {
             local: f.local_path.clone(),
             temp: temp_path_for(&f.local_path, j.rec.id, f.index),
             offset: f.bytes_done,
+            held_ranges: f.held_ranges.clone(),
+            connections,
             validators: f.validators.clone(),
             checksum: f.checksum.clone(),
             credentials,
@@ -329,9 +336,14 @@ impl<'scope, 'env> Worker<'scope, 'env> {
                 None => FileState::Waiting,
             })
             .collect();
+        // The files not fetched whole share the connections (DECISIONS D16).
+        let unfinished =
+            files.iter().filter(|f| f.unfinished()).count() + j.files[end..].iter().filter(|f| !handed(j, f)).count();
         drop(committing);
         let plan = parallel::plan(&files, max);
-        let tasks: Vec<Task> = plan.start.iter().map(|&i| Task::new(g, j, &j.files[first + i], &st.options)).collect();
+        let connections = segments::connections(max, unfinished);
+        let tasks: Vec<Task> =
+            plan.start.iter().map(|&i| Task::new(g, j, &j.files[first + i], &st.options, connections)).collect();
         let job = (j.rec.id, j.inc);
         let idle = !self.files.iter().any(|(k, l)| (k.0, k.1) == job && l.in_flight());
         if !tasks.is_empty() && idle {
@@ -482,6 +494,7 @@ fn transfer_ended(inner: &Inner, group: Guid, inc: u64, job: (Guid, u64), fetche
 fn keep_fetched(inner: &Inner, group: Guid, inc: u64, committer: &Committer, f: &Finished) {
     let mut progress = Progress::new(inner, group, inc, committer, &f.task);
     progress.bytes = f.bytes;
+    progress.held_ranges = None;
     progress.validators = f.validators.clone();
     progress.keep();
 }
@@ -499,6 +512,8 @@ struct Progress<'a> {
     active: u64,
     validators: Validators,
     bytes: u64,
+    /// The ranges held, while the file is fetched in segments (DECISIONS D16).
+    held_ranges: Option<HeldRanges>,
     /// The most bytes this file has held during this transfer: only bytes beyond it count as
     /// progress for the no-progress timeout, so that a server that keeps cutting a restarted
     /// file at the same point does not look like progress (DECISIONS D5).
@@ -518,6 +533,7 @@ impl<'a> Progress<'a> {
             active: 0,
             validators: task.validators.clone(),
             bytes: task.offset,
+            held_ranges: task.held_ranges.clone(),
             high_water: task.offset,
             saved_bytes: task.offset,
             saved_at: inner.now(),
@@ -542,6 +558,7 @@ impl<'a> Progress<'a> {
             job_id: self.task.job,
             index: self.task.index,
             bytes_done: self.bytes,
+            held_ranges: self.held_ranges.clone(),
             validators: self.validators.clone(),
             job_active_ms: self.active,
         });
@@ -563,6 +580,7 @@ impl<'a> Progress<'a> {
         self.active = j.rec.active_ms;
         if let Some(f) = j.files.get_mut(self.task.index as usize) {
             f.bytes_done = self.bytes;
+            f.held_ranges = self.held_ranges.clone();
             f.validators = self.validators.clone();
         }
         let mark = Mark { thresholds, amounts: j.amounts(now) };
@@ -587,6 +605,9 @@ impl<'a> Progress<'a> {
 impl FetchObserver for Progress<'_> {
     fn on_start(&mut self, start: u64, validators: &Validators) {
         self.bytes = start;
+        if start == 0 {
+            self.held_ranges = None;
+        }
         self.validators = validators.clone();
         self.mirror(false);
         if start != self.task.offset || (start > 0 && validators != &self.task.validators) {
@@ -609,6 +630,10 @@ impl FetchObserver for Progress<'_> {
             self.save();
         }
     }
+
+    fn on_ranges(&mut self, held: &HeldRanges) {
+        self.held_ranges = Some(held.clone());
+    }
 }
 
 /// Fetches one file on a fetch thread; `cancel` stops it (raised by the worker's flag too).
@@ -629,6 +654,8 @@ fn fetch(
         url: &task.url,
         temp_path: &task.temp,
         offset: task.offset,
+        held_ranges: task.held_ranges.as_ref(),
+        connections: task.connections,
         validators: &task.validators,
         checksum: task.checksum.as_ref(),
         credentials: task.credentials.as_ref(),
@@ -675,12 +702,20 @@ fn discard_data(inner: &Inner, group: Guid, inc: u64, task: &Task) {
     let mut st = inner.lock();
     let Some(j) = st.group_mut(group, inc).and_then(|g| g.job_mut(task.job, task.job_inc)) else { return };
     let (job_id, index, job_active_ms) = (task.job, task.index, j.rec.active_ms);
-    let reset = Op::Checkpoint { job_id, index, bytes_done: 0, validators: Validators::default(), job_active_ms };
+    let reset = Op::Checkpoint {
+        job_id,
+        index,
+        bytes_done: 0,
+        held_ranges: None,
+        validators: Validators::default(),
+        job_active_ms,
+    };
     if let Err(pe) = inner.persist(&[reset]) {
         log::error!("group {group}: discarded checkpoint not saved: {pe}");
     }
     if let Some(f) = j.files.get_mut(task.index as usize) {
         f.bytes_done = 0;
+        f.held_ranges = None;
         f.validators = Validators::default();
     }
 }

@@ -34,6 +34,7 @@ mod tests {
             local_path: format!("/d/f{index}"),
             size_hint: 0,
             bytes_done: 0,
+            held_ranges: None,
             validators: Validators::default(),
             checksum: None,
             complete,

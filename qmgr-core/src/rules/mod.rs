@@ -42,4 +42,5 @@ pub mod rate;
 pub mod retry;
 pub mod runner;
 pub mod schedule;
+pub mod segments;
 pub mod states;

@@ -33,6 +33,12 @@ impl FileState {
         matches!(self, FileState::Fetching | FileState::Stopping)
     }
 
+    /// The file is not fetched whole yet: it shares the group's connections with the others
+    /// ([`crate::rules::segments::connections`]).
+    pub fn unfinished(self) -> bool {
+        matches!(self, FileState::Waiting | FileState::Fetching | FileState::Stopping | FileState::Failed)
+    }
+
     /// The file needs nothing more from the worker.
     fn handed(self) -> bool {
         matches!(self, FileState::Done | FileState::Committing)

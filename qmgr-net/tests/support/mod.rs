@@ -2,7 +2,7 @@
 //! ephemeral port), a recording observer, and fetch shortcuts.
 #![allow(dead_code)]
 
-use qmgr_core::model::{Checksum, Options, Validators};
+use qmgr_core::model::{Checksum, HeldRanges, Options, Validators};
 use qmgr_core::rate::{RateLimiter, Throttle};
 use qmgr_core::transport::{CancelFlag, Credentials, FetchObserver, FetchOutcome, FetchRequest, Traffic, Transport};
 use qmgr_net::NetTransport;
@@ -389,6 +389,8 @@ pub fn options() -> Options {
 pub struct Recorder {
     pub starts: Vec<(u64, Validators)>,
     pub progress: Vec<u64>,
+    /// Every set of ranges reported (a fetch in segments).
+    pub ranges: Vec<HeldRanges>,
     pub cancel_after: Option<(u64, Arc<CancelFlag>)>,
 }
 
@@ -407,11 +409,18 @@ impl FetchObserver for Recorder {
             }
         }
     }
+    fn on_ranges(&mut self, held: &HeldRanges) {
+        self.ranges.push(held.clone());
+    }
 }
 
 /// Everything a fetch needs except the URL and the temporary file.
 pub struct Fetch {
     pub offset: u64,
+    /// The ranges held of a file fetched in segments.
+    pub held_ranges: Option<HeldRanges>,
+    /// Connections the fetch may use (1 unless a test says).
+    pub connections: usize,
     pub validators: Validators,
     /// The file's checksum (DECISIONS D15).
     pub checksum: Option<Checksum>,
@@ -429,6 +438,8 @@ impl Default for Fetch {
     fn default() -> Self {
         Fetch {
             offset: 0,
+            held_ranges: None,
+            connections: 1,
             validators: Validators::default(),
             checksum: None,
             credentials: None,
@@ -447,6 +458,8 @@ impl Fetch {
             url,
             temp_path: temp,
             offset: self.offset,
+            held_ranges: self.held_ranges.as_ref(),
+            connections: self.connections,
             validators: &self.validators,
             checksum: self.checksum.as_ref(),
             credentials: self.credentials.as_ref(),

@@ -1,0 +1,119 @@
+//! DECISIONS D16, segmented downloads: when one large file is fetched as several byte ranges
+//! over several connections, into its one temporary file. Servers that cap each connection's
+//! rate then give a file as many times their cap as it has connections (issue #17).
+//!
+//! * **How many connections a file may use** ([`connections`]): the group's
+//!   `max_connections_per_group` shared among the unfinished files of its current job, so
+//!   that a job of many files fetches them side by side (one connection each) and a job's
+//!   last or only large file gets them all.
+//! * **Whether to split** ([`splittable`]): only a file whose size is known, whose server
+//!   serves ranges, and whose version a strong validator names — every range must come from
+//!   the same version, and `If-Range` makes a server answer a changed file with all of it.
+//! * **The pieces** ([`plan`]): what is not held, split into at most that many ranges of at
+//!   least [`MIN_PIECE`] bytes.
+//!
+//! The checkpoint of a file fetched in segments records the ranges held
+//! ([`crate::model::HeldRanges`]); a restart after a crash fetches only the gaps, so it loses
+//! at most one checkpoint interval per connection. A range answered with other validators
+//! (or a `200`: `If-Range` failed) means the file changed: all of it starts again from zero.
+
+use crate::model::{HeldRanges, Validators};
+
+/// The smallest piece worth a connection of its own (bytes): a new connection costs a round
+/// trip or two (TCP, TLS) and a slow start, which 4 MiB outweighs on any path a cap slows
+/// down. aria2c's `--min-split-size` is 20 MiB by default; smaller pieces let files of tens of
+/// MiB use several connections.
+pub const MIN_PIECE: u64 = 4 << 20;
+
+/// Connections one file of the current job may use at once (≥ 1): `max_connections` (the
+/// option `max_connections_per_group`) shared evenly among the job's `unfinished` files
+/// (those not yet fetched whole, this one included). Every file running got its share when
+/// at least as many files were unfinished as run now, so together they never use more than
+/// `max_connections`.
+pub fn connections(max_connections: usize, unfinished: usize) -> usize {
+    (max_connections / unfinished.max(1)).max(1)
+}
+
+/// Whether a file answered with `validators` may be fetched in ranges from several
+/// connections: its size is known, the server serves ranges (`accepts_ranges`: an
+/// `Accept-Ranges: bytes` header or a `206` answer), and a strong validator (an `ETag` that
+/// is not weak, or a `Last-Modified` date) names its version, for the `If-Range` of every
+/// range request (RFC 9110 §13.1.5).
+pub fn splittable(validators: &Validators, accepts_ranges: bool) -> bool {
+    let strong_etag = validators.etag.as_deref().is_some_and(|e| !e.starts_with("W/"));
+    validators.total.is_some() && accepts_ranges && (strong_etag || validators.last_modified.is_some())
+}
+
+/// The pieces still to fetch of a file of `total` bytes holding `held`, over at most
+/// `connections` at once: the gaps, sorted, then the largest piece halved while there are
+/// fewer pieces than connections and it is at least 2 × [`MIN_PIECE`]. More gaps than
+/// connections (a restart with fewer) are all returned: they are fetched as connections
+/// come free. Empty when every byte is held.
+pub fn plan(total: u64, held: &HeldRanges, connections: usize) -> Vec<(u64, u64)> {
+    let mut pieces = held.gaps(total);
+    while pieces.len() < connections {
+        let Some((i, &(s, e))) = pieces.iter().enumerate().max_by_key(|(_, &(s, e))| e - s) else { break };
+        if e - s < 2 * MIN_PIECE {
+            break;
+        }
+        let mid = s + (e - s) / 2;
+        pieces.splice(i..=i, [(s, mid), (mid, e)]);
+    }
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: u64 = MIN_PIECE;
+
+    #[test]
+    fn connections_are_shared_among_unfinished_files() {
+        assert_eq!(connections(6, 1), 6, "a job's only file gets every connection");
+        assert_eq!(connections(6, 2), 3);
+        assert_eq!(connections(6, 4), 1);
+        assert_eq!(connections(6, 100), 1, "never fewer than one");
+        assert_eq!(connections(1, 1), 1, "option 1: one connection, as before D16");
+        assert_eq!(connections(6, 0), 6);
+    }
+
+    #[test]
+    fn splittable_needs_a_size_ranges_and_a_strong_validator() {
+        let v = |etag: Option<&str>, lm: Option<&str>, total: Option<u64>| Validators {
+            etag: etag.map(str::to_string),
+            last_modified: lm.map(str::to_string),
+            total,
+        };
+        assert!(splittable(&v(Some("\"a\""), None, Some(10)), true));
+        assert!(splittable(&v(None, Some("Sun, 06 Dec 2026 10:00:00 GMT"), Some(10)), true));
+        assert!(!splittable(&v(Some("W/\"a\""), None, Some(10)), true), "a weak ETag names no exact bytes");
+        assert!(splittable(&v(Some("W/\"a\""), Some("Sun, 06 Dec 2026 10:00:00 GMT"), Some(10)), true));
+        assert!(!splittable(&v(Some("\"a\""), None, None), true), "size unknown");
+        assert!(!splittable(&v(Some("\"a\""), None, Some(10)), false), "no ranges");
+        assert!(!splittable(&v(None, None, Some(10)), true), "nothing to send in If-Range");
+    }
+
+    #[test]
+    fn pieces_split_the_gaps_down_to_the_smallest_piece() {
+        let none = HeldRanges::new();
+        assert_eq!(plan(64 * M, &none, 4), vec![(0, 16 * M), (16 * M, 32 * M), (32 * M, 48 * M), (48 * M, 64 * M)]);
+        assert_eq!(plan(64 * M, &none, 1), vec![(0, 64 * M)], "one connection: one piece");
+        assert_eq!(plan(3 * M, &none, 6), vec![(0, 3 * M)], "too small to split");
+        assert_eq!(plan(8 * M - 1, &none, 6), vec![(0, 8 * M - 1)], "halves would be below MIN_PIECE");
+        let pieces = plan(10 * M, &none, 6);
+        assert!(pieces.len() == 2 && pieces.iter().all(|&(s, e)| e - s >= M), "{pieces:?}");
+        // A restart holds ranges: only the gaps are fetched, split further when they are large.
+        let mut held = HeldRanges::prefix(8 * M);
+        held.add(16 * M, 24 * M);
+        assert_eq!(plan(32 * M, &held, 2), vec![(8 * M, 16 * M), (24 * M, 32 * M)]);
+        assert_eq!(plan(32 * M, &held, 3), vec![(8 * M, 12 * M), (12 * M, 16 * M), (24 * M, 32 * M)]);
+        assert_eq!(plan(32 * M, &held, 1).len(), 2, "more gaps than connections: all of them");
+        held.add(0, 32 * M);
+        assert!(plan(32 * M, &held, 6).is_empty());
+        // Pieces cover exactly the gaps.
+        let pieces = plan(100 * M + 7, &HeldRanges::prefix(3), 6);
+        assert_eq!((pieces.first().unwrap().0, pieces.last().unwrap().1, pieces.len()), (3, 100 * M + 7, 6));
+        assert!(pieces.windows(2).all(|w| w[0].1 == w[1].0));
+    }
+}

@@ -1,0 +1,336 @@
+//! Fetching one file in byte ranges over several connections at once (DECISIONS D16; the
+//! rules — how many connections, whether and where to split — are
+//! `qmgr_core::rules::segments`).
+//!
+//! [`fetch`] takes over an HTTP fetch once the answer it started with was accepted (a `200`
+//! from byte 0, or a `206` from the first byte not held) and the file qualifies. That answer's
+//! body serves the first piece; every other piece is a request of its own for
+//! `Range: bytes=START-END` with `If-Range` naming the file's version. Each connection has a
+//! thread that writes its piece into the one temporary file at the piece's offsets
+//! (`pwrite`), and records the ranges written in a shared [`HeldRanges`]; the fetch's own
+//! thread reports them to the observer (so the engine checkpoints them) and checks the
+//! destination directory, every [`POLL`].
+//!
+//! * A range answered with other validators, or a `200` (the server's `If-Range` found
+//!   another version), means the file changed: every piece stops, and the fetch starts the
+//!   whole file again from zero ([`Ended::Changed`]).
+//! * A piece cut short is asked for again from where it stopped; a failure of any piece (a
+//!   network error, an HTTP error status) stops them all and is the fetch's failure: the
+//!   engine retries it later from the ranges held (DECISIONS D5).
+//! * Digests (DECISIONS D15) cannot be computed in order while pieces arrive side by side:
+//!   the whole file is read back and hashed once it is complete.
+
+use crate::cause::{local_failure, network_failure, status_failure};
+use crate::exchange::{Event, Exchange, Helpers, POLL};
+use crate::http::{changed, header, invalid_response, parse_content_range, ContentRange};
+use crate::local::DestinationCheck;
+use qmgr_core::model::{HeldRanges, Validators};
+use qmgr_core::transport::{CancelFlag, Cause, Failure, FetchObserver, FetchRequest, LocalOp, Traffic};
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Where the pieces are fetched from, and as which version of the file.
+pub(crate) struct Source<'a> {
+    /// The URL requested (the last redirect target).
+    pub request_url: &'a str,
+    /// How messages name it (redacted).
+    pub shown: &'a str,
+    /// Validators of the file's version: every range must come from it; `total` is its size.
+    pub validators: &'a Validators,
+    /// `If-Range` for every range request (a strong ETag or the Last-Modified date).
+    pub if_range: String,
+    /// `Authorization` for every range request (Basic credentials the origin asked for, the
+    /// same in each request), if any.
+    pub authorization: Option<String>,
+}
+
+/// How a segmented fetch ended (other than in a failure).
+pub(crate) enum Ended {
+    /// Every byte is written; the temporary file holds the whole file.
+    Complete,
+    /// The cancel flag was raised; the ranges written are reported.
+    Cancelled,
+    /// A range came from another version of the file (why): it must start again from zero.
+    Changed(String),
+}
+
+/// What the connections share.
+struct Shared {
+    /// Pieces not started, in file order (the first is the opening answer's).
+    queue: VecDeque<(u64, u64)>,
+    held: HeldRanges,
+    /// The first failure of a piece, or the change found; stops every piece.
+    failure: Option<Failure>,
+    changed: Option<String>,
+}
+
+struct State {
+    shared: Mutex<Shared>,
+    /// Raised to stop every piece: a failure, a change, or the fetch's cancel flag.
+    stop: CancelFlag,
+}
+
+impl State {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fail(&self, failure: Failure) {
+        self.lock().failure.get_or_insert(failure);
+        self.stop.cancel();
+    }
+
+    fn changed(&self, why: String) {
+        self.lock().changed.get_or_insert(why);
+        self.stop.cancel();
+    }
+}
+
+/// Fetches the `pieces` of the file at `path` (created, holding `held`) over at most
+/// `connections` at once; `opening` is the accepted answer whose body starts at the first
+/// piece's start. Reports the ranges held to `obs` as they grow.
+///
+/// Errors: the first failure of a piece ([`Cause`] as a single fetch reports it), or a local
+/// failure writing or checking the temporary file.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fetch(
+    helpers: &Helpers,
+    agent: &ureq::Agent,
+    req: &FetchRequest<'_>,
+    source: &Source<'_>,
+    file: &File,
+    path: &Path,
+    held: HeldRanges,
+    pieces: Vec<(u64, u64)>,
+    opening: Exchange,
+    obs: &mut dyn FetchObserver,
+) -> Result<Ended, Failure> {
+    let connections = req.connections.clamp(1, pieces.len().max(1));
+    log::info!(
+        "{}: fetching {} bytes in {} pieces over {connections} connections",
+        source.shown,
+        pieces.iter().map(|&(s, e)| e - s).sum::<u64>(),
+        pieces.len()
+    );
+    let state = State {
+        shared: Mutex::new(Shared { queue: pieces.into(), held, failure: None, changed: None }),
+        stop: CancelFlag::new(),
+    };
+    let mut opening = Some(opening);
+    let mut destination = DestinationCheck::new();
+    let mut reported = state.lock().held.clone();
+    obs.on_ranges(&reported);
+    obs.on_progress(reported.total());
+    std::thread::scope(|scope| {
+        let mut workers = Vec::new();
+        for i in 0..connections {
+            let first = if i == 0 { opening.take() } else { None };
+            let handle = OpenOptions::new().write(true).open(path);
+            let handle = match handle {
+                Ok(h) => h,
+                Err(e) => {
+                    state.fail(local_failure(&e, LocalOp::OpenTemp, path));
+                    break;
+                }
+            };
+            let state = &state;
+            let spawned = std::thread::Builder::new()
+                .name("qmgr-piece".into())
+                .spawn_scoped(scope, move || connection(helpers, agent, req, source, state, &handle, path, first));
+            match spawned {
+                Ok(w) => workers.push(w),
+                // Fewer connections than asked: those running take every piece.
+                Err(e) if !workers.is_empty() => log::warn!("{}: no thread for another connection: {e}", source.shown),
+                Err(e) => state.fail(Failure::new(Cause::NoThread, source.shown, e.to_string())),
+            }
+        }
+        // Reports the ranges as they grow (a heartbeat when they do not) until every
+        // connection has ended.
+        loop {
+            if req.cancel.is_cancelled() {
+                state.stop.cancel();
+            }
+            let done = workers.iter().all(|w| w.is_finished());
+            let now = state.lock().held.clone();
+            if now != reported {
+                reported = now;
+                obs.on_ranges(&reported);
+            }
+            obs.on_progress(reported.total());
+            if done {
+                break;
+            }
+            if let Err(e) = destination.due(file, path) {
+                state.fail(e);
+            }
+            std::thread::sleep(POLL);
+        }
+    });
+    let mut shared = state.lock();
+    if let Some(why) = shared.changed.take() {
+        return Ok(Ended::Changed(why));
+    }
+    if let Some(failure) = shared.failure.take() {
+        return Err(failure);
+    }
+    if req.cancel.is_cancelled() || !shared.queue.is_empty() {
+        return Ok(Ended::Cancelled);
+    }
+    let total = source.validators.total.unwrap_or(0);
+    if shared.held.gaps(total).is_empty() {
+        Ok(Ended::Complete)
+    } else {
+        let why = format!("holds {} of {total} bytes after every piece ended", shared.held.total());
+        Err(invalid_response(source.shown, why))
+    }
+}
+
+/// One connection: fetches pieces from the queue until it is empty or the pieces stop. The
+/// first connection starts with the opening answer (`first`); then each piece is a request.
+#[allow(clippy::too_many_arguments)]
+fn connection(
+    helpers: &Helpers,
+    agent: &ureq::Agent,
+    req: &FetchRequest<'_>,
+    source: &Source<'_>,
+    state: &State,
+    handle: &File,
+    path: &Path,
+    mut first: Option<Exchange>,
+) {
+    loop {
+        if state.stop.is_cancelled() {
+            return;
+        }
+        let Some((start, end)) = state.lock().queue.pop_front() else { return };
+        let exchange = match first.take() {
+            Some(opening) => opening,
+            None => match request(helpers, agent, req, source, state, start, end) {
+                Some(exchange) => exchange,
+                None => return,
+            },
+        };
+        match receive(req, source, state, handle, path, &exchange, start, end) {
+            // Cut short: the rest of the piece is asked for again, by whichever connection
+            // comes first.
+            Some(at) if at < end => state.lock().queue.push_front((at, end)),
+            _ => {}
+        }
+    }
+}
+
+/// Sends the request for the piece `[start, end)` and checks the answer's head: a `206` of
+/// exactly that range of the same version. `None` when the pieces stop (the reason recorded
+/// in `state`).
+#[allow(clippy::too_many_arguments)]
+fn request(
+    helpers: &Helpers,
+    agent: &ureq::Agent,
+    req: &FetchRequest<'_>,
+    source: &Source<'_>,
+    state: &State,
+    start: u64,
+    end: u64,
+) -> Option<Exchange> {
+    let mut headers = vec![("Range", format!("bytes={start}-{}", end - 1)), ("If-Range", source.if_range.clone())];
+    headers.extend(source.authorization.clone().map(|a| ("Authorization", a)));
+    let shown = source.shown;
+    let exchange = match Exchange::start(helpers, agent, source.request_url, headers, req.traffic == Traffic::Idle) {
+        Ok(exchange) => exchange,
+        Err(e) => {
+            state.fail(Failure::new(Cause::NoThread, shown, e.to_string()));
+            return None;
+        }
+    };
+    let (status, h) = match exchange.next(&state.stop, &mut || {}) {
+        None => return None,
+        Some(Event::Head(Ok(head))) => head,
+        Some(Event::Head(Err(e))) | Some(Event::Failed(e)) => {
+            state.fail(network_failure(e, shown));
+            return None;
+        }
+        Some(_) => {
+            state.fail(invalid_response(shown, "the answer had no head"));
+            return None;
+        }
+    };
+    log::debug!("GET {shown} (bytes {start}-{}) → {status}", end - 1);
+    match status {
+        206 => {}
+        200 => {
+            state.changed(format!("{shown} answered a range request with the whole file (If-Range failed)"));
+            return None;
+        }
+        other => {
+            state.fail(status_failure(other, shown, header(&h, "retry-after"), ""));
+            return None;
+        }
+    }
+    let v = crate::http::response_validators(&h);
+    match parse_content_range(header(&h, "content-range")) {
+        Some(ContentRange::Bytes { start: s, total, .. }) if s == start => {
+            let answered = Validators { total, ..v };
+            if changed(source.validators, &answered) {
+                state.changed(format!("the file at {shown} changed (validators of a range differ)"));
+                return None;
+            }
+            Some(exchange)
+        }
+        _ => {
+            state.fail(invalid_response(shown, format!("HTTP 206 for bytes {start}-{} gave another range", end - 1)));
+            None
+        }
+    }
+}
+
+/// Writes the body of `exchange`, which starts at `start`, into `[start, end)` of the file
+/// (bytes past `end` are not read); returns where it stopped, or `None` when the pieces stop.
+#[allow(clippy::too_many_arguments)]
+fn receive(
+    req: &FetchRequest<'_>,
+    source: &Source<'_>,
+    state: &State,
+    handle: &File,
+    path: &Path,
+    exchange: &Exchange,
+    start: u64,
+    end: u64,
+) -> Option<u64> {
+    let mut at = start;
+    while at < end {
+        match exchange.next(&state.stop, &mut || {})? {
+            Event::Data(chunk) => {
+                let n = chunk.len().min((end - at) as usize);
+                if !req.throttle.acquire(n, &state.stop) {
+                    return None;
+                }
+                if let Err(e) = handle.write_all_at(&chunk[..n], at) {
+                    state.fail(local_failure(&e, LocalOp::WriteTemp, path));
+                    return None;
+                }
+                state.lock().held.add(at, at + n as u64);
+                at += n as u64;
+            }
+            // Cut short: asked for again, unless it brought nothing (a server that cannot
+            // serve this range).
+            Event::End if at > start => return Some(at),
+            Event::End => {
+                let cause = Cause::BodyEndedEarly { received: 0, expected: end - start };
+                state.fail(Failure::new(cause, source.shown, ""));
+                return None;
+            }
+            Event::Failed(e) | Event::Head(Err(e)) => {
+                state.fail(network_failure(e, source.shown));
+                return None;
+            }
+            Event::Head(Ok(_)) => {
+                state.fail(invalid_response(source.shown, "a second answer head"));
+                return None;
+            }
+        }
+    }
+    Some(at)
+}
