@@ -125,7 +125,16 @@ fn run(
         }
         let mut headers = Vec::new();
         if resume.ranged {
-            headers.push(("Range", format!("bytes={}-", resume.held)));
+            // Up to the end of the first gap when more is held after it (D16).
+            let gap_end =
+                resume.ranges.as_ref().and_then(|r| r.ranges().iter().map(|&(s, _)| s).find(|&s| s > resume.held));
+            headers.push((
+                "Range",
+                match gap_end {
+                    Some(end) => format!("bytes={}-{}", resume.held, end - 1),
+                    None => format!("bytes={}-", resume.held),
+                },
+            ));
             if let Some(v) = if_range(&resume.stored) {
                 headers.push(("If-Range", v));
             }

@@ -119,7 +119,9 @@ pub(crate) fn fetch(
         shared: Mutex::new(Shared { queue: pieces.into(), held, failure: None, changed: None }),
         stop: CancelFlag::new(),
     };
-    let mut opening = Some(opening);
+    // The opening answer's body starts at the first piece: that pair goes to the first
+    // connection before any other takes a piece.
+    let mut opening = state.lock().queue.pop_front().map(|piece| (opening, piece));
     let mut destination = DestinationCheck::new();
     let mut reported = state.lock().held.clone();
     obs.on_ranges(&reported);
@@ -189,7 +191,8 @@ pub(crate) fn fetch(
 }
 
 /// One connection: fetches pieces from the queue until it is empty or the pieces stop. The
-/// first connection starts with the opening answer (`first`); then each piece is a request.
+/// first connection starts with the opening answer and its piece (`first`); then each piece
+/// is a request.
 #[allow(clippy::too_many_arguments)]
 fn connection(
     helpers: &Helpers,
@@ -199,19 +202,21 @@ fn connection(
     state: &State,
     handle: &File,
     path: &Path,
-    mut first: Option<Exchange>,
+    mut first: Option<(Exchange, (u64, u64))>,
 ) {
     loop {
         if state.stop.is_cancelled() {
             return;
         }
-        let Some((start, end)) = state.lock().queue.pop_front() else { return };
-        let exchange = match first.take() {
+        let (exchange, (start, end)) = match first.take() {
             Some(opening) => opening,
-            None => match request(helpers, agent, req, source, state, start, end) {
-                Some(exchange) => exchange,
-                None => return,
-            },
+            None => {
+                let Some((start, end)) = state.lock().queue.pop_front() else { return };
+                match request(helpers, agent, req, source, state, start, end) {
+                    Some(exchange) => (exchange, (start, end)),
+                    None => return,
+                }
+            }
         };
         match receive(req, source, state, handle, path, &exchange, start, end) {
             // Cut short: the rest of the piece is asked for again, by whichever connection

@@ -330,20 +330,22 @@ fn write_reply(out: &mut impl Write, r: &Reply, stop: &AtomicBool) -> After {
 }
 
 /// A handler serving `body` like a static file with `etag`: honours `Range: bytes=N-` and
-/// `If-Range` (206 / 416), else 200.
+/// `bytes=N-M` and `If-Range` (206 / 416), else 200.
 pub fn static_file(body: Vec<u8>, etag: &'static str) -> impl Fn(&Request, usize) -> Reply + Send + Sync + 'static {
     move |req, _| {
         let len = body.len();
         let base = |r: Reply| r.header("ETag", etag).header("Accept-Ranges", "bytes");
         let range_ok = req.header("if-range").is_none_or(|v| v == etag);
         if let (Some(range), true) = (req.header("range"), range_ok) {
-            let start: usize = range.trim_start_matches("bytes=").trim_end_matches('-').parse().unwrap();
+            let (start, end) = range.trim_start_matches("bytes=").split_once('-').unwrap();
+            let start: usize = start.parse().unwrap();
+            let end = if end.is_empty() { len } else { (end.parse::<usize>().unwrap() + 1).min(len) };
             if start >= len {
                 return base(Reply::new(416)).header("Content-Range", format!("bytes */{len}"));
             }
             return base(Reply::new(206))
-                .header("Content-Range", format!("bytes {start}-{}/{len}", len - 1))
-                .body(body[start..].to_vec());
+                .header("Content-Range", format!("bytes {start}-{}/{len}", end - 1))
+                .body(body[start..end].to_vec());
         }
         base(Reply::new(200)).body(body.clone())
     }
@@ -391,17 +393,21 @@ pub struct Recorder {
     pub progress: Vec<u64>,
     /// Every set of ranges reported (a fetch in segments).
     pub ranges: Vec<HeldRanges>,
+    /// The last progress since the last start (progress goes back only with a restart).
+    since_start: Option<u64>,
     pub cancel_after: Option<(u64, Arc<CancelFlag>)>,
 }
 
 impl FetchObserver for Recorder {
     fn on_start(&mut self, start: u64, validators: &Validators) {
         self.starts.push((start, validators.clone()));
+        self.since_start = None;
     }
     fn on_progress(&mut self, bytes_done: u64) {
-        if let Some(last) = self.progress.last() {
-            assert!(bytes_done >= *last, "progress went back from {last} to {bytes_done}");
+        if let Some(last) = self.since_start {
+            assert!(bytes_done >= last, "progress went back from {last} to {bytes_done} without a restart");
         }
+        self.since_start = Some(bytes_done);
         self.progress.push(bytes_done);
         if let Some((n, flag)) = &self.cancel_after {
             if bytes_done >= *n {
