@@ -321,3 +321,52 @@ fn d16_files_of_the_next_job_wait_for_the_current_job() {
     let first_of_j2 = fake.requests().iter().position(|r| r.url.contains("j2")).unwrap();
     assert_eq!(first_of_j2, 2, "{:?}", fake.first_request_order());
 }
+
+/// The files of a job share its connections (`rules::segments::connections`): a job's only
+/// file may use all six, three files two each, eight files one each; option `1` gives one.
+#[test]
+fn d16_the_files_of_a_job_share_its_connections() {
+    for (count, max, want) in [(1, 6, 6), (3, 6, 2), (8, 6, 1), (1, 1, 1)] {
+        let (mgr, fake) = open();
+        mgr.set_option("max_connections_per_group", &max.to_string()).unwrap();
+        let names: Vec<String> = (0..count).map(|i| format!("f{i}")).collect();
+        let (g, _j) = group_with(&mgr, &fake, names.iter().map(|n| (n.as_str(), Script::new(10))).collect());
+        g.resume().unwrap();
+        wait_until("complete", || g.state().unwrap() == GroupState::Complete);
+        let first = &fake.requests_for(&url(&names[0]))[0];
+        assert_eq!(first.connections, want, "{count} files, max_connections_per_group {max}");
+    }
+}
+
+/// A file fetched in segments: its checkpoint records the ranges held (store and memory), a
+/// manager opened again on the queue continues from them (the transport gets them back, with
+/// their total as the offset), and a completed file holds no ranges any more.
+#[test]
+fn d16_a_segmented_file_resumes_from_the_ranges_it_holds() {
+    let fake = Fake::new();
+    let store = SharedStore::new();
+    let mgr = open_on(Box::new(store.clone()), &fake);
+    let (g, j) = group_with(&mgr, &fake, vec![("big", Script::new(1000).chunk(100).segmented().gated())]);
+    let (gid, jid) = (g.id(), j.id());
+    g.resume().unwrap();
+    fake.allow(&url("big"), 400);
+    fake.wait_reported(&url("big"), 400);
+    g.suspend().unwrap();
+    fake.wait_idle(&url("big"));
+    let held = segmented_ranges(1000, 400);
+    let stored = |store: &SharedStore| store.image().files.iter().find(|f| f.job_id == jid).cloned().unwrap();
+    assert_eq!((stored(&store).bytes_done, stored(&store).held_ranges), (400, Some(held.clone())));
+    assert_eq!(j.progress64().unwrap(), (400, 1000));
+    drop((g, j));
+    drop(mgr);
+
+    let mgr = open_on(Box::new(store.clone()), &fake);
+    let g = mgr.get_group(gid).unwrap();
+    g.resume().unwrap();
+    fake.wait_requests(&url("big"), 2);
+    let again = &fake.requests_for(&url("big"))[1];
+    assert_eq!((again.offset, again.held_ranges.clone(), again.connections), (400, Some(held), 6));
+    fake.open_gate(&url("big"));
+    wait_until("complete", || g.state().unwrap() == GroupState::Complete);
+    assert_eq!((stored(&store).bytes_done, stored(&store).held_ranges), (1000, None));
+}

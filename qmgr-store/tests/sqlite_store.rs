@@ -567,8 +567,8 @@ fn schema_version(dir: &Path) -> i64 {
 #[test]
 fn a_version_2_queue_is_migrated_and_keeps_its_files() {
     let tmp = tempfile::tempdir().unwrap();
-    let v2 =
-        "ALTER TABLE files DROP COLUMN checksum; ALTER TABLE groups DROP COLUMN rate_limit; PRAGMA user_version = 2;";
+    let v2 = "ALTER TABLE files DROP COLUMN held_ranges; ALTER TABLE files DROP COLUMN checksum; \
+         ALTER TABLE groups DROP COLUMN rate_limit; PRAGMA user_version = 2;";
     let mut s = migrated_from(tmp.path(), v2);
     assert_eq!(s.load().unwrap().files, vec![file(10, 0)]);
     let c = Checksum::parse("sha-256", &"5c".repeat(32)).unwrap();
@@ -582,7 +582,9 @@ fn a_version_2_queue_is_migrated_and_keeps_its_files() {
 #[test]
 fn a_version_3_queue_is_migrated_and_its_groups_get_no_rate_limit() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut s = migrated_from(tmp.path(), "ALTER TABLE groups DROP COLUMN rate_limit; PRAGMA user_version = 3;");
+    let v3 = "ALTER TABLE files DROP COLUMN held_ranges; ALTER TABLE groups DROP COLUMN rate_limit; \
+              PRAGMA user_version = 3;";
+    let mut s = migrated_from(tmp.path(), v3);
     let image = s.load().unwrap();
     assert_eq!(image.groups, vec![group(1, 1)]);
     assert_eq!(image.groups[0].props.rate_limit, 0);
@@ -592,7 +594,32 @@ fn a_version_3_queue_is_migrated_and_its_groups_get_no_rate_limit() {
     s.apply(&[Op::UpdateGroup(limited.clone())]).unwrap();
     drop(s);
     assert_eq!(reopen_load(tmp.path()).groups, vec![limited]);
-    assert_eq!((schema_version(tmp.path()), SCHEMA_VERSION), (4, 4));
+    assert_eq!(schema_version(tmp.path()), SCHEMA_VERSION);
+}
+
+/// Version 5 (segmented downloads, DECISIONS D16): a version-4 queue gets `files.held_ranges`,
+/// NULL for the files it holds (they hold a prefix), and ranges checkpointed afterwards survive
+/// a reopen.
+#[test]
+fn a_version_4_queue_is_migrated_and_its_files_hold_prefixes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = migrated_from(tmp.path(), "ALTER TABLE files DROP COLUMN held_ranges; PRAGMA user_version = 4;");
+    assert_eq!(s.load().unwrap().files, vec![file(10, 0)]);
+    assert_eq!(s.load().unwrap().files[0].held_ranges, None);
+    let mut held = HeldRanges::prefix(10);
+    held.add(20, 30);
+    let checkpoint = Op::Checkpoint {
+        job_id: g(10),
+        index: 0,
+        bytes_done: 20,
+        held_ranges: Some(held.clone()),
+        validators: Validators::default(),
+        job_active_ms: 1,
+    };
+    s.apply(&[checkpoint]).unwrap();
+    drop(s);
+    assert_eq!(reopen_load(tmp.path()).files[0].held_ranges, Some(held));
+    assert_eq!((schema_version(tmp.path()), SCHEMA_VERSION), (5, 5));
 }
 
 /// Groups and jobs come back by seq (ties in insertion order, kept across updates); jobs

@@ -45,19 +45,21 @@ pub fn splittable(validators: &Validators, accepts_ranges: bool) -> bool {
 }
 
 /// The pieces still to fetch of a file of `total` bytes holding `held`, over at most
-/// `connections` at once: the gaps, sorted, then the largest piece halved while there are
-/// fewer pieces than connections and it is at least 2 × [`MIN_PIECE`]. More gaps than
-/// connections (a restart with fewer) are all returned: they are fetched as connections
-/// come free. Empty when every byte is held.
+/// `connections` at once, in file order: the bytes missing are shared evenly — pieces of
+/// `max(MIN_PIECE, missing / connections)` bytes or a little more, each gap cut into as many
+/// equal pieces as hold that size (a smaller gap is one piece) — so that connections at the
+/// same rate finish together. At most `connections` pieces, unless there are more gaps than
+/// that (a restart with fewer connections): those are fetched as connections come free.
+/// Empty when every byte is held.
 pub fn plan(total: u64, held: &HeldRanges, connections: usize) -> Vec<(u64, u64)> {
-    let mut pieces = held.gaps(total);
-    while pieces.len() < connections {
-        let Some((i, &(s, e))) = pieces.iter().enumerate().max_by_key(|(_, &(s, e))| e - s) else { break };
-        if e - s < 2 * MIN_PIECE {
-            break;
-        }
-        let mid = s + (e - s) / 2;
-        pieces.splice(i..=i, [(s, mid), (mid, e)]);
+    let gaps = held.gaps(total);
+    let missing: u64 = gaps.iter().map(|&(s, e)| e - s).sum();
+    let size = (missing / connections.max(1) as u64).max(MIN_PIECE);
+    let mut pieces = Vec::new();
+    for (s, e) in gaps {
+        let (len, k) = (u128::from(e - s), u128::from(((e - s) / size).max(1)));
+        let at = |i: u128| s + (len * i / k) as u64;
+        pieces.extend((0..k).map(|i| (at(i), at(i + 1))));
     }
     pieces
 }
@@ -95,25 +97,31 @@ mod tests {
     }
 
     #[test]
-    fn pieces_split_the_gaps_down_to_the_smallest_piece() {
+    fn pieces_share_the_missing_bytes_evenly() {
         let none = HeldRanges::new();
         assert_eq!(plan(64 * M, &none, 4), vec![(0, 16 * M), (16 * M, 32 * M), (32 * M, 48 * M), (48 * M, 64 * M)]);
         assert_eq!(plan(64 * M, &none, 1), vec![(0, 64 * M)], "one connection: one piece");
-        assert_eq!(plan(3 * M, &none, 6), vec![(0, 3 * M)], "too small to split");
-        assert_eq!(plan(8 * M - 1, &none, 6), vec![(0, 8 * M - 1)], "halves would be below MIN_PIECE");
-        let pieces = plan(10 * M, &none, 6);
-        assert!(pieces.len() == 2 && pieces.iter().all(|&(s, e)| e - s >= M), "{pieces:?}");
-        // A restart holds ranges: only the gaps are fetched, split further when they are large.
+        assert_eq!(plan(2 * M - 1, &none, 6), vec![(0, 2 * M - 1)], "one piece below 2 × MIN_PIECE");
+        assert_eq!(plan(3 * M, &none, 6), vec![(0, M), (M, 2 * M), (2 * M, 3 * M)]);
+        assert_eq!(plan(2 * M, &none, 6), vec![(0, M), (M, 2 * M)]);
+        // 32 MiB over 6 connections: six pieces of 5.3 MiB, not 4, 4, 4, 4, 8, 8.
+        let pieces = plan(32 << 20, &none, 6);
+        let lens: Vec<u64> = pieces.iter().map(|&(s, e)| e - s).collect();
+        assert_eq!(lens.len(), 6, "{pieces:?}");
+        assert!(lens.iter().max().unwrap() - lens.iter().min().unwrap() <= 1, "{lens:?}");
+        // A restart holds ranges: only the gaps are fetched, each cut evenly.
         let mut held = HeldRanges::prefix(8 * M);
         held.add(16 * M, 24 * M);
         assert_eq!(plan(32 * M, &held, 2), vec![(8 * M, 16 * M), (24 * M, 32 * M)]);
-        assert_eq!(plan(32 * M, &held, 3), vec![(8 * M, 12 * M), (12 * M, 16 * M), (24 * M, 32 * M)]);
+        assert_eq!(plan(32 * M, &held, 4), vec![(8 * M, 12 * M), (12 * M, 16 * M), (24 * M, 28 * M), (28 * M, 32 * M)]);
         assert_eq!(plan(32 * M, &held, 1).len(), 2, "more gaps than connections: all of them");
         held.add(0, 32 * M);
         assert!(plan(32 * M, &held, 6).is_empty());
-        // Pieces cover exactly the gaps.
-        let pieces = plan(100 * M + 7, &HeldRanges::prefix(3), 6);
-        assert_eq!((pieces.first().unwrap().0, pieces.last().unwrap().1, pieces.len()), (3, 100 * M + 7, 6));
-        assert!(pieces.windows(2).all(|w| w[0].1 == w[1].0));
+        // Pieces cover exactly the gaps, at most one per connection.
+        for (total, connections) in [(100 * M + 7, 6), (u64::MAX / 2, 16), (7, 3)] {
+            let pieces = plan(total, &HeldRanges::prefix(3), connections);
+            assert_eq!((pieces.first().unwrap().0, pieces.last().unwrap().1), (3, total));
+            assert!(pieces.len() <= connections && pieces.windows(2).all(|w| w[0].1 == w[1].0), "{pieces:?}");
+        }
     }
 }

@@ -20,7 +20,7 @@
 
 use qmgr_core::clock::{Clock, ManualClock};
 use qmgr_core::hresult::{E_ACCESSDENIED, E_FAIL, E_INVALIDARG, QM_E_SERVICE_UNAVAILABLE, S_OK};
-use qmgr_core::model::{Checksum, Options, PropId, PropValue, QueueImage, Validators};
+use qmgr_core::model::{Checksum, HeldRanges, Options, PropId, PropValue, QueueImage, Validators};
 use qmgr_core::store::{Loaded, MemStore, Op, Store};
 use qmgr_core::transport::{
     CancelFlag, Cause, DigestSource, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, NetworkKind, Traffic,
@@ -145,6 +145,17 @@ pub struct Script {
     /// The digest of the remote file: a fetch with a checksum of the same algorithm that
     /// differs ends as a transport ends it, with `Cause::DigestMismatch` (DECISIONS D15).
     pub digest: Option<Checksum>,
+    /// Fetched in segments when a request may use more than one connection (DECISIONS D16):
+    /// the fake then holds two ranges, `[0, p/2)` and `[size/2, size/2 + p/2)` after `p`
+    /// bytes ([`segmented_ranges`]), and reports them with `on_ranges`.
+    pub segmented: bool,
+}
+
+/// The ranges a segmented fake fetch of `size` bytes holds after `pos` bytes.
+pub fn segmented_ranges(size: u64, pos: u64) -> HeldRanges {
+    let mut held = HeldRanges::prefix(pos.div_ceil(2));
+    held.add(size / 2, size / 2 + pos / 2);
+    held
 }
 
 impl Script {
@@ -163,6 +174,7 @@ impl Script {
             hold_cancel: false,
             hold_commit: false,
             digest: None,
+            segmented: false,
         }
     }
     pub fn digest(mut self, digest: Checksum) -> Script {
@@ -197,6 +209,10 @@ impl Script {
         self.hold_cancel = true;
         self
     }
+    pub fn segmented(mut self) -> Script {
+        self.segmented = true;
+        self
+    }
     pub fn hold_commit(mut self) -> Script {
         self.hold_commit = true;
         self
@@ -216,6 +232,10 @@ pub struct Request {
     pub url: String,
     pub temp: PathBuf,
     pub offset: u64,
+    /// The ranges held of a file fetched in segments (DECISIONS D16).
+    pub held_ranges: Option<HeldRanges>,
+    /// Connections the transfer may use (DECISIONS D16).
+    pub connections: usize,
     pub validators: Validators,
     pub foreground: bool,
     /// The traffic class the engine chose (DECISIONS D14).
@@ -612,6 +632,8 @@ impl Transport for Fake {
             url: url.clone(),
             temp: temp.clone(),
             offset: req.offset,
+            held_ranges: req.held_ranges.cloned(),
+            connections: req.connections,
             validators: req.validators.clone(),
             foreground: req.traffic == Traffic::Foreground,
             traffic: req.traffic,
@@ -665,6 +687,9 @@ impl Transport for Fake {
             sent += n;
             if let Some(t) = self.lock().temps.get_mut(&temp).filter(|t| t.owner == id) {
                 t.len = pos;
+            }
+            if script.segmented && req.connections > 1 {
+                observer.on_ranges(&segmented_ranges(script.size, pos));
             }
             observer.on_progress(pos);
             self.observed(&url, ord, pos);
