@@ -234,6 +234,9 @@ fn run(
                         if_range: if_range(&v).expect("pieces need a validator"),
                         authorization,
                     };
+                    // Bytes past the last range held are not trusted (a file that shrank
+                    // would keep a stale tail).
+                    temp.truncate(held.end())?;
                     obs.on_start(held.total(), &v);
                     if !verifier.start(temp.existing(), path, 0, digests, req.cancel)? {
                         return Ok(FetchOutcome::Cancelled);

@@ -240,3 +240,28 @@ fn a_checksum_is_checked_over_the_whole_file() {
     }
     assert!(ranges(&server.requests()).iter().filter(|r| r.is_some()).count() >= 4, "fetched in ranges");
 }
+
+/// A file held in ranges whose server now has another, shorter version: the `200` to the
+/// resume (`If-Range` names the old one) restarts it from zero, in ranges again, and it ends
+/// exactly as the new version — no tail of the old one past the new end.
+#[test]
+fn a_file_held_in_ranges_that_changed_ends_as_the_new_version() {
+    let m = MIN_PIECE;
+    let new: Vec<u8> = content(SIZE - 7).into_iter().rev().collect();
+    let server = Server::start(static_file(new.clone(), "\"v2\""));
+    let dir = tempfile::tempdir().unwrap();
+    let temp = dir.path().join(".f.part");
+    let mut held = HeldRanges::prefix(m);
+    held.add(9 * m, 10 * m);
+    std::fs::write(&temp, vec![0x55u8; SIZE]).unwrap();
+    let mut f = Fetch {
+        connections: 4,
+        offset: held.total(),
+        held_ranges: Some(held),
+        validators: v1(SIZE),
+        ..Fetch::default()
+    };
+    assert_eq!(complete(f.run(&transport(), &server.url("/f"), &temp)), new.len() as u64);
+    assert!(std::fs::read(&temp).unwrap() == new, "not exactly the new version");
+    assert!(ranges(&server.requests()).iter().filter(|r| r.is_some()).count() >= 3, "fetched in ranges again");
+}

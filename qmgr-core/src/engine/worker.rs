@@ -50,8 +50,19 @@ pub(super) struct Task {
 
 impl Task {
     /// The fetch of file `f` of job `j` of group `g`, from the bytes it holds, over at most
-    /// `connections`.
-    fn new(g: &GroupEntry, j: &JobEntry, f: &FileRecord, options: &Options, connections: usize) -> Task {
+    /// `connections(its traffic)` connections.
+    fn new(
+        g: &GroupEntry,
+        j: &JobEntry,
+        f: &FileRecord,
+        options: &Options,
+        connections: impl Fn(Traffic) -> usize,
+    ) -> Task {
+        let traffic = match (g.rec.foreground || j.rec.foreground, options.background_mode) {
+            (true, _) => Traffic::Foreground,
+            (false, BackgroundMode::Idle) => Traffic::Idle,
+            (false, BackgroundMode::Normal) => Traffic::Background,
+        };
         let credentials = (!g.rec.props.remote_user.is_empty()).then(|| Credentials {
             user: g.rec.props.remote_user.clone(),
             password: g.rec.props.remote_password.clone(),
@@ -65,15 +76,11 @@ impl Task {
             temp: temp_path_for(&f.local_path, j.rec.id, f.index),
             offset: f.bytes_done,
             held_ranges: f.held_ranges.clone(),
-            connections,
+            connections: connections(traffic),
             validators: f.validators.clone(),
             checksum: f.checksum.clone(),
             credentials,
-            traffic: match (g.rec.foreground || j.rec.foreground, options.background_mode) {
-                (true, _) => Traffic::Foreground,
-                (false, BackgroundMode::Idle) => Traffic::Idle,
-                (false, BackgroundMode::Normal) => Traffic::Background,
-            },
+            traffic,
         }
     }
 
@@ -341,9 +348,15 @@ impl<'scope, 'env> Worker<'scope, 'env> {
             files.iter().filter(|f| f.unfinished()).count() + j.files[end..].iter().filter(|f| !handed(j, f)).count();
         drop(committing);
         let plan = parallel::plan(&files, max);
-        let connections = segments::connections(max, unfinished);
-        let tasks: Vec<Task> =
-            plan.start.iter().map(|&i| Task::new(g, j, &j.files[first + i], &st.options, connections)).collect();
+        let tasks: Vec<Task> = plan
+            .start
+            .iter()
+            .map(|&i| {
+                Task::new(g, j, &j.files[first + i], &st.options, |traffic| {
+                    segments::connections(max, unfinished, traffic)
+                })
+            })
+            .collect();
         let job = (j.rec.id, j.inc);
         let idle = !self.files.iter().any(|(k, l)| (k.0, k.1) == job && l.in_flight());
         if !tasks.is_empty() && idle {

@@ -5,7 +5,7 @@
 //! * **How many connections a file may use** ([`connections`]): the group's
 //!   `max_connections_per_group` shared among the unfinished files of its current job, so
 //!   that a job of many files fetches them side by side (one connection each) and a job's
-//!   last or only large file gets them all.
+//!   last or only large file gets them all; a transfer in idle mode (DECISIONS D14) gets one.
 //! * **Whether to split** ([`splittable`]): only a file whose size is known, whose server
 //!   serves ranges, and whose version a strong validator names — every range must come from
 //!   the same version, and `If-Range` makes a server answer a changed file with all of it.
@@ -18,6 +18,7 @@
 //! (or a `200`: `If-Range` failed) means the file changed: all of it starts again from zero.
 
 use crate::model::{HeldRanges, Validators};
+use crate::transport::Traffic;
 
 /// The smallest piece worth a connection of its own (bytes): a new connection costs a round
 /// trip or two (TCP, TLS) and a slow start, which 4 MiB outweighs on any path a cap slows
@@ -30,8 +31,18 @@ pub const MIN_PIECE: u64 = 4 << 20;
 /// (those not yet fetched whole, this one included). Every file running got its share when
 /// at least as many files were unfinished as run now, so together they never use more than
 /// `max_connections`.
-pub fn connections(max_connections: usize, unfinished: usize) -> usize {
-    (max_connections / unfinished.max(1)).max(1)
+///
+/// A transfer of [`Traffic::Idle`] (a background group in `background_mode` `idle`,
+/// DECISIONS D14) gets one: it takes only bandwidth nobody else wants, so out-running a server's
+/// per-connection cap gains it nothing it should have, and several paced connections with
+/// the controller's small windows each (16 KiB) read a pacing server's pauses as a 200 ms
+/// queue (measured: 20 MB from nginx `limit_rate 2m` over six connections stalled at the
+/// controller's floor; over one, 10 s).
+pub fn connections(max_connections: usize, unfinished: usize, traffic: Traffic) -> usize {
+    match traffic {
+        Traffic::Idle => 1,
+        Traffic::Foreground | Traffic::Background => (max_connections / unfinished.max(1)).max(1),
+    }
 }
 
 /// Whether a file answered with `validators` may be fetched in ranges from several
@@ -72,12 +83,15 @@ mod tests {
 
     #[test]
     fn connections_are_shared_among_unfinished_files() {
-        assert_eq!(connections(6, 1), 6, "a job's only file gets every connection");
-        assert_eq!(connections(6, 2), 3);
-        assert_eq!(connections(6, 4), 1);
-        assert_eq!(connections(6, 100), 1, "never fewer than one");
-        assert_eq!(connections(1, 1), 1, "option 1: one connection, as before D16");
-        assert_eq!(connections(6, 0), 6);
+        for traffic in [Traffic::Foreground, Traffic::Background] {
+            assert_eq!(connections(6, 1, traffic), 6, "a job's only file gets every connection");
+            assert_eq!(connections(6, 2, traffic), 3);
+            assert_eq!(connections(6, 4, traffic), 1);
+            assert_eq!(connections(6, 100, traffic), 1, "never fewer than one");
+            assert_eq!(connections(1, 1, traffic), 1, "option 1: one connection, as before D16");
+            assert_eq!(connections(6, 0, traffic), 6);
+        }
+        assert_eq!(connections(6, 1, Traffic::Idle), 1, "idle bandwidth: one connection per file");
     }
 
     #[test]

@@ -27,10 +27,19 @@ impl Layout {
 }
 
 /// Bytes in the regular files directly in `dir` (a download's final and temporary files);
-/// 0 when it cannot be read.
+/// 0 when it cannot be read. A file fetched in ranges (DECISIONS D16) is sparse while it
+/// grows: its length is its last range's end, so each file counts as the smaller of its length
+/// and the space allocated to it (`st_blocks`, which the file system counts as bytes are
+/// written, delayed allocation included).
 pub fn dir_bytes(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
+    entries
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len().min(m.blocks() * 512))
+        .sum()
 }
 
 /// How often a [`Transfer`]'s bytes are sampled.
