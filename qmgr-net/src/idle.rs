@@ -19,6 +19,7 @@
 //! foreground transfer never reuses a clamped connection from the pool, nor the other way.
 
 use crate::sockinfo;
+use qmgr_core::rules::idle;
 use qmgr_core::transport::IdleSample;
 use std::collections::HashMap;
 use std::fmt;
@@ -38,7 +39,10 @@ const MIN_BUFFER: u32 = 64 * 1024;
 /// Sets the window and the receive buffer of one idle connection: the buffer is what makes a
 /// slower reader close the window at once (unread bytes fill it), the clamp what keeps the
 /// window at the controller's size while the reader keeps up.
+/// The window is never below what the connection's segment size needs
+/// ([`idle::connection_window`]).
 fn bound(fd: BorrowedFd<'_>, window: u32) -> std::io::Result<()> {
+    let window = idle::connection_window(window, sockinfo::tcp_info(fd)?.advertised_mss);
     sockinfo::set_recv_buffer(fd, window.max(MIN_BUFFER))?;
     sockinfo::set_window_clamp(fd, window)
 }

@@ -17,6 +17,9 @@ pub(crate) struct TcpInfo {
     pub rcv_rtt_us: u32,
     /// Payload bytes received (`tcpi_bytes_received`).
     pub bytes_received: u64,
+    /// The largest segment this side advertised it accepts (`tcpi_advmss`): the path MTU
+    /// less the headers (1,448 on Ethernet, 65,483 on loopback).
+    pub advertised_mss: u32,
 }
 
 /// `getsockopt(IPPROTO_TCP, TCP_INFO)`.
@@ -35,7 +38,11 @@ pub(crate) fn tcp_info(fd: BorrowedFd<'_>) -> io::Result<TcpInfo> {
     // SAFETY: zero-initialised and then (partly) written by the kernel: every bit pattern is a
     // valid `tcp_info` (integers only).
     let info = unsafe { info.assume_init() };
-    Ok(TcpInfo { rcv_rtt_us: info.tcpi_rcv_rtt, bytes_received: info.tcpi_bytes_received })
+    Ok(TcpInfo {
+        rcv_rtt_us: info.tcpi_rcv_rtt,
+        bytes_received: info.tcpi_bytes_received,
+        advertised_mss: info.tcpi_advmss,
+    })
 }
 
 /// `setsockopt(IPPROTO_TCP, TCP_WINDOW_CLAMP, bytes)`: the receive window this socket

@@ -206,13 +206,31 @@ impl Drop for KillOnDrop {
     }
 }
 
-#[test]
-fn qmgr_get_interrupted_by_ctrl_c_resumes_with_a_range_request() {
-    let Some((corpus, server)) = serve() else { return };
+/// Bytes written to `path`: its length, or less for a sparse file (a file fetched in ranges,
+/// DECISIONS D16, is as long as its last range's end): the space allocated to it.
+fn written(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map_or(0, |m| m.len().min(m.blocks() * 512))
+}
+
+/// `qmgr get` of the slow medium file interrupted by Ctrl-C once a quarter is written, then
+/// `qmgr resume --wait`: the group is kept suspended with its temporary file, then completes
+/// byte-exact and is kept complete. Returns nginx's log of the file's requests and the bytes
+/// the temporary file held at the interruption. `connections`: the option
+/// `max_connections_per_group` set first, if any.
+fn interrupted_get(connections: Option<&str>) -> Option<(Vec<qmgr_tests::nginx::AccessLogEntry>, u64, u64)> {
+    let (corpus, server) = serve()?;
     let medium = corpus.medium();
     let work = tempfile::tempdir().unwrap();
     let (queue, dest) = (work.path().join("queue"), work.path().join("dest"));
     std::fs::create_dir(&dest).unwrap();
+    if let Some(n) = connections {
+        let out = run_to_end(
+            Command::new(qmgr_bin()).arg("--queue").arg(&queue).args(["option", "max_connections_per_group", n]),
+            DOWNLOAD_DEADLINE,
+        );
+        assert_eq!(out.status.code(), Some(0), "qmgr option: {}", describe(&out));
+    }
     let url_path = format!("/slow/{}", medium.name);
     let (out_path, err_path) = (work.path().join("get.stdout"), work.path().join("get.stderr"));
     let mut child = KillOnDrop(
@@ -242,8 +260,7 @@ fn qmgr_get_interrupted_by_ctrl_c_resumes_with_a_range_request() {
     let mut exited = None;
     let grown = wait_until(Duration::from_secs(120), || {
         exited = child.0.try_wait().unwrap();
-        exited.is_some()
-            || part_file(&dest, &medium.name).is_some_and(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > quarter))
+        exited.is_some() || part_file(&dest, &medium.name).is_some_and(|p| written(&p) > quarter)
     });
     if !grown || exited.is_some() {
         panic!("temporary file never grew past {quarter} bytes (exit: {exited:?})\n{}", output_so_far());
@@ -274,7 +291,7 @@ fn qmgr_get_interrupted_by_ctrl_c_resumes_with_a_range_request() {
     assert_eq!(groups[0]["id"], guid.as_str());
     assert_eq!(groups[0]["state"], "suspended");
     let part = part_file(&dest, &medium.name).expect("the temporary file stays while suspended");
-    let kept = std::fs::metadata(&part).unwrap().len();
+    let kept = written(&part);
     assert!(kept > quarter && kept < medium.size, "kept {kept} of {} bytes", medium.size);
     assert!(!dest.join(&medium.name).exists(), "nothing is written to the final name before it is complete");
 
@@ -286,26 +303,61 @@ fn qmgr_get_interrupted_by_ctrl_c_resumes_with_a_range_request() {
     assert_downloaded(&dest, &[medium]);
     assert!(!part.exists(), "temporary file {} left behind", part.display());
 
+    // resume --wait leaves the complete group in the queue (only get removes its group).
+    let groups = list_groups(&queue);
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!((&groups[0]["id"], &groups[0]["state"]), (&serde_json::json!(guid), &serde_json::json!("complete")));
+    Some((server.access_log().into_iter().filter(|e| e.path() == url_path).collect(), kept, medium.size))
+}
+
+#[test]
+fn qmgr_get_interrupted_by_ctrl_c_resumes_with_a_range_request() {
+    // One connection: one stream, resumed from where the temporary file ends.
+    let Some((log, kept, size)) = interrupted_get(Some("1")) else { return };
     // nginx: one whole-file request, cut short by the interruption, and one ranged request from
     // exactly where the temporary file ended; never a restart from zero. (A request is logged
     // when it ends, so the two lines may come in either order.)
-    let log: Vec<_> = server.access_log().into_iter().filter(|e| e.path() == url_path).collect();
-    assert_eq!(log.len(), 2, "requests for {url_path}: {log:?}");
+    assert_eq!(log.len(), 2, "requests for the file: {log:?}");
     let (first, resumed) = if log[0].range.is_none() { (&log[0], &log[1]) } else { (&log[1], &log[0]) };
     assert_eq!((first.status, first.range.as_deref()), (200, None), "{first:?}");
-    assert!(first.body_bytes_sent < medium.size, "the interrupted request sent everything: {first:?}");
+    assert!(first.body_bytes_sent < size, "the interrupted request sent everything: {first:?}");
     let start = resumed.range_start().unwrap_or_else(|| panic!("no Range: bytes=N- in {resumed:?}"));
     assert!(start > 0, "{resumed:?}");
     assert_eq!(resumed.range.as_deref(), Some(format!("bytes={start}-").as_str()), "{resumed:?}");
     assert_eq!(start, kept, "resumes from the end of the temporary file (DECISIONS D4, D6): {resumed:?}");
     assert_eq!(resumed.status, 206, "{resumed:?}");
-    assert_eq!(resumed.body_bytes_sent, medium.size - start, "{resumed:?}");
+    assert_eq!(resumed.body_bytes_sent, size - start, "{resumed:?}");
     assert!(resumed.if_range.is_some(), "a resumed request carries If-Range (DECISIONS D5): {resumed:?}");
+}
 
-    // resume --wait leaves the complete group in the queue (only get removes its group).
-    let groups = list_groups(&queue);
-    assert_eq!(groups.len(), 1, "{groups:?}");
-    assert_eq!((&groups[0]["id"], &groups[0]["state"]), (&serde_json::json!(guid), &serde_json::json!("complete")));
+/// The same in ranges over six connections (the default; DECISIONS D16): each piece goes on
+/// from where it stopped — never from its start again, nothing asked for twice but what was
+/// in flight — and the file is complete.
+#[test]
+fn qmgr_get_in_ranges_interrupted_by_ctrl_c_resumes_each_piece() {
+    let Some((log, _, size)) = interrupted_get(None) else { return };
+    let (first, resumed): (Vec<_>, Vec<_>) = {
+        let opening = log.iter().position(|e| e.range.is_none()).unwrap_or_else(|| panic!("no opening GET: {log:?}"));
+        // Requests of the first run: the opening GET and the bounded ranges sent before the
+        // interruption (each starts at a piece's start); those of the resume start inside one.
+        let pieces = qmgr_core::rules::segments::plan(size, &qmgr_core::model::HeldRanges::new(), 6);
+        log.iter()
+            .enumerate()
+            .partition(|(i, e)| *i == opening || pieces.iter().any(|p| e.range_start() == Some(p.0) && p.0 > 0))
+    };
+    assert_eq!(first.len(), 6, "six pieces at first: {log:?}");
+    assert!(!resumed.is_empty(), "{log:?}");
+    for (_, r) in &resumed {
+        let start = r.range_start().unwrap_or_else(|| panic!("a resumed request without Range: {r:?}"));
+        assert!(r.if_range.is_some(), "{r:?}");
+        assert_eq!(r.status, 206, "{r:?}");
+        // Inside the part of a first-run request that was sent: resumed, not restarted.
+        let inside = first.iter().any(|(_, f)| {
+            let s = f.range_start().unwrap_or(0);
+            start > s && start <= s + f.body_bytes_sent
+        });
+        assert!(inside, "{r:?} does not continue a piece of {first:?}");
+    }
 }
 
 /// After a fatal error the group stays in `queue`, in ERROR, and nothing has the final `name`
