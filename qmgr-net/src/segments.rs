@@ -89,6 +89,16 @@ impl State {
     }
 }
 
+/// What every connection of one segmented fetch works with.
+struct Pieces<'a> {
+    helpers: &'a Helpers,
+    agent: &'a ureq::Agent,
+    req: &'a FetchRequest<'a>,
+    source: &'a Source<'a>,
+    state: &'a State,
+    path: &'a Path,
+}
+
 /// Fetches the `pieces` of the file at `path` (created, holding `held`) over at most
 /// `connections` at once; `opening` is the accepted answer whose body starts at the first
 /// piece's start. Reports the ranges held to `obs` as they grow.
@@ -138,10 +148,10 @@ pub(crate) fn fetch(
                     break;
                 }
             };
-            let state = &state;
+            let ctx = Pieces { helpers, agent, req, source, state: &state, path };
             let spawned = std::thread::Builder::new()
                 .name("qmgr-piece".into())
-                .spawn_scoped(scope, move || connection(helpers, agent, req, source, state, &handle, path, first));
+                .spawn_scoped(scope, move || connection(&ctx, &handle, first));
             match spawned {
                 Ok(w) => workers.push(w),
                 // Fewer connections than asked: those running take every piece.
@@ -193,17 +203,8 @@ pub(crate) fn fetch(
 /// One connection: fetches pieces from the queue until it is empty or the pieces stop. The
 /// first connection starts with the opening answer and its piece (`first`); then each piece
 /// is a request.
-#[allow(clippy::too_many_arguments)]
-fn connection(
-    helpers: &Helpers,
-    agent: &ureq::Agent,
-    req: &FetchRequest<'_>,
-    source: &Source<'_>,
-    state: &State,
-    handle: &File,
-    path: &Path,
-    mut first: Option<(Exchange, (u64, u64))>,
-) {
+fn connection(ctx: &Pieces<'_>, handle: &File, mut first: Option<(Exchange, (u64, u64))>) {
+    let state = ctx.state;
     loop {
         if state.stop.is_cancelled() {
             return;
@@ -212,13 +213,13 @@ fn connection(
             Some(opening) => opening,
             None => {
                 let Some((start, end)) = state.lock().queue.pop_front() else { return };
-                match request(helpers, agent, req, source, state, start, end) {
+                match request(ctx, start, end) {
                     Some(exchange) => (exchange, (start, end)),
                     None => return,
                 }
             }
         };
-        match receive(req, source, state, handle, path, &exchange, start, end) {
+        match receive(ctx, handle, &exchange, start, end) {
             // Cut short: the rest of the piece is asked for again, by whichever connection
             // comes first.
             Some(at) if at < end => state.lock().queue.push_front((at, end)),
@@ -230,20 +231,13 @@ fn connection(
 /// Sends the request for the piece `[start, end)` and checks the answer's head: a `206` of
 /// exactly that range of the same version. `None` when the pieces stop (the reason recorded
 /// in `state`).
-#[allow(clippy::too_many_arguments)]
-fn request(
-    helpers: &Helpers,
-    agent: &ureq::Agent,
-    req: &FetchRequest<'_>,
-    source: &Source<'_>,
-    state: &State,
-    start: u64,
-    end: u64,
-) -> Option<Exchange> {
+fn request(ctx: &Pieces<'_>, start: u64, end: u64) -> Option<Exchange> {
+    let (source, state) = (ctx.source, ctx.state);
     let mut headers = vec![("Range", format!("bytes={start}-{}", end - 1)), ("If-Range", source.if_range.clone())];
     headers.extend(source.authorization.clone().map(|a| ("Authorization", a)));
     let shown = source.shown;
-    let exchange = match Exchange::start(helpers, agent, source.request_url, headers, req.traffic == Traffic::Idle) {
+    let idle = ctx.req.traffic == Traffic::Idle;
+    let exchange = match Exchange::start(ctx.helpers, ctx.agent, source.request_url, headers, idle) {
         Ok(exchange) => exchange,
         Err(e) => {
             state.fail(Failure::new(Cause::NoThread, shown, e.to_string()));
@@ -293,27 +287,18 @@ fn request(
 
 /// Writes the body of `exchange`, which starts at `start`, into `[start, end)` of the file
 /// (bytes past `end` are not read); returns where it stopped, or `None` when the pieces stop.
-#[allow(clippy::too_many_arguments)]
-fn receive(
-    req: &FetchRequest<'_>,
-    source: &Source<'_>,
-    state: &State,
-    handle: &File,
-    path: &Path,
-    exchange: &Exchange,
-    start: u64,
-    end: u64,
-) -> Option<u64> {
+fn receive(ctx: &Pieces<'_>, handle: &File, exchange: &Exchange, start: u64, end: u64) -> Option<u64> {
+    let (source, state) = (ctx.source, ctx.state);
     let mut at = start;
     while at < end {
         match exchange.next(&state.stop, &mut || {})? {
             Event::Data(chunk) => {
                 let n = chunk.len().min((end - at) as usize);
-                if !req.throttle.acquire(n, &state.stop) {
+                if !ctx.req.throttle.acquire(n, &state.stop) {
                     return None;
                 }
                 if let Err(e) = handle.write_all_at(&chunk[..n], at) {
-                    state.fail(local_failure(&e, LocalOp::WriteTemp, path));
+                    state.fail(local_failure(&e, LocalOp::WriteTemp, ctx.path));
                     return None;
                 }
                 state.lock().held.add(at, at + n as u64);
