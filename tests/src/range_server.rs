@@ -1,17 +1,22 @@
 //! A small, well-behaved HTTP/1.1 server on `127.0.0.1` that counts what it sends.
 //!
 //! [`RangeServer`] serves fixed [`Resource`]s the way a correct origin does (`Content-Length`,
-//! a strong `ETag`, `Last-Modified`, `Accept-Ranges: bytes`, `Range: bytes=N-` answered with
-//! `206`, `If-Range` honoured, `416` with `Content-Range: bytes */LEN` past the end, keep-alive),
-//! optionally paced at a fixed rate per answer so that a transfer lasts long enough to be
-//! interrupted. It never misbehaves: every failure a test sees comes from the client side.
+//! a strong `ETag`, `Last-Modified`, `Accept-Ranges: bytes`, `Range: bytes=N-` and
+//! `Range: bytes=N-M` answered with `206`, `If-Range` honoured, `416` with
+//! `Content-Range: bytes */LEN` past the end, keep-alive), optionally paced at a fixed rate per
+//! answer — so per connection, like a server that caps each connection (issue #17) — so that a
+//! transfer lasts long enough to be interrupted. It never misbehaves: every failure a test sees
+//! comes from the client side. A resource may be told to serve no ranges or no validators
+//! ([`Resource::no_ranges`], [`Resource::no_validators`]), and may be replaced while answers
+//! run ([`RangeServer::add`]): those go on with the bytes they started with.
 //!
 //! Every body byte written to a socket is counted by its offset in the resource: the server
-//! keeps, per path, the highest offset sent so far (the high-water mark) and counts bytes sent
-//! again below it as *re-sent*, attributed to the current *epoch* — a number the test raises
-//! after each thing it does to the client (e.g. each kill), so that re-sent bytes can be told
-//! per kill ([`RangeServer::set_epoch`], [`PathStats::resent_by_epoch`]).
+//! keeps, per path, the ranges of offsets sent so far and counts bytes sent again inside them
+//! as *re-sent*, attributed to the current *epoch* — a number the test raises after each thing
+//! it does to the client (e.g. each kill), so that re-sent bytes can be told per kill
+//! ([`RangeServer::set_epoch`], [`PathStats::resent_by_epoch`]).
 
+use qmgr_rs::model::HeldRanges;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -33,12 +38,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// One resource: its bytes, strong ETag and pacing.
+/// One resource: its bytes, strong ETag, pacing, and whether it serves ranges and validators.
 #[derive(Clone, Debug)]
 pub struct Resource {
     body: Arc<[u8]>,
     etag: String,
     rate: Option<u64>,
+    ranges: bool,
+    validators: bool,
 }
 
 impl Resource {
@@ -47,7 +54,20 @@ impl Resource {
     pub fn new(body: Vec<u8>) -> Resource {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let etag = format!("\"r{}-{}\"", NEXT.fetch_add(1, Ordering::Relaxed), body.len());
-        Resource { body: body.into(), etag, rate: None }
+        Resource { body: body.into(), etag, rate: None, ranges: true, validators: true }
+    }
+
+    /// Serves no ranges: no `Accept-Ranges`, and a `Range` request gets the whole body (`200`).
+    pub fn no_ranges(mut self) -> Resource {
+        self.ranges = false;
+        self
+    }
+
+    /// Sends no `ETag` and no `Last-Modified`; an `If-Range` then never matches (the whole
+    /// body, `200`).
+    pub fn no_validators(mut self) -> Resource {
+        self.validators = false;
+        self
     }
 
     /// Paces every answer of this resource at `bytes_per_second` (each answer on its own).
@@ -74,12 +94,14 @@ pub struct PathStats {
     pub sent: u64,
     /// Highest offset (exclusive) of the resource sent so far.
     pub high_water: u64,
-    /// Body bytes sent again below the high-water mark, by the epoch they were sent in.
+    /// The offsets sent so far (half-open ranges, merged).
+    pub sent_ranges: HeldRanges,
+    /// Body bytes sent again inside [`PathStats::sent_ranges`], by the epoch they were sent in.
     pub resent_by_epoch: BTreeMap<u64, u64>,
 }
 
 impl PathStats {
-    /// All re-sent bytes: `sent - high_water`.
+    /// All re-sent bytes: `sent - sent_ranges.total()`.
     pub fn resent(&self) -> u64 {
         self.resent_by_epoch.values().sum()
     }
@@ -94,8 +116,10 @@ pub struct Served {
     pub epoch: u64,
     /// The status answered.
     pub status: u16,
-    /// `N` of a `Range: bytes=N-` request header, if any.
+    /// `N` of a `Range: bytes=N-` or `bytes=N-M` request header, if any.
     pub range_start: Option<u64>,
+    /// `M` of a `Range: bytes=N-M` request header (the last byte asked for, inclusive), if any.
+    pub range_end: Option<u64>,
     /// The `If-Range` request header, if any.
     pub if_range: Option<String>,
     /// Which connection it came on (0, 1, … in accept order).
@@ -106,6 +130,11 @@ pub struct Served {
 
 struct Shared {
     resources: Mutex<HashMap<String, Resource>>,
+    /// Requests for each path so far.
+    asked: Mutex<HashMap<String, u64>>,
+    /// Replacements ([`RangeServer::replace_after`]): the resource, and the number of requests
+    /// for the path after which it is served.
+    pending: Mutex<HashMap<String, (u64, Resource)>>,
     stats: Mutex<HashMap<String, PathStats>>,
     served: Mutex<Vec<Served>>,
     epoch: AtomicU64,
@@ -127,6 +156,8 @@ impl RangeServer {
         let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared {
             resources: Mutex::new(HashMap::new()),
+            asked: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
             stats: Mutex::new(HashMap::new()),
             served: Mutex::new(Vec::new()),
             epoch: AtomicU64::new(0),
@@ -153,9 +184,22 @@ impl RangeServer {
         RangeServer { addr, shared, accept: Some(accept) }
     }
 
-    /// Serves `resource` at `path` (e.g. `/big.bin`), replacing what was there.
+    /// Serves `resource` at `path` (e.g. `/big.bin`), replacing what was there: requests
+    /// arriving from now on get it; answers being sent go on with the resource they started
+    /// with (as a server holding the old file open), counted by offset like any other.
     pub fn add(&self, path: &str, resource: Resource) {
         lock(&self.shared.resources).insert(path.to_string(), resource);
+    }
+
+    /// Serves `resource` at `path` from the request after the next `requests` ones for it on
+    /// (counted as they arrive): e.g. `1` lets the next request get the current resource and
+    /// the ones after it the new one — a change at a precise point of a transfer made of
+    /// several requests. Replaces a replacement not yet due.
+    pub fn replace_after(&self, path: &str, requests: u64, resource: Resource) {
+        let resources = lock(&self.shared.resources);
+        let asked = lock(&self.shared.asked).get(path).copied().unwrap_or(0);
+        lock(&self.shared.pending).insert(path.to_string(), (asked + requests, resource));
+        drop(resources);
     }
 
     /// The resource served at `path`, if any (a clone: change it and [`RangeServer::add`] it
@@ -222,6 +266,7 @@ struct Head {
     method: String,
     path: String,
     range_start: Option<u64>,
+    range_end: Option<u64>,
     if_range: Option<String>,
     close: bool,
 }
@@ -236,7 +281,7 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> Option<Head> {
     let method = parts.next()?.to_string();
     let target = parts.next()?;
     let path = target.split('?').next().unwrap_or(target).to_string();
-    let (mut range_start, mut if_range, mut close) = (None, None, false);
+    let (mut range_start, mut range_end, mut if_range, mut close) = (None, None, None, false);
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h).ok()? == 0 {
@@ -250,17 +295,31 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> Option<Head> {
         let value = value.trim();
         match name.trim().to_ascii_lowercase().as_str() {
             "range" => {
-                range_start = value
-                    .strip_prefix("bytes=")
-                    .and_then(|r| r.split_once('-'))
-                    .and_then(|(start, _)| start.trim().parse().ok());
+                let range = value.strip_prefix("bytes=").and_then(|r| r.split_once('-'));
+                range_start = range.and_then(|(start, _)| start.trim().parse().ok());
+                range_end = range.filter(|_| range_start.is_some()).and_then(|(_, end)| end.trim().parse().ok());
             }
             "if-range" => if_range = Some(value.to_string()),
             "connection" => close = value.eq_ignore_ascii_case("close"),
             _ => {}
         }
     }
-    Some(Head { method, path, range_start, if_range, close })
+    Some(Head { method, path, range_start, range_end, if_range, close })
+}
+
+/// The resource a request for `path` gets, counting the request (and carrying out a
+/// replacement that is due).
+fn resource_for(shared: &Shared, path: &str) -> Option<Resource> {
+    let mut resources = lock(&shared.resources);
+    let mut asked = lock(&shared.asked);
+    let n = asked.entry(path.to_string()).or_insert(0);
+    *n += 1;
+    let mut pending = lock(&shared.pending);
+    if pending.get(path).is_some_and(|(after, _)| *n > *after) {
+        let (_, resource) = pending.remove(path).expect("checked above");
+        resources.insert(path.to_string(), resource);
+    }
+    resources.get(path).cloned()
 }
 
 fn serve_connection(shared: &Shared, stream: TcpStream, connection: u64) {
@@ -271,13 +330,14 @@ fn serve_connection(shared: &Shared, stream: TcpStream, connection: u64) {
     let mut out = stream;
     while let Some(head) = read_head(&mut reader) {
         let (epoch, at) = (shared.epoch.load(Ordering::SeqCst), Instant::now());
-        let resource = lock(&shared.resources).get(&head.path).cloned();
+        let resource = resource_for(shared, &head.path);
         let log = |status: u16| {
             lock(&shared.served).push(Served {
                 path: head.path.clone(),
                 epoch,
                 status,
                 range_start: head.range_start,
+                range_end: head.range_end,
                 if_range: head.if_range.clone(),
                 connection,
                 at,
@@ -293,12 +353,21 @@ fn serve_connection(shared: &Shared, stream: TcpStream, connection: u64) {
             continue;
         };
         let len = res.body.len() as u64;
-        let range_ok = head.if_range.as_deref().is_none_or(|v| v == res.etag);
-        let common = format!(
-            "ETag: {}\r\nLast-Modified: {LAST_MODIFIED}\r\nAccept-Ranges: bytes\r\nContent-Type: application/octet-stream\r\n",
-            res.etag
-        );
-        let (status, start) = match head.range_start {
+        // RFC 9110 §13.1.5: a range is served when If-Range names the current version (by its
+        // ETag; without validators nothing does). A range whose last byte comes before its first is invalid:
+        // the header is ignored (§14.2).
+        let range_ok = res.ranges
+            && head.if_range.as_deref().is_none_or(|v| res.validators && v == res.etag)
+            && head.range_start.zip(head.range_end).is_none_or(|(n, m)| n <= m);
+        let mut common = String::new();
+        if res.validators {
+            common += &format!("ETag: {}\r\nLast-Modified: {LAST_MODIFIED}\r\n", res.etag);
+        }
+        if res.ranges {
+            common += "Accept-Ranges: bytes\r\n";
+        }
+        common += "Content-Type: application/octet-stream\r\n";
+        let (status, start, end) = match head.range_start {
             Some(n) if range_ok && n >= len => {
                 log(416);
                 let answer = format!(
@@ -309,15 +378,16 @@ fn serve_connection(shared: &Shared, stream: TcpStream, connection: u64) {
                 }
                 continue;
             }
-            Some(n) if range_ok => (206, n),
-            _ => (200, 0),
+            // A last byte past the end means the end (RFC 9110 §14.1.2).
+            Some(n) if range_ok => (206, n, head.range_end.map_or(len, |m| m.saturating_add(1).min(len))),
+            _ => (200, 0, len),
         };
         log(status);
         let head_text = if status == 206 {
             format!(
                 "HTTP/1.1 206 Partial Content\r\n{common}Content-Range: bytes {start}-{}/{len}\r\nContent-Length: {}\r\n\r\n",
-                len - 1,
-                len - start
+                end - 1,
+                end - start
             )
         } else {
             format!("HTTP/1.1 200 OK\r\n{common}Content-Length: {len}\r\n\r\n")
@@ -325,7 +395,7 @@ fn serve_connection(shared: &Shared, stream: TcpStream, connection: u64) {
         if out.write_all(head_text.as_bytes()).is_err() {
             return;
         }
-        if head.method != "HEAD" && !send_body(shared, &mut out, &head.path, &res, start) {
+        if head.method != "HEAD" && !send_body(shared, &mut out, &head.path, &res, start, end) {
             return;
         }
         if head.close {
@@ -334,10 +404,10 @@ fn serve_connection(shared: &Shared, stream: TcpStream, connection: u64) {
     }
 }
 
-/// Writes `res.body[start..]`, paced when the resource has a rate, counting every byte
+/// Writes `res.body[start..end]`, paced when the resource has a rate, counting every byte
 /// written; false when the client went away.
-fn send_body(shared: &Shared, out: &mut TcpStream, path: &str, res: &Resource, start: u64) -> bool {
-    let body = &res.body[start as usize..];
+fn send_body(shared: &Shared, out: &mut TcpStream, path: &str, res: &Resource, start: u64, end: u64) -> bool {
+    let body = &res.body[start as usize..end as usize];
     let piece = match res.rate {
         // About 200 writes per second, at least 4 KiB each.
         Some(rate) => ((rate / 200) as usize).clamp(4096, MAX_PIECE),
@@ -370,7 +440,9 @@ fn count(shared: &Shared, path: &str, offset: u64, n: u64) {
     let mut stats = lock(&shared.stats);
     let s = stats.entry(path.to_string()).or_default();
     s.sent += n;
-    let again = s.high_water.min(offset + n).saturating_sub(offset);
+    let before = s.sent_ranges.total();
+    s.sent_ranges.add(offset, offset + n);
+    let again = n - (s.sent_ranges.total() - before);
     if again > 0 {
         *s.resent_by_epoch.entry(epoch).or_insert(0) += again;
     }
