@@ -169,6 +169,26 @@ pub fn valgrind_command(valgrind: &Path, exe: &Path) -> Command {
     cmd
 }
 
+/// What the queue database in `queue` holds of the file whose URL ends with `url_end` (read
+/// while no process writes it, or as one consistent snapshot): its ranges when it is fetched
+/// in pieces (DECISIONS D16, `files.held_ranges`), else its first `bytes_done` bytes — what a
+/// process opening the queue resumes from. Panics when there is no such file.
+pub fn stored_held(queue: &Path, url_end: &str) -> qmgr_rs::model::HeldRanges {
+    use qmgr_rs::model::HeldRanges;
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let db = rusqlite::Connection::open_with_flags(queue.join(qmgr_rs::DB_FILE_NAME), flags)
+        .unwrap_or_else(|e| panic!("open the queue database in {}: {e}", queue.display()));
+    db.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+    let sql = "SELECT bytes_done, held_ranges FROM files WHERE substr(url, -length(?1)) = ?1";
+    let (done, ranges): (i64, Option<String>) = db
+        .query_row(sql, [url_end], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap_or_else(|e| panic!("the checkpoint of the file at *{url_end}: {e}"));
+    match ranges {
+        Some(text) => HeldRanges::parse(&text).unwrap_or_else(|| panic!("stored ranges {text:?}")),
+        None => HeldRanges::prefix(done as u64),
+    }
+}
+
 /// SHA-256 of a file, as lowercase hex.
 pub fn sha256_file(path: &Path) -> String {
     let mut file = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));

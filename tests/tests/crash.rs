@@ -62,7 +62,7 @@ use qmgr_rs::rules::segments::plan;
 use qmgr_rs::{FileSpec, Guid};
 use qmgr_tests::inotify::Inotify;
 use qmgr_tests::range_server::{RangeServer, Resource, Served};
-use qmgr_tests::{qmgr_bin, sha256_file, wait_until};
+use qmgr_tests::{qmgr_bin, sha256_file, stored_held, wait_until};
 use sha2::{Digest, Sha256};
 
 /// Size of the big file and the rate it arrives at (each of its answers at its share, with
@@ -360,19 +360,14 @@ fn kill_at(
     }
     let after = started.elapsed();
     child.kill();
-    KillRecord { moment, started, triggered, after, big_held: big_temp_len(dest), big_stored: big_stored(queue) }
-}
-
-/// What the store in `queue` holds of the big file (no process has it open): its ranges when
-/// it is fetched in pieces, else its first `bytes_done` bytes.
-fn big_stored(queue: &Path) -> HeldRanges {
-    let db = rusqlite::Connection::open(queue.join(qmgr_rs::DB_FILE_NAME)).expect("open queue.sqlite");
-    let (done, ranges): (i64, Option<String>) = db
-        .query_row("SELECT bytes_done, held_ranges FROM files WHERE url LIKE '%/big.bin'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .expect("the big file's checkpoint");
-    ranges.map_or(HeldRanges::prefix(done as u64), |t| HeldRanges::parse(&t).expect("stored ranges"))
+    KillRecord {
+        moment,
+        started,
+        triggered,
+        after,
+        big_held: big_temp_len(dest),
+        big_stored: stored_held(queue, "/big.bin"),
+    }
 }
 
 /// Length of the big file's temporary file in `dest` (0 when there is none).

@@ -20,7 +20,7 @@ use qmgr_rs::model::{temp_path_for, GroupState, HeldRanges};
 use qmgr_rs::rules::segments::{plan, MIN_PIECE};
 use qmgr_rs::{FileSpec, Group, Guid, Job, Manager};
 use qmgr_tests::range_server::{RangeServer, Resource, Served};
-use qmgr_tests::wait_until;
+use qmgr_tests::{stored_held, wait_until};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -200,14 +200,6 @@ fn a_file_that_changes_while_its_pieces_run_restarts_from_zero_as_the_new_versio
     eprintln!("answers: {} ({} naming the old version), restart at answer {restart}", served.len(), old_ranges.len());
 }
 
-/// The ranges the store holds for the only file of the queue in `dir`, and its `bytes_done`.
-fn stored_ranges(dir: &Path) -> (Option<HeldRanges>, u64) {
-    let db = rusqlite::Connection::open(dir.join("queue").join(qmgr_rs::DB_FILE_NAME)).unwrap();
-    let (text, done): (Option<String>, i64) =
-        db.query_row("SELECT held_ranges, bytes_done FROM files", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
-    (text.map(|t| HeldRanges::parse(&t).expect("the stored text form")), done as u64)
-}
-
 /// Starts the large file on a fresh queue in `dir`, lets its pieces run until `sent` bytes
 /// have been sent, suspends it and closes the queue (which waits for the transfer to stop
 /// and checkpoint). Returns the group's and job's ids.
@@ -234,10 +226,8 @@ fn a_suspended_file_keeps_its_ranges_and_its_resume_asks_only_for_the_gaps() {
     let before = server.stats("/f");
 
     // The store holds several ranges, which the temporary file holds as sent.
-    let (held, bytes_done) = stored_ranges(work.path());
-    let held = held.expect("a file fetched in pieces checkpoints its ranges");
-    assert!(held.ranges().len() > 1, "several ranges: {held}");
-    assert_eq!(bytes_done, held.total(), "bytes_done is the total of the ranges: {held}");
+    let held = stored_held(&work.path().join("queue"), "/f");
+    assert!(held.ranges().len() > 1, "a file fetched in pieces checkpoints its ranges: {held}");
     let temp = std::fs::read(temp_path_for(dest.to_str().unwrap(), job_id, 0)).unwrap();
     for &(s, e) in held.ranges() {
         assert!(temp[s as usize..e as usize] == res.body()[s as usize..e as usize], "range {s}-{e} as sent");
