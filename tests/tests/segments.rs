@@ -21,7 +21,7 @@ use qmgr_rs::rules::segments::{plan, MIN_PIECE};
 use qmgr_rs::{FileSpec, Group, Guid, Job, Manager};
 use qmgr_tests::range_server::{RangeServer, Resource, Served};
 use qmgr_tests::{stored_held, wait_until};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -200,29 +200,42 @@ fn a_file_that_changes_while_its_pieces_run_restarts_from_zero_as_the_new_versio
     eprintln!("answers: {} ({} naming the old version), restart at answer {restart}", served.len(), old_ranges.len());
 }
 
-/// Starts the large file on a fresh queue in `dir`, lets its pieces run until `sent` bytes
-/// have been sent, suspends it and closes the queue (which waits for the transfer to stop
-/// and checkpoint). Returns the group's and job's ids.
-fn fetch_part_then_suspend(server: &RangeServer, dir: &Path, dest: &Path, sent: u64) -> (Guid, Guid) {
-    let m = open(dir, CONNECTIONS);
-    let (group, job) = start(&m, &server.url("/f"), dest);
+/// A large file fetched in part, then suspended.
+struct Suspended {
+    server: RangeServer,
+    /// What the server serves at `/f`.
+    res: Resource,
+    /// Holds the queue (`queue`) and the destination `f.bin`.
+    work: tempfile::TempDir,
+    dest: PathBuf,
+    group: Guid,
+    job: Guid,
+}
+
+/// Serves a large file of the bytes of `seed` at `/f`, starts it on a fresh queue, lets its
+/// pieces run until `sent` bytes have been sent, suspends it and closes the queue (which waits
+/// for the transfer to stop and checkpoint).
+fn fetch_part_then_suspend(seed: u64, sent: u64) -> Suspended {
+    let server = RangeServer::start();
+    let res = Resource::new(body(SIZE, seed)).rate(RATE);
+    server.add("/f", res.clone());
+    let work = tempfile::tempdir().unwrap();
+    let dest = work.path().join("f.bin");
+    let m = open(work.path(), CONNECTIONS);
+    let (group, job) = start(&m, &server.url("/f"), &dest);
     let running = wait_until(SETTLE, || server.stats("/f").sent >= sent);
     assert!(running, "sent {} of {}", server.stats("/f").sent, sent);
     group.suspend().unwrap();
     assert_eq!(settle(&group), GroupState::Suspended);
-    (group.id(), job.id())
+    let (group, job) = (group.id(), job.id());
+    Suspended { server, res, work, dest, group, job }
 }
 
 #[test]
 fn a_suspended_file_keeps_its_ranges_and_its_resume_asks_only_for_the_gaps() {
     let _serial = serial();
-    let server = RangeServer::start();
-    let res = Resource::new(body(SIZE, 4)).rate(RATE);
-    server.add("/f", res.clone());
-    let work = tempfile::tempdir().unwrap();
-    let dest = work.path().join("f.bin");
     // About a second into six pieces: each holds part of its range.
-    let (group_id, job_id) = fetch_part_then_suspend(&server, work.path(), &dest, 4 * RATE);
+    let Suspended { server, res, work, dest, group: group_id, job: job_id } = fetch_part_then_suspend(4, 4 * RATE);
     let before = server.stats("/f");
 
     // The store holds several ranges, which the temporary file holds as sent.
@@ -288,13 +301,8 @@ fn a_suspended_file_keeps_its_ranges_and_its_resume_asks_only_for_the_gaps() {
 #[test]
 fn a_file_that_changed_while_suspended_restarts_from_zero_in_pieces() {
     let _serial = serial();
-    let server = RangeServer::start();
-    let old = Resource::new(body(SIZE, 5)).rate(RATE);
-    server.add("/f", old.clone());
-    let work = tempfile::tempdir().unwrap();
-    let dest = work.path().join("f.bin");
     // The pieces near the end of the file have written there: the temporary file is SIZE long.
-    let (group_id, job_id) = fetch_part_then_suspend(&server, work.path(), &dest, 3 * RATE);
+    let Suspended { server, res: old, work, dest, group: group_id, job: job_id } = fetch_part_then_suspend(5, 3 * RATE);
     let new_size = SIZE / 2 + 5;
     let new = Resource::new(body(new_size, 6)).rate(RATE);
     server.add("/f", new.clone());
