@@ -323,18 +323,24 @@ fn d16_files_of_the_next_job_wait_for_the_current_job() {
 }
 
 /// The files of a job share its connections (`rules::segments::connections`): a job's only
-/// file may use all six, three files two each, eight files one each; option `1` gives one.
+/// file may use all six, three files two each, eight files one each; option `1` gives one; a
+/// background group in idle mode (DECISIONS D14) one per file.
 #[test]
 fn d16_the_files_of_a_job_share_its_connections() {
-    for (count, max, want) in [(1, 6, 6), (3, 6, 2), (8, 6, 1), (1, 1, 1)] {
+    for (count, max, foreground, want) in
+        [(1, 6, true, 6), (3, 6, true, 2), (8, 6, true, 1), (1, 1, true, 1), (1, 6, false, 1)]
+    {
         let (mgr, fake) = open();
         mgr.set_option("max_connections_per_group", &max.to_string()).unwrap();
         let names: Vec<String> = (0..count).map(|i| format!("f{i}")).collect();
         let (g, _j) = group_with(&mgr, &fake, names.iter().map(|n| (n.as_str(), Script::new(10))).collect());
+        if foreground {
+            g.switch_to_foreground().unwrap();
+        }
         g.resume().unwrap();
         wait_until("complete", || g.state().unwrap() == GroupState::Complete);
         let first = &fake.requests_for(&url(&names[0]))[0];
-        assert_eq!(first.connections, want, "{count} files, max_connections_per_group {max}");
+        assert_eq!(first.connections, want, "{count} files, max_connections_per_group {max}, foreground {foreground}");
     }
 }
 
@@ -348,6 +354,7 @@ fn d16_a_segmented_file_resumes_from_the_ranges_it_holds() {
     let mgr = open_on(Box::new(store.clone()), &fake);
     let (g, j) = group_with(&mgr, &fake, vec![("big", Script::new(1000).chunk(100).segmented().gated())]);
     let (gid, jid) = (g.id(), j.id());
+    g.switch_to_foreground().unwrap();
     g.resume().unwrap();
     fake.allow(&url("big"), 400);
     fake.wait_reported(&url("big"), 400);
