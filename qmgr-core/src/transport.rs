@@ -68,7 +68,8 @@ pub struct FetchRequest<'a> {
     pub offset: u64,
     /// For a file fetched in segments (DECISIONS D16): the byte ranges of `temp_path` that
     /// hold valid data (the last checkpoint); the transport fetches only the rest, in ranges,
-    /// and never truncates the file. `None`: the file holds the first `offset` bytes.
+    /// and keeps every held range (bytes past the last one are not trusted and may be cut).
+    /// `None` (or one range from 0): the file holds the first `offset` bytes.
     pub held_ranges: Option<&'a HeldRanges>,
     /// Connections the transfer may use at once (≥ 1; [`crate::rules::segments::connections`]):
     /// more than one lets an HTTP(S) transport fetch a large file in ranges
@@ -140,9 +141,11 @@ pub trait FetchObserver {
     /// time-based rules — active time, `GROUPPROP_PROGRESSTIME` — are evaluated during stalls.
     fn on_progress(&mut self, bytes_done: u64);
     /// For a transfer in segments (DECISIONS D16): the byte ranges now written to the
-    /// temporary file (to the kernel, as for [`FetchObserver::on_progress`]), which is called
-    /// next with their total. A transfer that falls back to one stream (a restart from zero)
-    /// reports [`FetchObserver::on_start`] from 0 and then only progress.
+    /// temporary file and flushed to disk (its length proves nothing for ranges), which
+    /// [`FetchObserver::on_progress`] then reports as their total. Ranges that are one range
+    /// from 0 are a prefix like any other (the engine keeps only `bytes_done` for them). A
+    /// transfer that falls back to one stream (a restart from zero) reports
+    /// [`FetchObserver::on_start`] from 0 and then only progress.
     fn on_ranges(&mut self, held: &HeldRanges);
 }
 

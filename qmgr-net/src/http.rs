@@ -38,17 +38,21 @@ pub(crate) fn fetch(
 
 /// Where the next request starts and what the held bytes came from.
 struct Resume {
-    /// Bytes of the temporary file that are kept (sent as `Range: bytes=held-`).
+    /// Where the next request starts: the bytes of the temporary file kept from its start
+    /// (sent as `Range: bytes=held-`, or up to the next held range for a file held in ranges).
     held: u64,
     /// Validators of the response the held bytes came from.
     stored: Validators,
-    /// Whether the next request asks for a range (`held > 0`).
+    /// Whether the next request asks for a range (bytes are held).
     ranged: bool,
     /// Restarts from zero so far.
     restarts: u32,
     /// The ranges held of a file fetched in segments (DECISIONS D16); `held` is then where
     /// the first gap starts.
     ranges: Option<HeldRanges>,
+    /// The server answered a range request with the whole file: no more pieces in this
+    /// fetch.
+    single: bool,
 }
 
 impl Resume {
@@ -79,9 +83,11 @@ fn run(
     let mut temp = TempFile::open(path)?;
     let len = temp.len()?;
     // Bytes past the checkpoint are not trusted; a file shorter than it cannot be resumed.
-    let checkpoint = req.held_ranges.map_or(req.offset, HeldRanges::end);
+    // Ranges that are one prefix say what `offset` says.
+    let held_ranges = req.held_ranges.filter(|r| !r.is_prefix());
+    let checkpoint = held_ranges.map_or(req.offset, HeldRanges::end);
     let mut resume = if len >= checkpoint {
-        match req.held_ranges {
+        match held_ranges {
             // A file fetched in segments continues from its first gap; nothing is cut.
             Some(r) => Resume {
                 held: r.prefix_len(),
@@ -89,6 +95,7 @@ fn run(
                 ranged: true,
                 restarts: 0,
                 ranges: Some(r.clone()),
+                single: false,
             },
             None => Resume {
                 held: req.offset,
@@ -96,6 +103,7 @@ fn run(
                 ranged: req.offset > 0,
                 restarts: 0,
                 ranges: None,
+                single: false,
             },
         }
     } else {
@@ -103,7 +111,7 @@ fn run(
             "temporary file {} holds {len} bytes, fewer than the checkpoint {checkpoint}; restarting",
             path.display()
         );
-        Resume { held: 0, stored: req.validators.clone(), ranged: false, restarts: 0, ranges: None }
+        Resume { held: 0, stored: req.validators.clone(), ranged: false, restarts: 0, ranges: None, single: false }
     };
     if resume.ranges.is_none() {
         temp.truncate(resume.held)?;
@@ -225,7 +233,8 @@ fn run(
                     _ => HeldRanges::prefix(start),
                 };
                 let was_segmented = !held.is_prefix();
-                if let Some(pieces) = pieces(req, status, &h, &v, &held, authorization.as_deref()) {
+                let pieces = pieces(req, status, &h, &v, &held, authorization.as_deref()).filter(|_| !resume.single);
+                if let Some(pieces) = pieces {
                     let total = v.total.expect("pieces need the size");
                     let source = segments::Source {
                         request_url: request.as_str(),
@@ -241,8 +250,15 @@ fn run(
                     if !verifier.start(temp.existing(), path, 0, digests, req.cancel)? {
                         return Ok(FetchOutcome::Cancelled);
                     }
+                    let created = temp.existing().is_none();
                     let file = temp.create()?;
-                    match segments::fetch(helpers, agent, req, &source, file, path, held, pieces, exchange, obs)? {
+                    let ended = segments::fetch(helpers, agent, req, &source, file, path, held, pieces, exchange, obs);
+                    // A file created for pieces that brought nothing goes again (issue #15).
+                    let nothing = created && file.metadata().is_ok_and(|m| m.len() == 0);
+                    if nothing && matches!(ended, Err(_) | Ok(segments::Ended::Cancelled)) {
+                        crate::local::discard(path);
+                    }
+                    match ended? {
                         segments::Ended::Complete => {
                             if !verifier.finish(Some(file), path, total, &shown, req.cancel)? {
                                 return Ok(FetchOutcome::Cancelled);
@@ -252,6 +268,13 @@ fn run(
                         segments::Ended::Cancelled => return Ok(FetchOutcome::Cancelled),
                         segments::Ended::Changed(why) => {
                             resume.restart(&why, &shown)?;
+                            temp.truncate(0)?;
+                            obs.on_start(0, &Validators::default());
+                            continue;
+                        }
+                        segments::Ended::NoRanges => {
+                            resume.single = true;
+                            resume.restart(&format!("{shown} does not serve ranges"), &shown)?;
                             temp.truncate(0)?;
                             obs.on_start(0, &Validators::default());
                             continue;
@@ -283,6 +306,7 @@ fn run(
                                     ranged: true,
                                     restarts: resume.restarts,
                                     ranges: None,
+                                    single: resume.single,
                                 };
                                 continue;
                             }
@@ -467,10 +491,10 @@ pub(crate) fn probe(agent: &ureq::Agent, allow_http_creds: bool, url: &str, pars
 
 /// The pieces to fetch in ranges over several connections (DECISIONS D16) after the answer
 /// `status`/`h` with validators `v` (its `total` the file's size) to a request sent with
-/// `authorization`, holding `held`: `None` to go on in one stream. In ranges when the file
-/// was fetched so before (a `206` continuing several ranges), or when the request may use
-/// several connections and the core's rules split it ([`segments::splittable`],
-/// [`segments::plan`]). Never with Digest authentication, whose answers may not be reused.
+/// `authorization`, holding `held`: `None` to go on in one stream. The core's rules decide
+/// (`rules::segments::{plan, splittable, in_ranges}`); this reads the answer for them, and
+/// never goes on in ranges with Digest authentication, whose answers may not be replayed, or
+/// without a validator for `If-Range`.
 fn pieces(
     req: &FetchRequest<'_>,
     status: u16,
@@ -486,8 +510,7 @@ fn pieces(
     let accepts = status == 206
         || header(h, "accept-ranges").is_some_and(|a| a.split(',').any(|u| u.trim().eq_ignore_ascii_case("bytes")));
     let pieces = rules::segments::plan(total, held, req.connections);
-    let split = pieces.len() > 1 && rules::segments::splittable(v, accepts);
-    (!pieces.is_empty() && (!held.is_prefix() || split)).then_some(pieces)
+    rules::segments::in_ranges(held, &pieces, rules::segments::splittable(v, accepts)).then_some(pieces)
 }
 
 /// An answer of `url` (already redacted) that cannot be used, and why.

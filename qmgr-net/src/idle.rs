@@ -101,8 +101,9 @@ impl IdleSockets {
         Ok(Registration { sockets: self.clone(), id })
     }
 
-    /// Bounds every idle connection's receive window to `bytes`, now and when it opens: the
-    /// window clamp, and a receive buffer of the same size (at least [`MIN_BUFFER`]).
+    /// Bounds every idle connection's receive window to `bytes` (at least two of its full
+    /// segments, [`idle::connection_window`]), now and when it opens: the window clamp, and a
+    /// receive buffer of the same size (at least [`MIN_BUFFER`]).
     pub(crate) fn set_window(&self, bytes: u32) {
         let mut r = self.lock();
         r.window = bytes;

@@ -11,12 +11,20 @@
 //! thread reports them to the observer (so the engine checkpoints them) and checks the
 //! destination directory, every [`POLL`].
 //!
-//! * A range answered with other validators, or a `200` (the server's `If-Range` found
-//!   another version), means the file changed: every piece stops, and the fetch starts the
-//!   whole file again from zero ([`Ended::Changed`]).
-//! * A piece cut short is asked for again from where it stopped; a failure of any piece (a
-//!   network error, an HTTP error status) stops them all and is the fetch's failure: the
-//!   engine retries it later from the ranges held (DECISIONS D5).
+//! * A range answered with other validators, or a `200` naming another version (the server's
+//!   `If-Range` found it stale), means the file changed: every piece stops, and the fetch
+//!   starts the whole file again from zero ([`Ended::Changed`]). A `200` of the same version
+//!   means the server does not serve ranges after all (it ignores `Range`, or takes a date in
+//!   `If-Range` as weak): the fetch goes on in one stream ([`Ended::NoRanges`]).
+//! * A piece cut short is asked for again from where it stopped. A `429` or `503` to a piece
+//!   while other connections run (a server limiting connections per client) puts the piece
+//!   back for them and ends that connection. Any other failure of a piece (a network error, an
+//!   HTTP error status) stops them all and is the fetch's failure: the engine retries it later
+//!   from the ranges held (DECISIONS D5).
+//! * Ranges are reported only once they are on disk (`fdatasync`, at most every
+//!   [`checkpoint::INTERVAL`]): pieces write far into the file first, so unlike a single
+//!   stream its length proves nothing, and after a power loss a range the checkpoint holds must
+//!   not read back as zeros (DECISIONS D4, D6).
 //! * Digests (DECISIONS D15) cannot be computed in order while pieces arrive side by side:
 //!   the whole file is read back and hashed once it is complete.
 
@@ -25,12 +33,14 @@ use crate::exchange::{Event, Exchange, Helpers, POLL};
 use crate::http::{changed, header, invalid_response, parse_content_range, ContentRange};
 use crate::local::DestinationCheck;
 use qmgr_core::model::{HeldRanges, Validators};
+use qmgr_core::rules::checkpoint;
 use qmgr_core::transport::{CancelFlag, Cause, Failure, FetchObserver, FetchRequest, LocalOp, Traffic};
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 /// Where the pieces are fetched from, and as which version of the file.
 pub(crate) struct Source<'a> {
@@ -55,6 +65,9 @@ pub(crate) enum Ended {
     Cancelled,
     /// A range came from another version of the file (why): it must start again from zero.
     Changed(String),
+    /// The server answered a range request with the whole file of the same version: it does
+    /// not serve ranges; the file goes on in one stream.
+    NoRanges,
 }
 
 /// What the connections share.
@@ -65,6 +78,12 @@ struct Shared {
     /// The first failure of a piece, or the change found; stops every piece.
     failure: Option<Failure>,
     changed: Option<String>,
+    no_ranges: bool,
+    /// Connections running.
+    running: usize,
+    /// The refusal (`429`, `503`) that ended a connection while others ran: the fetch's
+    /// failure if no connection is left for the pieces put back.
+    refused: Option<Failure>,
 }
 
 struct State {
@@ -87,6 +106,20 @@ impl State {
         self.lock().changed.get_or_insert(why);
         self.stop.cancel();
     }
+
+    fn no_ranges(&self) {
+        self.lock().no_ranges = true;
+        self.stop.cancel();
+    }
+}
+
+/// Counts a connection as running while it lives.
+struct Running<'a>(&'a State);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.lock().running -= 1;
+    }
 }
 
 /// What every connection of one segmented fetch works with.
@@ -99,12 +132,12 @@ struct Pieces<'a> {
     path: &'a Path,
 }
 
-/// Fetches the `pieces` of the file at `path` (created, holding `held`) over at most
-/// `connections` at once; `opening` is the accepted answer whose body starts at the first
-/// piece's start. Reports the ranges held to `obs` as they grow.
+/// Fetches the `pieces` of the file at `path` (`file`, holding `held`) over at most
+/// `req.connections` at once; `opening` is the accepted answer whose body starts at the first
+/// piece's start. Reports the ranges held to `obs` as they reach the disk.
 ///
 /// Errors: the first failure of a piece ([`Cause`] as a single fetch reports it), or a local
-/// failure writing or checking the temporary file.
+/// failure writing, flushing or checking the temporary file.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn fetch(
     helpers: &Helpers,
@@ -126,7 +159,15 @@ pub(crate) fn fetch(
         pieces.len()
     );
     let state = State {
-        shared: Mutex::new(Shared { queue: pieces.into(), held, failure: None, changed: None }),
+        shared: Mutex::new(Shared {
+            queue: pieces.into(),
+            held,
+            failure: None,
+            changed: None,
+            no_ranges: false,
+            running: 0,
+            refused: None,
+        }),
         stop: CancelFlag::new(),
     };
     // The opening answer's body starts at the first piece: that pair goes to the first
@@ -134,24 +175,22 @@ pub(crate) fn fetch(
     let mut opening = state.lock().queue.pop_front().map(|piece| (opening, piece));
     let mut destination = DestinationCheck::new();
     let mut reported = state.lock().held.clone();
+    let mut synced = Instant::now();
     obs.on_ranges(&reported);
     obs.on_progress(reported.total());
     std::thread::scope(|scope| {
         let mut workers = Vec::new();
         for i in 0..connections {
             let first = if i == 0 { opening.take() } else { None };
-            let handle = OpenOptions::new().write(true).open(path);
-            let handle = match handle {
-                Ok(h) => h,
-                Err(e) => {
-                    state.fail(local_failure(&e, LocalOp::OpenTemp, path));
-                    break;
-                }
-            };
             let ctx = Pieces { helpers, agent, req, source, state: &state, path };
-            let spawned = std::thread::Builder::new()
-                .name("qmgr-piece".into())
-                .spawn_scoped(scope, move || connection(&ctx, &handle, first));
+            state.lock().running += 1;
+            let spawned = std::thread::Builder::new().name("qmgr-piece".into()).spawn_scoped(scope, move || {
+                let _running = Running(ctx.state);
+                connection(&ctx, file, first)
+            });
+            if spawned.is_err() {
+                state.lock().running -= 1;
+            }
             match spawned {
                 Ok(w) => workers.push(w),
                 // Fewer connections than asked: those running take every piece.
@@ -167,9 +206,16 @@ pub(crate) fn fetch(
             }
             let done = workers.iter().all(|w| w.is_finished());
             let now = state.lock().held.clone();
-            if now != reported {
-                reported = now;
-                obs.on_ranges(&reported);
+            if now != reported && (done || synced.elapsed() >= checkpoint::INTERVAL) {
+                // On disk before any checkpoint says so.
+                match file.sync_data() {
+                    Ok(()) => {
+                        reported = now;
+                        synced = Instant::now();
+                        obs.on_ranges(&reported);
+                    }
+                    Err(e) => state.fail(local_failure(&e, LocalOp::FlushTemp, path)),
+                }
             }
             obs.on_progress(reported.total());
             if done {
@@ -185,11 +231,19 @@ pub(crate) fn fetch(
     if let Some(why) = shared.changed.take() {
         return Ok(Ended::Changed(why));
     }
+    if shared.no_ranges {
+        return Ok(Ended::NoRanges);
+    }
     if let Some(failure) = shared.failure.take() {
         return Err(failure);
     }
-    if req.cancel.is_cancelled() || !shared.queue.is_empty() {
+    if req.cancel.is_cancelled() {
         return Ok(Ended::Cancelled);
+    }
+    if !shared.queue.is_empty() {
+        // Every connection was refused while pieces were left.
+        let refused = shared.refused.take();
+        return Err(refused.unwrap_or_else(|| invalid_response(source.shown, "pieces left without a connection")));
     }
     let total = source.validators.total.unwrap_or(0);
     if shared.held.gaps(total).is_empty() {
@@ -257,10 +311,31 @@ fn request(ctx: &Pieces<'_>, start: u64, end: u64) -> Option<Exchange> {
         }
     };
     log::debug!("GET {shown} (bytes {start}-{}) → {status}", end - 1);
+    let v = crate::http::response_validators(&h);
     match status {
         206 => {}
         200 => {
-            state.changed(format!("{shown} answered a range request with the whole file (If-Range failed)"));
+            let total = header(&h, "content-length").and_then(|l| l.parse().ok());
+            if changed(source.validators, &Validators { total, ..v }) {
+                state.changed(format!("{shown} answered a range request with another version (If-Range failed)"));
+            } else {
+                log::info!("{shown} answered a range request with the whole file: going on in one stream");
+                state.no_ranges();
+            }
+            return None;
+        }
+        429 | 503 => {
+            let failure = status_failure(status, shown, header(&h, "retry-after"), "");
+            let mut shared = state.lock();
+            if shared.running > 1 {
+                // Fewer connections: the others take the piece.
+                log::info!("{shown}: HTTP {status} to another connection; going on with {}", shared.running - 1);
+                shared.queue.push_front((start, end));
+                shared.refused.get_or_insert(failure);
+            } else {
+                drop(shared);
+                state.fail(failure);
+            }
             return None;
         }
         other => {
@@ -268,7 +343,6 @@ fn request(ctx: &Pieces<'_>, start: u64, end: u64) -> Option<Exchange> {
             return None;
         }
     }
-    let v = crate::http::response_validators(&h);
     match parse_content_range(header(&h, "content-range")) {
         Some(ContentRange::Bytes { start: s, total, .. }) if s == start => {
             let answered = Validators { total, ..v };

@@ -265,3 +265,61 @@ fn a_file_held_in_ranges_that_changed_ends_as_the_new_version() {
     assert!(std::fs::read(&temp).unwrap() == new, "not exactly the new version");
     assert!(ranges(&server.requests()).iter().filter(|r| r.is_some()).count() >= 3, "fetched in ranges again");
 }
+
+/// A server that says it serves ranges but answers a range request with the whole file (same
+/// version): the fetch goes on in one stream and completes, instead of restarting until it
+/// gives up.
+#[test]
+fn a_server_ignoring_ranges_gets_one_stream() {
+    let body = content(SIZE);
+    let b = body.clone();
+    let server = Server::start(move |_, _| {
+        support::Reply::new(200).header("ETag", "\"v1\"").header("Accept-Ranges", "bytes").body(b.clone())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let temp = dir.path().join(".f.part");
+    let mut f = Fetch { connections: 6, ..Fetch::default() };
+    assert_eq!(complete(f.run(&transport(), &server.url("/f"), &temp)), SIZE as u64);
+    assert!(std::fs::read(&temp).unwrap() == body);
+    let last = server.requests().last().unwrap().clone();
+    assert_eq!(last.header("range"), None, "the last request is one stream: {:?}", ranges(&server.requests()));
+}
+
+/// A `503` to one of the extra connections (a server limiting connections per client): its
+/// piece goes back to the others, and the file completes.
+#[test]
+fn a_refused_extra_connection_leaves_its_piece_to_the_others() {
+    let body = content(SIZE);
+    let file = static_file(body.clone(), "\"v1\"");
+    let server = Server::start(move |r, i| if i == 2 { support::Reply::new(503) } else { file(r, i) });
+    let dir = tempfile::tempdir().unwrap();
+    let temp = dir.path().join(".f.part");
+    let mut f = Fetch { connections: 4, ..Fetch::default() };
+    assert_eq!(complete(f.run(&transport(), &server.url("/f"), &temp)), SIZE as u64);
+    assert!(std::fs::read(&temp).unwrap() == body, "the file differs");
+    let refused = ranges(&server.requests())[2].expect("the refused request asked for a range");
+    let again = ranges(&server.requests()).iter().skip(3).filter(|r| r.map(|r| r.0) == Some(refused.0)).count();
+    assert_eq!(again, 1, "the refused piece was asked for again");
+}
+
+/// Ranges that are one prefix (a checkpoint taken when the pieces had joined up) are the
+/// prefix: the fetch continues from its end like any resume.
+#[test]
+fn ranges_that_are_a_prefix_resume_as_one() {
+    let body = content(SIZE);
+    let server = Server::start(static_file(body.clone(), "\"v1\""));
+    let dir = tempfile::tempdir().unwrap();
+    let temp = dir.path().join(".f.part");
+    let held = SIZE as u64 - 1000;
+    std::fs::write(&temp, &body[..held as usize]).unwrap();
+    let mut f = Fetch {
+        connections: 6,
+        offset: held,
+        held_ranges: Some(HeldRanges::prefix(held)),
+        validators: v1(SIZE),
+        ..Fetch::default()
+    };
+    complete(f.run(&transport(), &server.url("/f"), &temp));
+    assert!(std::fs::read(&temp).unwrap() == body);
+    assert_eq!(ranges(&server.requests()), vec![Some((held, None))], "one request from the prefix's end");
+}

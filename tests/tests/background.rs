@@ -179,9 +179,10 @@ fn router_background_yields() {
 }
 
 /// A server that paces itself (nginx `limit_rate`) makes a receiver wait between its bursts,
-/// which a receiver can mistake for a queue: with receive windows below 64 KiB nginx stalls
-/// 200 ms per window, the receiver measured that as queueing delay, and the group stayed at
-/// the controller's floor. An idle-mode background group must download at the server's pace:
+/// which a receiver can mistake for a queue: with a receive window below two full segments
+/// (on loopback one segment is 64 KiB) nginx stalled 200 ms per window, the receiver measured
+/// that as queueing delay, and the group stayed at the controller's floor
+/// (`qmgr_core::rules::idle::connection_window`). An idle-mode background group must download at the server's pace:
 /// 20 MB at 2 MB/s takes 10 s; stuck at the floor (32 KiB/s) it would take 10 minutes.
 /// Loopback only, no root.
 #[test]

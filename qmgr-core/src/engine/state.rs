@@ -531,6 +531,7 @@ fn keep_newer_progress(rec: &mut JobRecord, files: &mut [FileRecord], prev: &Job
         if let Some(p) = prev.files.get(f.index as usize) {
             if p.url == f.url && p.bytes_done > f.bytes_done {
                 f.bytes_done = p.bytes_done;
+                f.held_ranges = p.held_ranges.clone();
                 f.validators = p.validators.clone();
             }
         }

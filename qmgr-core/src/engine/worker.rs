@@ -532,6 +532,8 @@ struct Progress<'a> {
     /// file at the same point does not look like progress (DECISIONS D5).
     high_water: u64,
     saved_bytes: u64,
+    /// The ranges the last checkpoint recorded.
+    saved_ranges: Option<HeldRanges>,
     saved_at: Instant,
 }
 
@@ -549,6 +551,7 @@ impl<'a> Progress<'a> {
             held_ranges: task.held_ranges.clone(),
             high_water: task.offset,
             saved_bytes: task.offset,
+            saved_ranges: task.held_ranges.clone(),
             saved_at: inner.now(),
         }
     }
@@ -564,6 +567,7 @@ impl<'a> Progress<'a> {
 
     fn save(&mut self) {
         self.saved_bytes = self.bytes;
+        self.saved_ranges = self.held_ranges.clone();
         self.saved_at = self.inner.now();
         // A benchmark-only build (bench/, issue #6) skips it, to measure what checkpoints cost.
         #[cfg(not(feature = "bench-no-checkpoints"))]
@@ -623,10 +627,12 @@ impl FetchObserver for Progress<'_> {
         }
         self.validators = validators.clone();
         self.mirror(false);
-        if start != self.task.offset || (start > 0 && validators != &self.task.validators) {
-            // Restarted from zero or new validators for held bytes: record it at once, so
-            // that a crash never pairs held bytes with the wrong validators. (A file starting
-            // from zero holds nothing to mispair: its first checkpoint records them.)
+        let held_changed = start != self.saved_bytes || self.held_ranges != self.saved_ranges;
+        if held_changed || (start > 0 && validators != &self.task.validators) {
+            // Restarted from zero (also after ranges of another version) or new validators
+            // for held bytes: record it at once, so that a crash never pairs held bytes with
+            // the wrong validators. (A file starting from zero holds nothing to mispair: its
+            // first checkpoint records them.)
             self.save();
         }
     }
@@ -645,7 +651,9 @@ impl FetchObserver for Progress<'_> {
     }
 
     fn on_ranges(&mut self, held: &HeldRanges) {
-        self.held_ranges = Some(held.clone());
+        // Ranges that are one prefix are what `bytes_done` alone says (and a file going on in
+        // one stream from them must not keep them).
+        self.held_ranges = (!held.is_prefix()).then(|| held.clone());
     }
 }
 

@@ -504,7 +504,7 @@ mod tests {
     /// does not read its own queue as competition; and a queue that stays keeps the rate at
     /// the floor (no blind rise while someone else's flow fills it).
     #[test]
-    fn our_own_smallest_window_is_no_competition() {
+    fn the_smallest_window_queues_less_than_the_target_and_a_standing_queue_holds_the_floor() {
         let link = 50e6 / 8.0;
         assert!(f64::from(MIN_WINDOW) / link < TARGET.as_secs_f64(), "MIN_WINDOW queues ≥ TARGET at 50 Mbit/s");
         let mut s = Sim::new();

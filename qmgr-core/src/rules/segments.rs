@@ -14,7 +14,7 @@
 //!
 //! The checkpoint of a file fetched in segments records the ranges held
 //! ([`crate::model::HeldRanges`]); a restart after a crash fetches only the gaps, so it loses
-//! at most one checkpoint interval per connection. A range answered with other validators
+//! what the connections received in one checkpoint interval, and their bytes in flight. A range answered with other validators
 //! (or a `200`: `If-Range` failed) means the file changed: all of it starts again from zero.
 
 use crate::model::{HeldRanges, Validators};
@@ -75,6 +75,13 @@ pub fn plan(total: u64, held: &HeldRanges, connections: usize) -> Vec<(u64, u64)
     pieces
 }
 
+/// Whether a fetch holding `held` goes on in ranges with `pieces` ([`plan`]): always when it
+/// holds ranges beyond a prefix (only ranges can fill its gaps), else when there are several
+/// pieces and the file is [`splittable`].
+pub fn in_ranges(held: &HeldRanges, pieces: &[(u64, u64)], splittable: bool) -> bool {
+    !pieces.is_empty() && (!held.is_prefix() || (pieces.len() > 1 && splittable))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +115,18 @@ mod tests {
         assert!(!splittable(&v(Some("\"a\""), None, None), true), "size unknown");
         assert!(!splittable(&v(Some("\"a\""), None, Some(10)), false), "no ranges");
         assert!(!splittable(&v(None, None, Some(10)), true), "nothing to send in If-Range");
+    }
+
+    #[test]
+    fn ranges_held_go_on_in_ranges_and_a_prefix_only_when_it_splits() {
+        let mut gaps = HeldRanges::prefix(4);
+        gaps.add(8, 10);
+        let (one, two) = (vec![(0, 10)], vec![(0, 5), (5, 10)]);
+        assert!(in_ranges(&gaps, &one, false), "ranges beyond a prefix: only ranges fill them");
+        assert!(in_ranges(&HeldRanges::prefix(4), &two, true));
+        assert!(!in_ranges(&HeldRanges::prefix(4), &two, false), "not splittable: one stream");
+        assert!(!in_ranges(&HeldRanges::prefix(4), &one, true), "one piece: one stream");
+        assert!(!in_ranges(&gaps, &[], true), "nothing left to fetch");
     }
 
     #[test]
