@@ -39,10 +39,7 @@ const MIN_BUFFER: u32 = 64 * 1024;
 /// Sets the window and the receive buffer of one idle connection: the buffer is what makes a
 /// slower reader close the window at once (unread bytes fill it), the clamp what keeps the
 /// window at the controller's size while the reader keeps up.
-/// The window is never below what the connection's segment size needs
-/// ([`idle::connection_window`]).
 fn bound(fd: BorrowedFd<'_>, window: u32) -> std::io::Result<()> {
-    let window = idle::connection_window(window, sockinfo::tcp_info(fd)?.advertised_mss);
     sockinfo::set_recv_buffer(fd, window.max(MIN_BUFFER))?;
     sockinfo::set_window_clamp(fd, window)
 }
@@ -72,6 +69,9 @@ struct Conn {
     last_rtt_us: u32,
     /// The clamp set on it.
     window: u32,
+    /// Its advertised segment size (`tcpi_advmss`; 0 when unknown): its window holds two
+    /// ([`idle::connection_window`]).
+    mss: u32,
     /// The interface of its local address.
     interface: Option<String>,
 }
@@ -93,9 +93,11 @@ impl IdleSockets {
         let mut r = self.lock();
         r.next_id += 1;
         let id = r.next_id;
-        let mut conn = Conn { fd, last_rtt_us: 0, window: 0, interface };
-        if r.window > 0 && bound(stream.as_fd(), r.window).is_ok() {
-            conn.window = r.window;
+        let mss = sockinfo::tcp_info(stream.as_fd()).map_or(0, |i| i.advertised_mss);
+        let mut conn = Conn { fd, last_rtt_us: 0, window: 0, mss, interface };
+        let window = idle::connection_window(r.window, mss);
+        if r.window > 0 && bound(stream.as_fd(), window).is_ok() {
+            conn.window = window;
         }
         r.open.insert(id, conn);
         Ok(Registration { sockets: self.clone(), id })
@@ -108,10 +110,16 @@ impl IdleSockets {
         let mut r = self.lock();
         r.window = bytes;
         for conn in r.open.values_mut() {
-            if conn.window != bytes {
-                match bound(conn.fd(), bytes) {
-                    Ok(()) => conn.window = bytes,
-                    Err(e) => log::debug!("receive window {bytes}: {e}"),
+            // Set again only when it changes: each `TCP_WINDOW_CLAMP` call also resets how
+            // far the kernel lets the window grow (`rcv_ssthresh`) to the window open now.
+            // Setting the same clamp every 100 ms held a loopback transfer at about half of a
+            // server's 2 MiB/s pace (the two-segment floor made every decision the same
+            // 128 KiB there).
+            let window = idle::connection_window(bytes, conn.mss);
+            if conn.window != window {
+                match bound(conn.fd(), window) {
+                    Ok(()) => conn.window = window,
+                    Err(e) => log::debug!("receive window {window}: {e}"),
                 }
             }
         }
