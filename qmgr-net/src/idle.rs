@@ -341,15 +341,20 @@ mod tests {
         let (mut server, _) = listener.accept().unwrap();
         sockets.set_window(32 * 1024);
         let registration = sockets.register(&client).unwrap();
-        assert_eq!(sockets.lock().open[&registration.id].window, 32 * 1024, "clamped when it opens");
+        // At least two full segments (on loopback, 2 × 65,483 bytes).
+        let mss = sockinfo::tcp_info(client.as_fd()).unwrap().advertised_mss;
+        assert!(mss > 0);
+        let clamp = |w| sockets.lock().open[&registration.id].window == idle::connection_window(w, mss);
+        assert!(clamp(32 * 1024), "clamped when it opens");
         server.write_all(&[1u8; 50_000]).unwrap();
         let mut buf = vec![0u8; 50_000];
         (&client).read_exact(&mut buf).unwrap();
         let s = sockets.sample();
         assert_eq!((s.connections, s.received), (1, 50_000));
         assert_eq!(s.interface.as_ref().map(|(n, _)| n.as_str()), Some("lo"));
-        sockets.set_window(16 * 1024);
-        assert_eq!(sockets.lock().open[&registration.id].window, 16 * 1024);
+        sockets.set_window(4 << 20);
+        assert!(clamp(4 << 20), "a larger window is set");
+        assert_eq!(sockets.lock().open[&registration.id].window, 4 << 20);
         drop(registration);
         drop(client);
         let s = sockets.sample();
