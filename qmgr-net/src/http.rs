@@ -477,8 +477,7 @@ pub(crate) fn probe(agent: &ureq::Agent, allow_http_creds: bool, url: &str, pars
                 let mut validators = response_validators(h);
                 validators.total =
                     header(h, "content-length").filter(|_| status == 200).and_then(|s| s.parse::<u64>().ok());
-                let accepts_ranges = header(h, "accept-ranges")
-                    .is_some_and(|v| v.split(',').any(|unit| unit.trim().eq_ignore_ascii_case("bytes")));
+                let accepts_ranges = accepts_byte_ranges(h);
                 // Raw UTF-8 is accepted here (some servers send it in `filename`).
                 let disposition = h.get("content-disposition").and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
                 let file_name = disposition.and_then(crate::disposition::file_name);
@@ -507,10 +506,14 @@ fn pieces(
     if authorization.is_some_and(|a| !a.starts_with("Basic ")) || if_range(v).is_none() {
         return None;
     }
-    let accepts = status == 206
-        || header(h, "accept-ranges").is_some_and(|a| a.split(',').any(|u| u.trim().eq_ignore_ascii_case("bytes")));
+    let accepts = status == 206 || accepts_byte_ranges(h);
     let pieces = rules::segments::plan(total, held, req.connections);
     rules::segments::in_ranges(held, &pieces, rules::segments::splittable(v, accepts)).then_some(pieces)
+}
+
+/// The answer says the server serves byte ranges (`Accept-Ranges` lists `bytes`).
+fn accepts_byte_ranges(h: &HeaderMap) -> bool {
+    header(h, "accept-ranges").is_some_and(|v| v.split(',').any(|unit| unit.trim().eq_ignore_ascii_case("bytes")))
 }
 
 /// An answer of `url` (already redacted) that cannot be used, and why.

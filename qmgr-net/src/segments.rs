@@ -30,7 +30,7 @@
 
 use crate::cause::{local_failure, network_failure, status_failure};
 use crate::exchange::{Event, Exchange, Helpers, POLL};
-use crate::http::{changed, header, invalid_response, parse_content_range, ContentRange};
+use crate::http::{changed, header, invalid_response, parse_content_range, response_validators, ContentRange};
 use crate::local::DestinationCheck;
 use qmgr_core::model::{HeldRanges, Validators};
 use qmgr_core::rules::checkpoint;
@@ -311,7 +311,7 @@ fn request(ctx: &Pieces<'_>, start: u64, end: u64) -> Option<Exchange> {
         }
     };
     log::debug!("GET {shown} (bytes {start}-{}) → {status}", end - 1);
-    let v = crate::http::response_validators(&h);
+    let v = response_validators(&h);
     match status {
         206 => {}
         200 => {
