@@ -706,8 +706,16 @@ fn crash_run(connections: u64) {
         .map(|s| s.at.saturating_duration_since(final_started))
         .unwrap_or(Duration::MAX);
     check(final_first <= RESTART_LIMIT, format!("the last process started transferring only after {final_first:?}"));
-    // Once resumed from its temporary file, the big file is never fetched from zero again.
-    let first_resume = served.iter().position(|s| s.path == "/big.bin" && s.status == 206);
+    // Once resumed from its temporary file, the big file is never fetched from zero again. A
+    // resume is a restarted process's first request for it answered 206 (in pieces, the first
+    // process's own ranges are 206 too; a process killed before any range was checkpointed
+    // rightly starts the next one from zero).
+    let first_resume = served.iter().enumerate().position(|(i, s)| {
+        s.path == "/big.bin"
+            && s.status == 206
+            && s.epoch > 0
+            && !served[..i].iter().any(|e| e.path == "/big.bin" && e.epoch == s.epoch)
+    });
     if let Some(at) = first_resume {
         let restarts: Vec<_> = served[at..].iter().filter(|s| s.path == "/big.bin" && s.status == 200).collect();
         check(restarts.is_empty(), format!("the big file restarted from zero after a resume: {restarts:#?}"));
