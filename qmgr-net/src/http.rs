@@ -9,6 +9,7 @@ use crate::local::{DestinationCheck, TempFile, Writeback};
 use crate::url::{self, redact, Url};
 use crate::{segments, MAX_REDIRECTS};
 use qmgr_core::model::{Checksum, HeldRanges, Validators};
+use qmgr_core::rules::segments::ProbeVerdict;
 use qmgr_core::rules::{self, credentials};
 use qmgr_core::transport::{
     Cause, DigestSource, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, Probe, RedirectProblem,
@@ -16,6 +17,7 @@ use qmgr_core::transport::{
 };
 use std::collections::HashSet;
 use std::io::{Seek, SeekFrom, Write};
+use std::time::Instant;
 use ureq::http::HeaderMap;
 
 /// Restarts from zero allowed in one fetch before the server's answers count as unusable.
@@ -233,7 +235,28 @@ fn run(
                     _ => HeldRanges::prefix(start),
                 };
                 let was_segmented = !held.is_prefix();
-                let pieces = pieces(req, status, &h, &v, &held, authorization.as_deref()).filter(|_| !resume.single);
+                let single = resume.single;
+                let split = |held: &HeldRanges| {
+                    pieces(req, status, &h, &v, held, authorization.as_deref()).filter(|_| !single)
+                };
+                // Ranges held go on in ranges at once; a prefix first in one stream, which
+                // goes to pieces only if it proves slow (`rules::segments::probe`).
+                let mut pieces = if was_segmented { split(&held) } else { None };
+                let mut held = held;
+                let mut received = None;
+                if !was_segmented {
+                    let may_split = |done: u64| split(&HeldRanges::prefix(done)).is_some();
+                    let probe = may_split(start).then_some(&may_split as &dyn Fn(u64) -> bool);
+                    let body = Body { start, validators: &v, digests: digests.clone() };
+                    match receive(helpers, &exchange, &mut temp, req, obs, body, &mut verifier, &shown, probe)? {
+                        Received::Cancelled => return Ok(FetchOutcome::Cancelled),
+                        Received::Split(done) => {
+                            held = HeldRanges::prefix(done);
+                            pieces = split(&held);
+                        }
+                        Received::End(done) => received = Some(done),
+                    }
+                }
                 if let Some(pieces) = pieces {
                     let total = v.total.expect("pieces need the size");
                     let source = segments::Source {
@@ -281,49 +304,43 @@ fn run(
                         }
                     }
                 }
-                if was_segmented {
+                let Some(done) = received else {
                     // Ranges held but not to be continued in ranges (the answer no longer
                     // allows it): the file starts again from zero.
                     resume.restart(&format!("{shown} can no longer be fetched in ranges"), &shown)?;
                     temp.truncate(0)?;
                     continue;
+                };
+                let got = done - start;
+                if let Some(n) = body_len.filter(|&n| n != got) {
+                    let cause = Cause::BodyEndedEarly { received: got, expected: n };
+                    return Err(Failure::new(cause, &shown, ""));
                 }
-                let body = Body { start, validators: &v, digests };
-                match receive(helpers, &exchange, &mut temp, req, obs, body, &mut verifier, &shown)? {
-                    None => return Ok(FetchOutcome::Cancelled),
-                    Some(done) => {
-                        let got = done - start;
-                        if let Some(n) = body_len.filter(|&n| n != got) {
-                            let cause = Cause::BodyEndedEarly { received: got, expected: n };
-                            return Err(Failure::new(cause, &shown, ""));
-                        }
-                        match v.total {
-                            // A server that answers only part of the range: ask for the rest.
-                            Some(total) if status == 206 && done < total && got > 0 => {
-                                resume = Resume {
-                                    held: done,
-                                    stored: v,
-                                    ranged: true,
-                                    restarts: resume.restarts,
-                                    ranges: None,
-                                    single: resume.single,
-                                };
-                                continue;
-                            }
-                            Some(total) if done != total => {
-                                let why = format!("holds {done} bytes but the server reports {total}");
-                                return Err(invalid_response(&shown, why));
-                            }
-                            _ => {}
-                        }
-                        v.total = Some(done);
-                        // An empty body is a file too: its (empty) temporary file is committed.
-                        if !verifier.finish(Some(temp.create()?), path, done, &shown, req.cancel)? {
-                            return Ok(FetchOutcome::Cancelled);
-                        }
-                        return Ok(FetchOutcome::Complete { bytes: done, validators: v });
+                match v.total {
+                    // A server that answers only part of the range: ask for the rest.
+                    Some(total) if status == 206 && done < total && got > 0 => {
+                        resume = Resume {
+                            held: done,
+                            stored: v,
+                            ranged: true,
+                            restarts: resume.restarts,
+                            ranges: None,
+                            single: resume.single,
+                        };
+                        continue;
                     }
+                    Some(total) if done != total => {
+                        let why = format!("holds {done} bytes but the server reports {total}");
+                        return Err(invalid_response(&shown, why));
+                    }
+                    _ => {}
                 }
+                v.total = Some(done);
+                // An empty body is a file too: its (empty) temporary file is committed.
+                if !verifier.finish(Some(temp.create()?), path, done, &shown, req.cancel)? {
+                    return Ok(FetchOutcome::Cancelled);
+                }
+                return Ok(FetchOutcome::Complete { bytes: done, validators: v });
             }
             other => return Err(status_failure(other, &shown, header(&h, "retry-after"), "")),
         }
@@ -338,10 +355,23 @@ struct Body<'a> {
     digests: Vec<(DigestSource, Checksum)>,
 }
 
+/// How a body received in one stream ended.
+enum Received {
+    /// The cancel flag was raised.
+    Cancelled,
+    /// The body ended; the file holds this many bytes.
+    End(u64),
+    /// The connection proved slow (`rules::segments::probe`) with this many bytes held: the
+    /// rest goes in pieces, the exchange's body going on from there.
+    Split(u64),
+}
+
 /// Writes the body of an accepted answer from `body.start` into `temp` (created at the first
 /// byte), checking the destination directory as it goes ([`DestinationCheck`]) and hashing it
-/// with `verifier` (which first hashes the bytes kept before `start`, when it has not yet);
-/// returns the bytes then held, or `None` when cancelled.
+/// with `verifier` (which first hashes the bytes kept before `start`, when it has not yet).
+/// With `probe` (the file may go on in pieces: `probe(done)` says whether it still may with
+/// `done` bytes held), the stream stops to go to pieces once `rules::segments::probe` finds the
+/// connection slow.
 #[allow(clippy::too_many_arguments)]
 fn receive(
     helpers: &Helpers,
@@ -352,11 +382,12 @@ fn receive(
     body: Body<'_>,
     verifier: &mut Verifier,
     shown: &str,
-) -> Result<Option<u64>, Failure> {
+    mut probe: Option<&dyn Fn(u64) -> bool>,
+) -> Result<Received, Failure> {
     let (start, path) = (body.start, temp.path());
     temp.truncate(start)?;
     if !verifier.start(temp.existing(), path, start, body.digests, req.cancel)? {
-        return Ok(None);
+        return Ok(Received::Cancelled);
     }
     if let Some(mut file) = temp.existing() {
         file.seek(SeekFrom::Start(start)).map_err(|e| local_failure(&e, LocalOp::SeekTemp, path))?;
@@ -365,13 +396,14 @@ fn receive(
     let mut done = start;
     let mut writeback: Option<Writeback<'_>> = None;
     let mut destination = DestinationCheck::new();
+    let began = Instant::now();
     loop {
         // While the server stalls, a heartbeat lets the engine count active time.
         match exchange.next(req.cancel, &mut || obs.on_progress(done)) {
-            None => return Ok(None),
+            None => return Ok(Received::Cancelled),
             Some(Event::Data(chunk)) => {
                 if !req.throttle.acquire(chunk.len(), req.cancel) {
-                    return Ok(None);
+                    return Ok(Received::Cancelled);
                 }
                 let file = temp.create()?;
                 file.write_all(&chunk).map_err(|e| local_failure(&e, LocalOp::WriteTemp, path))?;
@@ -380,8 +412,15 @@ fn receive(
                 writeback.get_or_insert_with(|| Writeback::new(file, start, helpers)).wrote(done);
                 obs.on_progress(done);
                 destination.due(file, path)?;
+                if let Some(may_split) = probe {
+                    match rules::segments::probe(done - start, began.elapsed()) {
+                        ProbeVerdict::Wait => {}
+                        ProbeVerdict::Split if may_split(done) => return Ok(Received::Split(done)),
+                        ProbeVerdict::Split | ProbeVerdict::OneStream => probe = None,
+                    }
+                }
             }
-            Some(Event::End) => return Ok(Some(done)),
+            Some(Event::End) => return Ok(Received::End(done)),
             Some(Event::Failed(e)) | Some(Event::Head(Err(e))) => return Err(network_failure(e, shown)),
             Some(Event::Head(Ok(_))) => return Err(invalid_response(shown, "a second answer head")),
         }

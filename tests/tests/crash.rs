@@ -24,7 +24,9 @@
 //!   start (D11: RUNNING groups start within 1 s of opening);
 //! * once resumed from its temporary file, the big file is never fetched from zero again, and
 //!   no request of a restarted process starts inside what the store held for it at the kill
-//!   (the ranges of a file fetched in pieces, else the prefix `bytes_done`);
+//!   (the ranges of a file fetched in pieces, else the prefix `bytes_done`); the ranges it asks
+//!   for are the core's plan for its gaps, or, when it held a prefix and streamed first
+//!   (`rules::segments::probe`), for what that stream left;
 //! * every final file is byte-identical (SHA-256) to its source;
 //! * no final name ever held partial content: a watcher thread sees every entry of the
 //!   destination directory through inotify (any write or creation under a final name is a
@@ -385,6 +387,29 @@ fn big_temp_len(dest: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The plan a restart that held only a prefix of the big file (up to `from`) followed: it
+/// streams on its opening connection first (`rules::segments::probe`) and plans the rest from
+/// where that stream stood, which only the client knows. Found from the bounded ranges `asked`
+/// (`(start, end)`, end exclusive): the plan from a prefix of `p` bytes, `from ≤ p` < the
+/// first start, that holds every one of them; empty when none does. Piece `i` of `k` from
+/// `p` starts at `p + (size − p)·i/k`, so the first start `s` gives `p ≈ (k·s − i·size)/(k − i)`.
+fn probed_plan(from: u64, asked: &[(u64, u64)], connections: usize) -> Vec<(u64, u64)> {
+    let size = BIG_SIZE as u64;
+    let Some(&(s, _)) = asked.iter().min() else { return Vec::new() };
+    for k in 2..=connections as u64 {
+        for i in 1..k {
+            let guess = (k * s).saturating_sub(i * size) / (k - i);
+            for p in guess.saturating_sub(k)..=guess + k {
+                let planned = plan(size, &HeldRanges::prefix(p), connections);
+                if p >= from && p < s && asked.iter().all(|r| planned.contains(r)) {
+                    return planned;
+                }
+            }
+        }
+    }
+    Vec::new()
+}
+
 fn median(v: &mut [u64]) -> u64 {
     v.sort_unstable();
     if v.is_empty() {
@@ -618,7 +643,13 @@ fn crash_run(connections: u64) {
             first.is_none_or(|f| f == opening),
             format!("kill {}: the restart asked first for {first:?}, the store held {held}", k + 1),
         );
-        let planned = plan(BIG_SIZE as u64, held, connections as usize);
+        let bounded: Vec<(u64, u64)> =
+            asked.iter().skip(1).filter_map(|s| Some((s.range_start.unwrap_or(0), s.range_end? + 1))).collect();
+        let planned = if held.is_prefix() {
+            probed_plan(held.end(), &bounded, connections as usize)
+        } else {
+            plan(BIG_SIZE as u64, held, connections as usize)
+        };
         let unplanned: Vec<&&Served> = asked
             .iter()
             .skip(1)

@@ -56,6 +56,10 @@ pub enum Mode {
     /// Chunked, cut after N bytes of the body (inside a chunk when N is not a multiple of
     /// 4096), then a clean close: no terminating `0` chunk.
     ChunkedCut(usize),
+    /// `Content-Length` and the whole body, sent at most this many bytes a second (in 64 KiB
+    /// writes, each when due); keep-alive. A connection slower than
+    /// `rules::segments::FAST_CONNECTION`, as from a server capping each connection.
+    Paced(u64),
 }
 
 /// How a connection ends after a reply.
@@ -277,6 +281,21 @@ fn write_reply(out: &mut impl Write, r: &Reply, stop: &AtomicBool) -> After {
     };
     let ok = match r.mode {
         Mode::Full => out.write_all(&r.body).is_ok(),
+        Mode::Paced(rate) => {
+            let began = Instant::now();
+            let mut sent = 0u64;
+            for c in r.body.chunks(64 << 10) {
+                let due = began + Duration::from_secs_f64(sent as f64 / rate as f64);
+                while !stop.load(Ordering::SeqCst) && Instant::now() < due {
+                    std::thread::sleep((due - Instant::now()).min(Duration::from_millis(20)));
+                }
+                if out.write_all(c).is_err() {
+                    return After::Close;
+                }
+                sent += c.len() as u64;
+            }
+            true
+        }
         Mode::Chunked | Mode::ChunkedCut(_) => {
             let cut = if let Mode::ChunkedCut(n) = r.mode { n } else { usize::MAX };
             let mut sent = 0;
@@ -348,6 +367,20 @@ pub fn static_file(body: Vec<u8>, etag: &'static str) -> impl Fn(&Request, usize
                 .body(body[start..end].to_vec());
         }
         base(Reply::new(200)).body(body.clone())
+    }
+}
+
+/// `handler` with every full body paced at `rate` bytes a second ([`Mode::Paced`]).
+pub fn paced(
+    rate: u64,
+    handler: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static,
+) -> impl Fn(&Request, usize) -> Reply + Send + Sync + 'static {
+    move |req, i| {
+        let reply = handler(req, i);
+        match reply.mode {
+            Mode::Full => reply.mode(Mode::Paced(rate)),
+            _ => reply,
+        }
     }
 }
 
