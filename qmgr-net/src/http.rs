@@ -236,9 +236,8 @@ fn run(
                 };
                 let was_segmented = !held.is_prefix();
                 let single = resume.single;
-                let split = |held: &HeldRanges| {
-                    pieces(req, status, &h, &v, held, authorization.as_deref()).filter(|_| !single)
-                };
+                let split =
+                    |held: &HeldRanges| pieces(req, status, &h, &v, held, authorization.as_deref()).filter(|_| !single);
                 // Ranges held go on in ranges at once; a prefix first in one stream, which
                 // goes to pieces only if it proves slow (`rules::segments::probe`).
                 let mut pieces = if was_segmented { split(&held) } else { None };

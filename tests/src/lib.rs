@@ -23,6 +23,7 @@ pub mod mount_ns;
 pub mod multiprocess;
 pub mod netrig;
 pub mod nginx;
+pub mod pieces;
 pub mod proxy;
 pub mod range_server;
 pub mod runner;

@@ -63,6 +63,7 @@ use qmgr_rs::model::{GroupState, HeldRanges};
 use qmgr_rs::rules::segments::plan;
 use qmgr_rs::{FileSpec, Guid};
 use qmgr_tests::inotify::Inotify;
+use qmgr_tests::pieces::plans_after_probe;
 use qmgr_tests::range_server::{RangeServer, Resource, Served};
 use qmgr_tests::{qmgr_bin, sha256_file, stored_held, wait_until};
 use sha2::{Digest, Sha256};
@@ -387,29 +388,6 @@ fn big_temp_len(dest: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// The plan a restart that held only a prefix of the big file (up to `from`) followed: it
-/// streams on its opening connection first (`rules::segments::probe`) and plans the rest from
-/// where that stream stood, which only the client knows. Found from the bounded ranges `asked`
-/// (`(start, end)`, end exclusive): the plan from a prefix of `p` bytes, `from ≤ p` < the
-/// first start, that holds every one of them; empty when none does. Piece `i` of `k` from
-/// `p` starts at `p + (size − p)·i/k`, so the first start `s` gives `p ≈ (k·s − i·size)/(k − i)`.
-fn probed_plan(from: u64, asked: &[(u64, u64)], connections: usize) -> Vec<(u64, u64)> {
-    let size = BIG_SIZE as u64;
-    let Some(&(s, _)) = asked.iter().min() else { return Vec::new() };
-    for k in 2..=connections as u64 {
-        for i in 1..k {
-            let guess = (k * s).saturating_sub(i * size) / (k - i);
-            for p in guess.saturating_sub(k)..=guess + k {
-                let planned = plan(size, &HeldRanges::prefix(p), connections);
-                if p >= from && p < s && asked.iter().all(|r| planned.contains(r)) {
-                    return planned;
-                }
-            }
-        }
-    }
-    Vec::new()
-}
-
 fn median(v: &mut [u64]) -> u64 {
     v.sort_unstable();
     if v.is_empty() {
@@ -646,7 +624,10 @@ fn crash_run(connections: u64) {
         let bounded: Vec<(u64, u64)> =
             asked.iter().skip(1).filter_map(|s| Some((s.range_start.unwrap_or(0), s.range_end? + 1))).collect();
         let planned = if held.is_prefix() {
-            probed_plan(held.end(), &bounded, connections as usize)
+            // It streamed first, then planned the rest from where that stream stood.
+            let first = bounded.iter().min().map_or(0, |r| r.0);
+            let plans = plans_after_probe(BIG_SIZE as u64, held.end(), first, connections as usize);
+            plans.into_iter().find(|p| bounded.iter().all(|r| p.contains(r))).unwrap_or_default()
         } else {
             plan(BIG_SIZE as u64, held, connections as usize)
         };

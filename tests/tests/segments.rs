@@ -2,8 +2,9 @@
 //! `qmgr_tests::range_server`, a correct origin that paces each answer on its own — so each
 //! connection, like a server that caps every connection — and counts what it sends by offset:
 //!
-//! * a large file is fetched as the pieces `qmgr_core::rules::segments::plan` gives, over as
-//!   many connections (one opening `GET`, then one `Range: bytes=S-E` with `If-Range` per other
+//! * a large file is fetched as the pieces `qmgr_core::rules::segments::plan` gives for what
+//!   its opening answer left after streaming alone for `rules::segments::PROBE`, over as many
+//!   connections (one opening `GET`, then one `Range: bytes=S-E` with `If-Range` per other
 //!   piece), each byte sent once, faster than one connection could;
 //! * a file whose version changes while its pieces run (new bytes, new ETag) restarts from zero
 //!   and ends as the new version; so does one that changed while its group was suspended;
@@ -19,6 +20,7 @@
 use qmgr_rs::model::{temp_path_for, GroupState, HeldRanges};
 use qmgr_rs::rules::segments::{plan, MIN_PIECE};
 use qmgr_rs::{FileSpec, Group, Guid, Job, Manager};
+use qmgr_tests::pieces::plans_after_probe;
 use qmgr_tests::range_server::{RangeServer, Resource, Served};
 use qmgr_tests::{stored_held, wait_until};
 use std::path::{Path, PathBuf};
@@ -94,11 +96,11 @@ fn asked(s: &Served, total: u64) -> (u64, u64) {
 
 /// Checks the requests of a file fetched in pieces from `held`: after the opening answer (the
 /// caller checks it: its body serves the first piece), one bounded range per other piece,
-/// naming `etag` in `If-Range` and answered with `206`; together they ask for exactly
-/// `plan(total, held, CONNECTIONS)`, each on a connection of its own.
+/// naming `etag` in `If-Range` and answered with `206`; together they ask for exactly the
+/// core's plan, each on a connection of its own. The plan is `plan(total, held, CONNECTIONS)`
+/// for ranges held; from a prefix the opening answer streams alone first
+/// (`rules::segments::probe`) and the plan is that of the rest, from where it stood.
 fn assert_pieces(served: &[Served], total: u64, held: &HeldRanges, etag: &str) {
-    let pieces = plan(total, held, CONNECTIONS);
-    assert_eq!(served.len(), pieces.len(), "one answer per piece of {pieces:?}: {served:#?}");
     let mut ranges: Vec<(u64, u64)> = served[1..]
         .iter()
         .map(|s| {
@@ -108,6 +110,16 @@ fn assert_pieces(served: &[Served], total: u64, held: &HeldRanges, etag: &str) {
         })
         .collect();
     ranges.sort_unstable();
+    let pieces = if held.is_prefix() {
+        let first = ranges.first().unwrap_or_else(|| panic!("no range after the opening: {served:#?}")).0;
+        plans_after_probe(total, held.end(), first, CONNECTIONS)
+            .into_iter()
+            .find(|plan| plan[1..] == ranges[..])
+            .unwrap_or_else(|| panic!("the ranges {ranges:?} are no plan of the rest after the stream"))
+    } else {
+        plan(total, held, CONNECTIONS)
+    };
+    assert_eq!(served.len(), pieces.len(), "one answer per piece of {pieces:?}: {served:#?}");
     assert_eq!(ranges, pieces[1..], "the other pieces, each asked for once");
     let mut connections: Vec<u64> = served.iter().map(|s| s.connection).collect();
     connections.sort_unstable();
