@@ -136,8 +136,7 @@ struct Pool {
 struct PoolState {
     /// `None` once shut down: idle helpers then see the channel disconnected and exit.
     sender: Option<crossbeam_channel::Sender<Job>>,
-    /// Every thread started for this pool and not joined yet: helpers, and the write-back
-    /// flushes handed over by [`Helpers::adopt`].
+    /// Every helper thread started for this pool and not joined yet.
     threads: Vec<JoinHandle<()>>,
     /// The agent of each exchange running now, by number: shut down with the pool, so that a
     /// helper blocked on its socket returns at once.
@@ -234,14 +233,6 @@ impl Helpers {
         })?;
         st.threads.push(handle);
         Ok(())
-    }
-
-    /// Keeps a thread started for this transport's work (a write-back flush) so that
-    /// [`Helpers::shutdown`] joins it; one already finished is joined now.
-    pub(crate) fn adopt(&self, thread: JoinHandle<()>) {
-        let mut st = self.pool.lock();
-        st.threads.push(thread);
-        join_finished(&mut st.threads);
     }
 
     /// Ends the pool: refuses new exchanges, shuts down `agents` and the agent of every

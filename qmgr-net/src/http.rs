@@ -247,7 +247,7 @@ fn run(
                     let may_split = |done: u64| split(&HeldRanges::prefix(done)).is_some();
                     let probe = may_split(start).then_some(&may_split as &dyn Fn(u64) -> bool);
                     let body = Body { start, validators: &v, digests: digests.clone() };
-                    match receive(helpers, &exchange, &mut temp, req, obs, body, &mut verifier, &shown, probe)? {
+                    match receive(&exchange, &mut temp, req, obs, body, &mut verifier, &shown, probe)? {
                         Received::Cancelled => return Ok(FetchOutcome::Cancelled),
                         Received::Split(done) => {
                             held = HeldRanges::prefix(done);
@@ -373,7 +373,6 @@ enum Received {
 /// connection slow.
 #[allow(clippy::too_many_arguments)]
 fn receive(
-    helpers: &Helpers,
     exchange: &Exchange,
     temp: &mut TempFile<'_>,
     req: &FetchRequest<'_>,
@@ -393,7 +392,7 @@ fn receive(
     }
     obs.on_start(start, body.validators);
     let mut done = start;
-    let mut writeback: Option<Writeback<'_>> = None;
+    let mut writeback = Writeback::new(start);
     let mut destination = DestinationCheck::new();
     let began = Instant::now();
     loop {
@@ -408,7 +407,7 @@ fn receive(
                 file.write_all(&chunk).map_err(|e| local_failure(&e, LocalOp::WriteTemp, path))?;
                 done += chunk.len() as u64;
                 verifier.update(chunk);
-                writeback.get_or_insert_with(|| Writeback::new(file, start, helpers)).wrote(done);
+                writeback.wrote(file, done);
                 obs.on_progress(done);
                 destination.due(file, path)?;
                 if let Some(may_split) = probe {

@@ -285,7 +285,7 @@ impl Transport for NetTransport {
     /// item 7): new fetches fail (`Cause::NoThread`, "the transport is shut down"); the
     /// agents are shut down (`ureq::Agent::shutdown`: pooled connections close, a helper
     /// blocked reading or writing a socket gets an error at once); idle helpers are woken
-    /// and every helper and write-back thread is joined. Returns when they have ended:
+    /// and every helper thread is joined. Returns when they have ended:
     /// within milliseconds, unless a helper is resolving a name or opening a TCP connection,
     /// which ureq cannot interrupt (then up to the resolver's limits or `connect_timeout_ms`).
     /// Called by the engine at the manager's last release; also run when the transport drops.

@@ -1,7 +1,6 @@
 //! Committing and discarding temporary files (DECISIONS D4).
 
 use crate::cause::local_failure;
-use crate::exchange::Helpers;
 use qmgr_core::rules::checkpoint;
 use qmgr_core::transport::{Cause, CommitRequest, Failure, LocalOp};
 use std::fs::{File, OpenOptions};
@@ -9,7 +8,6 @@ use std::io::ErrorKind;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 /// A fetch's temporary file (DECISIONS D4), created only when the first byte is to be written
@@ -79,54 +77,49 @@ impl<'a> TempFile<'a> {
     }
 }
 
-/// Bytes written between two early write-backs of a temporary file.
-const WRITEBACK_STEP: u64 = 32 << 20;
+/// Bytes written between two write-back starts of a temporary file.
+const WRITEBACK_STEP: u64 = 8 << 20;
 
 /// Starts writing a temporary file to disk while the download goes on: every
-/// [`WRITEBACK_STEP`] bytes a helper thread flushes what was written so far (`fdatasync` on a
-/// second handle), so that the flush before the commit (DECISIONS D4) finds little left to
-/// write instead of stalling on the whole file. Durability still comes from that final flush;
-/// this only moves the disk writes earlier, overlapping them with the network.
+/// [`WRITEBACK_STEP`] bytes it asks the kernel to start writing the bytes written since
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`: the writes are queued and the call returns), so
+/// that the disk writes overlap the network and the flush before the commit (DECISIONS D4)
+/// finds little left to write instead of stalling on the whole file. Durability still comes
+/// from that final flush; this only moves the disk writes earlier.
 ///
-/// A flush still running when the download ends is handed to the transport's [`Helpers`],
-/// which joins it at shutdown: no thread outlives the manager.
-pub(crate) struct Writeback<'a> {
-    file: Option<File>,
-    flushed: u64,
-    running: Option<JoinHandle<()>>,
-    helpers: &'a Helpers,
+/// Measured (1 GiB from nginx on loopback, 10 alternating runs): 0.97 s median, against
+/// 1.075 s with an `fdatasync` of the whole file every 32 MiB on a helper thread, and 0.93 s
+/// with every flush made a no-op (`eatmydata`).
+pub(crate) struct Writeback {
+    started: u64,
 }
 
-impl<'a> Writeback<'a> {
-    /// Write-back for `file`, which holds `start` bytes already. Without a second handle (an
-    /// unusual file system), nothing is flushed early.
-    pub(crate) fn new(file: &File, start: u64, helpers: &'a Helpers) -> Writeback<'a> {
-        Writeback { file: file.try_clone().ok(), flushed: start, running: None, helpers }
+impl Writeback {
+    /// Write-back for a file that holds `start` bytes already.
+    pub(crate) fn new(start: u64) -> Writeback {
+        Writeback { started: start }
     }
 
-    /// The file now holds `done` bytes: starts a flush when a step's worth is unflushed and
-    /// the previous flush has finished.
-    pub(crate) fn wrote(&mut self, done: u64) {
-        if done < self.flushed + WRITEBACK_STEP || self.running.as_ref().is_some_and(|h| !h.is_finished()) {
-            return;
+    /// `file` now holds `done` bytes: starts writing them back when a step's worth is new.
+    /// A failed start is harmless (the final flush reports any error), so none is reported.
+    pub(crate) fn wrote(&mut self, file: &File, done: u64) {
+        if done >= self.started + WRITEBACK_STEP {
+            start_writeback(file, self.started, done - self.started);
+            self.started = done;
         }
-        let Some(file) = self.file.as_ref().and_then(|f| f.try_clone().ok()) else { return };
-        self.flushed = done;
-        // A failed early flush is harmless: the final flush reports any error.
-        if let Some(done) = self.running.take() {
-            let _ = done.join();
-        }
-        self.running =
-            std::thread::Builder::new().name("qmgr-writeback".into()).spawn(move || drop(file.sync_data())).ok();
     }
 }
 
-impl Drop for Writeback<'_> {
-    fn drop(&mut self) {
-        if let Some(running) = self.running.take() {
-            self.helpers.adopt(running);
-        }
-    }
+/// `sync_file_range(fd, offset, len, SYNC_FILE_RANGE_WRITE)`: starts the write-back of that
+/// range of `file` without waiting for it. Neither rustix nor any other well-kept crate
+/// offers it; the one `unsafe` call of qmgr-net outside `sockinfo.rs`.
+#[allow(unsafe_code)]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else { return };
+    // SAFETY: the call takes no pointer; the descriptor is borrowed from a `File` that lives
+    // across the call, so it names that open file.
+    let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
 /// Notices, while a temporary file is written, that its destination directory was removed or

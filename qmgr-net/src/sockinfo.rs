@@ -1,7 +1,8 @@
 //! The three Linux calls the idle-bandwidth measurements need and no well-kept crate offers
 //! safely (rustix and socket2 have no `TCP_INFO` and no `TCP_WINDOW_CLAMP`): reading a TCP
 //! socket's `tcp_info`, bounding its receive window and buffer, turning off its delayed ACKs, and naming the interface that
-//! holds a local address. The only `unsafe` code of qmgr-net; each block says why it is sound.
+//! holds a local address. With `local::start_writeback`, the only `unsafe` code of
+//! qmgr-net; each block says why it is sound.
 #![allow(unsafe_code)]
 
 use std::ffi::CStr;
