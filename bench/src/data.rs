@@ -132,12 +132,19 @@ pub fn sha256_file(path: &Path) -> std::io::Result<[u8; 32]> {
 /// Checks that `dir` holds exactly the `expected` files (named by their leaf; no temporary or
 /// control file left over), each of the right size and, when `hash`, the right SHA-256.
 pub fn check_dir(dir: &Path, expected: &[&DataFile], hash: bool) -> Result<(), String> {
+    let named: Vec<(String, &DataFile)> = expected.iter().map(|f| (f.leaf().to_string(), *f)).collect();
+    check_named(dir, &named, hash)
+}
+
+/// As [`check_dir`], with each file under the given name instead of its leaf (e.g. the same
+/// served file downloaded several times as `f0`, `f1`, …).
+pub fn check_named(dir: &Path, expected: &[(String, &DataFile)], hash: bool) -> Result<(), String> {
     let found: BTreeSet<String> = std::fs::read_dir(dir)
         .map_err(|e| format!("read {}: {e}", dir.display()))?
         .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect::<Result<_, _>>()
         .map_err(|e| format!("read {}: {e}", dir.display()))?;
-    let wanted: BTreeSet<String> = expected.iter().map(|f| f.leaf().to_string()).collect();
+    let wanted: BTreeSet<String> = expected.iter().map(|(name, _)| name.clone()).collect();
     if found != wanted {
         let missing: Vec<_> = wanted.difference(&found).take(5).collect();
         let extra: Vec<_> = found.difference(&wanted).take(5).collect();
@@ -148,8 +155,8 @@ pub fn check_dir(dir: &Path, expected: &[&DataFile], hash: bool) -> Result<(), S
             wanted.len()
         ));
     }
-    for f in expected {
-        let path = dir.join(f.leaf());
+    for (name, f) in expected {
+        let path = dir.join(name);
         let len = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?.len();
         if len != f.size {
             return Err(format!("{}: {len} bytes instead of {}", path.display(), f.size));

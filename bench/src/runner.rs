@@ -1,6 +1,7 @@
 //! Running the tools: each run in a fresh directory (outputs and qmgr queue), commands timed
 //! from the first spawn to the last exit, outputs verified, then deleted and `sync(2)`ed so
-//! that one run's write-back does not land in the next one; tools alternate round by round.
+//! that one run's write-back does not land in the next one (unless the contender is
+//! [`Contender::without_sync`]); tools alternate round by round.
 
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
@@ -61,6 +62,9 @@ pub struct Sizes {
     pub bg_big: u64,
     /// …and the competing downloads' file.
     pub bg_small: u64,
+    /// Scenario 2, start-up rows: downloads of one `small_size` file per run, back to back,
+    /// so that a run's wall time averages this many process start-ups.
+    pub startup_count: usize,
     /// Scenario 7: this many files of `small_size` through the delay proxy.
     pub far_count: usize,
     /// Scenario 8: one file of this many bytes from the capped location.
@@ -84,6 +88,7 @@ impl Sizes {
                 idle_window: Duration::from_secs(3),
                 bg_big: 300_000_000,
                 bg_small: 20_000_000,
+                startup_count: 5,
                 far_count: 200,
                 capped: 32 << 20,
             }
@@ -102,6 +107,7 @@ impl Sizes {
                 idle_window: Duration::from_secs(10),
                 bg_big: 300_000_000,
                 bg_small: 20_000_000,
+                startup_count: 20,
                 far_count: 1000,
                 capped: 256 << 20,
             }
@@ -198,6 +204,9 @@ pub struct Contender<'a> {
     pub plan: PlanFn<'a>,
     /// Verifies a run's outputs; the flag asks for SHA-256 (first round) besides sizes.
     pub check: CheckFn<'a>,
+    /// Whether each run ends with `sync(2)` (after its outputs are deleted), so that its
+    /// write-back does not slow the next run: true unless [`Contender::without_sync`].
+    pub sync: bool,
 }
 
 impl<'a> Contender<'a> {
@@ -206,7 +215,14 @@ impl<'a> Contender<'a> {
         plan: impl Fn(&RunDir) -> Result<Plan, String> + 'a,
         check: impl Fn(&RunDir, bool) -> Result<(), String> + 'a,
     ) -> Contender<'a> {
-        Contender { tool: tool.into(), plan: Box::new(plan), check: Box::new(check) }
+        Contender { tool: tool.into(), plan: Box::new(plan), check: Box::new(check), sync: true }
+    }
+
+    /// No `sync(2)` after its runs: the next run starts while this one's writes may still be
+    /// in flight, as in a loop of downloads (scenario 2's back-to-back rows).
+    pub fn without_sync(mut self) -> Contender<'a> {
+        self.sync = false;
+        self
     }
 }
 
@@ -257,7 +273,9 @@ fn run_once(ctx: &Ctx, c: &Contender<'_>, hash: bool) -> Result<Run, String> {
     (c.check)(&rd, hash).map_err(|e| format!("verification failed: {e}"))?;
     let run = Run { wall, cpu, stdout: rd.stdout() };
     remove_all(&rd.dir)?;
-    rustix::fs::sync();
+    if c.sync {
+        rustix::fs::sync();
+    }
     Ok(run)
 }
 
