@@ -106,6 +106,17 @@ pub trait Store: Send {
         Ok(false)
     }
 
+    /// Starts calling `changed` within milliseconds of each change committed to the queue by
+    /// another writer (this store's own may call it too; so may nothing at all: it is a hint),
+    /// until the returned guard is dropped, which stops and joins whatever watches. The engine
+    /// then asks [`Store::changed_by_others`] at once instead of at its next 200 ms look, so
+    /// that processes sharing a queue see each other's changes without delay (DECISIONS D10).
+    /// `None` (the default): nothing watches, the engine's look every 200 ms remains.
+    fn watch(&self, changed: Box<dyn Fn() + Send + Sync>) -> Option<Box<dyn Send>> {
+        let _ = changed;
+        None
+    }
+
     /// Loads what changed since this store's last [`Store::load`] or `load_changes` (by
     /// anyone, this store's own writes included): the queue's options, every group that was
     /// created or changed (with all its jobs and files, as [`Store::load`] orders them), and

@@ -30,6 +30,7 @@ mod schema;
 mod scrub;
 mod sqlite;
 mod status;
+mod watch;
 
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{SqliteStore, BUSY_TIMEOUT, DB_FILE_NAME, LOCK_FILE_NAME};

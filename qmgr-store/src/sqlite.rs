@@ -627,6 +627,13 @@ impl Store for SqliteStore {
         crate::status::read(&self.dir, max_age)
     }
 
+    /// An inotify watch of the queue directory (`watch.rs`): `changed` runs within
+    /// milliseconds of any write to the database or its WAL, by any process.
+    fn watch(&self, changed: Box<dyn Fn() + Send + Sync>) -> Option<Box<dyn Send>> {
+        let watch = crate::watch::watch(&self.dir, DB_FILE_NAME, changed)?;
+        Some(Box::new(watch))
+    }
+
     /// Cheap: one `PRAGMA data_version`, no table read (DECISIONS D10). SQLite changes it
     /// for every transaction committed by another connection, never for this one's.
     fn changed_by_others(&mut self) -> Result<bool> {

@@ -21,6 +21,9 @@ use std::time::Instant;
 pub(crate) enum SchedMsg {
     /// Something changed: recompute what runs.
     Kick,
+    /// The store may have been changed by another process ([`crate::store::Store::watch`]):
+    /// look at it now rather than at the next poll.
+    Look,
     /// Stop.
     Shutdown,
 }

@@ -29,6 +29,9 @@ use std::thread::JoinHandle;
 pub(crate) struct Shared {
     pub inner: Arc<Inner>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The store's watch of other processes' writes ([`Store::watch`]), if any: dropped (its
+    /// thread joined) at shutdown.
+    watch: Mutex<Option<Box<dyn Send>>>,
 }
 
 /// Managers opened with [`Manager::open_shared`], by canonical directory.
@@ -49,6 +52,7 @@ impl Drop for Shared {
             }
             (std::mem::take(&mut st.workers), callbacks)
         };
+        drop(self.watch.lock().unwrap_or_else(|e| e.into_inner()).take());
         let _ = inner.sched_tx.send(SchedMsg::Shutdown);
         let _ = inner.notify_tx.send(NotifyMsg::Shutdown);
         inner.idle.stop();
@@ -149,7 +153,12 @@ impl Manager {
             runner_warning: Mutex::new(None),
             has_runner_warning: AtomicBool::new(false),
         });
-        let shared = Arc::new(Shared { inner: inner.clone(), threads: Mutex::new(Vec::new()) });
+        let look = inner.sched_tx.clone();
+        let watch = inner.store.lock().unwrap_or_else(|e| e.into_inner()).watch(Box::new(move || {
+            let _ = look.send(SchedMsg::Look);
+        }));
+        let shared =
+            Arc::new(Shared { inner: inner.clone(), threads: Mutex::new(Vec::new()), watch: Mutex::new(watch) });
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(name.to_string())

@@ -18,6 +18,11 @@ use std::time::Duration;
 /// 1 s). One `changed_by_others` check per pass: cheap when nothing changed. 200 ms leaves
 /// 50 ms for reading the change and answering.
 const POLL: Duration = Duration::from_millis(200);
+/// After a look prompted by the store's watch ([`SchedMsg::Look`]) that found no change, the
+/// scheduler looks once more this soon: the watch may report a write a moment before the
+/// transaction is visible (SQLite writes the commit to the WAL, then publishes it in shared
+/// memory, which no file event follows).
+const RELOOK: Duration = Duration::from_millis(10);
 /// Sleep when nothing is due.
 const IDLE: Duration = Duration::from_secs(3600);
 
@@ -25,32 +30,39 @@ const IDLE: Duration = Duration::from_secs(3600);
 /// changed here), when the store changed, or when a retry falls due; the other polls
 /// only look at the store, so that an idle queue of any size costs one cheap check.
 pub(crate) fn run(inner: Arc<Inner>, rx: Receiver<SchedMsg>) {
-    let mut kicked = true;
+    let (mut kicked, mut looked) = (true, false);
     let mut due = inner.now();
     loop {
         let wait = {
             let mut st = inner.lock();
             let synced = !st.shutting_down && sync_with_store(&inner, &mut st);
-            if kicked || synced || inner.now() >= due {
+            let wait = if kicked || synced || inner.now() >= due {
                 let next = schedule(&inner, &mut st);
                 due = inner.now() + next;
                 next.min(POLL)
             } else {
                 due.saturating_duration_since(inner.now()).min(POLL)
+            };
+            if looked && !synced {
+                wait.min(RELOOK)
+            } else {
+                wait
             }
         };
         match rx.recv_timeout(wait) {
             Ok(SchedMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
-            Ok(SchedMsg::Kick) => {
-                kicked = true;
-                // Coalesce a burst of kicks into one pass.
+            Ok(first) => {
+                (kicked, looked) = (matches!(first, SchedMsg::Kick), matches!(first, SchedMsg::Look));
+                // Coalesce a burst of kicks and looks into one pass.
                 while let Ok(m) = rx.try_recv() {
-                    if matches!(m, SchedMsg::Shutdown) {
-                        return;
+                    match m {
+                        SchedMsg::Shutdown => return,
+                        SchedMsg::Kick => kicked = true,
+                        SchedMsg::Look => looked = true,
                     }
                 }
             }
-            Err(RecvTimeoutError::Timeout) => kicked = false,
+            Err(RecvTimeoutError::Timeout) => (kicked, looked) = (false, false),
         }
     }
 }
