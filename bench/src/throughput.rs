@@ -305,7 +305,9 @@ pub fn small(ctx: &Ctx) -> Result<Vec<Row>, String> {
 /// Scenario 2, start-up: one file downloaded [`Sizes::startup_count`] times back to back per
 /// run, as `out/f0`, `out/f1`, … (so that a run's wall time averages that many process
 /// start-ups, queue opens and first requests): `qmgr get URL -o FILE` with a queue created
-/// before the run (untimed), the same with a new queue for each download, and `curl -o`.
+/// before the run (untimed), the same while a runner serves that queue (as after any
+/// `qmgr get` with autostart on, DECISIONS D13: the runner transfers, `qmgr get` follows it
+/// through the store, D10), the same with a new queue for each download, and `curl -o`.
 /// Milliseconds per file; the target is qmgr (existing queue) ≤ 1.5 × curl's time.
 ///
 /// [`Sizes::startup_count`]: crate::runner::Sizes::startup_count
@@ -325,6 +327,21 @@ fn startup(ctx: &Ctx, file: &DataFile) -> Result<Vec<Row>, String> {
                 Ok(Plan {
                     // Opens the queue, creating it (database and schema); downloads nothing.
                     prepare: vec![cmd(q, [os("--queue"), os(&rd.queue), os("option"), os("max_active_groups")])],
+                    timed: names.iter().map(|n| get(&rd.queue, &rd.out.join(n))).collect(),
+                })
+            },
+            check,
+        ),
+        Contender::new(
+            "qmgr get URL -o FILE (a runner serving the queue)",
+            |rd| {
+                Ok(Plan {
+                    // A runner of its own (ended 5 s after its last transfer), holding the
+                    // queue's transfer lock before the first timed download.
+                    prepare: vec![
+                        cmd(q, [os("--queue"), os(&rd.queue), os("option"), os("max_active_groups")]),
+                        runner_started(q, &rd.queue),
+                    ],
                     timed: names.iter().map(|n| get(&rd.queue, &rd.out.join(n))).collect(),
                 })
             },
@@ -353,14 +370,18 @@ fn startup(ctx: &Ctx, file: &DataFile) -> Result<Vec<Row>, String> {
         .zip(&runs)
         .map(|(c, rs)| Row::new(&scenario, &c.tool, "time per file (start to exit)", "ms", rs.iter().map(ms).collect()))
         .collect();
-    let (existing, new, curl) = (rows[0].median, rows[1].median, rows[2].median);
+    let (existing, served, new, curl) = (rows[0].median, rows[1].median, rows[2].median, rows[3].median);
     rows[0].note = "reference: queue created before the run".into();
     rows[1].note = format!(
+        "the runner (not counted in CPU) transfers, qmgr get follows it through the store; {:.2}× curl -o's time; no target",
+        served / curl
+    );
+    rows[2].note = format!(
         "a fresh --queue DIR for each download (creating the database); {:.2}× curl -o's time; no target",
         new / curl
     );
     let time = existing / curl;
-    rows[2] = rows[2].clone().compared(
+    rows[3] = rows[3].clone().compared(
         curl / existing,
         format!(
             "time qmgr get (existing queue) / curl -o = {time:.2}× (the ratio column is its inverse); {}",
@@ -369,6 +390,16 @@ fn startup(ctx: &Ctx, file: &DataFile) -> Result<Vec<Row>, String> {
     );
     note_cpu_scaled(&mut rows, &runs, 1000.0 / k as f64, "per 1,000 files");
     Ok(rows)
+}
+
+/// A command that starts `qmgr --queue QUEUE serve --exit-when-idle 5` in a session of its
+/// own (not waited for) and returns once it holds the queue's transfer lock (`queue.lock`,
+/// DECISIONS D10), or fails after 10 s.
+fn runner_started(q: &Path, queue: &Path) -> Command {
+    let script = r#"setsid "$0" --queue "$1" serve --exit-when-idle 5 </dev/null >/dev/null 2>&1 &
+for _ in $(seq 200); do flock -n "$1/queue.lock" true || exit 0; sleep 0.05; done
+echo "the runner did not take $1/queue.lock" >&2; exit 1"#;
+    cmd("sh", [os("-c"), os(script), os(q), os(queue)])
 }
 
 /// Scenario 3: many groups of a few files, with `max_active_groups` 1, 4, 16.
