@@ -11,8 +11,9 @@ use qmgr_core::Result;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use ureq::config::Config;
+use ureq::http::Uri;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
-use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs};
 use ureq::unversioned::transport::{ConnectionDetails, Connector, RustlsConnector, TcpConnector, Transport};
 use ureq::{Agent, Proxy};
 
@@ -104,19 +105,30 @@ impl<In: Transport> Connector<In> for TlsConnector {
         if !details.needs_tls() {
             return self.inner.connect(details, chained);
         }
-        let with_roots = ConnectionDetails {
-            uri: details.uri,
-            addrs: details.addrs.clone(),
-            config: self.tls.config(),
-            request_level: details.request_level,
-            resolver: details.resolver,
-            now: details.now,
-            timeout: details.timeout,
-            current_time: details.current_time.clone(),
-            run_connector: details.run_connector.clone(),
-            register_shutdown: details.register_shutdown.clone(),
-        };
+        let with_roots = connection_to(details, details.uri, details.addrs.clone(), self.tls.config());
         self.inner.connect(&with_roots, chained)
+    }
+}
+
+/// The details of a connection to `uri` at `addrs` made with `config`, as part of the one
+/// `details` describes (its resolver, clock, timeout and connector chain).
+pub(crate) fn connection_to<'a>(
+    details: &ConnectionDetails<'a>,
+    uri: &'a Uri,
+    addrs: ResolvedSocketAddrs,
+    config: &'a Config,
+) -> ConnectionDetails<'a> {
+    ConnectionDetails {
+        uri,
+        addrs,
+        config,
+        request_level: details.request_level,
+        resolver: details.resolver,
+        now: details.now,
+        timeout: details.timeout,
+        current_time: details.current_time.clone(),
+        run_connector: details.run_connector.clone(),
+        register_shutdown: details.register_shutdown.clone(),
     }
 }
 

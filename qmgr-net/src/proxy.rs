@@ -62,18 +62,7 @@ impl<In: Transport> Connector<In> for ProxyConnector {
             }));
         }
         let addrs = details.resolver.resolve(proxy.uri(), &self.direct, details.timeout).map_err(via)?;
-        let to_proxy = ConnectionDetails {
-            uri: proxy.uri(),
-            addrs,
-            config: &self.direct,
-            request_level: details.request_level,
-            resolver: details.resolver,
-            now: details.now,
-            timeout: details.timeout,
-            current_time: details.current_time.clone(),
-            run_connector: details.run_connector.clone(),
-            register_shutdown: details.register_shutdown.clone(),
-        };
+        let to_proxy = crate::config::connection_to(details, proxy.uri(), addrs, &self.direct);
         let inner = (details.run_connector)(&to_proxy).map_err(via)?;
         let authority = details.uri.authority().map(|a| a.as_str()).unwrap_or_default();
         let transport = AbsoluteForm {
