@@ -7,6 +7,7 @@ use std::process::Command;
 
 use crate::data::{check_dir, check_named, DataFile};
 use crate::report::{num, target, Row};
+use crate::overhead::normal_background;
 use crate::runner::{alternate, cmd, note_cpu, note_cpu_scaled, os, stdout_value, Contender, Ctx, Plan, Run, RunDir};
 
 /// `1 GiB`, `128 MiB`, `64 KiB`.
@@ -422,7 +423,9 @@ pub fn groups(ctx: &Ctx) -> Result<Vec<Row>, String> {
             Contender::new(
                 format!("qmgr C API, max_active_groups {n}"),
                 |rd: &RunDir| {
-                    Ok(Plan::timed(vec![cmd(
+                    Ok(Plan {
+                        prepare: vec![normal_background(&ctx.bins.qmgr, rd)],
+                        timed: vec![cmd(
                         &ctx.bins.many_groups,
                         [
                             os("--queue"),
@@ -440,7 +443,8 @@ pub fn groups(ctx: &Ctx) -> Result<Vec<Row>, String> {
                             os("--max-active"),
                             os(n),
                         ],
-                    )]))
+                    )],
+                    })
                 },
                 check,
             )
