@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::data::{check_dir, check_named, DataFile};
-use crate::report::{num, target, Row};
 use crate::overhead::normal_background;
+use crate::report::{num, target, Row};
 use crate::runner::{alternate, cmd, note_cpu, note_cpu_scaled, os, stdout_value, Contender, Ctx, Plan, Run, RunDir};
 
 /// `1 GiB`, `128 MiB`, `64 KiB`.
@@ -426,24 +426,24 @@ pub fn groups(ctx: &Ctx) -> Result<Vec<Row>, String> {
                     Ok(Plan {
                         prepare: vec![normal_background(&ctx.bins.qmgr, rd)],
                         timed: vec![cmd(
-                        &ctx.bins.many_groups,
-                        [
-                            os("--queue"),
-                            os(&rd.queue),
-                            os("--groups"),
-                            os(&groups),
-                            os("--files"),
-                            os(&per_group),
-                            os("--url-prefix"),
-                            os(&prefix),
-                            os("--name-prefix"),
-                            os("m"),
-                            os("--dest"),
-                            os(&rd.out),
-                            os("--max-active"),
-                            os(n),
-                        ],
-                    )],
+                            &ctx.bins.many_groups,
+                            [
+                                os("--queue"),
+                                os(&rd.queue),
+                                os("--groups"),
+                                os(&groups),
+                                os("--files"),
+                                os(&per_group),
+                                os("--url-prefix"),
+                                os(&prefix),
+                                os("--name-prefix"),
+                                os("m"),
+                                os("--dest"),
+                                os(&rd.out),
+                                os("--max-active"),
+                                os(n),
+                            ],
+                        )],
                     })
                 },
                 check,

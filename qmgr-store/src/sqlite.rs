@@ -178,6 +178,8 @@ pub struct SqliteStore {
     db: PathBuf,
     lock: Option<File>,
     seen_data_version: Option<i64>,
+    /// When this store last wrote: its watch skips the events of its own writes.
+    own_writes: crate::watch::OwnWrites,
     /// The revision (schema version 2) the engine's image reflects: loaded, plus this store's
     /// own writes made while no one else wrote.
     seen_rev: Option<i64>,
@@ -245,7 +247,16 @@ impl SqliteStore {
             return Err(db_error(&db, "setting secure_delete=ON", e));
         }
         schema::migrate(&mut conn, &db)?;
-        Ok(SqliteStore { conn, dir, db, lock: None, seen_data_version: None, seen_rev: None, scrub_pending: false })
+        Ok(SqliteStore {
+            conn,
+            dir,
+            db,
+            lock: None,
+            seen_data_version: None,
+            own_writes: Default::default(),
+            seen_rev: None,
+            scrub_pending: false,
+        })
     }
 
     /// The queue directory, canonicalized (absolute, symbolic links resolved) when opened;
@@ -628,9 +639,10 @@ impl Store for SqliteStore {
     }
 
     /// An inotify watch of the queue directory (`watch.rs`): `changed` runs within
-    /// milliseconds of any write to the database or its WAL, by any process.
+    /// milliseconds of a write to the database or its WAL by another process (or another
+    /// store object); this store's own writes are filtered out (`watch::OwnWrites`).
     fn watch(&self, changed: Box<dyn Fn() + Send + Sync>) -> Option<Box<dyn Send>> {
-        let watch = crate::watch::watch(&self.dir, DB_FILE_NAME, changed)?;
+        let watch = crate::watch::watch(&self.dir, DB_FILE_NAME, self.own_writes.filter(changed))?;
         Some(Box::new(watch))
     }
 
@@ -650,6 +662,7 @@ impl Store for SqliteStore {
         if ops.is_empty() {
             return Ok(());
         }
+        let _writing = self.own_writes.writing();
         let db = &self.db;
         let n = ops.len();
         let tx = self
