@@ -14,8 +14,9 @@
 //!   less than [`FAST_CONNECTION`] bytes a second does the rest go in pieces. Where one
 //!   connection already fills the path (a LAN, loopback) more connections only add threads,
 //!   requests and contention (measured: a 1 GiB file from nginx on loopback, 946 MB/s in six
-//!   pieces against 1,170 MB/s in one stream); where a server caps each connection, the
-//!   first second costs a sixth of a second's worth of the others.
+//!   pieces against 1,190–1,230 MB/s in one stream); where a server caps each connection, the
+//!   first second on one connection costs little (256 MiB capped at 2.1 MB/s per connection:
+//!   12.7 MB/s splitting at once, 12.1 MB/s after the probe).
 //! * **The pieces** ([`plan`]): what is not held, split into at most that many ranges of at
 //!   least [`MIN_PIECE`] bytes.
 //!
@@ -41,8 +42,8 @@ pub const PROBE: Duration = Duration::from_secs(1);
 
 /// A connection moving at least this many bytes a second over [`PROBE`] is not split
 /// (64 MiB/s, 537 Mbit/s): no per-connection cap seen in practice is that high, and a path
-/// one connection fills this fast gains nothing from more (loopback, a gigabit LAN at
-/// 117 MB/s is still split, where it costs little: six connections at a twelfth of a core each).
+/// one connection fills this fast gains nothing from more (loopback). A gigabit LAN
+/// (117 MB/s) is still split; what that costs there is not measured.
 pub const FAST_CONNECTION: u64 = 64 << 20;
 
 /// What a fetch that may be split does after its opening connection moved `bytes` of body
