@@ -4,7 +4,7 @@
 use crate::idle::{IdleConnector, IdleSockets};
 use crate::proof::ProvenEnd;
 use crate::proxy::ProxyConnector;
-use crate::DEFAULT_USER_AGENT;
+use crate::{CHUNK_SIZE, DEFAULT_USER_AGENT};
 use qmgr_core::hresult::Error;
 use qmgr_core::model::Options;
 use qmgr_core::Result;
@@ -37,8 +37,9 @@ pub(crate) fn build_agents(options: &Options, sockets: &Arc<IdleSockets>) -> Res
         "" => Vec::new(),
         path => load_pem_certs(path)?,
     };
-    let direct = agent_config(options, None, RootCerts::Specific(Arc::default()));
-    let config = agent_config(options, proxy, RootCerts::Specific(Arc::default()));
+    let direct = agent_config(options, None, RootCerts::Specific(Arc::default()), CHUNK_SIZE);
+    let config = agent_config(options, proxy.clone(), RootCerts::Specific(Arc::default()), CHUNK_SIZE);
+    let idle_config = agent_config(options, proxy, RootCerts::Specific(Arc::default()), IDLE_INPUT_BUFFER);
     let tls = Arc::new(LazyTls { options: options.clone(), extra_roots, config: OnceLock::new() });
     let idle = IdleConnector {
         sockets: sockets.clone(),
@@ -47,7 +48,7 @@ pub(crate) fn build_agents(options: &Options, sockets: &Arc<IdleSockets>) -> Res
     let proxied = || ProxyConnector { direct: direct.clone() };
     let tls_of = |tls: &Arc<LazyTls>| TlsConnector { tls: tls.clone(), inner: RustlsConnector::default() };
     let connector = ().chain(proxied()).chain(idle).chain(tls_of(&tls)).chain(ProvenEnd);
-    let idle_agent = Agent::with_parts(config.clone(), connector, DefaultResolver::default());
+    let idle_agent = Agent::with_parts(idle_config, connector, DefaultResolver::default());
     let connector = ().chain(proxied()).chain(TcpConnector::default()).chain(tls_of(&tls)).chain(ProvenEnd);
     let agent = Agent::with_parts(config, connector, DefaultResolver::default());
     Ok((agent, idle_agent))
@@ -76,7 +77,7 @@ impl LazyTls {
             } else {
                 RootCerts::Specific(Arc::new(roots))
             };
-            agent_config(&self.options, None, roots)
+            agent_config(&self.options, None, roots, CHUNK_SIZE)
         })
     }
 }
@@ -132,8 +133,15 @@ pub(crate) fn connection_to<'a>(
     }
 }
 
-/// The agents' configuration from the options, with `proxy` and the trusted `roots`.
-fn agent_config(options: &Options, proxy: Option<Proxy>, roots: RootCerts) -> Config {
+/// The input buffer of an idle-mode transfer's connection (DECISIONS D14): ureq's default, so
+/// that one read takes little off the socket beyond what the rate allows (see
+/// `exchange::IDLE_CHUNK`).
+const IDLE_INPUT_BUFFER: usize = 128 * 1024;
+
+/// The agents' configuration from the options, with `proxy`, the trusted `roots` and an input
+/// buffer of `input_buffer` bytes per connection: the most one read of the socket takes, and
+/// so the most one read of a body returns ([`CHUNK_SIZE`] but for idle-mode transfers).
+fn agent_config(options: &Options, proxy: Option<Proxy>, roots: RootCerts, input_buffer: usize) -> Config {
     let user_agent = if options.user_agent.is_empty() { DEFAULT_USER_AGENT } else { options.user_agent.as_str() };
     let connect = Duration::from_millis(options.connect_timeout_ms.max(1));
     let read = Duration::from_millis(options.read_timeout_ms.max(1));
@@ -143,6 +151,7 @@ fn agent_config(options: &Options, proxy: Option<Proxy>, roots: RootCerts) -> Co
         .max_redirects_will_error(false)
         .user_agent(user_agent)
         .accept_encoding("identity")
+        .input_buffer_size(input_buffer)
         // Keep-alive for every connection a group may use at once (DECISIONS D16), in every
         // active group: ureq keeps 3 per host and 10 in all by default.
         .max_idle_connections_per_host((options.max_connections_per_group as usize).max(3))

@@ -18,8 +18,8 @@ use std::thread::JoinHandle;
 use ureq::http::HeaderMap;
 
 /// Chunks written but not hashed yet that the hashing thread may hold before the writer waits
-/// for it (at most 8 × 256 KiB).
-const HASH_DEPTH: usize = 8;
+/// for it (at most 4 × [`CHUNK_SIZE`]).
+pub(crate) const HASH_DEPTH: usize = 4;
 
 /// One running hash.
 enum Hasher {

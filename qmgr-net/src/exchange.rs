@@ -15,8 +15,8 @@
 //! ends a blocked read or write at once), and every helper thread is joined — so the library
 //! leaves no thread behind (issue #14, item 7).
 
-use crate::CHUNK_SIZE;
-use qmgr_core::transport::CancelFlag;
+use crate::{read_step, CHUNK_SIZE, READ_AHEAD};
+use qmgr_core::transport::{CancelFlag, FetchRequest, Traffic};
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,8 +29,8 @@ use ureq::http::HeaderMap;
 /// How often the transfer thread looks at the cancel flag while waiting for the network.
 pub(crate) const POLL: Duration = Duration::from_millis(50);
 
-/// Body chunks buffered between the threads (at most 4 × [`CHUNK_SIZE`]).
-const DEPTH: usize = 4;
+/// Body chunks buffered between the threads ([`READ_AHEAD`] in all).
+const DEPTH: usize = READ_AHEAD / CHUNK_SIZE;
 
 /// For idle-mode transfers (DECISIONS D14), whose reader is held back by the rate limiter:
 /// one chunk of at most 64 KiB waits between the threads, so that what the process takes off
@@ -53,8 +53,8 @@ type Job = Box<dyn FnOnce(&Arc<Buffers>, &mut Finishing<'_>) + Send>;
 pub(crate) struct Buffers(Mutex<Vec<Vec<u8>>>);
 
 /// Buffers a helper keeps for reuse: what can be in flight at once (the channel, the writer,
-/// the hashing thread's queue) and a few more.
-const KEPT_BUFFERS: usize = 16;
+/// the hashing thread's queue) and one more.
+const KEPT_BUFFERS: usize = DEPTH + 2 + crate::digest::HASH_DEPTH + 1;
 
 impl Buffers {
     fn new() -> Arc<Buffers> {
@@ -283,16 +283,20 @@ pub(crate) struct Exchange {
 }
 
 impl Exchange {
-    /// Sends `GET url` with `headers` on a helper thread of `helpers`. `idle`: an idle-mode
-    /// transfer, buffered less ([`IDLE_DEPTH`], [`IDLE_CHUNK`]).
+    /// Sends `GET url` with `headers` on a helper thread of `helpers`, for the transfer `req`:
+    /// an idle-mode one is buffered less ([`IDLE_DEPTH`], [`IDLE_CHUNK`]); a rate-limited one
+    /// reads in steps of [`read_step`] (its rate when the exchange starts).
     pub(crate) fn start(
         helpers: &Helpers,
         agent: &ureq::Agent,
         url: &str,
         headers: Vec<(&'static str, String)>,
-        idle: bool,
+        req: &FetchRequest<'_>,
     ) -> io::Result<Exchange> {
-        let (depth, chunk) = if idle { (IDLE_DEPTH, IDLE_CHUNK) } else { (DEPTH, CHUNK_SIZE) };
+        let (depth, chunk) = match req.traffic {
+            Traffic::Idle => (IDLE_DEPTH, IDLE_CHUNK),
+            _ => (DEPTH, read_step(req.throttle.rate())),
+        };
         let (tx, rx) = sync_channel(depth);
         let agent = agent.clone();
         let url = url.to_string();

@@ -6,7 +6,7 @@ use crate::cause::local_failure;
 use crate::digest::Verifier;
 use crate::local::{DestinationCheck, TempFile};
 use crate::url::{self, redact};
-use crate::CHUNK_SIZE;
+use crate::{read_step, CHUNK_SIZE};
 use qmgr_core::model::Validators;
 use qmgr_core::transport::{
     Cause, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, Probe, SourceProblem, UrlProblem,
@@ -89,7 +89,7 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
         if req.cancel.is_cancelled() {
             return Ok(FetchOutcome::Cancelled);
         }
-        let n = match source.read(&mut buf) {
+        let n = match source.read(&mut buf[..read_step(req.throttle.rate())]) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,

@@ -13,7 +13,7 @@ use qmgr_core::rules::segments::ProbeVerdict;
 use qmgr_core::rules::{self, credentials};
 use qmgr_core::transport::{
     Cause, DigestSource, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, Probe, RedirectProblem,
-    ResponseProblem, Traffic,
+    ResponseProblem,
 };
 use std::collections::HashSet;
 use std::io::{Seek, SeekFrom, Write};
@@ -153,7 +153,7 @@ fn run(
         let authorization = auth.authorization(&request, &shown, "GET")?;
         let sent = authorization.is_some();
         headers.extend(authorization.clone().map(|a| ("Authorization", a)));
-        let exchange = Exchange::start(helpers, agent, request.as_str(), headers, req.traffic == Traffic::Idle)
+        let exchange = Exchange::start(helpers, agent, request.as_str(), headers, req)
             .map_err(|e| Failure::new(Cause::NoThread, &shown, e.to_string()))?;
         let (status, h) = match exchange.next(req.cancel, &mut || {}) {
             None => return Ok(FetchOutcome::Cancelled),

@@ -34,7 +34,7 @@ use crate::http::{changed, header, invalid_response, parse_content_range, respon
 use crate::local::DestinationCheck;
 use qmgr_core::model::{HeldRanges, Validators};
 use qmgr_core::rules::checkpoint;
-use qmgr_core::transport::{CancelFlag, Cause, Failure, FetchObserver, FetchRequest, LocalOp, Traffic};
+use qmgr_core::transport::{CancelFlag, Cause, Failure, FetchObserver, FetchRequest, LocalOp};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -290,8 +290,7 @@ fn request(ctx: &Pieces<'_>, start: u64, end: u64) -> Option<Exchange> {
     let mut headers = vec![("Range", format!("bytes={start}-{}", end - 1)), ("If-Range", source.if_range.clone())];
     headers.extend(source.authorization.clone().map(|a| ("Authorization", a)));
     let shown = source.shown;
-    let idle = ctx.req.traffic == Traffic::Idle;
-    let exchange = match Exchange::start(ctx.helpers, ctx.agent, source.request_url, headers, idle) {
+    let exchange = match Exchange::start(ctx.helpers, ctx.agent, source.request_url, headers, ctx.req) {
         Ok(exchange) => exchange,
         Err(e) => {
             state.fail(Failure::new(Cause::NoThread, shown, e.to_string()));

@@ -100,14 +100,14 @@ const UNRECORDED: Duration = Duration::from_millis(500);
 /// The runs take turns: each loads the machine with a paced server and a serving process.
 static SERIAL: Mutex<()> = Mutex::new(());
 /// Bytes a temporary file may hold beyond its last checkpoint besides the checkpoint interval:
-/// the chunk being written when the checkpoint fell due (`qmgr_net::CHUNK_SIZE`, 256 KiB).
-const WRITE_SLACK: u64 = 256 << 10;
+/// the chunk being written when the checkpoint fell due.
+const WRITE_SLACK: u64 = qmgr_net::CHUNK_SIZE as u64;
 /// Bytes one connection of the big file fetched in pieces may have in flight (sent by the
 /// server, lost with the killed process): 250 ms of its answer's rate (`BIG_RATE / 6`, the
-/// engine's progress interval on a loaded machine) plus one chunk of the transport's read-ahead
-/// (`qmgr_net::CHUNK_SIZE`, 256 KiB) and what the socket buffers hold while a loaded machine
-/// keeps the reader waiting.
-const PIECE_IN_FLIGHT: u64 = BIG_RATE / CONNECTIONS / 4 + (256 << 10) + (128 << 10);
+/// engine's progress interval on a loaded machine) plus one read of the transport
+/// (`qmgr_net::CHUNK_SIZE`) and what the socket buffers hold while a loaded machine keeps the
+/// reader waiting.
+const PIECE_IN_FLIGHT: u64 = BIG_RATE / CONNECTIONS / 4 + qmgr_net::CHUNK_SIZE as u64 + (128 << 10);
 /// The last process must have asked for data within this time after it was started: DECISIONS
 /// D11 gives a reopened queue 1 s to start its RUNNING groups, plus starting a debug build of the
 /// command on a loaded machine.
@@ -641,7 +641,7 @@ fn crash_run(connections: u64) {
     // What each kill cost the big file on the client's side (DECISIONS D6), when it comes in
     // one stream: the bytes its temporary file held when the process died, less the offset the
     // next process asked for. (The server's count above also holds what sat in socket buffers
-    // and in the transport's read-ahead, up to 4 chunks of 256 KiB, more while a loaded machine
+    // and in the transport's read-ahead (`qmgr_net::READ_AHEAD`), more while a loaded machine
     // keeps the writer waiting; it is reported, not bounded: median 0.6–0.9 MiB where the
     // client lost 31 KiB.) In pieces, the server's count is bounded: one checkpoint interval
     // plus what each connection and the opening answer had in flight.

@@ -158,11 +158,12 @@ fn takeover_after_sigkill_20_kills() {
     );
     assert!(max_ms(&continues) <= 1000.0, "D10: another process takes over within 1 s: {continues:?}");
     // DECISIONS D6: a checkpoint at least every MiB (here every 250 ms, 512 KiB at this rate),
-    // plus the 256 KiB chunk being written when it fell due. (The server's count is reported,
-    // not bounded: it also holds what the transport read ahead, up to 1 MiB, and what sat in
-    // socket buffers while a loaded machine kept the reader waiting.)
+    // plus the chunk being written when it fell due (at most `qmgr_net::CHUNK_SIZE`). (The
+    // server's count is reported, not bounded: it also holds what the transport read ahead,
+    // `qmgr_net::READ_AHEAD`, and what sat in socket buffers while a loaded machine kept the
+    // reader waiting.)
     assert!(
-        worst_lost <= (1 << 20) + (256 << 10),
+        worst_lost <= (1 << 20) + qmgr_net::CHUNK_SIZE as u64,
         "a kill lost {worst_lost} bytes written after the last checkpoint: {lost:?}"
     );
 }

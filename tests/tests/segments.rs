@@ -33,10 +33,10 @@ const RATE: u64 = 4 << 20;
 /// Option `max_connections_per_group` (its default).
 const CONNECTIONS: usize = 6;
 /// Bytes one connection may have in flight when its transfer stops (sent by the server, not
-/// yet written by the client): the transport's read-ahead (4 chunks of 256 KiB, qmgr-net
-/// `exchange.rs`), what the socket buffers hold, and what arrives at `RATE` while the stop
-/// is noticed (D11: within 100 ms).
-const IN_FLIGHT: u64 = (1 << 20) + RATE / 10 + (512 << 10);
+/// yet written by the client): the transport's read-ahead (`qmgr_net::READ_AHEAD`), what the
+/// socket buffers hold, and what arrives at `RATE` while the stop is noticed (D11: within
+/// 100 ms).
+const IN_FLIGHT: u64 = qmgr_net::READ_AHEAD as u64 + RATE / 10 + (512 << 10);
 const SETTLE: Duration = Duration::from_secs(120);
 
 static SERIAL: Mutex<()> = Mutex::new(());
