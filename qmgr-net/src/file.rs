@@ -4,7 +4,7 @@
 
 use crate::cause::local_failure;
 use crate::digest::Verifier;
-use crate::local::{DestinationCheck, TempFile};
+use crate::local::{self, DestinationCheck, TempFile};
 use crate::url::{self, redact};
 use crate::{read_step, CHUNK_SIZE};
 use qmgr_core::model::Validators;
@@ -12,7 +12,7 @@ use qmgr_core::transport::{
     Cause, Failure, FetchObserver, FetchOutcome, FetchRequest, LocalOp, Probe, SourceProblem, UrlProblem,
 };
 use std::fs::{File, Metadata};
-use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
+use std::io::{self, ErrorKind, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// `errno` values of [`source_error`] (Linux, asm-generic).
@@ -99,7 +99,7 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
             return Ok(FetchOutcome::Cancelled);
         }
         let file = out.create()?;
-        file.write_all(&buf[..n]).map_err(|e| local_failure(&e, LocalOp::WriteTemp, temp))?;
+        local::write_all(file, &buf[..n]).map_err(|e| local_failure(&e, LocalOp::WriteTemp, temp))?;
         verifier.update(buf[..n].to_vec());
         done += n as u64;
         obs.on_progress(done);

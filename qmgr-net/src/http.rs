@@ -5,7 +5,7 @@ use crate::auth::Auth;
 use crate::cause::{local_failure, network_failure, status_failure};
 use crate::digest::{self, Verifier};
 use crate::exchange::{Event, Exchange, Helpers};
-use crate::local::{DestinationCheck, TempFile, Writeback};
+use crate::local::{self, DestinationCheck, TempFile, Writeback};
 use crate::url::{self, redact, Url};
 use crate::{segments, MAX_REDIRECTS};
 use qmgr_core::model::{Checksum, HeldRanges, Validators};
@@ -16,7 +16,7 @@ use qmgr_core::transport::{
     ResponseProblem,
 };
 use std::collections::HashSet;
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom};
 use std::time::Instant;
 use ureq::http::HeaderMap;
 
@@ -404,7 +404,7 @@ fn receive(
                     return Ok(Received::Cancelled);
                 }
                 let file = temp.create()?;
-                file.write_all(&chunk).map_err(|e| local_failure(&e, LocalOp::WriteTemp, path))?;
+                local::write_all(file, &chunk).map_err(|e| local_failure(&e, LocalOp::WriteTemp, path))?;
                 done += chunk.len() as u64;
                 verifier.update(chunk);
                 writeback.wrote(file, done);

@@ -31,13 +31,12 @@
 use crate::cause::{local_failure, network_failure, status_failure};
 use crate::exchange::{Event, Exchange, Helpers, POLL};
 use crate::http::{changed, header, invalid_response, parse_content_range, response_validators, ContentRange};
-use crate::local::DestinationCheck;
+use crate::local::{self, DestinationCheck};
 use qmgr_core::model::{HeldRanges, Validators};
 use qmgr_core::rules::checkpoint;
 use qmgr_core::transport::{CancelFlag, Cause, Failure, FetchObserver, FetchRequest, LocalOp};
 use std::collections::VecDeque;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -370,7 +369,7 @@ fn receive(ctx: &Pieces<'_>, handle: &File, exchange: &Exchange, start: u64, end
                 if !ctx.req.throttle.acquire(n, &state.stop) {
                     return None;
                 }
-                if let Err(e) = handle.write_all_at(&chunk[..n], at) {
+                if let Err(e) = local::write_all_at(handle, &chunk[..n], at) {
                     state.fail(local_failure(&e, LocalOp::WriteTemp, ctx.path));
                     return None;
                 }
