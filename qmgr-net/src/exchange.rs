@@ -31,6 +31,7 @@ pub(crate) const POLL: Duration = Duration::from_millis(50);
 
 /// Body chunks buffered between the threads ([`READ_AHEAD`] in all).
 const DEPTH: usize = READ_AHEAD / CHUNK_SIZE;
+const _: () = assert!(DEPTH >= 1 && DEPTH * CHUNK_SIZE == READ_AHEAD, "READ_AHEAD is whole chunks");
 
 /// For idle-mode transfers (DECISIONS D14), whose reader is held back by the rate limiter:
 /// one chunk of at most 64 KiB waits between the threads, so that what the process takes off
