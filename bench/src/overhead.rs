@@ -159,7 +159,7 @@ fn checksum(ctx: &Ctx) -> Result<Vec<Row>, String> {
             "MB/s",
             sha256_alone(ctx.rounds),
         )
-        .noted("the hash on one core (SHA-NI detected at run time); qmgr-net hashes the chunks written on a thread of its own, behind the writer"),
+        .noted("the hash on one core, bytes from memory (SHA-NI detected at run time); qmgr-net hashes each write's bytes right after it, on the writing thread, while they are in the cache"),
     );
     Ok(rows)
 }

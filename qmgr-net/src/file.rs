@@ -99,8 +99,8 @@ fn run(req: &FetchRequest<'_>, obs: &mut dyn FetchObserver) -> Result<FetchOutco
             return Ok(FetchOutcome::Cancelled);
         }
         let file = out.create()?;
-        local::write_all(file, &buf[..n]).map_err(|e| local_failure(&e, LocalOp::WriteTemp, temp))?;
-        verifier.update(buf[..n].to_vec());
+        local::write_all(file, &buf[..n], |part| verifier.update(part))
+            .map_err(|e| local_failure(&e, LocalOp::WriteTemp, temp))?;
         done += n as u64;
         obs.on_progress(done);
         destination.due(file, temp)?;

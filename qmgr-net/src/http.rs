@@ -404,9 +404,9 @@ fn receive(
                     return Ok(Received::Cancelled);
                 }
                 let file = temp.create()?;
-                local::write_all(file, &chunk).map_err(|e| local_failure(&e, LocalOp::WriteTemp, path))?;
+                local::write_all(file, &chunk, |part| verifier.update(part))
+                    .map_err(|e| local_failure(&e, LocalOp::WriteTemp, path))?;
                 done += chunk.len() as u64;
-                verifier.update(chunk);
                 writeback.wrote(file, done);
                 obs.on_progress(done);
                 destination.due(file, path)?;

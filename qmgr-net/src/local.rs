@@ -91,11 +91,18 @@ impl<'a> TempFile<'a> {
 /// at a time, never showed it.
 const WRITE_SIZE: usize = 128 * 1024;
 
-/// Writes all of `bytes` to `file` at its position, in writes of at most [`WRITE_SIZE`].
-/// Errors: the first failed write's (what was written before it stays written).
-pub(crate) fn write_all(mut file: &File, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes all of `bytes` to `file` at its position, in writes of at most [`WRITE_SIZE`],
+/// calling `written` with each part right after it is written (while it is still in the
+/// core's cache: the fetch hashes it there, [`crate::digest::Verifier::update`]).
+/// Errors: the first failed write's (what was written before it stays written, and was given
+/// to `written`).
+pub(crate) fn write_all(mut file: &File, bytes: &[u8], mut written: impl FnMut(&[u8])) -> std::io::Result<()> {
     use std::io::Write;
-    bytes.chunks(WRITE_SIZE).try_for_each(|part| file.write_all(part))
+    bytes.chunks(WRITE_SIZE).try_for_each(|part| {
+        file.write_all(part)?;
+        written(part);
+        Ok(())
+    })
 }
 
 /// Writes all of `bytes` to `file` at `offset` (`pwrite`), in writes of at most
@@ -337,9 +344,13 @@ mod tests {
         let path = dir.path().join("t");
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
         let bytes: Vec<u8> = (0..3 * WRITE_SIZE + 17).map(|i| (i * 31 % 251) as u8).collect();
-        write_all(&file, &bytes[..WRITE_SIZE + 5]).unwrap();
-        write_all(&file, &bytes[WRITE_SIZE + 5..]).unwrap();
+        let mut parts = Vec::new();
+        write_all(&file, &bytes[..WRITE_SIZE + 5], |p| parts.push(p.to_vec())).unwrap();
+        write_all(&file, &bytes[WRITE_SIZE + 5..], |p| parts.push(p.to_vec())).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        // Each part is handed on once, in order, and none is larger than one write.
+        assert_eq!(parts.concat(), bytes);
+        assert!(parts.iter().all(|p| !p.is_empty() && p.len() <= WRITE_SIZE), "{:?}", parts.iter().map(Vec::len));
         // At an offset, past the end and over what is there.
         write_all_at(&file, &bytes, 10).unwrap();
         let mut expected = bytes[..10].to_vec();

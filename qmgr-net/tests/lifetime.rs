@@ -2,15 +2,20 @@
 //! exchanges, and `Transport::shutdown` (or dropping the transport) joins them all promptly,
 //! even one blocked reading from a stalled server, on the plain and on the idle-mode agent.
 //!
-//! One test per binary: it counts the threads of the whole process by name.
+//! Its own test binary, and its tests one at a time ([`SERIAL`]): they count the threads of
+//! the whole process by name.
 
 mod support;
 
 use qmgr_core::model::Options;
 use qmgr_core::transport::{Cause, FetchOutcome, Traffic, Transport};
 use qmgr_net::NetTransport;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use support::{content, fetch_simple, options, static_file, Fetch, Mode, Reply, Server};
+
+/// Held by each test for its whole run: another test's helpers would count as this one's.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Threads of this process whose name starts with `prefix` (`/proc/self/task/*/comm`).
 fn threads(prefix: &str) -> usize {
@@ -32,6 +37,7 @@ fn abandon_a_stalled_exchange(t: &NetTransport, url: &str, traffic: Traffic) {
 
 #[test]
 fn shutdown_joins_every_helper_at_once_and_drop_does_too() {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
     let small = Server::start(static_file(content(5_000), "\"s\""));
     let stall = Server::start(|_, _| Reply::new(200).body(content(100_000)).mode(Mode::Stall(10_000)));
     assert_eq!(threads("qmgr-net-http"), 0);
@@ -78,14 +84,20 @@ fn shutdown_joins_every_helper_at_once_and_drop_does_too() {
 fn a_shutdown_during_a_body_without_content_length_is_no_end_of_it() {
     // DECISIONS D15: Agent::shutdown can wake the blocked read with an end of stream, which
     // for a close-delimited body would look like its clean end.
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
     let stall = Server::start(|_, _| Reply::new(200).body(content(100_000)).mode(Mode::UnframedStall(10_000)));
     for traffic in [Traffic::Foreground, Traffic::Idle] {
         let t = NetTransport::new(&Options { read_timeout_ms: 60_000, ..options() }).unwrap();
         let dir = tempfile::tempdir().unwrap();
+        let temp = dir.path().join("t");
         let outcome = std::thread::scope(|s| {
-            let fetch =
-                s.spawn(|| Fetch { traffic, ..Fetch::default() }.run(&t, &stall.url("/u"), &dir.path().join("t")));
-            std::thread::sleep(Duration::from_millis(300));
+            let fetch = s.spawn(|| Fetch { traffic, ..Fetch::default() }.run(&t, &stall.url("/u"), &temp));
+            // The shutdown comes once the body is under way: its first 10,000 bytes written.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while std::fs::metadata(&temp).map_or(0, |m| m.len()) < 10_000 {
+                assert!(Instant::now() < deadline, "{traffic:?}: the body never reached 10,000 bytes");
+                std::thread::sleep(Duration::from_millis(5));
+            }
             t.shutdown();
             fetch.join().unwrap()
         });
