@@ -58,10 +58,11 @@ impl Hasher {
 /// in the core's cache: SHA-256 (sha2, SHA-NI) hashes bytes in the cache at about 1.7 GB/s and
 /// bytes from memory at about 1.1 GB/s on the bench machine, and hashing 1 MiB steps on a
 /// thread of their own behind the writer, which read them from memory, was slower on a 1 GiB
-/// loopback download (bench 5e: 752–782 against 850 MB/s, 2.17 against 1.75 s of CPU). When an answer's body is appended at an
-/// offset they do not reach — a resumed file — the bytes kept are read back and hashed once,
-/// before the first new byte ([`Verifier::start`]); a restart from zero starts the hashes
-/// again.
+/// loopback download (bench 5e: 752–782 against 850 MB/s, 2.17 against 1.75 s of CPU).
+///
+/// When an answer's body is appended at an offset the hashes do not reach — a resumed file —
+/// the bytes kept are read back and hashed once, before the first new byte
+/// ([`Verifier::start`]); a restart from zero starts the hashes again.
 pub(crate) struct Verifier {
     /// The file's checksum first (from the request), then the digests of the server's
     /// answers to this fetch.
