@@ -48,8 +48,9 @@ const IDLE_EXIT: Duration = Duration::from_secs(30);
 type Job = Box<dyn FnOnce(&Arc<Buffers>, &mut Finishing<'_>) + Send>;
 
 /// Read buffers ([`CHUNK_SIZE`] bytes) a helper thread has lent out and had back: a body is
-/// read into one, which then travels as a [`Chunk`] to the writer and comes back here when dropped — so that a byte is neither copied between the threads nor
-/// read into freshly allocated (and faulted-in) memory.
+/// read into one, which then travels as a [`Chunk`] to the writer and comes back here when
+/// dropped — so that a byte is neither copied between the threads nor read into freshly
+/// allocated (and faulted-in) memory.
 pub(crate) struct Buffers(Mutex<Vec<Vec<u8>>>);
 
 /// Buffers a helper keeps for reuse: what can be in flight at once (the channel, the one

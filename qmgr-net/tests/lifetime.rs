@@ -90,17 +90,20 @@ fn a_shutdown_during_a_body_without_content_length_is_no_end_of_it() {
         let t = NetTransport::new(&Options { read_timeout_ms: 60_000, ..options() }).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let temp = dir.path().join("t");
-        let outcome = std::thread::scope(|s| {
+        let (under_way, outcome) = std::thread::scope(|s| {
             let fetch = s.spawn(|| Fetch { traffic, ..Fetch::default() }.run(&t, &stall.url("/u"), &temp));
-            // The shutdown comes once the body is under way: its first 10,000 bytes written.
+            // The shutdown comes once the body is under way: its first 10,000 bytes written
+            // (and in any case, so that a failed wait does not leave the fetch blocked).
             let deadline = Instant::now() + Duration::from_secs(30);
-            while std::fs::metadata(&temp).map_or(0, |m| m.len()) < 10_000 {
-                assert!(Instant::now() < deadline, "{traffic:?}: the body never reached 10,000 bytes");
+            let written = || std::fs::metadata(&temp).map_or(0, |m| m.len()) >= 10_000;
+            while !written() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
             }
+            let under_way = written();
             t.shutdown();
-            fetch.join().unwrap()
+            (under_way, fetch.join().unwrap())
         });
+        assert!(under_way, "{traffic:?}: the body never reached 10,000 bytes");
         match outcome {
             FetchOutcome::Failed(e) => assert!(matches!(e.cause, Cause::Network(_)), "{e:?}"),
             other => panic!("{traffic:?}: expected a failure, got {other:?}"),
